@@ -1,0 +1,1 @@
+"""Hydra configurations of the ``netgraph-*`` command-line apps (``pkg://netgraph.configs``)."""

@@ -1,0 +1,1 @@
+"""Hugging Face Hub integration for metanetworks, generators and zoos (imported as ``netgraph.hub``)."""

@@ -1,0 +1,210 @@
+"""Reference architectures of the weight-space literature, defined locally (no downloads).
+
+* :func:`mlp` - plain MLPs.
+* :class:`SmallCNN` - the Small CNN Zoo net (Unterthiner et al. 2020): 3 conv layers of 16
+  channels, 3x3, global average pool, linear classifier.
+* :class:`Siren` - the INR of DWSNets / NFN (2 -> 32 -> 32 -> 1, sine activations, w0 = 30).
+* :func:`cifar_resnet` - CIFAR-style ResNets (ResNet-20/56, width multiplier) with BasicBlocks.
+* :func:`resnet50` - ResNet-50 (bottlenecks [3, 4, 6, 3]): ImageNet stem (7x7 conv + max pool,
+  25.6M parameters) or CIFAR stem (3x3 conv, 23.5M parameters).
+
+Example:
+    >>> from netgraph.architectures import SmallCNN
+    >>> sum(p.numel() for p in SmallCNN().parameters())
+    5066
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+__all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50",
+           "ACTIVATIONS"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU,
+}
+
+
+def mlp(sizes: list[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
+    """``Linear -> act (-> Dropout)`` repeated; no activation after the last layer.
+
+    >>> mlp([4, 16, 3])
+    Sequential(
+      (0): Linear(in_features=4, out_features=16, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=16, out_features=3, bias=True)
+    )
+    """
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b, bias=bias))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class SmallCNN(nn.Module):
+    """The Small CNN Zoo network: ``[B, C, H, W] -> [B, classes]``.
+
+    Three 3x3 conv layers of ``channels`` channels (stride 2, as in the zoo), an activation after
+    each, global average pooling, dropout, and a linear classifier.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: int = 16, num_classes: int = 10,
+                 activation: str = "relu", dropout: float = 0.0):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, stride=2, padding=1), act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1), act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1), act(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(self.features(x)).flatten(1)
+        return self.classifier(self.dropout(h))
+
+
+class Sine(nn.Module):
+    """``sin(w0 * x)``."""
+
+    def __init__(self, w0: float = 30.0):
+        super().__init__()
+        self.w0 = w0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * x)
+
+
+class Siren(nn.Module):
+    """A SIREN INR ``[.., in_features] -> [.., out_features]`` (Sitzmann et al. 2020 init)."""
+
+    def __init__(self, in_features: int = 2, hidden: int = 32, layers: int = 3, out_features: int = 1,
+                 w0: float = 30.0):
+        super().__init__()
+        sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.act = Sine(w0)
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                bound = 1 / layer.in_features if i == 0 else math.sqrt(6 / layer.in_features) / w0
+                layer.weight.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers[:-1]:
+            x = self.act(layer(x))
+        return self.layers[-1](x)
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN + shortcut (1x1 conv + BN when the shape changes), ReLU."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class _CifarResNet(nn.Module):
+    def __init__(self, blocks_per_stage: int, width: int, num_classes: int, in_channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        stages, planes = [], width
+        for stage in range(3):
+            out_planes = width * 2 ** stage
+            for b in range(blocks_per_stage):
+                stages.append(BasicBlock(planes, out_planes, 2 if (b == 0 and stage > 0) else 1))
+                planes = out_planes
+        self.layers = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return self.fc(self.pool(self.layers(h)).flatten(1))
+
+
+def cifar_resnet(depth: int = 20, width: int = 16, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """CIFAR ResNet of depth ``6n + 2`` (20, 32, 44, 56, 110) and base width ``width``.
+
+    >>> sum(p.numel() for p in cifar_resnet(20).parameters())
+    272474
+    """
+    if (depth - 2) % 6:
+        raise ValueError(f"CIFAR ResNet depth must be 6n + 2 (20, 56, ...), got {depth}")
+    return _CifarResNet((depth - 2) // 6, width, num_classes, in_channels)
+
+
+class Bottleneck(nn.Module):
+    """1x1 - 3x3 - 1x1 bottleneck with expansion 4 (ResNet-50)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        out = planes * 4
+        self.conv1, self.bn1 = nn.Conv2d(in_planes, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out)
+        self.downsample = None
+        if stride != 1 or in_planes != out:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = torch.relu(self.bn2(self.conv2(h)))
+        h = self.bn3(self.conv3(h))
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(h + identity)
+
+
+class _ResNet50(nn.Module):
+    def __init__(self, num_classes: int, stem: str):
+        super().__init__()
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        elif stem == "cifar":
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.maxpool = nn.Identity()
+        else:
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        self.bn1 = nn.BatchNorm2d(64)
+        blocks, planes = [], 64
+        for stage, (width, count) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+            for b in range(count):
+                blocks.append(Bottleneck(planes, width, 2 if (b == 0 and stage > 0) else 1))
+                planes = width * 4
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+        return self.fc(self.pool(self.layers(h)).flatten(1))
+
+
+def resnet50(num_classes: int = 1000, stem: str = "imagenet") -> nn.Module:
+    """ResNet-50 (torchvision layout, defined here). ``stem="imagenet"``: 7x7 conv + max pool (25.6M
+    parameters with 1000 classes); ``stem="cifar"``: 3x3 conv, no pool (23.5M with 10 classes)."""
+    return _ResNet50(num_classes, stem)

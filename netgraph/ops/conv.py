@@ -1,0 +1,67 @@
+"""Convolutions: ``nn.Conv1d/2d/3d`` (grouped and depthwise too), ``F.conv*d``, ``aten.conv*``.
+
+A kernel ``W[o, i]`` (``[k1, k2, ...]``) is one edge from input channel ``i`` to output channel ``o``
+whose feature is the kernel, zero-padded and centred to the spec's common kernel shape. With
+``groups > 1`` output channel ``o`` reads only the channels of its group, and whole groups may only be
+permuted together on both sides (their order inside a group is free).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..trace.builder import BIAS_LEVEL, SpecBuilder
+from ..trace.ir import Op, ParamRef
+from ..trace.layout import Axis
+from ..types import EdgeType, NodeType
+from ._common import fail, param_or_none, require_value
+from .registry import Lowered, arg, bind_function, bind_module, register_op
+
+
+@bind_module(nn.Conv1d, nn.Conv2d, nn.Conv3d)
+def _conv_module(module: nn.Conv2d, path: str, args, kwargs) -> Lowered:
+    bias = ParamRef(f"{path}.bias", tuple(module.bias.shape)) if module.bias is not None else None
+    return Lowered("conv", (args[0], ParamRef(f"{path}.weight", tuple(module.weight.shape)), bias, module.groups))
+
+
+@bind_function(F.conv1d, F.conv2d, F.conv3d, torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d)
+def _conv_function(args, kwargs) -> Lowered:
+    return Lowered("conv", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"),
+                            arg(args, kwargs, 6, "groups", 1)))
+
+
+@bind_function(torch.ops.aten.convolution)
+def _convolution(args, kwargs) -> Lowered:
+    if arg(args, kwargs, 6, "transposed", False):
+        return Lowered("unknown", args, {"reason": "transposed convolution is not supported yet"})
+    return Lowered("conv", (args[0], args[1], args[2], arg(args, kwargs, 8, "groups", 1)))
+
+
+@register_op("conv")
+def conv(b: SpecBuilder, op: Op) -> None:
+    x = require_value(op, op.args[0], "input")
+    weight = param_or_none(op, op.args[1], "weight")
+    bias = param_or_none(op, op.args[2], "bias")
+    groups = int(op.args[3])
+    if weight is None:
+        raise fail(op, "a convolution needs a weight parameter")
+    out_channels, in_per_group, *kernel = weight.shape
+    channel_dim = -(len(kernel) + 1)
+    in_channels = in_per_group * groups
+    layout = b.get(x)
+    if layout is None:
+        layout = b.input_layout(op, x, channel_dim, in_channels, b.ndim(x))
+    if not layout.is_vector_on(channel_dim) or layout.size_on(channel_dim) != in_channels:
+        raise fail(op, f"expects {in_channels} channels on dim {channel_dim}, but the input's neurons lie on "
+                       f"dims {layout.dims} ({layout.axes})")
+    in_nodes = layout.nodes
+    out_nodes = b.new_space(op, out_channels, NodeType.HIDDEN, role="out", inputs=[in_nodes], level=BIAS_LEVEL)
+    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=tuple(weight.shape),
+                   perm=tuple(range(len(weight.shape))), kernel=tuple(kernel), groups=groups,
+                   edge_type=EdgeType.CONV, bias=bias, layer_name=op.where)
+    if groups > 1:
+        b.couple_heads(in_nodes, out_nodes, groups)
+    ndim = b.ndim(op.out, layout) or (len(kernel) + 2)
+    b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(channel_dim, out_channels),), ndim))

@@ -1,0 +1,60 @@
+"""Fully connected layers: ``nn.Linear``, ``F.linear``, ``aten.linear``.
+
+Each weight ``W[o, i]`` is an edge from input node ``i`` to output node ``o``; the bias is the BIAS
+feature of the output nodes. A linear layer reading a flattened feature map (``flatten`` after a
+conv) gets one edge per (channel, output) whose feature holds the spatial weights, like a kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..trace.builder import BIAS_LEVEL, SpecBuilder
+from ..trace.ir import Op, ParamRef
+from ..trace.layout import Axis
+from ..types import EdgeType, NodeType
+from ._common import fail, param_or_none, require_value
+from .registry import Lowered, arg, bind_function, bind_module, register_op
+
+
+@bind_module(nn.Linear)
+def _linear_module(module: nn.Linear, path: str, args, kwargs) -> Lowered:
+    bias = ParamRef(f"{path}.bias", tuple(module.bias.shape)) if module.bias is not None else None
+    return Lowered("linear", (args[0], ParamRef(f"{path}.weight", tuple(module.weight.shape)), bias))
+
+
+@bind_function(F.linear, torch.ops.aten.linear)
+def _linear_function(args, kwargs) -> Lowered:
+    return Lowered("linear", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")))
+
+
+@register_op("linear")
+def linear(b: SpecBuilder, op: Op) -> None:
+    x = require_value(op, op.args[0], "input")
+    weight = param_or_none(op, op.args[1], "weight")
+    bias = param_or_none(op, op.args[2], "bias")
+    if weight is None or len(weight.shape) != 2:
+        raise fail(op, "a linear layer needs a 2-D weight parameter")
+    out_features, in_features = weight.shape
+    layout = b.get(x)
+    if layout is None:
+        layout = b.input_layout(op, x, -1, in_features, b.ndim(x))
+    if any(a.dim != -1 for a in layout.axes):
+        raise fail(op, f"the layer mixes dim -1 but the neurons of its input lie on dims {layout.dims}; "
+                       "a linear map over positions/tokens (e.g. MLP-Mixer token mixing) is not a "
+                       "neuron-to-neuron weight and is not supported.")
+    layout = layout.resolved_reps(-1, in_features)
+    if layout.size_on(-1) != in_features:
+        raise fail(op, f"weight expects {in_features} inputs but the input carries {layout.size_on(-1)}")
+    axes = layout.axes_on(-1)
+    node_pos = [i + 1 for i, a in enumerate(axes) if not a.rep]
+    rep_pos = [i + 1 for i, a in enumerate(axes) if a.rep]
+    kernel = tuple(axes[i - 1].size for i in rep_pos)
+    in_nodes = layout.nodes
+    out_nodes = b.new_space(op, out_features, NodeType.HIDDEN, role="out", inputs=[in_nodes], level=BIAS_LEVEL)
+    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes,
+                   view=(out_features, *(a.size for a in axes)), perm=(0, *node_pos, *rep_pos), kernel=kernel,
+                   edge_type=EdgeType.FLATTEN if kernel else EdgeType.LINEAR, bias=bias, layer_name=op.where)
+    b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, out_features),), b.ndim(op.out, layout)))

@@ -1,0 +1,176 @@
+"""Permutation symmetries of parameter graphs: sampling and applying them, batched.
+
+A permutation is a node map ``perm [num_nodes]`` (node ``i`` moves to ``perm[i]``) that respects the
+spec's symmetry groups. Applying it moves node features and edge weights so that the graph stays in
+canonical order: ``to_state_dict(permute(g, perm))`` is the state dict of the permuted network,
+which computes the same function.
+
+Example:
+    >>> import torch, torch.nn as nn, netgraph
+    >>> model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 2))
+    >>> g = netgraph.from_module(model)
+    >>> g2 = netgraph.permute(g, netgraph.random_permutation(g))
+    >>> x = torch.randn(4, 3)
+    >>> torch.allclose(netgraph.to_module(g2, model)(x), model(x), atol=1e-6)
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch_geometric.data import Data
+
+from .graph import graph_specs
+from .spec import GraphSpec
+
+__all__ = ["random_permutation", "permute", "identity_permutation"]
+
+
+def identity_permutation(graph: Data) -> torch.Tensor:
+    """The permutation that moves nothing."""
+    return torch.arange(graph.num_nodes, device=graph.x.device)
+
+
+def random_permutation(graph: Data, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A uniformly random permutation of every symmetry group of every graph (batches included).
+
+    Returns ``perm [num_nodes]`` (global node ids for a batch). Vectorised over the graphs of each
+    architecture; no Python loop over networks, neurons or edges.
+    """
+    device = graph.x.device
+    perm = torch.empty(graph.num_nodes, dtype=torch.long, device=device)
+    for spec, graph_ids in _by_spec(graph):
+        starts = _node_starts(graph, graph_ids, spec)
+        local = _sample(spec, len(graph_ids), generator, device)
+        perm[(starts.unsqueeze(1) + torch.arange(spec.num_nodes, device=device)).reshape(-1)] = \
+            (local + starts.unsqueeze(1)).reshape(-1)
+    return perm
+
+
+def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
+    """The graph of the permuted network(s); ``perm`` from :func:`random_permutation` (or any node
+    map respecting the symmetry groups: ``check=True`` verifies that it keeps fixed nodes and
+    level-0 groups in place). Works on a ``ParamGraph`` or a batch; returns a new object of the
+    same kind whose ``x`` and ``edge_attr`` are new tensors (the rest is shared)."""
+    device = graph.x.device
+    perm = perm.to(device)
+    x_new = torch.empty_like(graph.x)
+    edge_new = graph.edge_attr.clone()  # fixed (constant) edges keep their place and value
+    for spec, graph_ids in _by_spec(graph):
+        starts = _node_starts(graph, graph_ids, spec)
+        b, n, e = len(graph_ids), spec.num_nodes, spec.num_edges
+        nodes = (starts.unsqueeze(1) + torch.arange(n, device=device)).reshape(-1)
+        local = perm[nodes].view(b, n) - starts.unsqueeze(1)
+        if check:
+            _check(spec, local)
+        x_new[(local + starts.unsqueeze(1)).reshape(-1)] = graph.x[nodes]
+        edge_starts = _edge_starts(graph, graph_ids, spec)
+        edges = (edge_starts.unsqueeze(1) + torch.arange(e, device=device)).reshape(-1)
+        old = graph.edge_attr[edges].view(b, e, -1)
+        new = old.clone()
+        for piece in spec.edge_pieces:
+            target = _piece_targets(piece, local)
+            block = old[:, piece.offset: piece.offset + piece.num_edges]
+            new.scatter_(1, target.unsqueeze(-1).expand_as(block), block)
+        edge_new[edges] = new.reshape(-1, new.shape[-1])
+    out = copy.copy(graph)
+    out.x = x_new
+    out.edge_attr = edge_new
+    return out
+
+
+def _piece_targets(piece, local: torch.Tensor) -> torch.Tensor:
+    """Edge id, after permuting nodes by ``local [B, N]``, of every edge of ``piece`` -> ``[B, n_edges]``.
+
+    Row ``o`` and input ``i`` of a block move to ``(pos(perm(out[o])), pos(perm(in[i])))`` inside the
+    same block, because permutations map a layer's neurons onto the same layer's neurons.
+    """
+    device = local.device
+    out_nodes, in_nodes = piece.out_nodes.to(device), piece.in_nodes.to(device)
+    out_pos = _positions(out_nodes, local[:, out_nodes])  # [B, n_out]
+    in_pos = _positions(in_nodes, local[:, in_nodes])  # [B, groups * n_in]
+    if piece.groups == 1:
+        in_part = in_pos.unsqueeze(1)
+    else:
+        rows_per_group = piece.n_out // piece.groups
+        index = (torch.arange(piece.n_out, device=device) // rows_per_group).unsqueeze(1) * piece.n_in + \
+            torch.arange(piece.n_in, device=device)
+        in_part = in_pos[:, index] % piece.n_in
+    target = piece.offset + out_pos.unsqueeze(2) * piece.n_in + in_part
+    return target.reshape(local.shape[0], -1)
+
+
+def _positions(nodes: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Index of each of ``values`` in the node list ``nodes`` (which contains them all)."""
+    start = nodes[0]
+    if bool((nodes == torch.arange(start, start + nodes.numel(), device=nodes.device)).all()):
+        return values - start
+    order = nodes.argsort()
+    return order[torch.searchsorted(nodes[order], values)]
+
+
+def _sample(spec: GraphSpec, count: int, generator: torch.Generator | None, device) -> torch.Tensor:
+    """Local permutations ``[count, N]`` of one architecture."""
+    if spec.num_groups == 0:
+        return torch.arange(spec.num_nodes, device=device).repeat(count, 1)
+    units = spec.group_units.to(device)
+    keys = torch.rand(count, spec.num_groups, int(units.max()), generator=generator).to(device)
+    keys = keys.masked_fill(torch.arange(keys.shape[-1], device=device) >= units.unsqueeze(1), 2.0)
+    return _node_map(spec, keys.argsort(-1).argsort(-1))
+
+
+def _node_map(spec: GraphSpec, unit_map: torch.Tensor) -> torch.Tensor:
+    """Node permutation ``[B, N]`` from a permutation of every group's units ``unit_map [B, G, U]``
+    (``unit_map[b, g, u]`` is the new unit of unit ``u``): a node moves by whole unit strides,
+    first inside its block (level 1), then with its block (level 0)."""
+    topo = spec.on(unit_map.device)
+    perm = torch.arange(spec.num_nodes, device=unit_map.device).repeat(unit_map.shape[0], 1)
+    for level in range(topo["sym_group"].shape[1]):
+        group, unit = topo["sym_group"][:, level], topo["sym_unit"][:, level]
+        moved = unit_map[:, group.clamp(min=0), unit]
+        perm += torch.where(group >= 0, (moved - unit) * topo["sym_stride"][:, level], 0)
+    return perm
+
+
+def _check(spec: GraphSpec, local: torch.Tensor) -> None:
+    """``local [B, N]`` must be exactly the node map of some permutation of every group's units."""
+    if spec.num_groups:
+        topo = spec.on(local.device)
+        table = torch.zeros(local.shape[0], spec.num_groups, int(spec.group_units.max()), dtype=torch.long,
+                            device=local.device)
+        for level in range(topo["sym_group"].shape[1]):
+            group, unit = topo["sym_group"][:, level], topo["sym_unit"][:, level]
+            valid = group >= 0
+            table[:, group[valid], unit[valid]] = topo["sym_unit"][:, level][local[:, valid]]
+        expected = _node_map(spec, table)
+    else:
+        expected = torch.arange(spec.num_nodes, device=local.device).expand_as(local)
+    if not torch.equal(expected, local):
+        raise ValueError("the permutation does not respect the symmetry groups: it moves nodes that are never "
+                         "permuted (inputs, outputs, pinned nodes), splits a group's unit (head, tied channel) "
+                         "or mixes groups. Use random_permutation, or check=False to apply it anyway.")
+
+
+def _by_spec(graph: Data) -> list[tuple[GraphSpec, list[int]]]:
+    groups: dict[int, tuple[GraphSpec, list[int]]] = {}
+    for i, spec in enumerate(graph_specs(graph)):
+        groups.setdefault(id(spec), (spec, []))[1].append(i)
+    return list(groups.values())
+
+
+def _node_starts(graph: Data, graph_ids: list[int], spec: GraphSpec) -> torch.Tensor:
+    device = graph.x.device
+    ptr = getattr(graph, "ptr", None)
+    if ptr is None:
+        return torch.zeros(1, dtype=torch.long, device=device)
+    return ptr[torch.tensor(graph_ids, device=ptr.device)].to(device)
+
+
+def _edge_starts(graph: Data, graph_ids: list[int], spec: GraphSpec) -> torch.Tensor:
+    device = graph.x.device
+    slices = getattr(graph, "_slice_dict", None)
+    if slices is None or "edge_attr" not in slices:
+        return torch.zeros(1, dtype=torch.long, device=device)
+    return slices["edge_attr"][torch.tensor(graph_ids)].to(device)

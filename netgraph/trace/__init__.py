@@ -1,0 +1,119 @@
+"""Tracing a module into a :class:`~netgraph.spec.GraphSpec`.
+
+Example:
+    >>> import torch.nn as nn, netgraph
+    >>> spec = netgraph.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)))
+    >>> spec.kernel_shape
+    (6, 6)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from .. import ops as _ops  # noqa: F401  (registers the op table)
+from ..errors import UnsupportedModuleError
+from ..ops.registry import FORWARDING, HANDLERS
+from ..spec import GraphSpec
+from .builder import SpecBuilder, _NeedShapes
+from .export_frontend import lower_export
+from .fx_frontend import lower_fx
+from .ir import Op, ParamRef, Program
+from .layout import Layout
+
+__all__ = ["trace", "ExampleInputs"]
+
+ExampleInputs = Any  #: a tensor, a tuple of positional inputs, or a dict of keyword inputs
+
+
+def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
+          kernel_shape: tuple[int, ...] = ()) -> GraphSpec:
+    """Trace ``model`` once into the :class:`GraphSpec` of its architecture.
+
+    Without ``example_inputs`` the forward pass is traced symbolically with ``torch.fx``; with them
+    (a tensor, a tuple of positional inputs or a dict of keyword inputs) ``torch.export`` is used,
+    which handles arbitrary Python (e.g. Hugging Face models) and knows every shape. The model is
+    traced in eval mode (dropout off, BatchNorm on running statistics); its mode is restored after.
+    ``kernel_shape`` sets a minimum edge-feature kernel shape (e.g. ``(3, 3)`` so MLP and CNN graphs
+    can be batched together).
+
+    Raises:
+        UnsupportedModuleError: naming the module and operation that cannot be represented.
+    """
+    state = model.state_dict(keep_vars=True)
+    keys = list(state.keys())
+    aliases = _tied_keys(state)
+    params = {k: v.detach() for k, v in state.items()}
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            if example_inputs is None:
+                program = lower_fx(model, set(keys))
+            else:
+                args, kwargs = _split_inputs(example_inputs)
+                program = lower_export(model, args, kwargs)
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+    return build_spec(program, params, keys, aliases, tuple(kernel_shape))
+
+
+def build_spec(program: Program, params: dict[str, torch.Tensor], keys: list[str],
+               aliases: dict[str, str], kernel_shape: tuple[int, ...] = ()) -> GraphSpec:
+    """Run the op handlers over a lowered program."""
+    builder = SpecBuilder(program, params, keys, aliases, frozenset(FORWARDING))
+    for op in program.ops:
+        handler = HANDLERS.get(op.kind)
+        if handler is None:
+            _check_opaque(builder, op)
+            continue
+        try:
+            handler(builder, op)
+        except _NeedShapes as err:
+            raise UnsupportedModuleError(
+                f"{op.where} (operation `{op.target}`): {err}. Symbolic tracing (no example_inputs) does not "
+                "know tensor ranks or shapes here; pass example_inputs=... to from_module / trace so netgraph "
+                "traces with torch.export.") from None
+    outputs = [builder.get(v) for v in program.outputs]
+    return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+
+
+def _check_opaque(builder: SpecBuilder, op: Op) -> None:
+    """An op without a rule is fine on data (masks, ids, shapes) but never on neurons or parameters."""
+    touches = [v for v in op.values() if builder.get(v) is not None or builder.get_raw(v) is not None]
+    params = [a for a in op.args if isinstance(a, ParamRef)]
+    if not touches and not params:
+        return
+    reason = op.attrs.get("reason")
+    what = f"parameter '{params[0].name}'" if params else "neuron activations"
+    raise UnsupportedModuleError(
+        f"{op.where}: operation `{op.target}` acts on {what}"
+        f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
+        "BatchNorm, LayerNorm, GroupNorm, Embedding, MultiheadAttention / scaled-dot-product attention, "
+        "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
+        "register a handler for it (netgraph.ops.register_op + bind_function / bind_module).")
+
+
+def _tied_keys(state: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """State-dict keys that are the same tensor as an earlier key (tied weights)."""
+    first: dict[int, str] = {}
+    aliases: dict[str, str] = {}
+    for key, tensor in state.items():
+        ident = id(tensor)
+        if ident in first:
+            aliases[key] = first[ident]
+        else:
+            first[ident] = key
+    return aliases
+
+
+def _split_inputs(example_inputs: ExampleInputs) -> tuple[tuple, dict]:
+    if isinstance(example_inputs, Mapping):
+        return (), dict(example_inputs)
+    if isinstance(example_inputs, (tuple, list)):
+        return tuple(example_inputs), {}
+    return (example_inputs,), {}

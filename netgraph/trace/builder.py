@@ -1,0 +1,483 @@
+"""Build a :class:`~netgraph.spec.GraphSpec` from a traced :class:`~netgraph.trace.ir.Program`.
+
+The builder walks the program once. Op handlers (``netgraph/ops``) read the :class:`Layout` of their
+operands and call the builder to create node *spaces* (a layer's outputs), place parameters as
+edges or node features, and record *couplings* between spaces (a residual addition forces both
+operands to be permuted alike, an attention product ties queries to keys). At the end the couplings
+become symmetry groups: a union-find over spaces gives classes permuted by one permutation; head /
+channel-group structure splits a class into blocks (level 0) and positions inside a block (level 1).
+Whenever a coupling is not a clean whole-space correspondence the builder *fixes* the spaces
+involved (no permutation), which is always correct, never a wrong symmetry.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import UnsupportedModuleError
+from ..spec import (AuxPiece, ConstEdges, EdgePiece, GraphSpec, LayerRef, NodePiece, Space, SymmetryGroup,
+                    common_kernel_shape)
+from ..types import Activation, EdgeType, NodeFeature, NodeType, Norm
+from .ir import Op, ParamRef, Program, Value
+from .layout import Axis, Layout, new_state
+
+__all__ = ["SpecBuilder", "BIAS_LEVEL", "NORM_LEVEL", "ACT_LEVEL"]
+
+BIAS_LEVEL, NORM_LEVEL, ACT_LEVEL = 1, 2, 3
+
+
+@dataclass
+class _Space:
+    name: str
+    start: int
+    size: int
+    node_type: NodeType
+    layer: int
+    level: int = 0
+    act: Activation = Activation.NONE
+    norm: Norm = Norm.NONE
+    fixed: bool = False
+
+
+class SpecBuilder:
+    """Mutable state of one tracing run; handlers call its methods (see module docstring)."""
+
+    def __init__(self, program: Program, params: dict[str, torch.Tensor], keys: list[str],
+                 aliases: dict[str, str], forwarding_kinds: frozenset[str]):
+        self.program = program
+        self.params = params
+        self.keys = keys
+        self.aliases = aliases
+        self.layouts: dict[str, Any] = {}
+        self.spaces: list[_Space] = []
+        self._starts: list[int] = []
+        self.num_nodes = 0
+        self.edge_blocks: list[tuple[int, EdgeType, EdgePiece | tuple[torch.Tensor, torch.Tensor]]] = []
+        self.num_edges = 0
+        self.edge_pieces: list[EdgePiece] = []
+        self.const_edges_: list[ConstEdges] = []
+        self.node_pieces: list[NodePiece] = []
+        self.layer_refs: list[tuple] = []  # (name, weight piece, bias name, bias rows)
+        self.used: dict[str, str] = {}
+        self._parent: dict[int, int] = {}
+        self._split: dict[int, tuple[int, int]] = {}
+        self._split_conflict: set[int] = set()
+        self._head_pairs: list[tuple[int, int]] = []
+        self._state_root: dict[int, str] = {}
+        self._real_uses = self._count_real_uses(program, forwarding_kinds)
+
+    # ================================================================ layouts
+    def get(self, value: Any) -> Layout | None:
+        """The layout of an operand (None for data, constants and parameters)."""
+        if isinstance(value, Value):
+            found = self.layouts.get(value.name)
+            return found if isinstance(found, Layout) else None
+        return None
+
+    def get_raw(self, value: Value) -> Any:
+        return self.layouts.get(value.name)
+
+    def set(self, value: Value, layout: Any) -> None:
+        self.layouts[value.name] = layout
+
+    def ndim(self, value: Any, layout: Layout | None = None) -> int | None:
+        if isinstance(value, Value) and value.shape is not None:
+            return len(value.shape)
+        if isinstance(value, ParamRef):
+            return len(value.shape)
+        return layout.ndim if layout is not None else None
+
+    @staticmethod
+    def neg(dim: int, ndim: int | None) -> int:
+        """A tensor dim as a negative index (dims that are already negative are kept)."""
+        if dim < 0:
+            return dim
+        if ndim is None:
+            raise _NeedShapes(f"dim {dim} of a tensor of unknown rank")
+        return dim - ndim
+
+    # ================================================================= spaces
+    def new_space(self, op: Op, size: int, node_type: NodeType, *, role: str, inputs: list[torch.Tensor] = (),
+                  level: int = 0) -> torch.Tensor:
+        """Allocate ``size`` new nodes; returns their ids. ``inputs`` (node ids) set the layer depth."""
+        layer = 0
+        if node_type != NodeType.INPUT:
+            layer = 1 + max((self._max_layer(n) for n in inputs), default=0)
+        start = self.num_nodes
+        self.spaces.append(_Space(f"{op.where} {role}", start, size, node_type, layer, level))
+        self._starts.append(start)
+        self.num_nodes += size
+        self._parent[len(self.spaces) - 1] = len(self.spaces) - 1
+        return torch.arange(start, start + size)
+
+    def input_layout(self, op: Op, value: Value, dim: int, size: int, ndim: int | None) -> Layout:
+        """Give a data tensor (a model input) a fresh space of INPUT nodes on ``dim``."""
+        existing = self.get(value)
+        if existing is not None:
+            return existing
+        nodes = self.new_space(op, size, NodeType.INPUT, role=f"input features of {value.name}")
+        self._fix_nodes(nodes)
+        layout = self.fresh_layout(value, nodes, (Axis(dim, size),), ndim)
+        self.set(value, layout)
+        return layout
+
+    def fresh_layout(self, value: Value, grid: torch.Tensor, axes: tuple[Axis, ...], ndim: int | None) -> Layout:
+        """A layout whose node state starts at ``value`` (used for new spaces)."""
+        state = new_state()
+        self._state_root[state] = value.name
+        return Layout(grid, axes, state, ndim)
+
+    def space_index(self, node: int) -> int:
+        return bisect.bisect_right(self._starts, node) - 1
+
+    def spaces_of(self, nodes: torch.Tensor) -> list[int]:
+        starts = torch.tensor(self._starts)
+        idx = torch.bucketize(nodes.reshape(-1), starts, right=True) - 1
+        return torch.unique(idx).tolist()
+
+    def whole_space(self, grid: torch.Tensor) -> int | None:
+        """The space whose nodes are exactly ``grid`` (row-major, in order), else None."""
+        flat = grid.reshape(-1)
+        if flat.numel() == 0:
+            return None
+        s = self.space_index(int(flat[0]))
+        space = self.spaces[s]
+        if flat.numel() != space.size or int(flat[0]) != space.start:
+            return None
+        if not torch.equal(flat, torch.arange(space.start, space.start + space.size)):
+            return None
+        return s
+
+    def _max_layer(self, nodes: torch.Tensor) -> int:
+        if nodes.numel() == 0:
+            return 0
+        return max(self.spaces[s].layer for s in self.spaces_of(nodes))
+
+    # ============================================================= parameters
+    def use_param(self, op: Op, ref: ParamRef) -> str:
+        """Claim a parameter for ``op``; a parameter may be placed once (no weight sharing)."""
+        name = self.aliases.get(ref.name, ref.name)
+        if name in self.used:
+            raise UnsupportedModuleError(
+                f"{op.where}: parameter '{name}' is used by more than one operation (also by "
+                f"{self.used[name]}). Weight sharing cannot be represented as one set of edges; "
+                "untie the weights (copy the parameter) before conversion.")
+        if not torch.is_floating_point(self.params[name]):
+            raise UnsupportedModuleError(f"{op.where}: parameter '{name}' has non-float dtype "
+                                         f"{self.params[name].dtype}; only float weights become graph features.")
+        self.used[name] = op.where
+        return name
+
+    def weight_edges(self, op: Op, ref: ParamRef, *, out_nodes: torch.Tensor, in_nodes: torch.Tensor,
+                     view: tuple[int, ...], perm: tuple[int, ...], kernel: tuple[int, ...] = (),
+                     rows: tuple[int, int] | None = None, groups: int = 1, edge_type: EdgeType,
+                     bias: ParamRef | None = None, bias_rows: tuple[int, int] | None = None,
+                     layer_name: str | None = None, claim: bool = True) -> None:
+        """Place a weight as the edges ``in_nodes -> out_nodes`` (see :class:`EdgePiece`).
+
+        ``in_nodes`` has ``groups * n_in`` entries; output ``o`` reads the ``n_in`` inputs of its group.
+        """
+        name = self.use_param(op, ref) if claim else self.aliases.get(ref.name, ref.name)
+        n_out, n_in = out_nodes.numel(), in_nodes.numel() // groups
+        piece = EdgePiece(name, rows, tuple(view), tuple(perm), n_out, n_in, tuple(kernel), self.num_edges,
+                          out_nodes.reshape(-1).clone(), in_nodes.reshape(-1).clone(), groups)
+        self.edge_pieces.append(piece)
+        self._add_edges(piece.num_edges, edge_type, piece)
+        bias_name = None
+        if bias is not None:
+            bias_name = self.node_param(op, bias, out_nodes, NodeFeature.BIAS, rows=bias_rows)
+        if layer_name is not None:
+            self.layer_refs.append((layer_name, piece, bias_name, bias_rows))
+
+    def const_edges(self, src: torch.Tensor, dst: torch.Tensor, value: float, edge_type: EdgeType) -> None:
+        """Fixed edges (no parameter) with feature ``value`` at the kernel centre."""
+        self.const_edges_.append(ConstEdges(self.num_edges, src.numel(), value))
+        self._add_edges(src.numel(), edge_type, (src.reshape(-1), dst.reshape(-1)))
+
+    def node_param(self, op: Op, ref: ParamRef, nodes: torch.Tensor, column: NodeFeature,
+                   rows: tuple[int, int] | None = None, claim: bool = True) -> str:
+        """Place a 1-D parameter as column ``column`` of the node features of ``nodes``."""
+        name = self.use_param(op, ref) if claim else self.aliases.get(ref.name, ref.name)
+        count = (rows[1] - rows[0]) if rows else math.prod(ref.shape)
+        if count != nodes.numel():
+            raise UnsupportedModuleError(
+                f"{op.where}: parameter '{name}' of shape {tuple(ref.shape)} does not hold one value per "
+                f"neuron ({nodes.numel()} neurons); netgraph stores such parameters as node features only "
+                "when they are per-channel.")
+        self.node_pieces.append(NodePiece(name, rows, nodes.reshape(-1).clone(), int(column)))
+        return name
+
+    def _add_edges(self, count: int, edge_type: EdgeType, block) -> None:
+        self.edge_blocks.append((count, edge_type, block))
+        self.num_edges += count
+
+    def _edge_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``edge_index [2, E]`` and ``edge_type [E]``, written block by block into preallocated tensors."""
+        edge_index = torch.empty(2, self.num_edges, dtype=torch.long)
+        edge_type = torch.empty(self.num_edges, dtype=torch.long)
+        offset = 0
+        for count, kind, block in self.edge_blocks:
+            edge_type[offset: offset + count] = int(kind)
+            src, dst = edge_index[:, offset: offset + count]
+            if isinstance(block, EdgePiece):
+                g, n_in = block.groups, block.n_in
+                src.view(g, block.n_out // g, n_in).copy_(block.in_nodes.view(g, 1, n_in).expand(g, block.n_out // g, n_in))
+                dst.view(block.n_out, n_in).copy_(block.out_nodes.view(-1, 1).expand(block.n_out, n_in))
+            else:
+                src.copy_(block[0])
+                dst.copy_(block[1])
+            offset += count
+        return edge_index, edge_type
+
+    # ============================================================== couplings
+    def couple(self, grid_a: torch.Tensor, grid_b: torch.Tensor) -> None:
+        """Nodes at equal positions of the two grids must be permuted alike."""
+        a, b = self.whole_space(grid_a), self.whole_space(grid_b)
+        if a is None or b is None or self.spaces[a].size != self.spaces[b].size:
+            self._fix_nodes(grid_a)
+            self._fix_nodes(grid_b)
+            return
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return
+        self._parent[rb] = ra
+        if rb in self._split_conflict:
+            self._split_conflict.add(ra)
+        if rb in self._split:
+            self._merge_split(ra, self._split.pop(rb))
+
+    def require_split(self, grid: torch.Tensor, heads: int) -> None:
+        """The space of ``grid`` is made of ``heads`` blocks that may only move as wholes
+        (attention heads, channel groups of a grouped conv or GroupNorm)."""
+        s = self.whole_space(grid)
+        if s is None or self.spaces[s].size % heads:
+            self._fix_nodes(grid)
+            return
+        self._merge_split(self._find(s), (heads, self.spaces[s].size // heads))
+
+    def couple_heads(self, grid_a: torch.Tensor, grid_b: torch.Tensor, heads: int) -> None:
+        """Blocks (heads / groups) of the two spaces must be permuted alike; positions inside a
+        block may move independently in each space."""
+        a, b = self.whole_space(grid_a), self.whole_space(grid_b)
+        if a is None or b is None:
+            self._fix_nodes(grid_a)
+            self._fix_nodes(grid_b)
+            return
+        self.require_split(grid_a, heads)
+        self.require_split(grid_b, heads)
+        self._head_pairs.append((a, b))
+
+    def fix(self, nodes: torch.Tensor) -> None:
+        """These nodes may never be permuted (public for op handlers)."""
+        self._fix_nodes(nodes)
+
+    def _fix_nodes(self, nodes: torch.Tensor) -> None:
+        for s in self.spaces_of(nodes):
+            self.spaces[s].fixed = True
+
+    def _find(self, s: int) -> int:
+        while self._parent[s] != s:
+            self._parent[s] = self._parent[self._parent[s]]
+            s = self._parent[s]
+        return s
+
+    def _merge_split(self, root: int, split: tuple[int, int]) -> None:
+        current = self._split.get(root)
+        if current is None:
+            self._split[root] = split
+        elif current != split:
+            self._split_conflict.add(root)
+
+    # ============================================================= annotation
+    def annotate(self, op: Op, x: Layout, level: int, *, act: Activation | None = None,
+                 norm: Norm | None = None) -> Layout:
+        """Mark the nodes of ``x`` with a normalisation or activation.
+
+        Done in place when the nodes are a whole space, nothing else reads them before this op,
+        and the annotation comes after what the nodes already carry (bias < norm < activation);
+        otherwise a copy space linked by identity edges carries the annotation.
+        """
+        s = self.whole_space(x.grid)
+        root = self._state_root.get(x.state)
+        in_place = (s is not None and root is not None and self._real_uses.get(root, 0) <= 1
+                    and self.spaces[s].level < level)
+        if in_place:
+            layout = x
+        else:
+            nodes = self.new_space(op, x.grid.numel(), NodeType.HIDDEN, role="(copy)", inputs=[x.grid])
+            self.const_edges(x.grid, nodes, 1.0, EdgeType.RESIDUAL)
+            self.couple(x.grid, nodes.reshape(x.grid.shape))
+            layout = Layout(nodes.reshape(x.grid.shape), x.axes, x.state, x.ndim)
+            s = len(self.spaces) - 1
+        space = self.spaces[s]
+        space.level = level
+        if act is not None:
+            space.act = act
+        if norm is not None:
+            space.norm = norm
+        result = self.fresh_layout(op.out, layout.grid, layout.axes, layout.ndim)
+        return result
+
+    # ============================================================= finishing
+    def finish(self, outputs: list[Layout], trace_mode: str, min_kernel: tuple[int, ...] = ()) -> GraphSpec:
+        """Mark outputs, collect unplaced tensors into ``aux`` and emit the spec (its kernel shape is at
+        least ``min_kernel``, so graphs of different architectures can share one edge feature size)."""
+        for layout in outputs:
+            for s in self.spaces_of(layout.grid):
+                self.spaces[s].fixed = True
+                if self.spaces[s].node_type == NodeType.HIDDEN:
+                    self.spaces[s].node_type = NodeType.OUTPUT
+        aux_pieces, offset = [], 0
+        for key in self.keys:
+            if key in self.aliases or key in self.used:
+                continue
+            tensor = self.params[key]
+            if torch.is_floating_point(tensor) and tensor.numel() > 0:
+                warnings.warn(f"'{key}' is not used by the traced forward pass; it is kept verbatim in "
+                              "`aux` and is not part of the graph.", stacklevel=4)
+            aux_pieces.append(AuxPiece(key, offset, tensor.numel()))
+            offset += tensor.numel()
+
+        n = self.num_nodes
+        node_type = torch.empty(n, dtype=torch.long)
+        layer = torch.empty(n, dtype=torch.long)
+        act = torch.empty(n, dtype=torch.long)
+        norm = torch.empty(n, dtype=torch.long)
+        for s in self.spaces:
+            sl = slice(s.start, s.start + s.size)
+            node_type[sl], layer[sl], act[sl], norm[sl] = int(s.node_type), s.layer, int(s.act), int(s.norm)
+        groups, sym_group, sym_unit, sym_stride = self._symmetry_groups()
+        pos_index = torch.full((n,), -1, dtype=torch.long)
+        for s in self.spaces:
+            sl = slice(s.start, s.start + s.size)
+            pos_index[sl] = torch.arange(s.size)
+        pos_index[(sym_group >= 0).any(dim=1)] = -1
+
+        edge_index, edge_type = self._edge_tensors()
+
+        kernel_shape = common_kernel_shape([p.kernel for p in self.edge_pieces] + [min_kernel])
+        float_dtypes = [self.params[p.param].dtype for p in [*self.edge_pieces, *self.node_pieces]]
+        dtype = float_dtypes[0] if float_dtypes else torch.float32
+        for d in float_dtypes:
+            dtype = torch.promote_types(dtype, d)
+
+        layers = [LayerRef(name, piece, next((p for p in self.node_pieces if p.param == bias and p.rows == brows), None)
+                           if bias else None)
+                  for name, piece, bias, brows in self.layer_refs]
+        spaces = [Space(s.name, s.start, s.size, int(s.node_type), s.layer) for s in self.spaces]
+        return GraphSpec(
+            num_nodes=n, kernel_shape=kernel_shape, node_type=node_type, layer=layer, node_act=act,
+            node_norm=norm, pos_index=pos_index, edge_index=edge_index, edge_type=edge_type,
+            edge_pieces=self.edge_pieces, const_edges=self.const_edges_, node_pieces=self.node_pieces,
+            aux_pieces=aux_pieces, groups=groups, sym_group=sym_group, sym_unit=sym_unit,
+            sym_stride=sym_stride, spaces=spaces, layers=layers, keys=list(self.keys),
+            shapes={k: tuple(v.shape) for k, v in self.params.items()},
+            dtypes={k: v.dtype for k, v in self.params.items()}, aliases=dict(self.aliases),
+            dtype=dtype, trace_mode=trace_mode)
+
+    def _symmetry_groups(self):
+        n = self.num_nodes
+        sym_group = torch.full((n, 2), -1, dtype=torch.long)
+        sym_unit = torch.zeros((n, 2), dtype=torch.long)
+        sym_stride = torch.zeros((n, 2), dtype=torch.long)
+        classes: dict[int, list[int]] = {}
+        for s in range(len(self.spaces)):
+            classes.setdefault(self._find(s), []).append(s)
+        fixed = {r for r, members in classes.items()
+                 if r in self._split_conflict or any(self.spaces[m].fixed for m in members)}
+        # level-0 components of split classes (heads tied across spaces)
+        comp_parent = {r: r for r in classes}
+
+        def comp_find(r: int) -> int:
+            while comp_parent[r] != r:
+                r = comp_parent[r]
+            return r
+
+        for a, b in self._head_pairs:
+            ra, rb = comp_find(self._find(a)), comp_find(self._find(b))
+            if ra != rb:
+                comp_parent[rb] = ra
+        comps: dict[int, list[int]] = {}
+        for r in classes:
+            if r in self._split:
+                comps.setdefault(comp_find(r), []).append(r)
+        groups: list[SymmetryGroup] = []
+
+        def add_group(level: int, nodes: torch.Tensor, strides: torch.Tensor, name: str) -> None:
+            """nodes [units, k]: node ids moving with each unit; strides [k]."""
+            index = len(groups)
+            groups.append(SymmetryGroup(index, level, nodes, name))
+            units = torch.arange(nodes.shape[0]).unsqueeze(1).expand_as(nodes)
+            flat = nodes.reshape(-1)
+            sym_group[flat, level] = index
+            sym_unit[flat, level] = units.reshape(-1)
+            sym_stride[flat, level] = strides.unsqueeze(0).expand_as(nodes).reshape(-1)
+
+        for root, members in classes.items():
+            if root in fixed or root in self._split:
+                continue
+            size = self.spaces[members[0]].size
+            if size < 2:
+                continue
+            nodes = torch.stack([torch.arange(self.spaces[m].start, self.spaces[m].start + size) for m in members], 1)
+            add_group(0, nodes, torch.ones(len(members), dtype=torch.long), self.spaces[members[0]].name)
+        for comp_root, roots in comps.items():
+            heads = {self._split[r][0] for r in roots}
+            comp_fixed = any(r in fixed for r in roots) or len(heads) != 1
+            for r in roots:  # level 1: inside each head / group
+                if r in fixed:
+                    continue
+                h, d = self._split[r]
+                if d < 2:
+                    continue
+                members = classes[r]
+                base = torch.stack([self.spaces[m].start + torch.arange(h * d).reshape(h, d) for m in members], -1)
+                for head in range(h):
+                    add_group(1, base[head], torch.ones(len(members), dtype=torch.long),
+                              f"{self.spaces[members[0]].name} block {head}")
+            h = next(iter(heads))
+            if comp_fixed or h < 2:
+                continue
+            blocks, strides = [], []
+            for r in roots:
+                d = self._split[r][1]
+                for m in classes[r]:
+                    blocks.append(self.spaces[m].start + torch.arange(h * d).reshape(h, d))
+                    strides.append(torch.full((d,), d, dtype=torch.long))
+            add_group(0, torch.cat(blocks, 1), torch.cat(strides), f"{self.spaces[classes[roots[0]][0]].name} blocks")
+        return groups, sym_group, sym_unit, sym_stride
+
+    @staticmethod
+    def _count_real_uses(program: Program, forwarding: frozenset[str]) -> dict[str, int]:
+        """How many non-forwarding consumers (plus graph outputs) read each value, through views."""
+        users: dict[str, list[Op]] = {}
+        for op in program.ops:
+            for v in op.values():
+                users.setdefault(v.name, []).append(op)
+        outputs = {v.name for v in program.outputs}
+        real: dict[str, int] = {}
+        for op in reversed(program.ops):
+            for v in op.values():
+                real.setdefault(v.name, 0)
+        for op in reversed(program.ops):
+            name = op.out.name
+            count = 1 if name in outputs else 0
+            for user in users.get(name, []):
+                count += real.get(user.out.name, 0) if user.kind in forwarding else 1
+            real[name] = count
+        for v in program.inputs:
+            count = 1 if v.name in outputs else 0
+            for user in users.get(v.name, []):
+                count += real.get(user.out.name, 0) if user.kind in forwarding else 1
+            real[v.name] = count
+        return real
+
+
+class _NeedShapes(UnsupportedModuleError):
+    """Raised when an op needs tensor shapes that symbolic tracing does not know."""

@@ -1,0 +1,1 @@
+"""Weight-space tasks: training and evaluating metanetworks (imported as ``netgraph.tasks``)."""

@@ -1,0 +1,200 @@
+"""Small architectures exercising every supported construct (shared by the core tests)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netgraph.architectures import SmallCNN, Siren, cifar_resnet, mlp
+
+
+class FlattenCNN(nn.Module):
+    """Conv -> flatten -> Linear (the linear reads spatial positions)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(6, 8, 5, padding=2)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        h = F.max_pool2d(torch.relu(self.conv1(x)), 2)
+        h = torch.tanh(self.conv2(h))
+        return self.fc(torch.flatten(h, 1))
+
+
+class GroupedCNN(nn.Module):
+    """Grouped conv, depthwise conv, GroupNorm, concatenation of channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.grouped = nn.Conv2d(8, 12, 3, padding=1, groups=4)
+        self.gn = nn.GroupNorm(3, 12)
+        self.depthwise = nn.Conv2d(12, 24, 3, padding=1, groups=12)
+        self.side = nn.Conv2d(8, 4, 1)
+        self.head = nn.Linear(28, 3)
+
+    def forward(self, x):
+        s = F.gelu(self.stem(x))
+        h = torch.relu(self.gn(self.grouped(s)))
+        h = self.depthwise(h)
+        h = torch.cat([h, self.side(s)], dim=1)
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def grouped_blocks():
+    """A grouped conv whose channel groups may be permuted as blocks (no conflicting GroupNorm)."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 12, 3, groups=4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 2))
+
+
+class Conv1d3d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 4, 3)
+        self.bn = nn.BatchNorm1d(4)
+        self.c3 = nn.Conv3d(4, 5, (1, 3, 3), padding=(0, 1, 1))
+        self.out = nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.c1(x)))  # [B, 4, L]
+        h = h.unsqueeze(2).unsqueeze(2).expand(-1, -1, 2, 3, -1)  # [B, 4, 2, 3, L]
+        h = self.c3(h.contiguous())
+        return self.out(h.mean(dim=(2, 3, 4)))
+
+
+class TextClassifier(nn.Module):
+    """Embedding -> LayerNorm -> mean over tokens -> MLP with dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 12)
+        self.norm = nn.LayerNorm(12)
+        self.mlp = nn.Sequential(nn.Linear(12, 16), nn.SiLU(), nn.Dropout(0.1), nn.Linear(16, 4))
+
+    def forward(self, ids):
+        return self.mlp(self.norm(self.emb(ids)).mean(dim=-2))
+
+
+class MHASelfAttention(nn.Module):
+    """nn.MultiheadAttention with a residual and LayerNorm."""
+
+    def __init__(self, dim=16, heads=4):
+        super().__init__()
+        self.inp = nn.Linear(6, dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        h = self.inp(x)
+        a, _ = self.attn(h, h, h)
+        h = self.norm(h + a)
+        return self.out(h.mean(-2))
+
+
+class CrossAttention(nn.Module):
+    """Queries from one sequence, keys/values from another (nn.MultiheadAttention, kdim != embed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.q_in, self.kv_in = nn.Linear(4, 8), nn.Linear(3, 6)
+        self.attn = nn.MultiheadAttention(8, 2, kdim=6, vdim=6, batch_first=True)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        q = self.q_in(x[0])
+        kv = torch.relu(self.kv_in(x[1]))
+        a, _ = self.attn(q, kv, kv, need_weights=False)
+        return self.out(a)
+
+
+class HandAttention(nn.Module):
+    """Hand-written multi-head attention (view into heads, q @ k^T, softmax, @ v) + SwiGLU MLP."""
+
+    def __init__(self, dim=16, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.inp = nn.Linear(5, dim)
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.gate, self.up, self.down = nn.Linear(dim, 24), nn.Linear(dim, 24), nn.Linear(24, dim)
+        self.out = nn.Linear(dim, 2)
+
+    def split(self, t):
+        b, n, d = t.shape
+        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, x):
+        h = self.inp(x)
+        q, k, v = self.split(self.q(h)), self.split(self.k(h)), self.split(self.v(h))
+        scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5)
+        a = torch.softmax(scores, dim=-1) @ v
+        a = a.transpose(1, 2).reshape(h.shape)
+        h = h + self.o(a)
+        h = h + self.down(F.silu(self.gate(h)) * self.up(h))
+        return self.out(h[:, 0])
+
+
+class TinyViT(nn.Module):
+    """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
+    parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
+
+    def __init__(self, dim=16):
+        super().__init__()
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, 5, dim))
+        self.block = nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
+        self.scale = nn.Parameter(torch.rand(dim) + 0.5)
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)  # [B, 4, dim]
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], dim=1) + self.pos
+        t = self.block(t) * self.scale
+        return self.head(t[:, 0])
+
+
+def transformer_encoder():
+    layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True)
+    return nn.Sequential(nn.Linear(7, 16), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
+                         nn.Linear(16, 3))
+
+
+# name -> (factory, input factory, trace with example_inputs?)
+CASES = {
+    "mlp": (lambda: mlp([5, 32, 32, 3], "tanh", dropout=0.1), lambda: torch.randn(4, 5), False),
+    "siren": (lambda: Siren(), lambda: torch.rand(7, 2) * 2 - 1, False),
+    "small_cnn": (lambda: SmallCNN(3), lambda: torch.randn(2, 3, 16, 16), False),
+    "flatten_cnn": (FlattenCNN, lambda: torch.randn(2, 3, 8, 8), False),
+    "flatten_cnn_export": (FlattenCNN, lambda: torch.randn(2, 3, 8, 8), True),
+    "resnet20": (lambda: cifar_resnet(20, 8), lambda: torch.randn(2, 3, 16, 16), False),
+    "resnet20_export": (lambda: cifar_resnet(20, 8), lambda: torch.randn(2, 3, 16, 16), True),
+    "grouped_cnn": (GroupedCNN, lambda: torch.randn(2, 3, 8, 8), False),
+    "grouped_blocks": (grouped_blocks, lambda: torch.randn(2, 3, 8, 8), False),
+    "conv1d3d": (Conv1d3d, lambda: torch.randn(2, 2, 9), False),
+    "text": (TextClassifier, lambda: torch.randint(0, 30, (3, 7)), False),
+    "mha": (MHASelfAttention, lambda: torch.randn(2, 5, 6), False),
+    "cross_attention": (CrossAttention, lambda: (torch.randn(2, 5, 4), torch.randn(2, 3, 3)), False),
+    "mha_export": (MHASelfAttention, lambda: torch.randn(2, 5, 6), True),
+    "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
+    "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
+    "transformer_encoder": (transformer_encoder, lambda: torch.randn(2, 6, 7), True),
+}
+
+
+def randomize_norm_stats(model: nn.Module, seed: int = 0) -> None:
+    """Give BatchNorm layers non-trivial statistics and affine parameters (fresh ones are 0/1)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.num_batches_tracked.fill_(7)
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)):
+                if m.weight is not None:
+                    m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)

@@ -1,0 +1,76 @@
+"""Bad input gets a clear error naming the module and what to do, never a silently wrong graph."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import netgraph
+
+
+def test_unsupported_module_names_path_type_and_remedy():
+    model = nn.Sequential(nn.Linear(4, 8), nn.LSTM(8, 8))
+    with pytest.raises(netgraph.UnsupportedModuleError) as err:
+        netgraph.from_module(model, example_inputs=(torch.randn(2, 3, 4),))
+    message = str(err.value)
+    assert "'1'" in message and "LSTM" in message and "register" in message
+
+
+def test_untraceable_forward_suggests_example_inputs():
+    class DataDependent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x) if x.sum() > 0 else x
+
+    with pytest.raises(netgraph.UnsupportedModuleError, match="example_inputs"):
+        netgraph.from_module(DataDependent())
+
+
+def test_weight_sharing_is_refused():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.fc(x)))
+
+    with pytest.raises(netgraph.UnsupportedModuleError, match="more than one operation"):
+        netgraph.from_module(Shared())
+
+
+def test_layer_norm_over_several_dims_is_refused():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 6, 6]))
+    with pytest.raises(netgraph.UnsupportedModuleError, match="LayerNorm over 3 dims"):
+        netgraph.from_module(model, example_inputs=(torch.randn(1, 3, 8, 8),))
+
+
+def test_selecting_neurons_is_refused():
+    class Select(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(3, 8), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(x)[..., :4])
+
+    with pytest.raises(netgraph.UnsupportedModuleError, match="neuron dim"):
+        netgraph.from_module(Select())
+
+
+def test_parametrised_weights_are_refused():
+    model = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4))
+    with pytest.raises(netgraph.UnsupportedModuleError):
+        netgraph.from_module(nn.Sequential(model, nn.ReLU(), nn.Linear(4, 1)))
+
+
+def test_state_dict_of_another_architecture_is_refused():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    spec = netgraph.trace(model)
+    other = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 1)).state_dict()
+    with pytest.raises(ValueError, match="'0.weight' has shape"):
+        netgraph.from_state_dict(spec, other)
+    with pytest.raises(KeyError):
+        netgraph.from_state_dict(spec, {})
