@@ -11,7 +11,7 @@
 Example:
     >>> from netgraph.architectures import SmallCNN
     >>> sum(p.numel() for p in SmallCNN().parameters())
-    5066
+    4970
 """
 
 from __future__ import annotations

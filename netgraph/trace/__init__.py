@@ -1,10 +1,12 @@
 """Tracing a module into a :class:`~netgraph.spec.GraphSpec`.
 
 Example:
-    >>> import torch.nn as nn, netgraph
-    >>> spec = netgraph.trace(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)))
-    >>> spec.kernel_shape
+    >>> import torch, torch.nn as nn, netgraph
+    >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    >>> netgraph.trace(model, torch.randn(1, 3, 8, 8)).kernel_shape   # flatten -> Linear: 6x6 spatial weights
     (6, 6)
+    >>> netgraph.trace(model).kernel_shape   # torch.fx knows no shapes: the 36 positions stay flat
+    (3, 36)
 """
 
 from __future__ import annotations
