@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin
@@ -31,6 +29,8 @@ from .registry import register_metanet
 
 __all__ = ["DWSNet", "DWSLayer"]
 
+_CROSS_GAIN = 0.5  # init gain of the bias->weight and weight->bias blocks relative to the diagonal ones
+
 
 class DWSLayer(nn.Module):
     """One DWS layer: ``W' = L_ww(W) + L_bw(b)``, ``b' = L_wb(W) + L_bb(b)`` (lists of features in,
@@ -40,11 +40,11 @@ class DWSLayer(nn.Module):
         super().__init__()
         slots_in, slots_out = layout.slots(c_in), layout.slots(c_out)
         n = layout.num_layers
-        gain = gain / math.sqrt(2)  # two blocks add up into every output
+        cross = gain * _CROSS_GAIN  # cross blocks only broadcast pooled values: keep them a minor share
         self.num_layers = n
         self.weight_to_weight = EquivariantLinear(slots_in[:n], slots_out[:n], gain=gain)
-        self.bias_to_weight = EquivariantLinear(slots_in[n:], slots_out[:n], bias=False, gain=gain)
-        self.weight_to_bias = EquivariantLinear(slots_in[:n], slots_out[n:], bias=False, gain=gain)
+        self.bias_to_weight = EquivariantLinear(slots_in[n:], slots_out[:n], bias=False, gain=cross)
+        self.weight_to_bias = EquivariantLinear(slots_in[:n], slots_out[n:], bias=False, gain=cross)
         self.bias_to_bias = EquivariantLinear(slots_in[n:], slots_out[n:], gain=gain)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
