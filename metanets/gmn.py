@@ -5,8 +5,8 @@ One :class:`GMNConv` layer, for node features ``h`` and edge features ``e`` of e
 
 * messages in both directions, with separate parameters (forward ``j -> i`` aggregated at ``i``,
   backward aggregated at ``j``): ``message="film"`` (NG-GNN) is
-  ``act(W [h_i, h_j] * (1 + gamma(e_ij)) + beta(e_ij))``; ``message="mlp"`` (GMN) is
-  ``MLP([h_i, h_j, e_ij])``;
+  ``act(W [h_j, h_i] * (1 + gamma(e_ij)) + beta(e_ij))``; ``message="mlp"`` (GMN) is
+  ``MLP([h_j, h_i, e_ij])``;
 * aggregation ``aggr="pna"``: mean, min, max and std, each also scaled by
   ``log(deg + 1) / avg_log_degree`` (PNA's amplification scaler), or any single PyG aggregation
   (``"sum"``, ``"mean"``, ``"max"``);
@@ -34,6 +34,7 @@ from torch_geometric.nn.aggr import Aggregation, MultiAggregation
 from torch_geometric.utils import degree
 
 from .graph_model import GraphMetanet
+from .pairwise import EdgeMLP, PairwiseLinear
 from .registry import register_metanet
 
 __all__ = ["GMN", "GMNConv", "PNAAggregation", "MESSAGES"]
@@ -70,25 +71,29 @@ def _aggregation(aggr: str, avg_log_degree: float) -> tuple[Aggregation | str, i
 
 
 class _DirectedMessages(MessagePassing):
-    """Messages along ``edge_index`` (source ``j`` -> target ``i``), aggregated at the targets."""
+    """Messages along ``edge_index`` (source ``j`` -> target ``i``), aggregated at the targets.
+
+    The node parts of the first linear map are computed per node and gathered per edge
+    (:class:`PairwiseLinear`)."""
 
     def __init__(self, dim: int, message: str, aggr: Aggregation | str):
         super().__init__(aggr=aggr, node_dim=0)
         self.kind = message
         if message == "film":
-            self.pair = nn.Linear(2 * dim, dim)
+            self.pair = PairwiseLinear(dim, 0, dim)
             self.film = nn.Linear(dim, 2 * dim)
         else:
-            self.mlp = MLP([3 * dim, dim, dim], norm=None)
+            self.pair = EdgeMLP(dim, dim, dim, dim)
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        return self.propagate(edge_index, x=h, edge_attr=e)
+        source, target = self.pair.node_terms(h)
+        return self.propagate(edge_index, s=source, t=target, edge_attr=e)
 
-    def message(self, x_i: torch.Tensor, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+    def message(self, s_j: torch.Tensor, t_i: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
         if self.kind == "film":
             gamma, beta = self.film(edge_attr).chunk(2, dim=-1)
-            return torch.relu(self.pair(torch.cat([x_i, x_j], dim=-1)) * (1 + gamma) + beta)
-        return self.mlp(torch.cat([x_i, x_j, edge_attr], dim=-1))
+            return torch.relu(self.pair.combine(s_j, t_i) * (1 + gamma) + beta)
+        return self.pair.combine(s_j, t_i, edge_attr)
 
 
 class GMNConv(nn.Module):
@@ -106,7 +111,7 @@ class GMNConv(nn.Module):
         self.backward_messages = _DirectedMessages(dim, message, backward_aggr)
         self.node_update = MLP([dim * (1 + 2 * width), dim, dim], norm=None, dropout=dropout)
         self.node_norm = nn.LayerNorm(dim)
-        self.edge_update = MLP([3 * dim, dim, dim], norm=None, dropout=dropout) if edge_update else None
+        self.edge_update = EdgeMLP(dim, dim, dim, dim, dropout=dropout) if edge_update else None
         self.edge_norm = nn.LayerNorm(dim) if edge_update else None
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +119,7 @@ class GMNConv(nn.Module):
         backward = self.backward_messages(h, edge_index.flip(0), e)
         h = self.node_norm(h + self.node_update(torch.cat([h, forward, backward], dim=-1)))
         if self.edge_update is not None:
-            e = self.edge_norm(e + self.edge_update(torch.cat([h[edge_index[0]], h[edge_index[1]], e], dim=-1)))
+            e = self.edge_norm(e + self.edge_update(h, edge_index, e))
         return h, e
 
 

@@ -26,6 +26,8 @@ from torch_geometric.nn import MLP, global_max_pool, global_mean_pool
 
 from netgraph.types import NODE_FEATURES
 
+from .pairwise import EdgeMLP
+
 __all__ = ["InvariantHead", "EquivariantHead"]
 
 
@@ -46,12 +48,12 @@ class InvariantHead(nn.Module):
 
 class EquivariantHead(nn.Module):
     """``(h [N, d], e [E, d]) -> (node_out [N, node_out], edge_out [E, edge_out])``, one MLP each;
-    the edge MLP reads ``[e_ij, h_j, h_i]``."""
+    the edge MLP reads ``[h_j, h_i, e_ij]`` (:class:`EdgeMLP`)."""
 
     def __init__(self, dim: int, edge_out: int, node_out: int = len(NODE_FEATURES), hidden: int = 128):
         super().__init__()
         self.node_mlp = MLP([dim, hidden, node_out], norm=None)
-        self.edge_mlp = MLP([3 * dim, hidden, edge_out], norm=None)
+        self.edge_mlp = EdgeMLP(dim, dim, hidden, edge_out)
 
     def forward(self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.node_mlp(h), self.edge_mlp(torch.cat([e, h[edge_index[0]], h[edge_index[1]]], dim=-1))
+        return self.node_mlp(h), self.edge_mlp(h, edge_index, e)

@@ -8,7 +8,7 @@ features ``r_ij`` (the edge's features plus the direction embedding):
 * ``q_i = W_q h_i``, ``k_ij = W_k h_j + U_k r_ij``, ``v_ij = W_v h_j + U_v r_ij`` (per head);
 * ``a_ij = softmax_j(q_i . k_ij / sqrt(d_head))`` over the relations of ``i`` (PyG ``softmax``);
 * ``h_i <- h_i + W_o sum_j a_ij v_ij``, then ``h <- h + FFN(h)`` (pre-norm);
-* edges: ``e_ij <- e_ij + MLP([LN(e_ij), h_j, h_i])``.
+* edges: ``e_ij <- e_ij + MLP([h_j, h_i, LN(e_ij)])``.
 
 Memory is ``O((2E + N) * d)``, not ``O(N^2 * d)``: there is no dense ``N x N`` attention (the dense
 formulation appears only as the baseline in ``benchmarks/bench_metanets.py``).
@@ -32,6 +32,7 @@ from torch_geometric.nn import MLP, MessagePassing
 from torch_geometric.utils import softmax
 
 from .graph_model import GraphMetanet
+from .pairwise import EdgeMLP
 from .registry import register_metanet
 
 __all__ = ["NGT", "NGTLayer", "RelationalAttention"]
@@ -77,7 +78,7 @@ class NGTLayer(nn.Module):
         self.directions = nn.Parameter(torch.randn(3, dim) * 0.1)  # forward edge, backward edge, self
         self.norm_h, self.norm_r, self.norm_ffn, self.norm_e = (nn.LayerNorm(dim) for _ in range(4))
         self.ffn = MLP([dim, ffn_factor * dim, dim], norm=None, dropout=dropout, act="gelu")
-        self.edge_mlp = MLP([3 * dim, ffn_factor * dim, dim], norm=None, dropout=dropout, act="gelu")
+        self.edge_mlp = EdgeMLP(dim, dim, ffn_factor * dim, dim, act="gelu", dropout=dropout)
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = h.shape[0]
@@ -87,7 +88,7 @@ class NGTLayer(nn.Module):
         r = torch.cat([e_norm + self.directions[0], e_norm + self.directions[1], self.directions[2].expand(n, -1)])
         h = h + self.attention(self.norm_h(h), relation_index, r)
         h = h + self.ffn(self.norm_ffn(h))
-        e = e + self.edge_mlp(torch.cat([self.norm_e(e), h[edge_index[0]], h[edge_index[1]]], dim=-1))
+        e = e + self.edge_mlp(h, edge_index, self.norm_e(e))
         return h, e
 
 
