@@ -141,15 +141,16 @@ def max_gap(model, dense, batch) -> float:
                    (e_s - edges).abs().max().item())
 
 
-def timed(fn, repeats: int, sync) -> float:
+def timed(fn, repeats: int, sync, clock) -> float:
+    """Median time of ``fn`` over ``repeats`` runs after one warm-up, on ``clock``."""
     fn()
     sync()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
         sync()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -160,6 +161,11 @@ def zoo_batch(count: int, device) -> Batch:
 
 def throughput(args, device, sync) -> None:
     torch.manual_seed(0)
+    # single-threaded CPU runs are timed in process CPU time, which other processes on a shared
+    # machine barely disturb; GPU runs (and --threads > 1) in wall time
+    cpu_clock = device.type == "cpu" and args.threads == 1
+    clock = time.process_time if cpu_clock else time.perf_counter
+    print(f"(times: median of {args.repeats}, {'process CPU time' if cpu_clock else 'wall time'})")
     print(f"\n1. GMN / NG-GNN forward+backward, Small CNN Zoo graphs (59 nodes, 688 edges, K=9), dim {args.dim}, "
           f"depth {args.depth}")
     print(f"{'batch':>6s} {'sparse ms':>10s} {'sparse graphs/s':>16s} {'dense ms':>10s} {'dense graphs/s':>15s} "
@@ -169,8 +175,8 @@ def throughput(args, device, sync) -> None:
     for size in args.batch_sizes:
         batch = zoo_batch(size, device)
         diff = max_gap(model, dense_gmn, batch)
-        sparse = timed(lambda: model(batch).sum().backward(), args.repeats, sync)
-        dense = timed(lambda: dense_gmn(model, batch)[0].sum().backward(), args.repeats, sync)
+        sparse = timed(lambda: model(batch).sum().backward(), args.repeats, sync, clock)
+        dense = timed(lambda: dense_gmn(model, batch)[0].sum().backward(), args.repeats, sync, clock)
         print(f"{size:6d} {sparse * 1e3:10.1f} {size / sparse:16,.0f} {dense * 1e3:10.1f} {size / dense:15,.0f} "
               f"{dense / sparse:8.1f}x {diff:11.1e}")
 
