@@ -9,7 +9,7 @@ import netgraph
 from netgraph.architectures import SmallCNN, Siren, cifar_resnet, mlp
 from netgraph.metanets import create_metanet
 from netgraph.metanets.testing import break_coupling, permute_fixed_nodes
-from _models import MHASelfAttention, randomize_norm_stats
+from _models import FlattenCNN, MHASelfAttention, randomize_norm_stats
 
 ATOL = 1e-5  # float32 symmetry checks
 # "must change" checks run in float64, where a symmetry holds to ~1e-15: anything above CHANGED is a
@@ -42,7 +42,8 @@ def zoo(factory, n=3, **kw):
     return netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets], **kw)
 
 
-DENSE_ARCHS = {"cnn": lambda: SmallCNN(1, channels=6), "mlp": lambda: mlp([3, 8, 8, 2]), "siren": lambda: Siren(hidden=8)}
+DENSE_ARCHS = {"cnn": lambda: SmallCNN(1, channels=6), "mlp": lambda: mlp([3, 8, 8, 2]), "siren": lambda: Siren(hidden=8),
+               "flatten_cnn": FlattenCNN}  # 3x3 and 5x5 kernels, then a linear layer reading 4x4 maps
 
 
 def mixed_batch():
