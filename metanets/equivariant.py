@@ -190,6 +190,10 @@ class EquivariantLinear(nn.Module):
                 raise ValueError(f"feature of shape {tuple(t.shape)} does not match slot {slot} "
                                  "([B, *axes, channels])")
             sizes.update(zip(slot.axes, t.shape[1:-1]))
+        missing = {axis for out in self.out_slots for axis in out.axes} - set(sizes)
+        if missing:
+            raise ValueError(f"output axes {sorted(missing)} appear in no input tensor, so their sizes are unknown; "
+                             "every permuted axis of an output must be carried by some input")
         pooled: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
         def pool(a: int, subset: tuple[int, ...]) -> torch.Tensor:

@@ -10,8 +10,9 @@ Example:
     >>> layer = PairwiseLinear(node_dim=4, edge_dim=3, out_dim=5)
     >>> h, e = torch.randn(6, 4), torch.randn(2, 3)
     >>> edge_index = torch.tensor([[0, 2], [1, 5]])
-    >>> concat = torch.cat([h[edge_index[0]], h[edge_index[1]], e], dim=-1) @ layer.concatenated_weight().T
-    >>> torch.allclose(layer(h, edge_index, e), concat + layer.bias, atol=1e-6)
+    >>> weight = torch.cat([layer.source.weight, layer.target.weight, layer.edge.weight], dim=1)   # [5, 11]
+    >>> concat = torch.cat([h[edge_index[0]], h[edge_index[1]], e], dim=-1) @ weight.T + layer.bias
+    >>> torch.allclose(layer(h, edge_index, e), concat, atol=1e-6)
     True
 """
 
@@ -52,11 +53,6 @@ class PairwiseLinear(nn.Module):
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor | None = None) -> torch.Tensor:
         source, target = self.node_terms(h)
         return self.combine(source[edge_index[0]], target[edge_index[1]], e)
-
-    def concatenated_weight(self) -> torch.Tensor:
-        """The weight ``[out_dim, 2 * node_dim + edge_dim]`` of the equivalent ``nn.Linear``."""
-        parts = [self.source.weight, self.target.weight] + ([self.edge.weight] if self.edge is not None else [])
-        return torch.cat(parts, dim=1)
 
 
 class EdgeMLP(nn.Module):

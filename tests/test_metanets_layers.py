@@ -183,6 +183,14 @@ def test_layout_rejects_shapes_that_are_not_a_chain():
         ChainLayout([[4, 2], [3, 5]], "hnp")
 
 
+def test_equivariant_linear_names_axes_no_input_carries():
+    """Biases -> weights under "np": the input axis 0 of W_1 is carried by no bias."""
+    slots = ChainLayout([[4, 2], [3, 4]], "np").slots(1)
+    layer = EquivariantLinear(slots[2:], slots[:2])
+    with pytest.raises(ValueError, match=r"output axes \[0\] appear in no input"):
+        layer([torch.randn(1, 4, 1), torch.randn(1, 3, 1)])
+
+
 def test_invariant_pool_by_hand():
     feats = [torch.tensor([[[1.0, 2.0], [3.0, 6.0]]]), torch.tensor([[5.0]])]  # [1, 2, 2] and [1, 1]
     assert invariant_pool(feats, "mean").tolist() == [[2.0, 4.0, 5.0]]
