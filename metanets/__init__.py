@@ -1,2 +1,62 @@
 """Metanetworks: permutation-equivariant models over weight spaces and parameter graphs
-(imported as ``netgraph.metanets``)."""
+(imported as ``netgraph.metanets``).
+
+Registry (timm-style): ``create_metanet(name, **config)``, ``list_metanets()``.
+
+=========== ============================================================= ====================
+name        model                                                         input
+=========== ============================================================= ====================
+``dwsnet``  DWSNets (Navon et al. 2023), four equivariant blocks            dense, MLP/CNN chain
+``nfn_hnp`` NFN with HNP layers (Zhou et al. 2023)                          dense, MLP/CNN chain
+``nfn_np``  NFN with NP layers and io-embeddings                            dense, MLP/CNN chain
+``gmn``     GMN / NG-GNN message passing with edge updates (FiLM, PNA)      graphs, any architecture
+``ngt``     NG-T relational transformer, attention on real edges only       graphs, any architecture
+``mlp``     MLP on flattened weights (not invariant; a baseline)            dense, MLP/CNN chain
+``statnn``  per-layer weight statistics -> MLP (Unterthiner et al. 2020)    dense, MLP/CNN chain
+=========== ============================================================= ====================
+
+Every model: ``model(batch) -> [num_graphs, out_features]`` (invariant), and for ``edit=True``
+models ``model.parameter_outputs(batch)`` / ``model.edit(batch)`` (equivariant, residual edit
+``w + scale * delta``). Models save and load with ``save_pretrained`` / ``from_pretrained``.
+
+Example:
+    >>> import torch, netgraph
+    >>> from netgraph.architectures import SmallCNN, mlp
+    >>> from netgraph.metanets import create_metanet
+    >>> from torch_geometric.data import Batch
+    >>> nets = [SmallCNN(1), mlp([4, 8, 3])]                  # two architectures in one batch
+    >>> batch = Batch.from_data_list([netgraph.from_module(m, kernel_shape=(3, 3)) for m in nets])
+    >>> model = create_metanet("gmn", dim=16, depth=2, out_features=1, edit=True).eval()
+    >>> model(batch).shape
+    torch.Size([2, 1])
+    >>> edited = model.edit(batch)                         # same graphs, w + scale * delta
+    >>> sorted(netgraph.to_state_dicts(edited)[1])
+    ['0.bias', '0.weight', '2.bias', '2.weight']
+"""
+
+from .base import Metanet
+from .baselines import QUANTILES, FlatMLP, StatNN, layer_statistics
+from .dense import DenseMetanet, EquivariantDenseMetanet
+from .dense_layout import chain_problem, layer_shapes_of
+from .dwsnet import DWSLayer, DWSNet
+from .edit import EditScale, apply_edit, parameter_masks, spec_parameter_masks
+from .equivariant import ChainLayout, EquivariantLinear, IOEmbedding, Slot, invariant_pool
+from .gmn import GMN, GMNConv, PNAAggregation
+from .graph_inputs import GraphEmbedding
+from .graph_model import GraphMetanet
+from .heads import EquivariantHead, InvariantHead
+from .hypernet import DefaultInitGenerator, WeightGenerator
+from .ngt import NGT, NGTLayer, RelationalAttention
+from .nfn import NFN
+from .registry import create_metanet, list_metanets, metanet_class, register_metanet
+
+__all__ = [
+    "create_metanet", "list_metanets", "metanet_class", "register_metanet",
+    "Metanet", "DenseMetanet", "EquivariantDenseMetanet", "GraphMetanet",
+    "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
+    "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",
+    "ChainLayout", "EquivariantLinear", "IOEmbedding", "Slot", "invariant_pool",
+    "GraphEmbedding", "InvariantHead", "EquivariantHead",
+    "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
+    "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
+]

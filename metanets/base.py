@@ -1,0 +1,75 @@
+"""The surface every metanet shares: invariant ``forward``, per-parameter outputs and residual edits.
+
+* ``model(batch) -> [num_graphs, out_features]``: invariant under the symmetries of the input networks.
+* ``model.parameter_outputs(batch) -> (node_out [N, F], edge_out [E, K])``: one value per slot of
+  ``x`` / ``edge_attr``, equivariant (models built with ``edit=True``).
+* ``model.edit(batch) -> Batch``: the same graphs with ``w + scale * delta`` on parameter slots
+  (``scale`` learnable, initialised small); ``netgraph.to_state_dicts(edited, stacked=True)`` gives
+  the edited weights, differentiably.
+
+``batch`` is a PyG ``Batch`` of ``ParamGraph`` objects; a single ``ParamGraph`` is a batch of one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch_geometric.data import Data
+
+from .edit import EditScale, apply_edit
+
+__all__ = ["Metanet", "graph_index", "count_graphs"]
+
+
+def graph_index(graph: Data) -> torch.Tensor:
+    """``[N]`` graph id of every node (zeros for a single ``ParamGraph``)."""
+    index = getattr(graph, "batch", None)
+    if index is None:
+        return torch.zeros(graph.num_nodes, dtype=torch.long, device=graph.x.device)
+    return index
+
+
+def count_graphs(graph: Data) -> int:
+    """Number of graphs of a batch (1 for a single ``ParamGraph``)."""
+    return int(getattr(graph, "num_graphs", 1) or 1)
+
+
+class Metanet(nn.Module):
+    """Base class: subclasses implement ``forward`` and, when they can edit, ``_parameter_outputs``.
+
+    ``out_features`` (``> 0``) builds the invariant head, ``edit=True`` the equivariant one with an
+    :class:`EditScale` initialised at ``edit_scale``.
+    """
+
+    def __init__(self, out_features: int, edit: bool, edit_scale: float):
+        super().__init__()
+        if out_features < 0:
+            raise ValueError(f"out_features must be >= 0 (0: no invariant head), got {out_features}")
+        if not out_features and not edit:
+            raise ValueError("a metanet needs an invariant head (out_features > 0) or an edit head (edit=True); "
+                             "got out_features=0 and edit=False")
+        self.out_features = out_features
+        self.can_edit = edit
+        self.edit_scale = EditScale(edit_scale) if edit else None
+
+    def _require(self, head: str) -> None:
+        name = type(self).__name__
+        if head == "invariant" and not self.out_features:
+            raise RuntimeError(f"this {name} was built with out_features=0 (no invariant head); build it with "
+                               "out_features > 0 to call it on a batch")
+        if head == "edit" and not self.can_edit:
+            raise RuntimeError(f"this {name} was built with edit=False (no equivariant head); build it with "
+                               "edit=True to call parameter_outputs / edit")
+
+    def parameter_outputs(self, batch: Data) -> tuple[torch.Tensor, torch.Tensor]:
+        """Equivariant per-slot outputs ``(node_out [N, F], edge_out [E, K])`` (shapes of ``x``, ``edge_attr``)."""
+        self._require("edit")
+        return self._parameter_outputs(batch)
+
+    def _parameter_outputs(self, batch: Data) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no equivariant head")
+
+    def edit(self, batch: Data) -> Data:
+        """The graphs of ``batch`` with ``w + scale * delta`` on every parameter slot (see module docstring)."""
+        node_delta, edge_delta = self.parameter_outputs(batch)
+        return apply_edit(batch, node_delta, edge_delta, self.edit_scale())

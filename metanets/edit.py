@@ -1,0 +1,110 @@
+"""Residual edits of parameter graphs: ``w + scale * delta`` on parameter slots only.
+
+A *parameter slot* is a value of ``x`` or ``edge_attr`` that holds a learnable parameter of the
+network: weights (inside their kernel window, not the zero padding), biases and normalisation
+affine parameters. Fixed edges (residual identities, product inputs), padding, absent features and
+buffers (BatchNorm running statistics) are never edited.
+
+Example:
+    >>> import torch, torch.nn as nn, netgraph
+    >>> from netgraph.metanets import apply_edit, parameter_masks
+    >>> g = netgraph.from_module(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
+    >>> node_mask, edge_mask = parameter_masks(g)
+    >>> int(node_mask.sum()), int(edge_mask.sum())   # 4 biases, 9 weights
+    (4, 9)
+    >>> edited = apply_edit(g, torch.ones_like(g.x), torch.ones_like(g.edge_attr), scale=0.5)
+    >>> float((netgraph.to_state_dict(edited)["0.bias"] - netgraph.to_state_dict(g)["0.bias"]).max())
+    0.5
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+from torch_geometric.data import Data
+
+from netgraph.spec import GraphSpec
+from netgraph.symmetry import _by_spec, _edge_starts, _node_starts
+from netgraph.types import NodeFeature
+
+__all__ = ["parameter_masks", "spec_parameter_masks", "apply_edit", "EditScale"]
+
+_PARAMETER_COLUMNS = (NodeFeature.BIAS, NodeFeature.NORM_WEIGHT, NodeFeature.NORM_BIAS)
+
+
+def spec_parameter_masks(spec: GraphSpec, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Parameter slots of one architecture: ``(node_mask [N, F], edge_mask [E, K])`` booleans."""
+    node_mask = torch.zeros(spec.num_nodes, spec.num_node_features, dtype=torch.bool, device=device)
+    for piece in spec.node_pieces:
+        if piece.column in _PARAMETER_COLUMNS:
+            node_mask[piece.nodes.to(device), piece.column] = True
+    edge_mask = torch.zeros(1, spec.num_edges, *spec.kernel_shape, device=device)
+    for piece in spec.edge_pieces:
+        spec.write_edge_block(edge_mask, piece, torch.ones(1, piece.num_edges, *piece.kernel, device=device))
+    return node_mask, edge_mask.reshape(spec.num_edges, spec.kernel_numel).bool()
+
+
+def parameter_masks(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parameter slots of a ``ParamGraph`` or a batch (mixed architectures included):
+    ``(node_mask [N, F], edge_mask [E, K])`` booleans on the graph's device.
+
+    Vectorised over the graphs of each architecture (one loop over architectures).
+    """
+    device = graph.x.device
+    node_mask = torch.zeros(graph.x.shape, dtype=torch.bool, device=device)
+    edge_mask = torch.zeros(graph.edge_attr.shape, dtype=torch.bool, device=device)
+    for spec, graph_ids in _by_spec(graph):
+        if spec.kernel_numel != graph.edge_attr.shape[1]:
+            raise ValueError(f"a graph of the batch has kernel shape {spec.kernel_shape} ({spec.kernel_numel} edge "
+                             f"features) but the batch has {graph.edge_attr.shape[1]}: build every graph with the "
+                             "same kernel_shape (from_module(m, kernel_shape=...))")
+        nodes, edges = spec_parameter_masks(spec, device)
+        node_ids = _node_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_nodes, device=device)
+        edge_ids = _edge_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_edges, device=device)
+        node_mask[node_ids.reshape(-1)] = nodes.repeat(len(graph_ids), 1)
+        edge_mask[edge_ids.reshape(-1)] = edges.repeat(len(graph_ids), 1)
+    return node_mask, edge_mask
+
+
+def apply_edit(graph: Data, node_delta: torch.Tensor, edge_delta: torch.Tensor,
+               scale: torch.Tensor | float) -> Data:
+    """The graph with ``x + scale * node_delta`` and ``edge_attr + scale * edge_delta`` on parameter slots.
+
+    Args:
+        graph: a ``ParamGraph`` or a batch.
+        node_delta: ``[N, F]`` (same shape as ``graph.x``).
+        edge_delta: ``[E, K]`` (same shape as ``graph.edge_attr``).
+        scale: a scalar (tensor or float); gradients flow to it and to the deltas.
+
+    Returns a shallow copy of ``graph`` with new ``x`` and ``edge_attr``; ``netgraph.to_state_dicts``
+    of it gives the edited weights (differentiably).
+    """
+    for name, delta, ref in (("node_delta", node_delta, graph.x), ("edge_delta", edge_delta, graph.edge_attr)):
+        if delta.shape != ref.shape:
+            raise ValueError(f"{name} has shape {tuple(delta.shape)}, expected {tuple(ref.shape)} (the graph's "
+                             f"{'x' if name == 'node_delta' else 'edge_attr'}); predict one value per slot")
+    node_mask, edge_mask = parameter_masks(graph)
+    out = copy.copy(graph)
+    out.x = graph.x + scale * torch.where(node_mask, node_delta, 0.0)
+    out.edge_attr = graph.edge_attr + scale * torch.where(edge_mask, edge_delta, 0.0)
+    return out
+
+
+class EditScale(nn.Module):
+    """The learnable scalar ``scale`` of a residual edit ``w + scale * delta`` (initialised small).
+
+    >>> EditScale(0.01)().item()
+    0.009999999776482582
+    """
+
+    def __init__(self, init: float = 0.01):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self) -> torch.Tensor:
+        return self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale.item():.3g}"
