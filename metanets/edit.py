@@ -13,7 +13,7 @@ Example:
     >>> int(node_mask.sum()), int(edge_mask.sum())   # 4 biases, 9 weights
     (4, 9)
     >>> edited = apply_edit(g, torch.ones_like(g.x), torch.ones_like(g.edge_attr), scale=0.5)
-    >>> float((netgraph.to_state_dict(edited)["0.bias"] - netgraph.to_state_dict(g)["0.bias"]).max())
+    >>> round(float((netgraph.to_state_dict(edited)["0.bias"] - netgraph.to_state_dict(g)["0.bias"]).max()), 5)
     0.5
 """
 
@@ -26,7 +26,7 @@ import torch.nn as nn
 from torch_geometric.data import Data
 
 from netgraph.spec import GraphSpec
-from netgraph.symmetry import _by_spec, _edge_starts, _node_starts
+from netgraph.graph import split_by_spec
 from netgraph.types import NodeFeature
 
 __all__ = ["parameter_masks", "spec_parameter_masks", "apply_edit", "EditScale"]
@@ -55,16 +55,15 @@ def parameter_masks(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     device = graph.x.device
     node_mask = torch.zeros(graph.x.shape, dtype=torch.bool, device=device)
     edge_mask = torch.zeros(graph.edge_attr.shape, dtype=torch.bool, device=device)
-    for spec, graph_ids in _by_spec(graph):
+    for group in split_by_spec(graph):
+        spec = group.spec
         if spec.kernel_numel != graph.edge_attr.shape[1]:
             raise ValueError(f"a graph of the batch has kernel shape {spec.kernel_shape} ({spec.kernel_numel} edge "
                              f"features) but the batch has {graph.edge_attr.shape[1]}: build every graph with the "
                              "same kernel_shape (from_module(m, kernel_shape=...))")
         nodes, edges = spec_parameter_masks(spec, device)
-        node_ids = _node_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_nodes, device=device)
-        edge_ids = _edge_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_edges, device=device)
-        node_mask[node_ids.reshape(-1)] = nodes.repeat(len(graph_ids), 1)
-        edge_mask[edge_ids.reshape(-1)] = edges.repeat(len(graph_ids), 1)
+        node_mask[group.nodes.reshape(-1)] = nodes.repeat(len(group.graphs), 1)
+        edge_mask[group.edges.reshape(-1)] = edges.repeat(len(group.graphs), 1)
     return node_mask, edge_mask
 
 

@@ -32,9 +32,11 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Batch, Data
 
+from dataclasses import dataclass
+
 from .spec import GraphSpec
 
-__all__ = ["ParamGraph", "make_graph", "make_batch", "graph_specs"]
+__all__ = ["ParamGraph", "make_graph", "make_batch", "graph_specs", "SpecGroup", "split_by_spec"]
 
 _TOPOLOGY = ("node_type", "layer", "node_act", "node_norm")
 
@@ -52,6 +54,43 @@ def graph_specs(graph: Data) -> list[GraphSpec]:
     """The spec of each graph of a ``ParamGraph`` or of a batch (one entry per graph)."""
     spec = graph.spec
     return list(spec) if isinstance(spec, (list, tuple)) else [spec]
+
+
+@dataclass(frozen=True)
+class SpecGroup:
+    """The graphs of a ``ParamGraph`` / batch that share one architecture, with their global ids."""
+
+    spec: GraphSpec
+    graphs: torch.Tensor  #: [B] graph ids in the batch
+    nodes: torch.Tensor  #: [B, N] global node ids, in the spec's node order
+    edges: torch.Tensor  #: [B, E] global edge ids, in the spec's edge order
+
+
+def split_by_spec(graph: Data) -> list[SpecGroup]:
+    """Group the graphs of a batch by architecture, so work can be vectorised per architecture.
+
+    >>> import netgraph
+    >>> from torch_geometric.data import Batch
+    >>> from netgraph.architectures import mlp
+    >>> a, b = netgraph.from_module(mlp([2, 3, 1])), netgraph.from_module(mlp([2, 4, 1]))
+    >>> [tuple(group.nodes.shape) for group in split_by_spec(Batch.from_data_list([a, b, a]))]
+    [(2, 6), (1, 7)]
+    """
+    device = graph.x.device
+    groups: dict[int, tuple[GraphSpec, list[int]]] = {}
+    for i, spec in enumerate(graph_specs(graph)):
+        groups.setdefault(id(spec), (spec, []))[1].append(i)
+    ptr = getattr(graph, "ptr", None)
+    edge_slices = getattr(graph, "_slice_dict", {}).get("edge_attr") if ptr is not None else None
+    result = []
+    for spec, ids in groups.values():
+        index = torch.tensor(ids, device=device)
+        node_starts = ptr.to(device)[index] if ptr is not None else torch.zeros(1, dtype=torch.long, device=device)
+        edge_starts = edge_slices.to(device)[index] if edge_slices is not None else \
+            torch.zeros(1, dtype=torch.long, device=device)
+        result.append(SpecGroup(spec, index, node_starts.unsqueeze(1) + torch.arange(spec.num_nodes, device=device),
+                                edge_starts.unsqueeze(1) + torch.arange(spec.num_edges, device=device)))
+    return result
 
 
 def make_graph(spec: GraphSpec, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor) -> ParamGraph:

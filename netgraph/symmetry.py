@@ -22,7 +22,7 @@ import copy
 import torch
 from torch_geometric.data import Data
 
-from .graph import graph_specs
+from .graph import split_by_spec
 from .spec import GraphSpec
 
 __all__ = ["random_permutation", "permute", "identity_permutation"]
@@ -41,11 +41,9 @@ def random_permutation(graph: Data, generator: torch.Generator | None = None) ->
     """
     device = graph.x.device
     perm = torch.empty(graph.num_nodes, dtype=torch.long, device=device)
-    for spec, graph_ids in _by_spec(graph):
-        starts = _node_starts(graph, graph_ids, spec)
-        local = _sample(spec, len(graph_ids), generator, device)
-        perm[(starts.unsqueeze(1) + torch.arange(spec.num_nodes, device=device)).reshape(-1)] = \
-            (local + starts.unsqueeze(1)).reshape(-1)
+    for group in split_by_spec(graph):
+        starts = group.nodes[:, :1]
+        perm[group.nodes.reshape(-1)] = (_sample(group.spec, len(group.graphs), generator, device) + starts).reshape(-1)
     return perm
 
 
@@ -58,23 +56,20 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
     perm = perm.to(device)
     x_new = torch.empty_like(graph.x)
     edge_new = graph.edge_attr.clone()  # fixed (constant) edges keep their place and value
-    for spec, graph_ids in _by_spec(graph):
-        starts = _node_starts(graph, graph_ids, spec)
-        b, n, e = len(graph_ids), spec.num_nodes, spec.num_edges
-        nodes = (starts.unsqueeze(1) + torch.arange(n, device=device)).reshape(-1)
-        local = perm[nodes].view(b, n) - starts.unsqueeze(1)
+    for group in split_by_spec(graph):
+        spec, b = group.spec, len(group.graphs)
+        starts = group.nodes[:, :1]
+        local = perm[group.nodes] - starts
         if check:
             _check(spec, local)
-        x_new[(local + starts.unsqueeze(1)).reshape(-1)] = graph.x[nodes]
-        edge_starts = _edge_starts(graph, graph_ids, spec)
-        edges = (edge_starts.unsqueeze(1) + torch.arange(e, device=device)).reshape(-1)
-        old = graph.edge_attr[edges].view(b, e, -1)
+        x_new[(local + starts).reshape(-1)] = graph.x[group.nodes.reshape(-1)]
+        old = graph.edge_attr[group.edges.reshape(-1)].view(b, spec.num_edges, -1)
         new = old.clone()
         for piece in spec.edge_pieces:
             target = _piece_targets(piece, local)
             block = old[:, piece.offset: piece.offset + piece.num_edges]
             new.scatter_(1, target.unsqueeze(-1).expand_as(block), block)
-        edge_new[edges] = new.reshape(-1, new.shape[-1])
+        edge_new[group.edges.reshape(-1)] = new.reshape(-1, new.shape[-1])
     out = copy.copy(graph)
     out.x = x_new
     out.edge_attr = edge_new
@@ -151,26 +146,3 @@ def _check(spec: GraphSpec, local: torch.Tensor) -> None:
         raise ValueError("the permutation does not respect the symmetry groups: it moves nodes that are never "
                          "permuted (inputs, outputs, pinned nodes), splits a group's unit (head, tied channel) "
                          "or mixes groups. Use random_permutation, or check=False to apply it anyway.")
-
-
-def _by_spec(graph: Data) -> list[tuple[GraphSpec, list[int]]]:
-    groups: dict[int, tuple[GraphSpec, list[int]]] = {}
-    for i, spec in enumerate(graph_specs(graph)):
-        groups.setdefault(id(spec), (spec, []))[1].append(i)
-    return list(groups.values())
-
-
-def _node_starts(graph: Data, graph_ids: list[int], spec: GraphSpec) -> torch.Tensor:
-    device = graph.x.device
-    ptr = getattr(graph, "ptr", None)
-    if ptr is None:
-        return torch.zeros(1, dtype=torch.long, device=device)
-    return ptr[torch.tensor(graph_ids, device=ptr.device)].to(device)
-
-
-def _edge_starts(graph: Data, graph_ids: list[int], spec: GraphSpec) -> torch.Tensor:
-    device = graph.x.device
-    slices = getattr(graph, "_slice_dict", None)
-    if slices is None or "edge_attr" not in slices:
-        return torch.zeros(1, dtype=torch.long, device=device)
-    return slices["edge_attr"][torch.tensor(graph_ids)].to(device)
