@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 from safetensors import safe_open
 
-from .. import architectures
+from netgraph import architectures
 from .atomic import save_safetensors, write_text
 
 __all__ = ["Zoo", "Shard", "ZooFormatError", "load_zoo", "load_model", "build_architecture", "read_shard",
