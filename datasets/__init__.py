@@ -29,11 +29,12 @@ from .search_space import sample_hparams
 from .stacked import RateDropout, StackedModel, StackedOptimizer, stacked_init
 from .storage import Zoo, ZooFormatError, build_architecture, load_model, load_zoo
 from .train_classifiers import TrainResult, evaluate_classifiers, train_classifiers
+from .zoo_dataset import ZooDataset
 
 __all__ = [
     "build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan", "ZooConfig", "zoo_config", "preset_names",
     "Zoo", "ZooFormatError", "load_zoo", "load_model", "build_architecture",
     "fit_inrs", "inr_grid", "psnr", "render_inr", "ClassificationData", "classification_data", "digit_images",
     "sine_waves", "sample_hparams", "StackedModel", "StackedOptimizer", "RateDropout", "stacked_init",
-    "TrainResult", "train_classifiers", "evaluate_classifiers",
+    "TrainResult", "train_classifiers", "evaluate_classifiers", "ZooDataset",
 ]
