@@ -23,8 +23,10 @@ Example:
 
 from .build import ShardPlan, ZooPlan, build_zoo, merge_zoos, plan_zoo
 from .config import ZooConfig, preset_names, zoo_config
+from .hub import dataset_card, load_from_hub, push_to_hub
 from .inr import fit_inrs, inr_grid, psnr, render_inr
 from .offline_data import ClassificationData, classification_data, digit_images, sine_waves
+from .published import load_dwsnets_inrs, load_nfn_sirens, load_small_cnn_zoo
 from .search_space import sample_hparams
 from .stacked import RateDropout, StackedModel, StackedOptimizer, stacked_init
 from .storage import Zoo, ZooFormatError, build_architecture, load_model, load_zoo
@@ -36,5 +38,6 @@ __all__ = [
     "Zoo", "ZooFormatError", "load_zoo", "load_model", "build_architecture",
     "fit_inrs", "inr_grid", "psnr", "render_inr", "ClassificationData", "classification_data", "digit_images",
     "sine_waves", "sample_hparams", "StackedModel", "StackedOptimizer", "RateDropout", "stacked_init",
-    "TrainResult", "train_classifiers", "evaluate_classifiers", "ZooDataset",
+    "TrainResult", "train_classifiers", "evaluate_classifiers", "ZooDataset", "push_to_hub", "load_from_hub",
+    "dataset_card", "load_small_cnn_zoo", "load_dwsnets_inrs", "load_nfn_sirens",
 ]

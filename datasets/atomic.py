@@ -35,6 +35,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,6 +60,7 @@ def create_text(path: str | Path, text: str) -> bool:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _default_mode())
         os.link(tmp, path)
         return True
     except FileExistsError:
@@ -71,6 +73,13 @@ def save_safetensors(path: str | Path, tensors: Mapping[str, torch.Tensor], meta
     """Write a safetensors file atomically (tensors are made contiguous first)."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def _default_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 less the umask); mkstemp's is 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -87,10 +88,10 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     shards = []
     for arch in range(len(architectures)):
         ids = [r["net_id"] for r in rows if r["arch"] == arch]
-        for start in range(0, len(ids), cfg.nets_per_shard):
+        for chunk in np.array_split(np.array(ids), math.ceil(len(ids) / cfg.nets_per_shard)):  # near-equal shards
             index = len(shards)
             seed = int(np.random.SeedSequence([cfg.seed, index]).generate_state(1)[0])
-            shards.append(ShardPlan(index, arch, ids[start:start + cfg.nets_per_shard], seed))
+            shards.append(ShardPlan(index, arch, chunk.tolist(), seed))
     for plan in shards:
         for i in plan.net_ids:
             rows[i].update(shard=plan.index, shard_seed=plan.seed)
