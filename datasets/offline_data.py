@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -41,7 +42,9 @@ class ClassificationData:
                                   {k: v.to(device) for k, v in self.y.items()}, self.input_shape, self.num_classes)
 
 
+@functools.lru_cache(maxsize=None)
 def _load_sklearn(name: str):
+    """The scikit-learn bunch (read once per process; callers copy what they keep)."""
     from sklearn import datasets as skd
 
     loaders = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,

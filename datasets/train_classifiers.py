@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -81,50 +82,69 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
     bad = sorted(set(hp["optimizer"]) - set(OPTIMIZERS))
     if bad:
         raise ValueError(f"unknown optimizer(s) {bad}; expected one of {list(OPTIMIZERS)}")
-    data = data.to(device)
-    f32 = lambda name: torch.tensor(hp[name], dtype=torch.float32, device=device)  # noqa: E731
-    net = StackedModel(model)
-    params = stacked_init(net.module, num, hp["init"], f32("init_std"), generator, device)
-    params = {k: v.requires_grad_() for k, v in params.items()}
-    opt = StackedOptimizer(params, f32("learning_rate"), f32("weight_decay"),
-                           torch.tensor([OPTIMIZERS.index(o) for o in hp["optimizer"]], device=device))
-    dropout = f32("dropout")
-    if bool(((dropout < 0) | (dropout >= 1)).any()):
+    if any(not 0 <= p < 1 for p in hp["dropout"]):
         raise ValueError(f"dropout rates must lie in [0, 1); got {hp['dropout']}")
+    population = _Population(model, data.to(device), hp, batch_size, generator, device)
+    with _global_rng_seeded_from(generator, device):  # dropout masks under vmap come from the global RNG
+        return population.train(checkpoints, on_epoch)
 
-    x_train, y_train = data.x["train"], data.y["train"]
-    n_train = len(y_train)
-    subset_size = (f32("train_fraction") * n_train).round().long().clamp(1, n_train)          # [B]
-    ranks = torch.rand(num, n_train, generator=generator, device=device).argsort(1).argsort(1)
-    in_subset = ranks < subset_size.unsqueeze(1)                                            # [B, n_train]
-    steps = math.ceil(n_train / batch_size)
-    cycle = torch.arange(steps * batch_size, device=device).unsqueeze(0) % subset_size.unsqueeze(1)
 
-    saved_w: list[dict[str, torch.Tensor]] = []
-    saved_m: list[dict[str, torch.Tensor]] = []
+class _Population:
+    """``B`` nets with their parameters, optimiser state, dropout rates and training subsets."""
 
-    def checkpoint() -> None:
-        saved_w.append({k: v.detach().clone() for k, v in params.items()})
-        saved_m.append(evaluate_classifiers(net, params, data, in_subset))
+    def __init__(self, model: nn.Module, data: ClassificationData, hp: dict[str, list], batch_size: int,
+                 generator: torch.Generator | None, device: torch.device | str):
+        num = len(hp["init"])
+        f32 = lambda name: torch.tensor(hp[name], dtype=torch.float32, device=device)  # noqa: E731
+        self.net, self.data, self.batch_size, self.generator = StackedModel(model), data, batch_size, generator
+        params = stacked_init(self.net.module, num, hp["init"], f32("init_std"), generator, device)
+        self.params = {k: v.requires_grad_() for k, v in params.items()}
+        self.opt = StackedOptimizer(self.params, f32("learning_rate"), f32("weight_decay"),
+                                    torch.tensor([OPTIMIZERS.index(o) for o in hp["optimizer"]], device=device))
+        self.dropout = f32("dropout")
+        n_train = len(data.y["train"])
+        size = (f32("train_fraction") * n_train).round().long().clamp(1, n_train)                # [B]
+        ranks = torch.rand(num, n_train, generator=generator, device=device).argsort(1).argsort(1)
+        self.in_subset = ranks < size.unsqueeze(1)                                              # [B, n_train]
+        self.steps = math.ceil(n_train / batch_size)
+        self.cycle = torch.arange(self.steps * batch_size, device=device).unsqueeze(0) % size.unsqueeze(1)
 
-    if 0 in checkpoints:
-        checkpoint()
-    for epoch in range(1, checkpoints[-1] + 1):
-        keys = torch.rand(num, n_train, generator=generator, device=device) + (~in_subset) * 2.0
-        order = keys.argsort(1).gather(1, cycle)                                             # [B, steps * bs]
-        for s in range(steps):
-            idx = order[:, s * batch_size:(s + 1) * batch_size]
-            logits = net(params, x_train[idx], dropout=dropout, train=True)                 # [B, bs, K]
-            loss = F.cross_entropy(logits.flatten(0, 1), y_train[idx].flatten(), reduction="none")
-            grads = torch.autograd.grad(loss.view(num, -1).mean(1).sum(), list(params.values()))
-            opt.step(dict(zip(params, grads)))
-        if epoch in checkpoints:
-            checkpoint()
-        if on_epoch is not None:
-            on_epoch(epoch)
-    weights = {k: torch.stack([w[k] for w in saved_w], 1) for k in params}
-    metrics = {k: torch.stack([m[k] for m in saved_m], 1) for k in CLASSIFIER_METRICS}
-    return TrainResult(weights, metrics)
+    def train(self, checkpoints: list[int], on_epoch: Callable[[int], None] | None) -> TrainResult:
+        saved_w, saved_m = [], []
+        for epoch in range(checkpoints[-1] + 1):
+            if epoch > 0:
+                self.epoch()
+                if on_epoch is not None:
+                    on_epoch(epoch)
+            if epoch in checkpoints:
+                saved_w.append({k: v.detach().clone() for k, v in self.params.items()})
+                saved_m.append(evaluate_classifiers(self.net, self.params, self.data, self.in_subset))
+        weights = {k: torch.stack([w[k] for w in saved_w], 1) for k in self.params}
+        metrics = {k: torch.stack([m[k] for m in saved_m], 1) for k in CLASSIFIER_METRICS}
+        return TrainResult(weights, metrics)
+
+    def epoch(self) -> None:
+        """One epoch: each net walks a fresh shuffle of its own subset, ``steps`` minibatches."""
+        x, y = self.data.x["train"], self.data.y["train"]
+        num = self.in_subset.shape[0]
+        keys = torch.rand(self.in_subset.shape, generator=self.generator, device=x.device) + (~self.in_subset) * 2.0
+        order = keys.argsort(1).gather(1, self.cycle)                                         # [B, steps * bs]
+        for s in range(self.steps):
+            idx = order[:, s * self.batch_size:(s + 1) * self.batch_size]
+            logits = self.net(self.params, x[idx], dropout=self.dropout, train=True)            # [B, bs, K]
+            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
+            grads = torch.autograd.grad(loss.view(num, -1).mean(1).sum(), list(self.params.values()))
+            self.opt.step(dict(zip(self.params, grads)))
+
+
+@contextlib.contextmanager
+def _global_rng_seeded_from(generator: torch.Generator | None, device: torch.device | str):
+    """Seed the global RNG of ``device`` from ``generator`` inside the block, restoring it afterwards."""
+    device = torch.device(device)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+        torch.manual_seed(seed)
+        yield
 
 
 @torch.no_grad()
