@@ -118,6 +118,19 @@ def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True
     _claim_root(root, plan.info)
     remove_stale_temporaries(root / SHARDS_DIR)
     device = torch.device(cfg.device)
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        _train_missing_shards(cfg, plan, root, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+    zoo = load_zoo(root, device="cpu")
+    write_metadata_table(root, zoo.rows, zoo.metrics, zoo.checkpoints)
+    return root
+
+
+def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool) -> None:
     todo = [s for s in plan.shards if not _finished(root, s)]
     done_nets = cfg.num_nets - sum(len(s.net_ids) for s in todo)
     bar = tqdm(total=cfg.num_nets, initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress,
@@ -132,9 +145,6 @@ def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True
                                                         [plan.rows[i] for i in shard.net_ids]))
         bar.update(before + len(shard.net_ids) - bar.n)
     bar.close()
-    zoo = load_zoo(root, device="cpu")
-    write_metadata_table(root, zoo.rows, zoo.metrics, zoo.checkpoints)
-    return root
 
 
 def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 __all__ = ["ZooConfig", "zoo_config", "preset_names", "KINDS"]
 
@@ -50,7 +50,8 @@ class ZooConfig:
         signal: INR signal settings (``points`` of a sine wave, ``image_shape`` of digits).
         nets_per_shard: nets trained together and stored in one shard file.
         split_seed, val_fraction, test_fraction: the fixed data split of classifier zoos.
-        root: output folder; device: where training runs.
+        root: output folder; device: where training runs; num_threads: torch CPU threads during
+            the build (``None``: torch's default; ``1`` is often fastest on a busy shared machine).
     """
 
     name: str = "zoo"
@@ -75,9 +76,10 @@ class ZooConfig:
     test_fraction: float = 0.2
     root: str = "zoos/zoo"
     device: str = "cpu"
+    num_threads: Optional[int] = None
 
     #: fields that do not change what is built (ignored when resuming or merging)
-    RUNTIME_FIELDS = ("root", "device")
+    RUNTIME_FIELDS = ("root", "device", "num_threads")
 
     @classmethod
     def from_any(cls, config: "ZooConfig | Mapping[str, Any]") -> "ZooConfig":
