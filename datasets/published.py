@@ -59,8 +59,9 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
 
     Args:
         path: the folder of one collection (e.g. ``cifar10``).
-        steps: checkpoints (epochs, the ``step`` column) to keep; default: the steps every net has.
-            Nets lacking one of them are left out (``zoo.info["dropped_nets"]``).
+        steps: checkpoints (epochs, the ``step`` column) to keep; default: every step that occurs.
+            Nets lacking one of them (runs that stopped early) are left out and counted in
+            ``zoo.info["dropped_nets"]``; ``steps=[86]`` keeps every net that reached epoch 86.
     Metrics ``test_acc``, ``train_acc``, ``test_loss``, ``train_loss`` are per checkpoint;
     ``config.*`` columns become row fields without the prefix (``activation``, ``learning_rate``...).
     """
@@ -85,11 +86,10 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
     nets: dict[str, dict[int, int]] = {}
     for r, (net, step) in enumerate(zip(ids, step_of)):
         nets.setdefault(net, {})[step] = r
-    common = sorted(set.intersection(*(set(s) for s in nets.values())))
-    chosen = sorted(set(steps)) if steps is not None else common
-    if not chosen:
-        raise ValueError(f"{path}: no checkpoint step is shared by every net; pass steps=[...] explicitly")
+    chosen = sorted(set(steps) if steps is not None else set(step_of))
     kept = [n for n, s in nets.items() if all(c in s for c in chosen)]
+    if not kept:
+        raise ValueError(f"{path}: no net has every step of {chosen}; pass fewer steps=[...]")
     index = np.array([[nets[n][c] for c in chosen] for n in kept])                    # [nets, C]
     state = _keras_to_small_cnn(flat, layout, index, layout_file)
     rows, architectures = [], []
