@@ -14,8 +14,8 @@
 Example:
     >>> import tempfile
     >>> from netgraph.datasets import build_zoo, zoo_config, ZooDataset
-    >>> root = build_zoo(zoo_config("iris_mlp", num_nets=6, epochs=1, checkpoints=[1], root=tempfile.mkdtemp()),
-    ...                  progress=False)
+    >>> cfg = zoo_config("iris_mlp", num_nets=6, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
+    >>> root = build_zoo(cfg, progress=False)
     >>> data = ZooDataset(root, split="train", target="test_acc")
     >>> data[0].y.shape
     torch.Size([1])

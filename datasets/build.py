@@ -9,7 +9,7 @@ loses at most the shard in progress, never a finished net.
 
 Example:
     >>> import tempfile
-    >>> cfg = zoo_config("iris_mlp", num_nets=4, epochs=1, checkpoints=[1], root=tempfile.mkdtemp())
+    >>> cfg = zoo_config("iris_mlp", num_nets=4, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
     >>> root = build_zoo(cfg, progress=False)
     >>> sorted(p.name for p in root.iterdir())
     ['metadata.csv', 'shards', 'zoo.json']
@@ -67,8 +67,9 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     unit = "epoch" if cfg.kind == "classifier" else "step"
     length = cfg.epochs if cfg.kind == "classifier" else cfg.steps
     checkpoints = sorted(set(int(c) for c in cfg.checkpoints) | {length})
-    if checkpoints[0] < 0:
-        raise ValueError(f"checkpoints {cfg.checkpoints} must be >= 0 (0 is the initialisation)")
+    if checkpoints[0] < 0 or checkpoints[-1] > length:
+        raise ValueError(f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
+                         f"the {'epochs' if unit == 'epoch' else 'steps'} of training)")
     hparams = sample_hparams(cfg.hparams, cfg.num_nets, cfg.seed)
     io_kwargs, extra_info = _io_kwargs(cfg)
     architectures: list[dict[str, Any]] = []

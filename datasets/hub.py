@@ -9,8 +9,8 @@ and a dataset card (``README.md``).
 Example:
     >>> import tempfile
     >>> from netgraph.datasets import build_zoo, zoo_config
-    >>> root = build_zoo(zoo_config("iris_mlp", num_nets=2, epochs=1, checkpoints=[1], root=tempfile.mkdtemp()),
-    ...                  progress=False)
+    >>> cfg = zoo_config("iris_mlp", num_nets=2, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
+    >>> root = build_zoo(cfg, progress=False)
     >>> dataset_card(root).splitlines()[:3]
     ['---', 'license: mit', 'tags:']
 """
@@ -51,7 +51,7 @@ size_categories:
 
 # {info.get('name', 'zoo')}: a model zoo for weight-space learning
 
-{len(zoo)} trained {info.get('kind', '')} networks stored by [netgraph](https://pypi.org/project/netgraph/)
+{len(zoo)} trained {info.get('kind', '')} networks stored by netgraph
 ({info.get('source', 'built with netgraph.datasets.build_zoo')}), with checkpoints at
 {info.get('checkpoint_unit', 'epoch')}s {zoo.checkpoints}.
 

@@ -135,12 +135,15 @@ class Zoo:
     weights: list[dict[str, torch.Tensor]]
     members: list[torch.Tensor]
     root: Path | None = None
-    _position: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
+    net_arch: torch.Tensor = field(init=False, repr=False)  #: [num_nets] architecture of each net
+    net_row: torch.Tensor = field(init=False, repr=False)   #: [num_nets] its row in ``weights[arch]``
 
     def __post_init__(self) -> None:
-        for arch, ids in enumerate(self.members):
-            for row, net in enumerate(ids.tolist()):
-                self._position[net] = (arch, row)
+        self.net_arch = torch.full((len(self.rows),), -1, dtype=torch.long)
+        self.net_row = torch.full((len(self.rows),), -1, dtype=torch.long)
+        for arch, ids in enumerate(self.members):  # a loop over architectures, not nets
+            self.net_arch[ids] = arch
+            self.net_row[ids] = torch.arange(len(ids))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -155,9 +158,9 @@ class Zoo:
 
     def position(self, net_id: int) -> tuple[int, int]:
         """``(architecture index, row in that architecture's stacked weights)`` of a net."""
-        if net_id not in self._position:
+        if not 0 <= net_id < len(self) or int(self.net_arch[net_id]) < 0:
             raise IndexError(f"net {net_id} is not in this zoo of {len(self)} nets (ids 0..{len(self) - 1})")
-        return self._position[net_id]
+        return int(self.net_arch[net_id]), int(self.net_row[net_id])
 
     def checkpoint_index(self, checkpoint: int | None) -> int:
         """Column of ``checkpoint`` (an epoch / step of ``self.checkpoints``); ``None`` is the last."""

@@ -15,8 +15,8 @@ whose weights are not finite (diverged training) are left out unless ``include_d
 Example:
     >>> import tempfile
     >>> from netgraph.datasets import build_zoo, zoo_config
-    >>> root = build_zoo(zoo_config("iris_mlp", num_nets=10, epochs=2, checkpoints=[0, 2], root=tempfile.mkdtemp()),
-    ...                  progress=False)
+    >>> cfg = zoo_config("iris_mlp", num_nets=10, epochs=2, checkpoints=[0, 2], num_threads=1, root=tempfile.mkdtemp())
+    >>> root = build_zoo(cfg, progress=False)
     >>> train = ZooDataset(root, split="train", target="test_acc", checkpoints="all")
     >>> len(train), train[0].y.dtype, train.weight_space().weights[0].shape     # 8 nets x 2 checkpoints
     (16, torch.float32, torch.Size([16, 16, 4]))
@@ -179,8 +179,7 @@ class ZooDataset(Dataset):
     def _build(self, nets: torch.Tensor, columns: list[int], include_diverged: bool, kernel_shape: tuple) -> None:
         zoo = self.zoo
         self.specs = [netgraph.spec_of(build_architecture(ref), kernel_shape=kernel_shape) for ref in zoo.architectures]
-        net_arch = torch.tensor([zoo.position(i)[0] for i in range(len(zoo))], dtype=torch.long)
-        net_row = torch.tensor([zoo.position(i)[1] for i in range(len(zoo))], dtype=torch.long)
+        net_arch, net_row = zoo.net_arch, zoo.net_row
         cols = torch.tensor(columns, dtype=torch.long)
         item_net = nets.repeat_interleave(len(columns))                       # [items]
         item_col = cols.repeat(len(nets))
