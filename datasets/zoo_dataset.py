@@ -117,8 +117,25 @@ class ZooDataset(Dataset):
         return batch
 
     def state_dicts(self) -> dict[str, torch.Tensor]:
-        """Stacked state dicts ``{name: [len, *shape]}`` of the items (one architecture)."""
-        return netgraph.to_state_dicts(self.to_batch(), stacked=True)
+        """Stacked state dicts ``{name: [len, *shape]}`` of the items, ready for ``vmap(functional_call)``.
+
+        Nets of architectures with the same parameter shapes (e.g. ReLU and tanh variants) stack together.
+        """
+        positions = torch.as_tensor(list(self.indices()), dtype=torch.long)
+        archs = self._arch[positions]
+        groups = archs.unique().tolist()
+        shapes = {a: {k: tuple(v.shape[2:]) for k, v in self.zoo.weights[a].items()} for a in groups}
+        if any(s != shapes[groups[0]] for s in shapes.values()):
+            raise ValueError(f"the architectures of this split have different parameters {shapes}; stacked state dicts "
+                             "need one layout: select one architecture")
+        first = self.zoo.weights[groups[0]] if groups else {}
+        out = {k: torch.empty(len(positions), *v.shape[2:], dtype=v.dtype) for k, v in first.items()}
+        for arch in groups:
+            mask = archs == arch
+            rows, cols = self.zoo.net_row[self.net_ids[positions[mask]]], self._col[positions[mask]]
+            for k, v in self.zoo.weights[arch].items():
+                out[k][mask] = v[rows, cols]
+        return out
 
     def weight_space(self) -> netgraph.WeightSpace:
         """The dense DWSNet / NFN view (``weights[i] [len, n_out, n_in, *k]``, ``biases[i] [len, n_out]``).
@@ -202,7 +219,8 @@ class ZooDataset(Dataset):
             local_row[mine] = torch.arange(len(mine))
         keep = finite | include_diverged
         self.net_ids = item_net[keep]
-        self.checkpoint_of = torch.tensor(zoo.checkpoints, dtype=torch.long)[item_col[keep]]
+        self._col = item_col[keep]
+        self.checkpoint_of = torch.tensor(zoo.checkpoints, dtype=torch.long)[self._col]
         self._arch, self._row = net_arch[self.net_ids], local_row[keep]
         self.y = self._target_values(self.net_ids, item_col[keep])
 

@@ -69,9 +69,11 @@ def test_batches_dense_view_and_stacked_state_dicts(zoo_root):
     assert len({a["kwargs"]["activation"] for a in load_zoo(zoo_root).architectures}) == 2
     assert [tuple(w.shape) for w in ws.weights] == [(24, 16, 1, 3, 3), (24, 16, 16, 3, 3), (24, 16, 16, 3, 3),
                                                     (24, 10, 16, 1)]   # the core keeps a unit kernel dim
+    stacked = data.state_dicts()
     for i in (0, 5, 23):
         state = load_model(zoo_root, int(data.net_ids[i]), int(data.checkpoint_of[i])).state_dict()
         assert torch.equal(ws.weights[1][i], state["features.2.weight"]) and torch.equal(ws.biases[3][i], state["classifier.bias"])
+        assert all(torch.equal(stacked[k][i], v) for k, v in state.items())
     subset = data[torch.tensor([1, 4])]
     assert torch.equal(subset.to_batch().y, data.y[[1, 4]])
 
