@@ -254,16 +254,18 @@ def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
         info = {"num_classes": data.num_classes, "input_shape": list(data.input_shape),
                 "split_sizes": {k: len(v) for k, v in data.y.items()}}
-        return {"input_shape": data.input_shape, "num_classes": data.num_classes}, info
+        return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {**info, "default_target": "test_acc"}
     recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop, "init": "siren",
               "loss": "mse, full batch", "psnr": "10 log10(range^2 / mse), range = max - min of the target"}
     if cfg.data == "digits":
         shape = [8, 8]
         decode = {"shape": shape, "offset": 0.0, "indexing": "ij", "value_range": [0.0, 1.0]}
-        return {"in_features": 2, "out_features": 1}, {"recipe": recipe, "decode": decode, "num_classes": 10}
+        return {"in_features": 2, "out_features": 1}, {"recipe": recipe, "decode": decode, "num_classes": 10,
+                                                       "default_target": "class"}
     points = int(cfg.signal.get("points", 64))
     decode = {"shape": [points], "offset": 0.0, "indexing": "ij", "signal": "A sin(2 pi f x + phase), x in [-1, 1]"}
-    return {"in_features": 1, "out_features": 1}, {"recipe": recipe, "decode": decode}
+    return {"in_features": 1, "out_features": 1}, {"recipe": recipe, "decode": decode,
+                                                   "default_target": ["amplitude", "frequency"]}
 
 
 def _factory_kwargs(factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:

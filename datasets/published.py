@@ -112,7 +112,8 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
     weights = [{k: v[m] for k, v in state["tensors"].items()} for m in members]
     info = {"format": FORMAT, "name": path.name, "kind": "classifier", "source": "Small CNN Zoo (Unterthiner et al. 2020)",
             "architectures": architectures, "checkpoints": chosen, "checkpoint_unit": "epoch",
-            "metrics": sorted(metrics), "dropped_nets": len(nets) - len(kept), "config": {}, "categories": {}}
+            "metrics": sorted(metrics), "dropped_nets": len(nets) - len(kept), "config": {}, "categories": {},
+            "default_target": "test_acc"}
     return Zoo(info, rows, metrics, weights, members)
 
 
@@ -226,7 +227,7 @@ def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], sou
               "out_features": last.shape[2], "w0": 30.0}
     info = {"format": FORMAT, "name": Path(files[0]).parent.name, "kind": "inr", "source": source,
             "architectures": [{"factory": "Siren", "kwargs": kwargs}], "checkpoints": [0], "checkpoint_unit": "final",
-            "metrics": [], "config": {}, "categories": {}, "num_classes": 10}
+            "metrics": [], "config": {}, "categories": {}, "num_classes": 10, "default_target": "class"}
     return Zoo(info, rows, {}, [weights], [torch.arange(len(rows))])
 
 

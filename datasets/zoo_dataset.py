@@ -48,7 +48,9 @@ class ZooDataset(Dataset):
         root: a zoo folder (:func:`~netgraph.datasets.build_zoo`, :func:`~netgraph.datasets.merge_zoos`,
             :func:`~netgraph.datasets.load_from_hub`) or a :class:`~netgraph.datasets.Zoo` (published loaders).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
-        target: a name or a list of names (metrics or metadata columns).
+        target: a name or a list of names (metrics or metadata columns); ``None``: the zoo's
+            ``default_target`` (``test_acc`` for classifier zoos, ``class`` for image INRs,
+            ``[amplitude, frequency]`` for sine INRs).
         checkpoints: ``"last"``, ``"all"`` or a list of epochs / steps among ``zoo.checkpoints``.
         transform: a PyG-style transform applied to each item on access.
         splits: fractions of nets in train / val / test; ``None`` uses the split stored with the
@@ -58,7 +60,7 @@ class ZooDataset(Dataset):
         kernel_shape: minimum edge-feature kernel shape (to batch with other architectures).
     """
 
-    def __init__(self, root: str | Path | Zoo, split: str = "train", target: str | Sequence[str] = "test_acc",
+    def __init__(self, root: str | Path | Zoo, split: str = "train", target: str | Sequence[str] | None = None,
                  checkpoints: str | Sequence[int] = "last", transform: Callable | None = None,
                  splits: Sequence[float] | None = None, split_seed: int = 0, include_diverged: bool = False,
                  kernel_shape: tuple[int, ...] = ()):
@@ -66,6 +68,7 @@ class ZooDataset(Dataset):
         if split not in SPLIT_NAMES + ("all",):
             raise ValueError(f"split={split!r}; expected one of {list(SPLIT_NAMES) + ['all']}")
         self.split = split
+        target = target if target is not None else self.zoo.info.get("default_target", "test_acc")
         self.targets = [target] if isinstance(target, str) else list(target)
         self.classes: dict[str, list] = {}
         super().__init__(None, transform)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from netgraph.datasets import (ZooFormatError, build_zoo, classification_data, digit_images, inr_grid, load_model,
+from netgraph.datasets import (ZooDataset, ZooFormatError, build_zoo, classification_data, digit_images, inr_grid, load_model,
                                load_zoo, merge_zoos, psnr, render_inr, zoo_config)
 from netgraph.datasets import build as build_module
 from netgraph.datasets.storage import shard_path
@@ -132,6 +132,7 @@ def test_digit_inr_zoo_records_class_and_decodes_to_the_image(tmp_path):
         assert image.shape == (1, 8, 8)
         assert abs(psnr(image, images[i:i + 1]).item() - zoo.metrics["psnr"][i, -1].item()) < 1e-3
     assert zoo.info["recipe"]["psnr_stop"] == 25.0 and zoo.info["architectures"][0]["factory"] == "Siren"
+    assert ZooDataset(zoo, split="all").y.tolist() == labels[:5].tolist()            # default target: the class
 
 
 def test_sine_inr_zoo_records_wave_parameters(tmp_path):
@@ -143,6 +144,8 @@ def test_sine_inr_zoo_records_wave_parameters(tmp_path):
     assert 0.1 <= row["amplitude"] <= 1.0 and 0.5 <= row["frequency"] <= 3.0
     assert zoo.metrics["mse"][:, 1].mean() < zoo.metrics["mse"][:, 0].mean()
     assert inr_grid(zoo.info["decode"]["shape"]).shape == (64, 1)
+    y = ZooDataset(zoo, split="all").y                                                 # default: amplitude, frequency
+    assert y.shape == (4, 2) and y[2].tolist() == pytest.approx([row["amplitude"], row["frequency"]])
 
 
 def test_bad_configs_are_explained(tmp_path):
