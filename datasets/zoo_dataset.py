@@ -58,12 +58,13 @@ class ZooDataset(Dataset):
         split_seed: seed of the permutation of net ids.
         include_diverged: keep nets whose weights contain NaN / inf.
         kernel_shape: minimum edge-feature kernel shape (to batch with other architectures).
+        device: where the graphs and targets live.
     """
 
     def __init__(self, root: str | Path | Zoo, split: str = "train", target: str | Sequence[str] | None = None,
                  checkpoints: str | Sequence[int] = "last", transform: Callable | None = None,
                  splits: Sequence[float] | None = None, split_seed: int = 0, include_diverged: bool = False,
-                 kernel_shape: tuple[int, ...] = ()):
+                 kernel_shape: tuple[int, ...] = (), device: torch.device | str = "cpu"):
         self.zoo = root if isinstance(root, Zoo) else load_zoo(root)
         if split not in SPLIT_NAMES + ("all",):
             raise ValueError(f"split={split!r}; expected one of {list(SPLIT_NAMES) + ['all']}")
@@ -75,6 +76,8 @@ class ZooDataset(Dataset):
         nets = self._split_nets(split, splits, split_seed)
         columns = self._columns(checkpoints)
         self._build(nets, columns, include_diverged, kernel_shape)
+        self._tensors = [tuple(t.to(device) for t in group) for group in self._tensors]
+        self.y, self.net_ids, self.checkpoint_of = (t.to(device) for t in (self.y, self.net_ids, self.checkpoint_of))
 
     # ----------------------------------------------------------------- PyG Dataset API
     def len(self) -> int:
@@ -135,7 +138,7 @@ class ZooDataset(Dataset):
         out = {k: torch.empty(len(positions), *v.shape[2:], dtype=v.dtype) for k, v in first.items()}
         for arch in groups:
             mask = archs == arch
-            rows, cols = self.zoo.net_row[self.net_ids[positions[mask]]], self._col[positions[mask]]
+            rows, cols = self.zoo.net_row[self.net_ids[positions[mask]].cpu()], self._col[positions[mask]]
             for k, v in self.zoo.weights[arch].items():
                 out[k][mask] = v[rows, cols]
         return out

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from netgraph.architectures import Siren, SmallCNN
 from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
@@ -75,10 +76,13 @@ def test_small_cnn_zoo_loads_exact_weights_metrics_and_functions(small_cnn_zoo):
         for step in (0, 86):
             stored = zoo.state_dict(net, step)
             assert all(torch.equal(stored[k], v) for k, v in states[(name, step)].items())
-            model = load_model(zoo, net, step)
-            reference = SmallCNN(1, activation=zoo.rows[net]["activation"], padding=0)
-            reference.load_state_dict(states[(name, step)])
-            assert torch.equal(model(x), reference.eval()(x))            # same function as trained (valid padding)
+            state, act = states[(name, step)], torch.relu if zoo.rows[net]["activation"] == "relu" else torch.tanh
+            hidden = x                                                     # Keras: valid 3x3 convs, stride 2
+            for layer in ("features.0", "features.2", "features.4"):
+                hidden = act(F.conv2d(hidden, state[f"{layer}.weight"], state[f"{layer}.bias"], stride=2))
+            assert hidden.shape[-2:] == (3, 3)                             # 32 -> 15 -> 7 -> 3
+            expected = hidden.mean((2, 3)) @ state["classifier.weight"].T + state["classifier.bias"]
+            assert torch.allclose(load_model(zoo, net, step)(x), expected, atol=1e-6)
     data = ZooDataset(zoo, split="all", target="test_acc", checkpoints="all")
     assert len(data) == 6 and data[1].y.item() == pytest.approx(0.96)
 
