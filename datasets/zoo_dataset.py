@@ -164,8 +164,8 @@ class ZooDataset(Dataset):
         if any(s != shapes[groups[0]] for s in shapes.values()):
             raise ValueError(f"the architectures of this split have different weight shapes {shapes}; a dense view "
                              "needs one layout: select one architecture, or use the graphs (to_batch)")
-        weights = [torch.empty(len(positions), *w.shape[1:], dtype=w.dtype) for w in first.weights]
-        biases = [torch.empty(len(positions), *b.shape[1:], dtype=b.dtype) for b in first.biases]
+        weights = [torch.empty(len(positions), *w.shape[1:], dtype=w.dtype, device=w.device) for w in first.weights]
+        biases = [torch.empty(len(positions), *b.shape[1:], dtype=b.dtype, device=b.device) for b in first.biases]
         for arch, view in views.items():
             mask = archs == arch
             for out, w in zip(weights + biases, view.weights + view.biases):
