@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from netgraph.architectures import Siren, SmallCNN
 from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
-                               load_small_cnn_zoo, render_inr)
+                               load_small_cnn_zoo, load_zoo, render_inr)
 
 from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
@@ -85,6 +85,9 @@ def test_small_cnn_zoo_loads_exact_weights_metrics_and_functions(small_cnn_zoo):
             assert torch.allclose(load_model(zoo, net, step)(x), expected, atol=1e-6)
     data = ZooDataset(zoo, split="all", target="test_acc", checkpoints="all")
     assert len(data) == 6 and data[1].y.item() == pytest.approx(0.96)
+    converted = load_zoo(zoo.save(path / "netgraph-format"))                 # to the netgraph format and back
+    assert converted.rows == zoo.rows and torch.equal(converted.metrics["test_acc"], zoo.metrics["test_acc"])
+    assert all(torch.equal(converted.state_dict(2, 86)[k], v) for k, v in zoo.state_dict(2, 86).items())
 
 
 def test_small_cnn_zoo_step_selection_and_errors(small_cnn_zoo, tmp_path):
