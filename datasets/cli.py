@@ -2,7 +2,7 @@
 
     netgraph-zoo                                   # the default zoo (digits_cnn) into zoos/digits-cnn
     netgraph-zoo zoo=sine_inr num_nets=200         # another preset, any ZooConfig field overridden
-    netgraph-zoo --config-name zoo_joblib -m seed=range(0,4)          # 4 parts in parallel processes
+    netgraph-zoo --config-name zoo_joblib -m 'seed=range(0,4)'        # 4 parts in parallel processes
     netgraph-zoo action=merge "parts=[zoos/digits-cnn-seed*]" root=zoos/digits-cnn
     netgraph-zoo action=plan                       # what would be built, without training
 

@@ -44,6 +44,7 @@ def test_presets_are_typed_and_launcher_configs_compose():
         composed(["num_nets=many"])
     joblib = composed(["seed=3"], "zoo_joblib", hydra_node=True)
     assert "JoblibLauncher" in joblib.hydra.launcher._target_ and joblib.root == "zoos/digits-cnn-seed3"
+    assert joblib.num_threads == 1
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     slurm = composed([], "zoo_slurm", hydra_node=True)
     assert "SlurmLauncher" in slurm.hydra.launcher._target_ and slurm.hydra.launcher.cpus_per_task == 4
