@@ -55,17 +55,19 @@ class SmallCNN(nn.Module):
     """The Small CNN Zoo network: ``[B, C, H, W] -> [B, classes]``.
 
     Three 3x3 conv layers of ``channels`` channels (stride 2, as in the zoo), an activation after
-    each, global average pooling, dropout, and a linear classifier.
+    each, global average pooling, dropout, and a linear classifier. ``padding=1`` keeps small inputs
+    (8x8 digits) alive through three stride-2 convs; the published zoo used ``padding=0`` (Keras
+    "valid") on 32x32 images.
     """
 
     def __init__(self, in_channels: int = 1, channels: int = 16, num_classes: int = 10,
-                 activation: str = "relu", dropout: float = 0.0):
+                 activation: str = "relu", dropout: float = 0.0, padding: int = 1):
         super().__init__()
         act = ACTIVATIONS[activation]
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, stride=2, padding=1), act(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=1), act(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=1), act(),
+            nn.Conv2d(in_channels, channels, 3, stride=2, padding=padding), act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=padding), act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=padding), act(),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)

@@ -1,0 +1,315 @@
+"""``build_zoo``: train a zoo shard by shard, resumably; ``merge_zoos``: join zoos built by separate jobs.
+
+A build is *planned* from its config alone (hyper-parameters of every net, which nets share an
+architecture, which shard each net goes to, the seed of each shard), so re-running the same config
+finds the same plan: finished shards are verified and skipped, missing ones are trained. Nets of
+one architecture are trained together (:func:`~.train_classifiers.train_classifiers` or
+:func:`~.inr.fit_inrs`), one shard at a time, and each shard is written atomically, so a crash
+loses at most the shard in progress, never a finished net.
+
+Example:
+    >>> import tempfile
+    >>> cfg = zoo_config("iris_mlp", num_nets=4, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
+    >>> root = build_zoo(cfg, progress=False)
+    >>> sorted(p.name for p in root.iterdir())
+    ['metadata.csv', 'shards', 'zoo.json']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .atomic import create_text, remove_stale_temporaries, write_text
+from .config import KINDS, ZooConfig, zoo_config
+from .inr import INR_METRICS, fit_inrs, inr_grid
+from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, sine_waves
+from .search_space import sample_hparams
+from .storage import (FORMAT, SHARDS_DIR, ZOO_JSON, Shard, Zoo, ZooFormatError, build_architecture, load_zoo,
+                      read_shard, shard_path, write_metadata_table, write_shard)
+from .train_classifiers import CLASSIFIER_METRICS, TRAINING_HPARAMS, train_classifiers
+
+__all__ = ["build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan"]
+
+INR_SIGNALS = {"digits": (), "sine": ("amplitude", "frequency", "phase")}
+
+
+@dataclass
+class ShardPlan:
+    """Nets ``net_ids`` of architecture ``arch``, trained together with generator seed ``seed``."""
+
+    index: int
+    arch: int
+    net_ids: list[int]
+    seed: int
+
+
+@dataclass
+class ZooPlan:
+    """Everything decided before training: ``zoo.json`` content, one row per net, the shards."""
+
+    info: dict[str, Any]
+    rows: list[dict[str, Any]]
+    shards: list[ShardPlan]
+
+
+def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
+    """The deterministic plan of a zoo (no training); see the module docstring."""
+    cfg = ZooConfig.from_any(config)
+    _validate(cfg)
+    unit = "epoch" if cfg.kind == "classifier" else "step"
+    length = cfg.epochs if cfg.kind == "classifier" else cfg.steps
+    checkpoints = sorted(set(int(c) for c in cfg.checkpoints) | {length})
+    if checkpoints[0] < 0 or checkpoints[-1] > length:
+        raise ValueError(f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
+                         f"the {'epochs' if unit == 'epoch' else 'steps'} of training)")
+    hparams = sample_hparams(cfg.hparams, cfg.num_nets, cfg.seed)
+    io_kwargs, extra_info = _io_kwargs(cfg)
+    architectures: list[dict[str, Any]] = []
+    rows = []
+    for i in range(cfg.num_nets):  # metadata only: one small dict per net
+        kwargs = {**cfg.arch_kwargs, **io_kwargs, **{k: hparams[k][i] for k in cfg.arch_hparams}}
+        kwargs = _factory_kwargs(cfg.architecture, kwargs)
+        ref = {"factory": cfg.architecture, "kwargs": kwargs}
+        if ref not in architectures:
+            architectures.append(ref)
+        rows.append({"net_id": i, "arch": architectures.index(ref), "seed": cfg.seed,
+                     **{k: v[i] for k, v in hparams.items()}})
+    if cfg.kind == "inr" and cfg.data == "digits":
+        _, labels = digit_images()
+        for row in rows:
+            row.update(image_index=row["net_id"], **{"class": int(labels[row["net_id"]])})
+    shards = []
+    for arch in range(len(architectures)):
+        ids = [r["net_id"] for r in rows if r["arch"] == arch]
+        for chunk in np.array_split(np.array(ids), math.ceil(len(ids) / cfg.nets_per_shard)):  # near-equal shards
+            index = len(shards)
+            seed = int(np.random.SeedSequence([cfg.seed, index]).generate_state(1)[0])
+            shards.append(ShardPlan(index, arch, chunk.tolist(), seed))
+    for plan in shards:
+        for i in plan.net_ids:
+            rows[i].update(shard=plan.index, shard_seed=plan.seed)
+    categories = {k: list(v["choice"]) for k, v in cfg.hparams.items()
+                  if isinstance(v, Mapping) and "choice" in v and all(isinstance(c, str) for c in v["choice"])}
+    info = {"format": FORMAT, "name": cfg.name, "kind": cfg.kind, "data": cfg.data, "config": cfg.recipe(),
+            "architectures": architectures, "checkpoints": checkpoints, "checkpoint_unit": unit,
+            "num_nets": cfg.num_nets, "shards": [shard_path("", s.index).name for s in shards],
+            "metrics": list(CLASSIFIER_METRICS if cfg.kind == "classifier" else INR_METRICS),
+            "hparams": sorted(cfg.hparams), "categories": categories, **extra_info}
+    return ZooPlan(info, rows, shards)
+
+
+def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True) -> Path:
+    """Build (or finish) the zoo described by ``config`` under ``config.root``; returns the root.
+
+    ``config`` is a :class:`ZooConfig`, a mapping / hydra config of its fields, or a preset name
+    (``"digits_cnn"``). Safe to re-run: finished shards are checked and kept; a corrupt shard
+    raises :class:`~.storage.ZooFormatError` naming the file.
+    """
+    cfg = zoo_config(config) if isinstance(config, str) else ZooConfig.from_any(config)
+    plan = plan_zoo(cfg)
+    root = Path(cfg.root)
+    _claim_root(root, plan.info)
+    remove_stale_temporaries(root / SHARDS_DIR)
+    device = torch.device(cfg.device)
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        _train_missing_shards(cfg, plan, root, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+    zoo = load_zoo(root, device="cpu")
+    write_metadata_table(root, zoo.rows, zoo.metrics, zoo.checkpoints)
+    return root
+
+
+def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool) -> None:
+    todo = [s for s in plan.shards if not _finished(root, s)]
+    done_nets = cfg.num_nets - sum(len(s.net_ids) for s in todo)
+    bar = tqdm(total=cfg.num_nets, initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress,
+               smoothing=0.1)
+    trainer = _ClassifierTrainer(cfg, device) if cfg.kind == "classifier" else _InrTrainer(cfg, device)
+    for shard in todo:
+        before = bar.n
+        result = trainer.train(plan.info["architectures"][shard.arch], [plan.rows[i] for i in shard.net_ids],
+                               plan.info["checkpoints"], torch.Generator(device).manual_seed(shard.seed),
+                               lambda fraction, n=len(shard.net_ids): bar.update(n * fraction))
+        write_shard(shard_path(root, shard.index), Shard(shard.arch, shard.net_ids, result.weights, result.metrics,
+                                                        [plan.rows[i] for i in shard.net_ids]))
+        bar.update(before + len(shard.net_ids) - bar.n)
+    bar.close()
+
+
+def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:
+    """Join zoos built by separate jobs (e.g. a ``-m seed=range(4)`` sweep) into one zoo at ``root``.
+
+    The parts must share everything but ``seed`` and ``num_nets``. Net ids are renumbered part
+    after part; each row keeps its ``seed`` and gains ``part`` (the index in ``parts``).
+    """
+    if not parts:
+        raise ValueError("merge_zoos needs at least one part (a folder written by build_zoo)")
+    zoos = [load_zoo(p) for p in parts]
+    reference = {k: v for k, v in zoos[0].info["config"].items() if k not in ("seed", "num_nets")}
+    for path, zoo in zip(parts[1:], zoos[1:]):
+        other = {k: v for k, v in zoo.info["config"].items() if k not in ("seed", "num_nets")}
+        differ = sorted(k for k in set(reference) | set(other) if reference.get(k) != other.get(k))
+        if differ or zoo.checkpoints != zoos[0].checkpoints:
+            raise ValueError(f"cannot merge {path} with {parts[0]}: their configs differ in {differ or ['checkpoints']}; "
+                             "only seed and num_nets may differ between the parts of one zoo")
+    architectures: list[dict[str, Any]] = []
+    rows, metrics, weights, members = [], {k: [] for k in zoos[0].metrics}, {}, {}
+    for p, zoo in enumerate(zoos):
+        offset = len(rows)
+        remap = []
+        for ref in zoo.architectures:
+            if ref not in architectures:
+                architectures.append(ref)
+            remap.append(architectures.index(ref))
+        rows += [{**r, "net_id": r["net_id"] + offset, "arch": remap[r["arch"]], "part": p} for r in zoo.rows]
+        for k in metrics:
+            metrics[k].append(zoo.metrics[k])
+        for a, (w, ids) in enumerate(zip(zoo.weights, zoo.members)):
+            weights.setdefault(remap[a], []).append(w)
+            members.setdefault(remap[a], []).append(ids + offset)
+    info = {**zoos[0].info, "architectures": architectures,
+            "parts": [{"root": str(p), "seed": z.info["config"]["seed"], "num_nets": len(z)} for p, z in zip(parts, zoos)]}
+    merged = Zoo(info, rows, {k: torch.cat(v) for k, v in metrics.items()},
+                 [{k: torch.cat([w[k] for w in weights[a]]) for k in weights[a][0]} for a in range(len(architectures))],
+                 [torch.cat(members[a]) for a in range(len(architectures))])
+    return merged.save(root, nets_per_shard=int(zoos[0].info["config"].get("nets_per_shard", 4096)))
+
+
+class _ClassifierTrainer:
+    def __init__(self, cfg: ZooConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, device)
+
+    def train(self, arch: Mapping[str, Any], rows: list[dict], checkpoints: list[int], generator, on_fraction):
+        names = [k for k in self.cfg.hparams if k in TRAINING_HPARAMS]
+        hparams = {k: [r[k] for r in rows] for k in names}
+        epochs = checkpoints[-1]
+        return train_classifiers(build_architecture(arch), self.data, hparams, epochs, checkpoints,
+                                 self.cfg.batch_size, generator, self.device, on_epoch=lambda e: on_fraction(1 / epochs))
+
+
+class _InrTrainer:
+    def __init__(self, cfg: ZooConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        if cfg.data == "digits":
+            images, _ = digit_images(device)
+            self.coords = inr_grid(images.shape[1:], device=device)
+            self.images = images.flatten(1).unsqueeze(-1)                     # [N, 64, 1]
+        else:
+            self.points = int(cfg.signal.get("points", 64))
+
+    def train(self, arch: Mapping[str, Any], rows: list[dict], checkpoints: list[int], generator, on_fraction):
+        if self.cfg.data == "digits":
+            coords, targets = self.coords, self.images[[r["image_index"] for r in rows]]
+        else:
+            coords, targets = sine_waves(*(torch.tensor([r[k] for r in rows]) for k in INR_SIGNALS["sine"]),
+                                         points=self.points, device=self.device)
+        steps = checkpoints[-1]
+        return fit_inrs(build_architecture(arch), coords, targets, steps, checkpoints, self.cfg.lr, self.cfg.psnr_stop,
+                        generator, self.device, on_step=lambda s: on_fraction(1 / steps))
+
+
+def _validate(cfg: ZooConfig) -> None:
+    if cfg.kind not in KINDS:
+        raise ValueError(f"kind={cfg.kind!r}; expected one of {list(KINDS)}")
+    if cfg.num_nets < 1 or cfg.nets_per_shard < 1:
+        raise ValueError(f"num_nets={cfg.num_nets} and nets_per_shard={cfg.nets_per_shard} must be >= 1")
+    if cfg.kind == "classifier":
+        if cfg.data not in CLASSIFICATION_DATASETS:
+            raise ValueError(f"classifier zoos train on {list(CLASSIFICATION_DATASETS)}; got data={cfg.data!r}")
+        allowed = set(TRAINING_HPARAMS) | set(cfg.arch_hparams)
+    else:
+        if cfg.data not in INR_SIGNALS:
+            raise ValueError(f"INR zoos fit {sorted(INR_SIGNALS)}; got data={cfg.data!r}")
+        if cfg.data == "digits" and cfg.num_nets > 1797:
+            raise ValueError(f"num_nets={cfg.num_nets}, but there are 1797 digit images (one INR per image)")
+        allowed = set(INR_SIGNALS[cfg.data])
+        missing = allowed - set(cfg.hparams)
+        if missing:
+            raise ValueError(f"INR zoo of {cfg.data!r} needs hparams for {sorted(missing)} (the signal parameters)")
+    unknown = sorted(set(cfg.hparams) - allowed)
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter(s) {unknown} for a {cfg.kind} zoo of {cfg.data!r}; expected names "
+                         f"from {sorted(allowed)} (list structural ones such as 'activation' in arch_hparams)")
+    absent = sorted(set(cfg.arch_hparams) - set(cfg.hparams))
+    if absent:
+        raise ValueError(f"arch_hparams {absent} have no entry in hparams; add them to the search space")
+
+
+def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Input / output sizes of the architecture from the data, and data facts for ``zoo.json``."""
+    if cfg.kind == "classifier":
+        data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+        info = {"num_classes": data.num_classes, "input_shape": list(data.input_shape),
+                "split_sizes": {k: len(v) for k, v in data.y.items()}}
+        return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {**info, "default_target": "test_acc"}
+    recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop, "init": "siren",
+              "loss": "mse, full batch", "psnr": "10 log10(range^2 / mse), range = max - min of the target"}
+    if cfg.data == "digits":
+        shape = [8, 8]
+        decode = {"shape": shape, "offset": 0.0, "indexing": "ij", "value_range": [0.0, 1.0]}
+        return {"in_features": 2, "out_features": 1}, {"recipe": recipe, "decode": decode, "num_classes": 10,
+                                                       "default_target": "class"}
+    points = int(cfg.signal.get("points", 64))
+    decode = {"shape": [points], "offset": 0.0, "indexing": "ij", "signal": "A sin(2 pi f x + phase), x in [-1, 1]"}
+    return {"in_features": 1, "out_features": 1}, {"recipe": recipe, "decode": decode,
+                                                   "default_target": ["amplitude", "frequency"]}
+
+
+def _factory_kwargs(factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Translate generic sizes into the factory's own arguments."""
+    kwargs = dict(kwargs)
+    shape, classes = kwargs.pop("input_shape", None), kwargs.pop("num_classes", None)
+    if factory == "SmallCNN":
+        if shape is not None:
+            if len(shape) != 3:
+                raise ValueError(f"SmallCNN needs image data [C, H, W]; this data has inputs of shape {list(shape)}")
+            kwargs.update(in_channels=shape[0], num_classes=classes)
+    elif factory == "mlp":
+        if shape is not None:
+            if len(shape) != 1:
+                raise ValueError(f"mlp zoos take tabular data; this data has inputs of shape {list(shape)} (use SmallCNN)")
+            kwargs["sizes"] = [shape[0], *kwargs.pop("hidden", [32]), classes]
+    elif factory == "Siren":
+        pass
+    else:
+        raise ValueError(f"zoo architecture {factory!r} is not supported; use SmallCNN, mlp or Siren")
+    return kwargs
+
+
+def _claim_root(root: Path, info: dict[str, Any]) -> None:
+    """Create ``zoo.json`` or check that the one there describes the same zoo."""
+    text = json.dumps(info, indent=1)
+    if create_text(root / ZOO_JSON, text):
+        return
+    existing = json.loads((root / ZOO_JSON).read_text())
+    if existing.get("config") != info["config"]:
+        old, new = existing.get("config", {}), info["config"]
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{root} already holds a different zoo (config differs in {differ}); give this build its "
+                         f"own root (for sweeps e.g. root='zoos/${{name}}-seed${{seed}}') or delete {root}")
+    if existing != info:  # same config, e.g. written by an older netgraph: refresh the description
+        write_text(root / ZOO_JSON, text)
+
+
+def _finished(root: Path, shard: ShardPlan) -> bool:
+    path = shard_path(root, shard.index)
+    if not path.exists():
+        return False
+    stored = read_shard(path)
+    if stored.net_ids != shard.net_ids or stored.arch != shard.arch:
+        raise ZooFormatError(f"{path} holds nets {stored.net_ids[:5]}... of architecture {stored.arch}, but the plan "
+                             f"puts nets {shard.net_ids[:5]}... of architecture {shard.arch} there; delete it to rebuild")
+    return True

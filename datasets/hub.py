@@ -1,0 +1,128 @@
+"""Zoos on the Hugging Face Hub: a dataset repo holding the shards, ``zoo.json``, ``metadata.csv``
+and a dataset card (``README.md``).
+
+* :func:`push_to_hub` uploads a zoo folder in one commit (the card is generated from ``zoo.json``).
+* :func:`load_from_hub` returns a local folder of the zoo: the folder itself when given a path, or
+  the cached snapshot of a repo id (``huggingface_hub.snapshot_download``; with
+  ``HF_HUB_OFFLINE=1`` it is served from the local cache, nothing is downloaded).
+
+Example:
+    >>> import tempfile
+    >>> from netgraph.datasets import build_zoo, zoo_config
+    >>> cfg = zoo_config("iris_mlp", num_nets=2, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
+    >>> root = build_zoo(cfg, progress=False)
+    >>> dataset_card(root).splitlines()[:3]
+    ['---', 'license: mit', 'tags:']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
+
+from .storage import METADATA_CSV, SHARDS_DIR, ZOO_JSON, ZooFormatError, load_zoo
+
+__all__ = ["push_to_hub", "load_from_hub", "dataset_card", "ZOO_FILES"]
+
+ZOO_FILES = [ZOO_JSON, METADATA_CSV, f"{SHARDS_DIR}/*.safetensors", "README.md"]
+
+
+def dataset_card(root: str | Path) -> str:
+    """The dataset card (``README.md`` with Hub YAML metadata) of the zoo at ``root``."""
+    zoo = load_zoo(root)
+    info = zoo.info
+    archs = "\n".join(f"| {i} | `{a['factory']}` | `{json.dumps(a.get('kwargs', {}))}` |"
+                      for i, a in enumerate(zoo.architectures))
+    metrics = ", ".join(f"`{m}`" for m in zoo.metrics) or "none"
+    columns = ", ".join(f"`{c}`" for c in dict.fromkeys(k for r in zoo.rows for k in r))
+    recipe = json.dumps(info.get("recipe") or info.get("config") or {}, indent=1)
+    return f"""---
+license: mit
+tags:
+- netgraph
+- model-zoo
+- weight-space-learning
+size_categories:
+- {_size_category(len(zoo))}
+---
+
+# {info.get('name', 'zoo')}: a model zoo for weight-space learning
+
+{len(zoo)} trained {info.get('kind', '')} networks stored by netgraph
+({info.get('source', 'built with netgraph.datasets.build_zoo')}), with checkpoints at
+{info.get('checkpoint_unit', 'epoch')}s {zoo.checkpoints}.
+
+## Files
+
+* `zoo.json`: what the zoo is (config, architectures, checkpoints, training recipe, decoding of INRs).
+* `shards/*.safetensors`: stacked weights `weight/<param> [nets, checkpoints, *shape]`, metrics
+  `metric/<name> [nets, checkpoints]`, and the metadata rows of their nets in the header.
+* `metadata.csv`: one row per net ({columns}; metrics at every checkpoint as `name@checkpoint`).
+
+Metrics per checkpoint: {metrics}.
+
+## Architectures
+
+| index | factory (`netgraph.architectures`) | arguments |
+|---|---|---|
+{archs}
+
+## Use
+
+```python
+from netgraph.datasets import load_from_hub, ZooDataset, load_model
+root = load_from_hub("<this repo id>")
+train = ZooDataset(root, split="train", target="{'test_acc' if 'test_acc' in zoo.metrics else 'class'}")
+net = load_model(root, 0)          # any stored net as a torch module
+```
+
+## Recipe
+
+```json
+{recipe}
+```
+"""
+
+
+def push_to_hub(root: str | Path, repo_id: str, token: str | None = None, private: bool = False,
+                commit_message: str | None = None, revision: str | None = None, api: HfApi | None = None) -> str:
+    """Upload the zoo at ``root`` to the dataset repo ``repo_id`` (created if needed) in one commit.
+
+    Returns the commit URL. The dataset card is generated from ``zoo.json``.
+    """
+    root = Path(root)
+    zoo = load_zoo(root)  # refuse to upload an incomplete or corrupt zoo
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    files = [root / ZOO_JSON, root / METADATA_CSV] + [root / SHARDS_DIR / name for name in zoo.info["shards"]]
+    operations = [CommitOperationAdd(path_in_repo=f.relative_to(root).as_posix(), path_or_fileobj=str(f)) for f in files]
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=dataset_card(root).encode()))
+    info = api.create_commit(repo_id, operations, commit_message=commit_message or f"Upload zoo {zoo.info.get('name')}",
+                             repo_type="dataset", revision=revision)
+    return str(getattr(info, "commit_url", info))
+
+
+def load_from_hub(repo_id: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
+                  token: str | None = None, **kwargs: Any) -> Path:
+    """A local folder holding the zoo ``repo_id`` (a Hub dataset repo id, or a local folder).
+
+    Extra keyword arguments go to ``huggingface_hub.snapshot_download`` (e.g. ``local_files_only``).
+    """
+    local = Path(repo_id)
+    if local.is_dir():
+        if not (local / ZOO_JSON).is_file():
+            raise ZooFormatError(f"{local} has no {ZOO_JSON}: not a netgraph zoo folder")
+        return local
+    folder = Path(snapshot_download(str(repo_id), repo_type="dataset", revision=revision, cache_dir=cache_dir,
+                                    token=token, allow_patterns=ZOO_FILES, **kwargs))
+    if not (folder / ZOO_JSON).is_file():
+        raise ZooFormatError(f"dataset repo {repo_id} (snapshot {folder}) has no {ZOO_JSON}; it is not a netgraph zoo")
+    return folder
+
+
+def _size_category(n: int) -> str:
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    return next((name for bound, name in bounds if n < bound), "n>1M")

@@ -1,0 +1,291 @@
+"""Zoo storage: safetensors shards of stacked weights, a metadata table, and the in-memory ``Zoo``.
+
+Layout of a zoo folder (every file written atomically)::
+
+    zoo.json                       what the zoo is: config, architectures, checkpoints, recipe, decoding
+    shards/shard-00000.safetensors one architecture each: "weight/<param>" [n, C, *shape],
+                                   "metric/<name>" [n, C] (float64); header: net ids + metadata rows
+    metadata.csv                   one row per net: hyper-parameters, seed, signal / class, metrics
+                                   at every checkpoint ("test_acc@4") and at the last ("test_acc")
+
+A shard is the unit of work of a build: it is written once, complete, or not at all, so an
+interrupted build resumes at the first missing shard. The shards alone are authoritative (they
+hold the rows); ``metadata.csv`` is the same table for people and pandas.
+
+Example:
+    >>> import tempfile, torch
+    >>> zoo = Zoo({"name": "demo", "architectures": [{"factory": "mlp", "kwargs": {"sizes": [2, 3]}}],
+    ...            "checkpoints": [0]}, rows=[{"net_id": 0, "arch": 0}],
+    ...           metrics={"test_acc": torch.tensor([[0.5]], dtype=torch.float64)},
+    ...           weights=[{"0.weight": torch.zeros(1, 1, 3, 2), "0.bias": torch.zeros(1, 1, 3)}], members=[torch.tensor([0])])
+    >>> root = zoo.save(tempfile.mkdtemp())
+    >>> load_zoo(root).model(0)
+    Sequential(
+      (0): Linear(in_features=2, out_features=3, bias=True)
+    )
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+from safetensors import safe_open
+
+from netgraph import architectures
+from .atomic import save_safetensors, write_text
+
+__all__ = ["Zoo", "Shard", "ZooFormatError", "load_zoo", "load_model", "build_architecture", "read_shard",
+           "write_shard", "shard_path", "write_metadata_table", "FORMAT", "ZOO_JSON", "METADATA_CSV", "SHARDS_DIR"]
+
+FORMAT = "netgraph-zoo/1"
+ZOO_JSON = "zoo.json"
+METADATA_CSV = "metadata.csv"
+SHARDS_DIR = "shards"
+
+
+class ZooFormatError(ValueError):
+    """A zoo file is missing, corrupt, truncated or inconsistent (the message names the file)."""
+
+
+def build_architecture(ref: Mapping[str, Any]) -> nn.Module:
+    """The module ``netgraph.architectures.<factory>(**kwargs)`` described by ``{"factory", "kwargs"}``."""
+    factory = getattr(architectures, str(ref.get("factory")), None)
+    if factory is None or not callable(factory):
+        raise ValueError(f"unknown architecture factory {ref.get('factory')!r}; expected a name from "
+                         f"netgraph.architectures ({', '.join(architectures.__all__)})")
+    return factory(**ref.get("kwargs", {}))
+
+
+def shard_path(root: str | Path, index: int) -> Path:
+    return Path(root) / SHARDS_DIR / f"shard-{index:05d}.safetensors"
+
+
+@dataclass
+class Shard:
+    """The nets of one shard: ``weights[name] [n, C, *shape]``, ``metrics[name] [n, C]``, ``rows``."""
+
+    arch: int
+    net_ids: list[int]
+    weights: dict[str, torch.Tensor]
+    metrics: dict[str, torch.Tensor]
+    rows: list[dict[str, Any]]
+
+
+def write_shard(path: str | Path, shard: Shard) -> None:
+    """Write ``shard`` atomically (nets, checkpoints, weights and rows must agree in size)."""
+    n = len(shard.net_ids)
+    sizes = {k: tuple(v.shape[:2]) for k, v in {**shard.weights, **shard.metrics}.items()}
+    if len(shard.rows) != n or len(set(s[0] for s in sizes.values())) != 1 or next(iter(sizes.values()))[0] != n:
+        raise ValueError(f"shard {path}: {n} net ids, {len(shard.rows)} rows and tensors of leading sizes "
+                         f"{sorted(set(sizes.values()))} disagree; every tensor must be [nets, checkpoints, ...]")
+    tensors = {f"weight/{k}": v for k, v in shard.weights.items()}
+    tensors.update({f"metric/{k}": v.double() for k, v in shard.metrics.items()})
+    header = {"format": FORMAT, "arch": str(shard.arch), "net_ids": json.dumps(shard.net_ids),
+              "rows": json.dumps(shard.rows)}
+    save_safetensors(path, tensors, header)
+
+
+def read_shard(path: str | Path, device: torch.device | str = "cpu") -> Shard:
+    """Read a shard; a corrupt or truncated file raises :class:`ZooFormatError` naming it."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format is {header.get('format')!r}, expected {FORMAT!r}")
+        net_ids, rows = json.loads(header["net_ids"]), json.loads(header["rows"])
+        shard = Shard(int(header["arch"]), net_ids,
+                      {k[len("weight/"):]: v for k, v in tensors.items() if k.startswith("weight/")},
+                      {k[len("metric/"):]: v for k, v in tensors.items() if k.startswith("metric/")}, rows)
+        bad = {k: tuple(v.shape) for k, v in {**shard.weights, **shard.metrics}.items() if v.shape[0] != len(net_ids)}
+        if bad or len(rows) != len(net_ids):
+            raise ValueError(f"{len(net_ids)} nets in the header but tensors {bad} / {len(rows)} rows")
+    except Exception as exc:  # safetensors raises its own error types for bad headers / sizes
+        raise ZooFormatError(f"zoo shard {path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it and "
+                             "run the build again: finished shards are kept and only this one is rebuilt") from exc
+    return shard
+
+
+@dataclass
+class Zoo:
+    """A zoo in memory.
+
+    Attributes:
+        info: the content of ``zoo.json`` (``architectures``: list of ``{"factory", "kwargs"}``,
+            ``checkpoints``: list of epochs / steps, ``name``, ``kind``, ``config``, ...).
+        rows: one dict per net, ordered by net id (``rows[i]["net_id"] == i``); ``rows[i]["arch"]``
+            indexes ``info["architectures"]``.
+        metrics: ``{name: [num_nets, C]}`` float64, one column per checkpoint.
+        weights: per architecture, stacked state dicts ``{param: [n_arch, C, *shape]}``.
+        members: per architecture, the net ids ``[n_arch]`` of the rows of ``weights``.
+    """
+
+    info: dict[str, Any]
+    rows: list[dict[str, Any]]
+    metrics: dict[str, torch.Tensor]
+    weights: list[dict[str, torch.Tensor]]
+    members: list[torch.Tensor]
+    root: Path | None = None
+    net_arch: torch.Tensor = field(init=False, repr=False)  #: [num_nets] architecture of each net
+    net_row: torch.Tensor = field(init=False, repr=False)   #: [num_nets] its row in ``weights[arch]``
+
+    def __post_init__(self) -> None:
+        self.net_arch = torch.full((len(self.rows),), -1, dtype=torch.long)
+        self.net_row = torch.full((len(self.rows),), -1, dtype=torch.long)
+        for arch, ids in enumerate(self.members):  # a loop over architectures, not nets
+            self.net_arch[ids] = arch
+            self.net_row[ids] = torch.arange(len(ids))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def checkpoints(self) -> list[int]:
+        return list(self.info["checkpoints"])
+
+    @property
+    def architectures(self) -> list[dict[str, Any]]:
+        return list(self.info["architectures"])
+
+    def position(self, net_id: int) -> tuple[int, int]:
+        """``(architecture index, row in that architecture's stacked weights)`` of a net."""
+        if not 0 <= net_id < len(self) or int(self.net_arch[net_id]) < 0:
+            raise IndexError(f"net {net_id} is not in this zoo of {len(self)} nets (ids 0..{len(self) - 1})")
+        return int(self.net_arch[net_id]), int(self.net_row[net_id])
+
+    def checkpoint_index(self, checkpoint: int | None) -> int:
+        """Column of ``checkpoint`` (an epoch / step of ``self.checkpoints``); ``None`` is the last."""
+        if checkpoint is None:
+            return len(self.checkpoints) - 1
+        if checkpoint not in self.checkpoints:
+            raise ValueError(f"checkpoint {checkpoint} not stored; this zoo has checkpoints {self.checkpoints}")
+        return self.checkpoints.index(checkpoint)
+
+    def state_dict(self, net_id: int, checkpoint: int | None = None) -> dict[str, torch.Tensor]:
+        """The state dict of one net at ``checkpoint`` (default: the last)."""
+        arch, row = self.position(net_id)
+        c = self.checkpoint_index(checkpoint)
+        return {k: v[row, c] for k, v in self.weights[arch].items()}
+
+    def model(self, net_id: int, checkpoint: int | None = None) -> nn.Module:
+        """The net rebuilt from its recorded architecture, with its weights, in eval mode."""
+        arch, _ = self.position(net_id)
+        module = build_architecture(self.architectures[arch])
+        module.load_state_dict(self.state_dict(net_id, checkpoint))
+        return module.eval()
+
+    def save(self, root: str | Path, nets_per_shard: int = 4096) -> Path:
+        """Write this zoo to ``root`` in the netgraph format (shards of ``nets_per_shard`` nets)."""
+        root = Path(root)
+        shard = 0
+        for arch, ids in enumerate(self.members):
+            for start in range(0, len(ids), nets_per_shard):
+                part = ids[start:start + nets_per_shard]
+                write_shard(shard_path(root, shard), Shard(
+                    arch, part.tolist(), {k: v[start:start + nets_per_shard] for k, v in self.weights[arch].items()},
+                    {k: v[part] for k, v in self.metrics.items()}, [self.rows[i] for i in part.tolist()]))
+                shard += 1
+        names = [shard_path(root, i).name for i in range(shard)]
+        write_text(root / ZOO_JSON, json.dumps({**self.info, "format": FORMAT, "num_nets": len(self), "shards": names},
+                                               indent=1))
+        write_metadata_table(root, self.rows, self.metrics, self.checkpoints)
+        return root
+
+
+def load_zoo(root: str | Path, device: torch.device | str = "cpu") -> Zoo:
+    """Read a zoo folder written by :func:`~netgraph.datasets.build_zoo` or :meth:`Zoo.save`."""
+    root = Path(root)
+    info = _read_info(root)
+    missing = [name for name in info["shards"] if not (root / SHARDS_DIR / name).is_file()]
+    if missing:
+        raise ZooFormatError(f"zoo {root} is incomplete: {len(missing)} of {len(info['shards'])} shards missing "
+                             f"({missing[:3]}...); finish it with build_zoo / netgraph-zoo on the same config")
+    shards = [read_shard(root / SHARDS_DIR / name, device) for name in info["shards"]]
+    return _assemble(info, shards, root)
+
+
+def _read_info(root: Path) -> dict[str, Any]:
+    path = root / ZOO_JSON
+    if not path.is_file():
+        raise ZooFormatError(f"{path} not found: {root} is not a netgraph zoo (build one with build_zoo / "
+                             "netgraph-zoo, or load a published format with load_small_cnn_zoo / load_dwsnets_inrs)")
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ZooFormatError(f"{path} is not valid JSON ({exc}); rebuild or restore it") from exc
+    if info.get("format") != FORMAT:
+        raise ZooFormatError(f"{path}: format {info.get('format')!r}, expected {FORMAT!r}")
+    return info
+
+
+def _assemble(info: dict[str, Any], shards: Sequence[Shard], root: Path | None) -> Zoo:
+    n_arch = len(info["architectures"])
+    by_arch: list[list[Shard]] = [[s for s in shards if s.arch == a] for a in range(n_arch)]
+    weights = [{k: torch.cat([s.weights[k] for s in group]) for k in group[0].weights} if group else {}
+               for group in by_arch]
+    members = [torch.tensor([i for s in group for i in s.net_ids], dtype=torch.long) for group in by_arch]
+    num = sum(len(s.net_ids) for s in shards)
+    rows: list[dict[str, Any] | None] = [None] * num
+    metrics = {k: torch.empty(num, *shards[0].metrics[k].shape[1:], dtype=torch.float64) for k in shards[0].metrics}
+    for s in shards:
+        ids = torch.tensor(s.net_ids, dtype=torch.long)
+        if ids.numel() and (int(ids.max()) >= num or int(ids.min()) < 0):
+            raise ZooFormatError(f"shard of architecture {s.arch} holds net ids outside 0..{num - 1}")
+        for k in metrics:
+            metrics[k][ids] = s.metrics[k].to(metrics[k].device)
+        for i, row in zip(s.net_ids, s.rows):
+            rows[i] = row
+    if any(r is None for r in rows):
+        raise ZooFormatError(f"zoo {root}: net ids are not 0..{num - 1} (some nets missing or duplicated)")
+    return Zoo(info, rows, metrics, weights, members, root)  # type: ignore[arg-type]
+
+
+def load_model(zoo: str | Path | Zoo, index: int, checkpoint: int | None = None) -> nn.Module:
+    """Rebuild net ``index`` of a zoo (a folder or a :class:`Zoo`) as a module with its weights.
+
+    ``checkpoint`` is an epoch (classifier zoos) or step (INR zoos) among ``zoo.checkpoints``;
+    default: the last. The module is in eval mode.
+    """
+    zoo = zoo if isinstance(zoo, Zoo) else load_zoo(zoo)
+    return zoo.model(index, checkpoint)
+
+
+def write_metadata_table(root: str | Path, rows: Sequence[Mapping[str, Any]], metrics: Mapping[str, torch.Tensor],
+                         checkpoints: Sequence[int]) -> Path:
+    """Write ``metadata.csv`` (one row per net) atomically; returns its path."""
+    columns = _columns(rows)
+    metric_columns = [f"{m}@{c}" for m in metrics for c in checkpoints] + list(metrics)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns + metric_columns)
+    table = {k: v.tolist() for k, v in metrics.items()}
+    for i, row in enumerate(rows):
+        values = [_cell(row.get(c)) for c in columns]
+        values += [_cell(table[m][i][j]) for m in metrics for j in range(len(checkpoints))]
+        values += [_cell(table[m][i][-1]) for m in metrics]
+        writer.writerow(values)
+    path = Path(root) / METADATA_CSV
+    write_text(path, buffer.getvalue())
+    return path
+
+
+def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return "" if value is None else value

@@ -1,0 +1,81 @@
+"""Zoo push / load through huggingface_hub, offline against a local cache in Hub layout."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from netgraph.datasets import ZooDataset, ZooFormatError, build_zoo, dataset_card, load_from_hub, load_zoo, push_to_hub
+from netgraph.datasets import zoo_config
+
+from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class LocalHub:
+    """Stands in for ``HfApi``: a commit is written into a cache folder in the Hub layout
+    (``datasets--<owner>--<name>/snapshots/<commit>`` + ``refs/main``), the layout that
+    ``snapshot_download`` serves from when ``HF_HUB_OFFLINE=1``."""
+
+    def __init__(self, cache: Path):
+        self.cache, self.repos, self.commits = cache, [], []
+
+    def create_repo(self, repo_id, repo_type, private, exist_ok):
+        self.repos.append((repo_id, repo_type, private, exist_ok))
+
+    def create_commit(self, repo_id, operations, commit_message, repo_type, revision):
+        folder = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
+        snapshot = folder / "snapshots" / COMMIT
+        for op in operations:
+            target = snapshot / op.path_in_repo
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = op.path_or_fileobj
+            target.write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
+        (folder / "refs").mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / "main").write_text(COMMIT)
+        self.commits.append((repo_id, [op.path_in_repo for op in operations], commit_message))
+        return f"https://hub.example/{repo_id}/commit/{COMMIT}"
+
+
+@pytest.fixture(scope="module")
+def zoo_root(tmp_path_factory):
+    cfg = zoo_config("iris_mlp", num_nets=5, epochs=1, checkpoints=[0, 1], root=str(tmp_path_factory.mktemp("z") / "iris"))
+    return build_zoo(cfg, progress=False)
+
+
+def test_push_then_load_from_a_local_hub_cache_offline(zoo_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = LocalHub(tmp_path / "cache")
+    url = push_to_hub(zoo_root, "someone/iris-zoo", api=hub, private=True)
+    assert url.endswith(COMMIT) and hub.repos == [("someone/iris-zoo", "dataset", True, True)]
+    files = hub.commits[0][1]
+    assert {"zoo.json", "metadata.csv", "README.md"} <= set(files) and "shards/shard-00000.safetensors" in files
+    folder = load_from_hub("someone/iris-zoo", cache_dir=tmp_path / "cache")
+    assert folder.name == COMMIT and (folder / "README.md").read_text().startswith("---\nlicense: mit")
+    original, loaded = load_zoo(zoo_root), load_zoo(folder)
+    assert loaded.rows == original.rows and torch.equal(loaded.metrics["test_acc"], original.metrics["test_acc"])
+    for a, weights in enumerate(original.weights):
+        assert all(torch.equal(loaded.weights[a][k], v) for k, v in weights.items())
+    assert len(ZooDataset(folder, split="all")) == 5
+
+
+def test_load_from_hub_accepts_a_local_folder_and_rejects_other_folders(zoo_root, tmp_path):
+    assert load_from_hub(zoo_root) == zoo_root
+    with pytest.raises(ZooFormatError, match="not a netgraph zoo folder"):
+        load_from_hub(tmp_path)
+
+
+def test_push_refuses_an_incomplete_zoo(zoo_root, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(zoo_root, broken)
+    (broken / "shards" / "shard-00000.safetensors").unlink()
+    with pytest.raises(ZooFormatError, match="incomplete"):
+        push_to_hub(broken, "someone/broken", api=LocalHub(tmp_path / "cache"))
+
+
+def test_dataset_card_describes_the_zoo(zoo_root):
+    card = dataset_card(zoo_root)
+    assert "5 trained classifier networks" in card and "`mlp`" in card and "size_categories:\n- n<1K" in card
+    assert "checkpoints at\nepochs [0, 1]" in card and 'target="test_acc"' in card

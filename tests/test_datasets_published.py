@@ -1,0 +1,179 @@
+"""Loaders of published zoos, proven on tiny files written in their exact formats."""
+
+import csv
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netgraph.architectures import Siren, SmallCNN
+from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
+                               load_small_cnn_zoo, load_zoo, render_inr)
+
+from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
+
+KERAS_NAMES = [("sequential/conv2d", "features.0"), ("sequential/conv2d_1", "features.2"),
+               ("sequential/conv2d_2", "features.4"), ("sequential/dense", "classifier")]
+
+
+def to_keras(state):
+    """Flat Keras-layout row (per layer: bias, then kernel) and the layout.csv rows describing it."""
+    chunks, layout, start = [], [], 0
+    for keras, torch_name in KERAS_NAMES:
+        weight = state[f"{torch_name}.weight"]
+        kernel = weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T          # [kh, kw, in, out] / [in, out]
+        for varname, value in ((f"{keras}/bias:0", state[f"{torch_name}.bias"]), (f"{keras}/kernel:0", kernel)):
+            flat = value.contiguous().flatten().numpy()
+            layout.append({"varname": varname, "start_idx": start, "end_idx": start + flat.size,
+                           "size": flat.size, "shape": str(tuple(value.shape))})
+            chunks.append(flat)
+            start += flat.size
+    return np.concatenate(chunks), layout
+
+
+@pytest.fixture()
+def small_cnn_zoo(tmp_path):
+    """3 nets (relu, tanh, relu) at steps 0 and 86, plus one net that only has step 0."""
+    torch.manual_seed(0)
+    nets = {"net_a": ("relu", SmallCNN(1, padding=0)), "net_b": ("tanh", SmallCNN(1, activation="tanh", padding=0)),
+            "net_c": ("relu", SmallCNN(1, padding=0)), "net_d": ("relu", SmallCNN(1, padding=0))}
+    rows, metrics, states = [], [], {}
+    for name, (act, model) in nets.items():
+        for step in ((0, 86) if name != "net_d" else (0,)):
+            state = {k: v + 0.01 * step for k, v in model.state_dict().items()}
+            flat, layout = to_keras(state)
+            rows.append(flat)
+            states[(name, step)] = state
+            metrics.append({"modeldir": name, "step": step, "test_accuracy": 0.1 + step / 100, "test_loss": 2.3,
+                            "train_accuracy": 0.2, "train_loss": 2.2, "config.activation": act,
+                            "config.learning_rate": 0.005, "config.optimizer": "adam", "config.w_init": "he_normal",
+                            "config.train_fraction": 0.5, "laststep": step == 86})
+    np.save(tmp_path / "weights.npy", np.stack(rows).astype(np.float32))
+    with gzip.open(tmp_path / "metrics.csv.gz", "wt", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
+        writer.writeheader()
+        writer.writerows(metrics)
+    with open(tmp_path / "layout.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(layout[0]))
+        writer.writeheader()
+        writer.writerows(layout)
+    return tmp_path, states
+
+
+def test_small_cnn_zoo_loads_exact_weights_metrics_and_functions(small_cnn_zoo):
+    path, states = small_cnn_zoo
+    zoo = load_small_cnn_zoo(path)
+    assert len(zoo) == 3 and zoo.checkpoints == [0, 86] and zoo.info["dropped_nets"] == 1
+    assert [r["modeldir"] for r in zoo.rows] == ["net_a", "net_b", "net_c"]
+    assert zoo.rows[1]["activation"] == "tanh" and zoo.rows[0]["learning_rate"] == 0.005
+    assert zoo.metrics["test_acc"][:, 1].tolist() == [0.96, 0.96, 0.96]
+    x = torch.randn(2, 1, 32, 32)
+    for net, name in enumerate(["net_a", "net_b", "net_c"]):
+        for step in (0, 86):
+            stored = zoo.state_dict(net, step)
+            assert all(torch.equal(stored[k], v) for k, v in states[(name, step)].items())
+            state, act = states[(name, step)], torch.relu if zoo.rows[net]["activation"] == "relu" else torch.tanh
+            hidden = x                                                     # Keras: valid 3x3 convs, stride 2
+            for layer in ("features.0", "features.2", "features.4"):
+                hidden = act(F.conv2d(hidden, state[f"{layer}.weight"], state[f"{layer}.bias"], stride=2))
+            assert hidden.shape[-2:] == (3, 3)                             # 32 -> 15 -> 7 -> 3
+            expected = hidden.mean((2, 3)) @ state["classifier.weight"].T + state["classifier.bias"]
+            assert torch.allclose(load_model(zoo, net, step)(x), expected, atol=1e-6)
+    data = ZooDataset(zoo, split="all", target="test_acc", checkpoints="all")
+    assert len(data) == 6 and data[1].y.item() == pytest.approx(0.96)
+    converted = load_zoo(zoo.save(path / "netgraph-format"))                 # to the netgraph format and back
+    assert converted.rows == zoo.rows and torch.equal(converted.metrics["test_acc"], zoo.metrics["test_acc"])
+    assert all(torch.equal(converted.state_dict(2, 86)[k], v) for k, v in zoo.state_dict(2, 86).items())
+
+
+def test_small_cnn_zoo_step_selection_and_errors(small_cnn_zoo, tmp_path):
+    path, _ = small_cnn_zoo
+    only_init = load_small_cnn_zoo(path, steps=[0])
+    assert len(only_init) == 4 and only_init.info["dropped_nets"] == 0
+    with pytest.raises(FileNotFoundError, match="layout.csv"):
+        load_small_cnn_zoo(tmp_path / "empty")
+    np.save(path / "weights.npy", np.zeros((2, 4970), dtype=np.float32))
+    with pytest.raises(ZooFormatError, match="one weights row per metrics row"):
+        load_small_cnn_zoo(path)
+
+
+def dwsnets_state(seed):
+    torch.manual_seed(seed)
+    return {f"seq.{i}.{k}": v for i, layer in enumerate(Siren().layers) for k, v in layer.state_dict().items()}
+
+
+def test_dwsnets_inrs_from_splits_json_and_folder(tmp_path):
+    root = tmp_path / "mnist-inrs"
+    entries = {"train": [], "val": [], "test": []}
+    states = {}
+    for i, (run, label, split) in enumerate([("mnist_png_training_3_11", 3, "train"), ("mnist_png_training_8_12", 8, "val"),
+                                             ("mnist_png_testing_1_13", 1, "test")]):
+        folder = root / run / "checkpoints"
+        folder.mkdir(parents=True)
+        torch.save(dwsnets_state(i), folder / "model_final.pth")
+        entries[split].append((f"mnist-inrs/{run}/checkpoints/model_final.pth", str(label)))
+        states[label] = dwsnets_state(i)
+    splits = {s: {"path": [p for p, _ in e], "label": [lab for _, lab in e]} for s, e in entries.items()}
+    (tmp_path / "mnist_splits.json").write_text(json.dumps(splits))
+    zoo = load_dwsnets_inrs(tmp_path / "mnist_splits.json")
+    assert [(r["class"], r["split"]) for r in zoo.rows] == [(3, "train"), (8, "val"), (1, "test")]
+    for i, row in enumerate(zoo.rows):
+        raw = states[row["class"]]
+        assert all(torch.equal(zoo.state_dict(i)[f"layers.{k[4]}.{k[6:]}"], v) for k, v in raw.items())
+    assert ZooDataset(zoo, split="val", target="class").y.tolist() == [8]
+    from_folder = load_dwsnets_inrs(root)
+    assert sorted((r["class"], r["split"]) for r in from_folder.rows) == [(1, "test"), (3, "train"), (8, "train")]
+    missing = {"train": {"path": ["nowhere.pth"], "label": ["1"]}}
+    (tmp_path / "bad.json").write_text(json.dumps(missing))
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        load_dwsnets_inrs(tmp_path / "bad.json")
+
+
+def test_dwsnets_decoding_matches_their_forward(tmp_path):
+    """Their INR: seq(x) + 0.5 on numpy-meshgrid (x = column, y = row) coordinates, image = view(H, W)."""
+    folder = tmp_path / "mnist_png_testing_4_0" / "checkpoints"
+    folder.mkdir(parents=True)
+    state = dwsnets_state(7)
+    torch.save(state, folder / "model_final.pth")
+    zoo = load_dwsnets_inrs(tmp_path)
+    h, w = 5, 7                                                              # not square: catches swapped axes
+    xs, ys = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
+    coords = torch.tensor(np.stack([xs.flatten(), ys.flatten()]).T, dtype=torch.float32)
+    hidden = coords
+    for i in range(2):
+        hidden = torch.sin(30.0 * (hidden @ state[f"seq.{i}.weight"].T + state[f"seq.{i}.bias"]))
+    expected = (hidden @ state["seq.2.weight"].T + state["seq.2.bias"] + 0.5).view(h, w)
+    decode = zoo.info["decode"]
+    image = render_inr(zoo.model(0), (h, w), decode["offset"], decode["indexing"])
+    assert torch.allclose(image[0], expected, atol=1e-5)
+
+
+def test_nfn_sirens_layout_labels_and_split_points(tmp_path):
+    states = []
+    for idx, label in enumerate([2, 5, 5, 9]):
+        folder = tmp_path / f"randinit_smaller_{label}s"
+        folder.mkdir(exist_ok=True)
+        torch.manual_seed(idx)
+        layers = Siren().layers
+        state = {"net.0.linear.weight": layers[0].weight.detach(), "net.0.linear.bias": layers[0].bias.detach(),
+                 "net.1.linear.weight": layers[1].weight.detach(), "net.1.linear.bias": layers[1].bias.detach(),
+                 "net.2.weight": layers[2].weight.detach(), "net.2.bias": layers[2].bias.detach()}
+        torch.save(state, folder / f"net{idx}.pth")
+        states.append(state)
+    zoo = load_nfn_sirens(tmp_path, split_points=(2, 3))
+    assert [r["class"] for r in zoo.rows] == [2, 5, 5, 9] and [r["split"] for r in zoo.rows] == ["train", "train", "val", "test"]
+    assert torch.equal(zoo.state_dict(3)["layers.1.weight"], states[3]["net.1.linear.weight"])
+    coords = torch.rand(4, 2)
+    assert isinstance(zoo.model(0), nn.Module) and zoo.model(0)(coords).shape == (4, 1)
+    assert ZooDataset(zoo, split="train", target="class").y.tolist() == [2, 5]
+    with pytest.raises(FileNotFoundError, match="NFN layout"):
+        load_nfn_sirens(tmp_path, prefix="other")
+
+
+def test_keras_layout_helper_is_the_published_size():
+    flat, layout = to_keras(SmallCNN(1, padding=0).state_dict())
+    assert flat.size == 4970 and layout[1]["shape"] == "(3, 3, 1, 16)" and layout[0]["varname"] == "sequential/conv2d/bias:0"
