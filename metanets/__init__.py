@@ -49,6 +49,8 @@ from .generated import GeneratedNetworks
 from .hypernet import DefaultInitGenerator, WeightGenerator
 from .hypernetworks import ChunkedHypernetwork, mip_encoding
 from .graph_hypernet import GraphHypernetwork, fan_in_scales
+from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
+from .weight_tokens import TokenLayout
 from .conditioning import ConditionEncoder
 from .parameter_slots import fill_parameter_slots, num_parameter_slots, read_parameter_slots
 from .ngt import NGT, NGTLayer, RelationalAttention
@@ -66,6 +68,6 @@ __all__ = [
     "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
     "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
     "GeneratedNetworks", "TargetArchitecture", "ArchitectureMismatchError", "ChunkedHypernetwork", "mip_encoding",
-    "GraphHypernetwork", "fan_in_scales",
+    "GraphHypernetwork", "fan_in_scales", "WeightDiffusion", "WeightAutoencoder", "LatentDenoiser", "TokenLayout",
     "ConditionEncoder", "fill_parameter_slots", "read_parameter_slots", "num_parameter_slots",
 ]

@@ -7,6 +7,9 @@ A record is JSON (it goes into a generator's ``config.json``) built from the tra
 * ``spaces``: the node ranges of the parameter graph (inputs, each layer's outputs, ...) with
   their size, node type and activation;
 * ``structure``: a hash of the graph's wiring (edges, edge / node kinds, layers, norms);
+* ``layers``: the weight layers (the dense view): per layer its name, ``n_out``, ``row`` (the
+  ``n_in x kernel`` weights of one output) and ``node_values`` (learnable values on each output
+  neuron: bias, norm weight / bias);
 * ``learnable``: the number of learnable values (parameter slots of the graph: weights, biases,
   norm affine parameters; buffers such as running statistics excluded);
 * ``factory`` (optional): ``{"factory", "kwargs"}`` in :mod:`netgraph.architectures`, so the
@@ -55,6 +58,7 @@ class TargetArchitecture:
     spaces: list[dict[str, Any]]
     structure: str
     learnable: int
+    layers: list[dict[str, Any]]
     factory: dict[str, Any] | None = field(default=None)
 
     # ------------------------------------------------------------------ construction
@@ -71,21 +75,24 @@ class TargetArchitecture:
         for name in _STRUCTURE_TENSORS:
             digest.update(getattr(spec, name).to(torch.int64).contiguous().numpy().tobytes())
         node_mask, edge_mask = spec_parameter_masks(spec)
+        layers = [{"name": layer.name, "n_out": layer.weight.n_out, "row": layer.weight.n_in * math.prod(layer.weight.kernel),
+                   "node_values": int(node_mask[layer.weight.out_nodes].any(0).sum())} for layer in spec.layers]
         return cls({k: list(spec.shapes[k]) for k in spec.keys}, spaces, digest.hexdigest()[:16],
-                   int(node_mask.sum() + edge_mask.sum()), dict(factory) if factory is not None else None)
+                   int(node_mask.sum() + edge_mask.sum()), layers, dict(factory) if factory is not None else None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TargetArchitecture":
-        missing = sorted({"params", "spaces", "structure", "learnable"} - set(data))
+        missing = sorted({"params", "spaces", "structure", "learnable", "layers"} - set(data))
         if missing:
-            raise ValueError(f"a target-architecture record needs the keys params, spaces, structure, learnable; "
-                             f"{missing} missing (make one with TargetArchitecture.of(module).to_dict())")
+            raise ValueError(f"a target-architecture record needs the keys params, spaces, structure, learnable, "
+                             f"layers; {missing} missing (make one with TargetArchitecture.of(module).to_dict())")
         return cls({k: list(v) for k, v in data["params"].items()}, [dict(s) for s in data["spaces"]],
-                   str(data["structure"]), int(data["learnable"]), dict(data["factory"]) if data.get("factory") else None)
+                   str(data["structure"]), int(data["learnable"]), [dict(layer) for layer in data["layers"]],
+                   dict(data["factory"]) if data.get("factory") else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "spaces": self.spaces, "structure": self.structure, "learnable": self.learnable,
-                "factory": self.factory}
+                "layers": self.layers, "factory": self.factory}
 
     def build(self) -> nn.Module:
         """A fresh module of this architecture (needs ``factory``)."""
