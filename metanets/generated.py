@@ -87,11 +87,13 @@ class GeneratedNetworks:
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Run every network on the same ``inputs``: ``[n, *output]`` (the template in its current mode)."""
         template = self._require_template("run the networks")
+        buffers = {name for name, _ in template.named_buffers()}
+        state = {k: v.detach() if k in buffers else v for k, v in self.state_dicts.items()}  # running stats: no grad
 
         def run(weights):
             return functional_call(template, weights, inputs)
 
-        return vmap(run)(self.state_dicts)
+        return vmap(run)(state)
 
     def __getitem__(self, index: int) -> nn.Module:
         """Network ``index`` as a copy of the template with its weights (detached)."""

@@ -66,6 +66,7 @@ def fan_in_scales(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
                                                            device=device))
             if layer.bias is not None:
                 nodes[layer.bias.nodes.to(device), layer.bias.column] = scale
+        edges = torch.where(edges == 0, 1.0, edges)  # write_edge_block zeroes kernel padding: give it scale 1
         node_scale[group.nodes.reshape(-1)] = nodes.repeat(len(group.graphs), 1)
         edge_scale[group.edges.reshape(-1)] = edges.reshape(spec.num_edges, -1).repeat(len(group.graphs), 1)
     return node_scale, edge_scale

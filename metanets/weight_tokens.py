@@ -83,16 +83,14 @@ class TokenLayout:
             groups.append(torch.tensor(kinds).add(4 * i).expand(piece.n_out, -1))
         width = max(r.shape[1] for r in rows)
         index = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in rows]).round().long() - 1
-        covered = torch.zeros(num + 1, dtype=torch.bool)
-        covered[index.flatten() + 1] = True
-        if int((index >= 0).sum()) != num:
+        used = index[index >= 0]
+        if len(used.unique()) != len(used):
             raise ValueError("a learnable value belongs to two layers' tokens; this architecture cannot be tokenised")
-        if not covered[1:].all():
-            missing = int((~covered[1:]).sum())
-            raise ValueError(f"{missing} of {num} learnable values of this architecture are not on a weight layer's "
-                             "neurons (e.g. a LayerNorm on a residual stream), so per-neuron tokens cannot hold them; "
-                             "weight diffusion supports MLPs / CNNs whose parameters are layer weights, biases and "
-                             "norms right after a layer")
+        if len(used) != num:
+            raise ValueError(f"{num - len(used)} of {num} learnable values of this architecture are not on a weight "
+                             "layer's neurons (e.g. a norm on the inputs or on a residual stream), so per-neuron tokens "
+                             "cannot hold them; weight diffusion supports MLPs / CNNs whose parameters are layer weights, "
+                             "biases and norms right after a layer")
         group = torch.cat([torch.nn.functional.pad(g, (0, width - g.shape[1]), value=-1) for g in groups])
         return cls(spec, index, torch.cat(layer_of), group)
 
