@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,7 +47,7 @@ class GenerateCommand:
     action: str = "generate"
     repo: str = "iris-mlp-hypernet"
     target: Optional[str] = None
-    target_kwargs: dict[str, Any] = field(default_factory=dict)
+    target_kwargs: Any = None
     condition: Optional[str] = None
     n: int = 8
     out: str = "weights.safetensors"

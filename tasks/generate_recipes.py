@@ -11,8 +11,8 @@ A recipe names
 * ``task``: what the generated networks do (:func:`~.generate_tasks.make_task`);
 * ``targets``: the architectures trained on (``{"factory", "kwargs"}`` in
   :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
-* ``zoo``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or to
-  compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
+* ``zoo_networks``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or
+  to compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
 * ``train`` / ``evaluate``: arguments of :func:`~.generate_train.train_on_task` or
   :func:`~.generate_train.train_weight_diffusion`, and of the evaluation.
 
@@ -57,7 +57,7 @@ class GenerateRecipe:
     task: dict[str, Any] = field(default_factory=lambda: {"kind": "classification", "data": "iris"})
     targets: list[dict[str, Any]] = field(default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}])
     held_out: list[dict[str, Any]] = field(default_factory=list)
-    zoo: dict[str, Any] | None = None
+    zoo_networks: dict[str, Any] | None = None
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -112,7 +112,7 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     task = make_task(recipe.task, recipe.device)
     targets = {architecture_name(ref): build_architecture(ref) for ref in recipe.targets}
     held_out = {architecture_name(ref): build_architecture(ref) for ref in recipe.held_out}
-    zoo, zoo_nets = _zoo(recipe) if recipe.zoo else (None, None)
+    zoo, zoo_nets = _zoo(recipe) if recipe.zoo_networks else (None, None)
     clock.lap("zoo")
     torch.manual_seed(recipe.seed)  # after the zoo, so a zoo built in this run or before gives the same generator
     generator = _make_generator(recipe, targets, task, zoo)
@@ -140,7 +140,7 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
 
 def _zoo(recipe: GenerateRecipe):
     """The recipe's zoo (built if missing) and the ids of the networks it uses."""
-    spec = dict(recipe.zoo)
+    spec = dict(recipe.zoo_networks)
     preset, root = spec.pop("preset"), spec.pop("root")
     match, split = spec.pop("architecture", {}), spec.pop("split", "all")
     build_zoo(zoo_config(preset, root=root, num_threads=recipe.num_threads, **spec), progress=recipe.progress)
@@ -160,8 +160,8 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task,
         raise ValueError(f"generator kind must be one of {sorted(GENERATOR_KINDS)}, got {kind!r}")
     trained_on = {"task": recipe.task, "architectures": recipe.targets, "recipe": recipe.name}
     if zoo is not None:
-        trained_on["zoo"] = {"name": zoo.info.get("name"), "preset": recipe.zoo.get("preset"),
-                             "architecture": recipe.zoo.get("architecture", {}), "split": recipe.zoo.get("split", "all")}
+        used = {k: v for k, v in recipe.zoo_networks.items() if k != "root"}
+        trained_on["zoo"] = {"name": zoo.info.get("name"), **used}
     if kind == "graph_hypernetwork":
         return GraphHypernetwork(trained_on=trained_on, **config)
     if len(targets) != 1:
@@ -175,7 +175,8 @@ def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zo
     if not isinstance(generator, WeightDiffusion):
         return train_on_task(generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train)
     if zoo is None:
-        raise ValueError("weight diffusion learns from a zoo: give the recipe a zoo (preset, root, architecture, split)")
+        raise ValueError("weight diffusion learns from a zoo: give the recipe zoo_networks (preset, root, architecture, "
+                         "split)")
     data = ZooDataset(zoo, split="all", device=recipe.device)
     graphs = data[torch.isin(data.net_ids, zoo_nets).nonzero().flatten()].to_batch()
     condition = None
@@ -196,7 +197,8 @@ def _waves(zoo, nets: torch.Tensor, device) -> dict[str, torch.Tensor]:
 
 def _evaluate_signals(recipe: GenerateRecipe, generator, task: SineTask, targets, zoo, evaluate) -> dict[str, Any]:
     if zoo is None:
-        raise ValueError("the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe a zoo")
+        raise ValueError("the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe "
+                         "zoo_networks")
     held_out = ZooDataset(zoo, split=evaluate.pop("split", "test")).net_ids
     waves = _waves(zoo, held_out, recipe.device)
     zoo_psnr = zoo.metrics["psnr"][held_out, -1]
