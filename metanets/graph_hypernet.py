@@ -82,12 +82,14 @@ class GraphHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="net
             for CNNs with kernels up to 3x3; smaller kernels are centred in it).
         encoder: a graph metanet from the registry (``"gmn"`` or ``"ngt"``).
         encoder_kwargs: further arguments of that metanet (e.g. ``{"aggr": "mean"}``).
-        edit_scale: initial scale of the residual edit (learned).
+        edit_scale: initial scale of the residual edit (learned). Small, so training starts from the
+            default initialisation: a large random edit shifts all weights of a layer together and
+            can silence every ReLU at once.
         trained_on: provenance written to the model card (architectures, data, recipe), JSON.
     """
 
     def __init__(self, dim: int = 32, depth: int = 3, kernel_shape: Sequence[int] = (), encoder: str = "gmn",
-                 encoder_kwargs: Mapping[str, Any] | None = None, edit_scale: float = 1.0,
+                 encoder_kwargs: Mapping[str, Any] | None = None, edit_scale: float = 0.01,
                  trained_on: Mapping[str, Any] | None = None):
         super().__init__()
         self.kernel_shape = tuple(int(k) for k in kernel_shape)
