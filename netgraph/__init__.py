@@ -19,6 +19,7 @@ from .symmetry import identity_permutation, permute, random_permutation
 from .trace import trace
 from .types import NODE_FEATURES, Activation, EdgeType, NodeFeature, NodeType, Norm
 from .weight_space import WeightSpace, weight_space
+from .merge import align  # noqa: E402  (needs the core above)
 
 __version__ = "0.1.0"
 
@@ -26,5 +27,5 @@ __all__ = [
     "from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts", "to_module",
     "spec_of", "trace", "random_permutation", "permute", "identity_permutation", "weight_space",
     "WeightSpace", "ParamGraph", "GraphSpec", "SymmetryGroup", "UnsupportedModuleError", "make_graph",
-    "make_batch", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature",
+    "make_batch", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature", "align",
 ]

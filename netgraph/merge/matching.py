@@ -213,14 +213,14 @@ class WeightFeatures:
 def _similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[P, U, U]`` float64 inner products of the units of ``a`` and ``b`` (``[P, U, ...]`` each)."""
     a, b = a.reshape(a.shape[0], a.shape[1], -1), b.reshape(b.shape[0], b.shape[1], -1)
-    return torch.bmm(a, b.transpose(1, 2)).double()
+    return torch.bmm(a, b.transpose(1, 2).contiguous()).double()
 
 
 def _pair_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[P, U, U, d, d]`` inner products of inner unit ``i`` of unit ``u`` of ``a`` with inner unit ``j`` of
     unit ``v`` of ``b`` (``[P, U, d, m, x]`` each, summed over members ``m`` and features ``x``)."""
     p, u, d = a.shape[:3]
-    sim = torch.bmm(a.reshape(p, u * d, -1), b.reshape(p, u * d, -1).transpose(1, 2)).double()
+    sim = torch.bmm(a.reshape(p, u * d, -1), b.reshape(p, u * d, -1).transpose(1, 2).contiguous()).double()
     return sim.view(p, u, d, u, d).permute(0, 1, 3, 2, 4)
 
 
