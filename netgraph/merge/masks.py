@@ -21,10 +21,9 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from ..graph import graph_specs
 from ..spec import GraphSpec
-from ..symmetry import _by_spec, _edge_starts, _node_starts
 from ..types import NodeFeature
+from .batching import per_edge, per_node
 
 __all__ = ["parameter_masks", "spec_parameter_masks", "buffer_keys"]
 
@@ -51,19 +50,8 @@ def spec_parameter_masks(spec: GraphSpec, device: torch.device | str = "cpu") ->
 def parameter_masks(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     """Masks of a ``ParamGraph`` or a batch (any mix of architectures), shaped like ``graph.x``
     ``[num_nodes, F]`` and ``graph.edge_attr`` ``[num_edges, K]``."""
-    device = graph.x.device
-    specs = graph_specs(graph)
-    if len(specs) == 1:
-        return spec_parameter_masks(specs[0], device)
-    node_mask = torch.zeros(graph.x.shape, dtype=torch.bool, device=device)
-    edge_mask = torch.zeros(graph.edge_attr.shape, dtype=torch.bool, device=device)
-    for spec, graph_ids in _by_spec(graph):
-        nm, em = spec_parameter_masks(spec, device)
-        nodes = (_node_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_nodes, device=device))
-        edges = (_edge_starts(graph, graph_ids, spec).unsqueeze(1) + torch.arange(spec.num_edges, device=device))
-        node_mask[nodes.reshape(-1)] = nm.repeat(len(graph_ids), 1)
-        edge_mask[edges.reshape(-1)] = em.repeat(len(graph_ids), 1)
-    return node_mask, edge_mask
+    return (per_node(graph, lambda spec, device: spec_parameter_masks(spec, device)[0]),
+            per_edge(graph, lambda spec, device: spec_parameter_masks(spec, device)[1]))
 
 
 def buffer_keys(spec: GraphSpec) -> set[str]:
