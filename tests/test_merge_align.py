@@ -111,12 +111,14 @@ def test_weight_matching_finds_the_brute_force_optimum_of_a_one_hidden_layer_mlp
 def test_activation_matching_finds_the_brute_force_optimum_of_correlations():
     a, b = _one_hidden_layer(0), _one_hidden_layer(1)
     x = torch.randn(200, 3)
-    za, zb = a[0](x), b[0](x)
+    with torch.no_grad():
+        za, zb = a[0](x), b[0](x)
     za, zb = (za - za.mean(0)) / (za - za.mean(0)).norm(dim=0), (zb - zb.mean(0)) / (zb - zb.mean(0)).norm(dim=0)
     corr = za.T @ zb
     best = max(float(corr[torch.arange(5), list(p)].sum()) for p in itertools.permutations(range(5)))
     aligned = rebasin(a, b, "activations", data=x)
-    zc = aligned[0](x)
+    with torch.no_grad():
+        zc = aligned[0](x)
     zc = (zc - zc.mean(0)) / (zc - zc.mean(0)).norm(dim=0)
     assert float((za * zc).sum()) == pytest.approx(best, abs=1e-4)
 
