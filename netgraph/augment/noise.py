@@ -61,10 +61,11 @@ def _segments(data: Data) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _segment_std(values: torch.Tensor, segment: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Standard deviation of the masked ``values`` of each entry's segment (same shape as values)."""
-    seg = segment[mask]
-    v = values[mask].double()
-    size = int(segment.max()) + 1 if segment.numel() else 1
-    count = torch.zeros(size, dtype=torch.float64, device=values.device).index_add_(0, seg, torch.ones_like(v))
+    seg = segment.reshape(-1)
+    weight = mask.reshape(-1).to(torch.float64)
+    v = values.reshape(-1).to(torch.float64) * weight
+    size = int(seg.max()) + 1 if seg.numel() else 1
+    count = torch.zeros(size, dtype=torch.float64, device=values.device).index_add_(0, seg, weight)
     total = torch.zeros_like(count).index_add_(0, seg, v)
     square = torch.zeros_like(count).index_add_(0, seg, v * v)
     mean = total / count.clamp_min(1)
@@ -134,21 +135,19 @@ class QuantileZeroing(GraphAugmentation):
         _, edge_mask = parameter_masks(data)
         edge_seg, _ = _segments(data)
         device = data.x.device
-        level = torch.full((num_graphs(data),), self.q, device=device)
+        graphs = num_graphs(data)
+        level = torch.full((graphs,), self.q, device=device)
         if self.random:
-            level = level * self.rand(num_graphs(data), device=device)
-        seg = edge_seg[edge_mask]
-        magnitude = data.edge_attr[edge_mask].abs()
-        order = magnitude.argsort(stable=True)
-        order = order[seg[order].argsort(stable=True)]  # by segment, then magnitude
-        size = int(edge_seg.max()) + 1
-        count = torch.zeros(size, dtype=torch.long, device=device).index_add_(0, seg, torch.ones_like(seg))
+            level = level * self.rand(graphs, device=device)
+        dump = int(edge_seg.max()) + 1  # entries that are not learned weights: a segment never zeroed
+        seg = torch.where(edge_mask, edge_seg, dump).reshape(-1)
+        magnitude = data.edge_attr.abs().reshape(-1).double()
+        key = seg.double() + 0.5 * magnitude / magnitude.max().clamp_min(1e-30)  # by segment, then magnitude
+        order = key.argsort()
+        count = torch.zeros(dump + 1, dtype=torch.long, device=device).index_add_(0, seg, torch.ones_like(seg))
         start = count.cumsum(0) - count
         rank = torch.empty_like(seg)
         rank[order] = torch.arange(seg.numel(), device=device) - start[seg[order]]
-        graph = graph_index(data, "edge").unsqueeze(1).expand_as(edge_seg)[edge_mask]
-        drop = rank < (level[graph] * count[seg]).floor().long()
-        values = data.edge_attr[edge_mask]
-        edge_attr = data.edge_attr.clone()
-        edge_attr[edge_mask] = torch.where(drop, 0.0, values)
-        return self.replaced(data, edge_attr=edge_attr)
+        graph = graph_index(data, "edge").unsqueeze(1).expand_as(edge_seg).reshape(-1)
+        drop = (rank < (level[graph] * count[seg]).floor().long()) & edge_mask.reshape(-1)
+        return self.replaced(data, edge_attr=data.edge_attr.masked_fill(drop.view_as(edge_mask), 0.0))
