@@ -106,7 +106,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 by default: the development machine's 2 cores are shared)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     weight_matching(args.width, args.repeats, args.device)
     augmentations(max(args.repeats, 5), args.device)
 
