@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from ..spec import GraphSpec
 from .activations import record_activations
-from .matching import _take
+from .matching import take_per_pair
 from .plan import GroupPlan, piece_positions
 
 __all__ = ["ActivationFeatures", "activation_features"]
@@ -62,7 +62,7 @@ class ActivationFeatures:
             za, zb = self.a[inc.piece], self.b[inc.piece]
             u, s = inc.rows.shape
             a = za[:, :, inc.rows.reshape(-1)].view(1, -1, u, s).permute(0, 2, 3, 1)  # [1, U, S, samples]
-            b = _take(zb, 2, self._rows(inc.piece, minv_g)[:, inc.rows.reshape(-1)])
+            b = take_per_pair(zb, 2, self._rows(inc.piece, minv_g)[:, inc.rows.reshape(-1)])
             yield a, b.view(1, -1, u, s).permute(0, 2, 3, 1), inc.row_slots
 
     def block_terms(self, plan: GroupPlan, minv_g: torch.Tensor, target: torch.Tensor):
@@ -72,7 +72,7 @@ class ActivationFeatures:
         """Summed correlation of every recorded neuron of A with the neuron of B mapped onto it."""
         total = torch.zeros(minv.shape[0], dtype=torch.float64, device=self.device)
         for i, za in self.a.items():
-            total += (za * _take(self.b[i], 2, self._rows(i, minv))).sum((1, 2)).double()
+            total += (za * take_per_pair(self.b[i], 2, self._rows(i, minv))).sum((1, 2)).double()
         return total
 
 

@@ -33,7 +33,7 @@ METHODS = ("weights", "activations", "sinkhorn")
 
 def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "weights", data: Any = None, *,
           example_inputs: Any = None, max_iter: int = 100, seed: int = 0, device: torch.device | str | None = None,
-          **options: Any) -> torch.Tensor:
+          progress: bool = False, **options: Any) -> torch.Tensor:
     """The node permutation of B's parameter graph that brings B closest to A.
 
     ``netgraph.permute(from_module(model_b), perm)`` applies it (it respects the symmetry groups, so
@@ -52,6 +52,7 @@ def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "w
         max_iter: maximum sweeps over the groups (weights, activations).
         seed: seeds the random order in which groups are visited (and Sinkhorn's noise).
         device: where to compute (default: where B's weights are).
+        progress: show a progress bar over the sweeps / optimisation steps.
 
     Returns:
         ``perm [num_nodes]``: B's node ``n`` moves to ``perm[n]``.
@@ -65,7 +66,8 @@ def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "w
     if method == "weights":
         _no_options(options, method)
         features = WeightFeatures(spec, *_stacked(graph_a, spec, device), *_stacked(graph_b, spec, device))
-        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device)
+        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device,
+                                       progress=progress)
     elif method == "activations":
         from .activation_matching import activation_features
         _no_options(options, method)
@@ -75,12 +77,13 @@ def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "w
         if data is None:
             raise ValueError("method='activations' needs data=a batch of inputs to record activations on")
         features = activation_features(spec, model_a, model_b, data, device)
-        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device)
+        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device,
+                                       progress=progress)
     else:
         from .sinkhorn import sinkhorn_rebasin
         model = model_a if isinstance(model_a, nn.Module) else model_b if isinstance(model_b, nn.Module) else None
         unit_maps = sinkhorn_rebasin(spec, graph_a, graph_b, data=data, model=model, generator=generator,
-                                     device=device, **options).unsqueeze(0)
+                                     device=device, progress=progress, **options).unsqueeze(0)
     return _node_map(spec, unit_maps)[0].to(graph_b.x.device)
 
 

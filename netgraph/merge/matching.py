@@ -23,6 +23,7 @@ the total similarity ``features.objective`` stops increasing (the best state is 
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from ..spec import GraphSpec
 from ..symmetry import _node_map
@@ -30,7 +31,7 @@ from ..types import NodeFeature
 from .assignment import linear_assignment
 from .plan import GroupPlan, dense_block, group_plans, piece_positions
 
-__all__ = ["coordinate_descent", "WeightFeatures", "inverse_map", "LEARNED_COLUMNS"]
+__all__ = ["coordinate_descent", "WeightFeatures", "inverse_map", "take_per_pair", "LEARNED_COLUMNS"]
 
 LEARNED_COLUMNS = [int(NodeFeature.BIAS), int(NodeFeature.NORM_WEIGHT), int(NodeFeature.NORM_BIAS)]
 
@@ -42,12 +43,15 @@ def inverse_map(node_map: torch.Tensor) -> torch.Tensor:
 
 
 def coordinate_descent(spec: GraphSpec, features, pairs: int, *, max_iter: int = 100, tol: float = 1e-9,
-                       generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+                       generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                       progress: bool = False) -> torch.Tensor:
     """Unit permutations ``[P, G, U]`` of B maximising ``features.objective`` (see module docstring).
 
-    ``features`` provides ``line_terms(plan, minv_g, minv)`` (per-slot unit features of A and of
-    B, ``[P, U, S, D]`` each, with their slot ids), ``block_terms(plan, minv_g)`` (ready ``[P, U, U]``
-    scores) and ``objective(minv) -> [P]``.
+    ``features`` provides ``line_terms(plan, minv_g, minv, target)`` (per-slot unit features of A and
+    of B, ``[P, U, S, D]`` each, with their slot ids), ``block_terms(plan, minv_g, target)`` (ready
+    ``[P, U, U]`` scores) and ``objective(minv) -> [P]``; ``minv_g`` / ``minv`` map A's nodes to the B
+    nodes landing on them without / with the group's current permutation, ``target [P]`` is the
+    group of B being re-solved.
     """
     device = torch.device(device)
     plans = group_plans(spec, device)
@@ -60,7 +64,7 @@ def coordinate_descent(spec: GraphSpec, features, pairs: int, *, max_iter: int =
     order_keys = torch.rand(max_iter, len(plans), generator=generator)
     best_maps = unit_maps.clone()
     best = features.objective(inverse_map(_node_map(spec, unit_maps)))
-    for sweep in range(max_iter):
+    for sweep in tqdm(range(max_iter), disable=not progress, desc="matching sweeps"):
         order = sorted(range(len(plans)), key=lambda i: (plans[i].level, float(order_keys[sweep, i])))
         for i in order:
             _step(spec, plans[i], features, unit_maps, identity)
@@ -165,7 +169,7 @@ class WeightFeatures:
                 s = inc.rows.shape[1]
                 rows = self._rows(inc.piece, minv_g)[:, inc.rows.reshape(-1)]  # [P, U * Sr]
                 a = wa[:, inc.rows]  # [P, U, Sr, n_in, k]
-                b = _take(_take(wb, 1, rows), 2, self._cols(inc.piece, minv)).view(a.shape)
+                b = take_per_pair(take_per_pair(wb, 1, rows), 2, self._cols(inc.piece, minv)).view(a.shape)
                 if coupled:  # same-unit entries are scored exactly in block_terms
                     col_units = plan.unit_of[piece.in_nodes.to(self.device)]
                     a = a.masked_fill((col_units.view(1, 1, 1, -1, 1) == units.view(1, u, 1, 1, 1)), 0)
@@ -176,7 +180,7 @@ class WeightFeatures:
                 s = inc.cols.shape[1]
                 cols = self._cols(inc.piece, minv_g)[:, inc.cols.reshape(-1)]
                 a = wa[:, :, inc.cols].permute(0, 2, 3, 1, 4)  # [P, U, Sc, n_out, k]
-                b = _take(_take(wb, 2, cols), 1, self._rows(inc.piece, minv))
+                b = take_per_pair(take_per_pair(wb, 2, cols), 1, self._rows(inc.piece, minv))
                 b = b.view(pairs, -1, u, s, b.shape[-1]).permute(0, 2, 3, 1, 4)
                 if coupled:
                     row_units = plan.unit_of[piece.out_nodes.to(self.device)]
@@ -185,7 +189,7 @@ class WeightFeatures:
                     b = b.masked_fill(own.view(pairs, 1, 1, -1, 1) == units.view(1, u, 1, 1, 1), 0)
                 yield a.reshape(pairs, u, s, -1), b.reshape(pairs, u, s, -1), inc.col_slots
         nodes = plan.nodes
-        yield self.x_a[:, nodes], _take(self.x_b, 1, minv_g[:, nodes.reshape(-1)]).view(pairs, *nodes.shape, -1), \
+        yield self.x_a[:, nodes], take_per_pair(self.x_b, 1, minv_g[:, nodes.reshape(-1)]).view(pairs, *nodes.shape, -1), \
             torch.arange(nodes.shape[1], device=self.device)
 
     def block_terms(self, plan: GroupPlan, minv_g: torch.Tensor, target: torch.Tensor):
@@ -203,9 +207,9 @@ class WeightFeatures:
 
     def objective(self, minv: torch.Tensor) -> torch.Tensor:
         """[P] inner product of A with B mapped into A's frame by ``minv``."""
-        total = (self.x_a * _take(self.x_b, 1, minv)).sum((1, 2)).double()
+        total = (self.x_a * take_per_pair(self.x_b, 1, minv)).sum((1, 2)).double()
         for i, (wa, wb) in enumerate(zip(self.blocks_a, self.blocks_b)):
-            moved = _take(_take(wb, 1, self._rows(i, minv)), 2, self._cols(i, minv))
+            moved = take_per_pair(take_per_pair(wb, 1, self._rows(i, minv)), 2, self._cols(i, minv))
             total += (wa * moved).sum((1, 2, 3)).double()
         return total
 
@@ -224,7 +228,7 @@ def _pair_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return sim.view(p, u, d, u, d).permute(0, 1, 3, 2, 4)
 
 
-def _take(tensor: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+def take_per_pair(tensor: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
     """``tensor[p].index_select(dim - 1, index[p])`` for every ``p`` (index ``[P, n]``)."""
     if index.shape[0] == 1:
         return tensor[0].index_select(dim - 1, index[0]).unsqueeze(0)
