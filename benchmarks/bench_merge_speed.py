@@ -10,6 +10,8 @@ Run: python benchmarks/bench_merge_speed.py [--width 64] [--repeats 3] [--device
    distance ``||A - P(B)||^2`` each reaches (lower is better) and that both keep B's function.
 2. Batched augmentations on 256 Small CNN Zoo networks: one call on the whole batch against the
    same transform applied graph by graph (``Batch.to_data_list`` + transform + ``from_data_list``).
+3. Linear assignment of a batch of score matrices: scipy, one C call per matrix (the baseline, what
+   ``method="auto"`` uses), against the batched torch auction (``method="auction"``).
 """
 
 from __future__ import annotations
@@ -101,6 +103,21 @@ def augmentations(repeats: int, device: str) -> None:
     print(f"  speed-up: {t_loop / t_whole:.1f}x")
 
 
+def assignments(repeats: int, device: str) -> None:
+    from netgraph.merge import linear_assignment
+
+    for count, n in ((64, 32), (8, 128)):
+        scores = torch.randn(count, n, n, generator=torch.Generator().manual_seed(0)).to(device)
+        t_scipy, exact = median_time(lambda: linear_assignment(scores, method="scipy"), repeats)
+        t_auction, fast = median_time(lambda: linear_assignment(scores, method="auction"), repeats)
+        rows = torch.arange(n, device=device)
+        gap = float((scores[:, rows, exact].sum(1) - scores[:, rows, fast].sum(1)).abs().max())
+        print(f"linear assignment of {count} matrices {n}x{n} on {device}, median of {repeats}")
+        print(f"  scipy, one call per matrix (baseline): {t_scipy * 1e3:8.1f} ms")
+        print(f"  batched auction                      : {t_auction * 1e3:8.1f} ms   "
+              f"(ratio {t_scipy / t_auction:.2f}x, largest score gap to scipy {gap:.1e})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=64)
@@ -112,6 +129,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     weight_matching(args.width, args.repeats, args.device)
     augmentations(max(args.repeats, 5), args.device)
+    assignments(max(args.repeats, 5), args.device)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Each graph is mixed with a random partner of the same architecture in the batch,
 ``lambda g + (1 - lambda) partner`` with ``lambda ~ Beta(alpha, alpha)`` per graph, and so are the
 labels (``y``; class indices become one-hot with ``num_classes``). The partner is used as is
 (``mode="plain"``), randomly permuted first (``"permute"``), or aligned to the graph by weight
-matching (``"align"``: all pairs of the batch at once, assignments solved by a batched auction on
-the device). It needs a collated ``Batch``: apply it in the training step, not as a dataset transform.
+matching (``"align"``: every pair of the batch in one coordinate descent, scores batched over the
+pairs; each linear assignment is one scipy call, see :func:`netgraph.merge.linear_assignment`). It needs a collated ``Batch``: apply it in the training step, not as a dataset transform.
 
 Example:
     >>> import torch, netgraph

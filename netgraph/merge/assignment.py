@@ -7,9 +7,10 @@ Two solvers:
   (Bertsekas' Jacobi auction with epsilon scaling, float64), whose total is within ``n * eps`` of the
   optimum (``eps`` is ``1e-9`` of the score range; optimal on every random test matrix).
 
-``"auto"`` uses scipy on the CPU and the auction on accelerators: scipy has no batched solver, but
-on the CPU its per-matrix C call beats the batched auction by far (64 matrices 32x32: 2 ms against
-~150 ms, see BENCHMARKS.md), while on a GPU the auction avoids copying scores to the host.
+``"auto"`` is scipy (scores are copied to the host): scipy has no batched solver, but its
+per-matrix C call beats the batched auction by far on the CPU (64 matrices 32x32: 3 ms against
+174 ms, see BENCHMARKS.md). The auction keeps everything on the scores' device (no host
+synchronisation); it has not been timed on a GPU.
 
 Example:
     >>> import torch
@@ -34,7 +35,7 @@ def linear_assignment(score: torch.Tensor, method: str = "auto") -> torch.Tensor
 
     Args:
         score: ``[..., n, n]`` scores (higher is better).
-        method: ``"scipy"``, ``"auction"`` or ``"auto"`` (scipy on CPU, auction elsewhere).
+        method: ``"scipy"``, ``"auction"`` or ``"auto"`` (scipy).
 
     Returns:
         ``[..., n]`` long tensor on the score's device: ``result[..., i]`` is the column of row ``i``.
@@ -48,7 +49,7 @@ def linear_assignment(score: torch.Tensor, method: str = "auto") -> torch.Tensor
         raise ValueError("linear_assignment got NaN or infinite scores; check the weights being matched")
     batch, n = score.shape[:-2], score.shape[-1]
     flat = score.reshape(-1, n, n)
-    if method == "scipy" or (method == "auto" and (score.device.type == "cpu" or flat.shape[0] == 1)):
+    if method in ("scipy", "auto"):
         cols = [torch.as_tensor(linear_sum_assignment(m.detach().cpu().double().numpy(), maximize=True)[1])
                 for m in flat]
         return torch.stack(cols).to(score.device).reshape(*batch, n)
