@@ -30,11 +30,12 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from ..merge.batching import cached, per_edge, per_node
+from ..merge.batching import cached, per_node
 from ..spec import GraphSpec
 from ..types import Activation, NodeFeature, Norm
 
-__all__ = ["rescalable_nodes", "rescale_neurons", "bias_nodes", "POSITIVE_HOMOGENEOUS", "ODD", "PERIODIC"]
+__all__ = ["rescalable_nodes", "rescale_neurons", "bias_nodes", "const_edge_mask", "batch_rescalable",
+           "batch_bias_nodes", "POSITIVE_HOMOGENEOUS", "ODD", "PERIODIC"]
 
 POSITIVE_HOMOGENEOUS = frozenset({Activation.RELU, Activation.LEAKY_RELU, Activation.NONE})
 ODD = frozenset({Activation.TANH, Activation.SIN, Activation.NONE})
@@ -98,8 +99,5 @@ def batch_rescalable(graph: Data, activations: frozenset[Activation]) -> torch.T
 
 
 def batch_bias_nodes(graph: Data) -> torch.Tensor:
+    """``[num_nodes]`` :func:`bias_nodes` over a graph or batch."""
     return per_node(graph, bias_nodes)
-
-
-def batch_const_edges(graph: Data) -> torch.Tensor:
-    return per_edge(graph, const_edge_mask)

@@ -48,14 +48,15 @@ def task_vectors(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data]) 
     return flat[1:] - flat[:1]
 
 
-def task_arithmetic(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], scale: float = 1.0):
+def task_arithmetic(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data],
+                    scale: float = 1.0) -> nn.Module | ParamGraph:
     """``base + scale * sum_t tau_t`` (see module docstring)."""
     nets, flat = _prepare(base, finetuned)
     return _build(nets, flat[0] + scale * (flat[1:] - flat[:1]).sum(0))
 
 
 def ties_merging(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], density: float = 0.2,
-                 scale: float = 1.0):
+                 scale: float = 1.0) -> nn.Module | ParamGraph:
     """TIES-merging: trim to ``density``, elect signs, disjoint mean; ``base + scale * merged``."""
     if not 0 < density <= 1:
         raise ValueError(f"density (the fraction of each task vector kept) must be in (0, 1], got {density}")
@@ -67,7 +68,7 @@ def ties_merging(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], 
 
 
 def dare(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], drop: float = 0.9, scale: float = 1.0,
-         merge: str = "sum", seed: int = 0):
+         merge: str = "sum", seed: int = 0) -> nn.Module | ParamGraph:
     """DARE: random drop + rescale of each task vector, then ``merge="sum"`` (task arithmetic) or ``"ties"``
     (sign election and disjoint mean)."""
     if not 0 <= drop < 1:
@@ -83,7 +84,8 @@ def dare(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], drop: fl
     return _build(nets, flat[0] + scale * merged)
 
 
-def model_soup(models: Sequence[nn.Module | Data], weights: Sequence[float] | torch.Tensor | None = None):
+def model_soup(models: Sequence[nn.Module | Data],
+               weights: Sequence[float] | torch.Tensor | None = None) -> nn.Module | ParamGraph:
     """The (weighted) average of ``models``; ``weights`` default to uniform and are normalised."""
     nets = stack_networks(models)
     w = torch.ones(len(nets)) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
@@ -140,7 +142,7 @@ def _flatten(nets: Stacked) -> torch.Tensor:
     return torch.cat([nets.x[:, node_mask], nets.edge_attr[:, edge_mask]], dim=1)
 
 
-def _build(nets: Stacked, flat: torch.Tensor):
+def _build(nets: Stacked, flat: torch.Tensor) -> nn.Module | ParamGraph:
     """One network whose learned entries are ``flat [D]``; statistics averaged, counters from the first."""
     node_mask, edge_mask = spec_parameter_masks(nets.spec, nets.x.device)
     x = nets.x.mean(0)  # normalisation statistics: the average
