@@ -18,7 +18,9 @@ at every point for the ResNets), where ``P`` is
 * ``rebasin``: the ``rebasin`` package (PyPI 0.0.47, ``PermutationCoordinateDescent``), same pair, same run.
 
 It prints one markdown row per (architecture, width, method): mean and std over the pairs of the loss
-barrier, the accuracy barrier (in points) and the alignment time, plus the end points' accuracy.
+barrier, the accuracy barrier (in points) and the alignment time, the test accuracy of the midpoint
+``(A + P(B)) / 2`` after REPAIR (``netgraph.merge.repair`` on the training inputs; MLPs only, the
+ResNets' BatchNorm statistics are recomputed instead), plus the end points' accuracy.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tqdm.auto import tqdm
 
 import netgraph
 from netgraph.architectures import cifar_resnet, mlp
-from netgraph.merge import barrier
+from netgraph.merge import barrier, interpolate, repair
 
 
 def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -124,8 +126,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     x_train, y_train, x_test, y_test = digits()
     print("| model | width | method | loss barrier | accuracy barrier (points) | align time (s) | "
-          "accuracy of A, B (%) |")
-    print("|---|---|---|---|---|---|---|")
+          "midpoint accuracy after REPAIR (%) | accuracy of A, B (%) |")
+    print("|---|---|---|---|---|---|---|---|")
     runs = [("mlp", w) for w in args.mlp_widths] + [("resnet20", w) for w in args.resnet_widths]
     for kind, width in runs:
         sinkhorn = kind == "mlp" and width <= args.sinkhorn_max_width
@@ -145,16 +147,24 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 path = barrier(a, b_moved, (shaped(kind, x_test), y_test), steps=11,
                                bn_data=[shaped(kind, x_train[i: i + 256]) for i in range(0, len(x_train), 256)])
-                results[method].append((float(path.loss_barrier), 100 * float(path.accuracy_barrier), seconds))
+                repaired = float("nan")
+                if kind == "mlp":
+                    mid = repair(interpolate(a, b_moved, 0.5), a, b_moved, x_train, t=0.5)
+                    with torch.no_grad():
+                        repaired = 100 * float((mid(x_test).argmax(1) == y_test).float().mean())
+                results[method].append((float(path.loss_barrier), 100 * float(path.accuracy_barrier), seconds,
+                                        repaired))
                 if method == "naive":
                     end_points.append((100 * float(path.accuracy[0]), 100 * float(path.accuracy[-1])))
         accs = ", ".join(f"{ea:.1f}/{eb:.1f}" for ea, eb in end_points)
         for method, rows in results.items():
             if any(isinstance(r, str) for r in rows):
-                print(f"| {kind} | {width} | {method} | {rows[0]} | | | |")
+                print(f"| {kind} | {width} | {method} | {rows[0]} | | | | |")
                 continue
-            cols = [_mean_std([r[i] for r in rows]) for i in range(3)]
-            print(f"| {kind} | {width} | {method} | {cols[0]} | {cols[1]} | {cols[2]} | {accs} |", flush=True)
+            cols = [_mean_std([r[i] for r in rows]) for i in range(4)]
+            cols[3] = "" if kind != "mlp" else cols[3]
+            print(f"| {kind} | {width} | {method} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {accs} |",
+                  flush=True)
 
 
 def _mean_std(values: list[float]) -> str:

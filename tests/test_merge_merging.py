@@ -180,3 +180,31 @@ def test_merging_rejects_bad_input():
         barrier(a, a, 3)
     with pytest.raises(ValueError, match="pass modules"):
         barrier(netgraph.from_module(a), netgraph.from_module(a), (torch.zeros(1, 2), torch.zeros(1)))
+
+
+def test_repair_gives_hidden_neurons_the_interpolated_statistics():
+    from netgraph.merge import record_activations, repair
+    torch.manual_seed(0)
+    a, b = mlp([4, 16, 16, 3]), mlp([4, 16, 16, 3])
+    x = torch.randn(300, 4) * 2
+    merged = interpolate(a, b, 0.3)
+    fixed = repair(merged, a, b, x, t=0.3)
+    spec = netgraph.spec_of(merged)
+    acts = {name: record_activations(m, x, spec, max_samples=None) for name, m in
+            (("a", a), ("b", b), ("m", merged), ("fixed", fixed))}
+    for piece in (0, 1):  # the two hidden layers: corrected, the second after the first
+        target_mean = 0.7 * acts["a"][piece].mean(0) + 0.3 * acts["b"][piece].mean(0)
+        target_std = 0.7 * acts["a"][piece].std(0, unbiased=False) + 0.3 * acts["b"][piece].std(0, unbiased=False)
+        torch.testing.assert_close(acts["fixed"][piece].mean(0), target_mean, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(acts["fixed"][piece].std(0, unbiased=False), target_std, atol=1e-4, rtol=1e-4)
+        assert not torch.allclose(acts["m"][piece].std(0), target_std, atol=1e-3)  # it needed correcting
+    torch.testing.assert_close(fixed[4].weight, merged[4].weight)  # output layer left alone
+
+
+def test_repair_leaves_normalised_neurons_to_batchnorm():
+    from netgraph.merge import repair
+    a, b = _bn_net(0), _bn_net(1)
+    merged = interpolate(a, b, 0.5)
+    fixed = repair(merged, a, b, torch.randn(64, 3))
+    torch.testing.assert_close(fixed[0].weight, merged[0].weight)  # its outputs are BatchNorm-ed
+    torch.testing.assert_close(fixed[3].weight, merged[3].weight)  # the output layer

@@ -6,7 +6,8 @@ groups), so it works for every architecture :func:`netgraph.from_module` support
 * :func:`align` (also ``netgraph.align``): node permutation of B matching A, by weight matching
   (Git Re-Basin), activation matching, or Sinkhorn re-basin; :func:`rebasin` returns B permuted.
 * :func:`interpolate`, :func:`barrier` (loss / accuracy along the path, all points in one ``vmap``),
-  :func:`reset_batchnorm` / :func:`recompute_batchnorm_stats` (statistics of merged networks).
+  :func:`reset_batchnorm` / :func:`recompute_batchnorm_stats` (statistics of merged networks),
+  :func:`repair` (REPAIR renormalisation of networks without normalisation layers).
 * :func:`task_arithmetic`, :func:`ties_merging`, :func:`dare`, :func:`model_soup`, :func:`greedy_soup`.
 
 Example:
@@ -32,12 +33,13 @@ from .evaluation import evaluate_many
 from .interpolation import interpolate, interpolation_states
 from .masks import buffer_keys, parameter_masks, spec_parameter_masks
 from .matching import WeightFeatures, coordinate_descent
+from .repair import repair
 from .sinkhorn import SoftPermuter, sinkhorn, sinkhorn_rebasin
 from .stack import Stacked, stack_networks
 
 __all__ = [
     "align", "rebasin", "METHODS", "interpolate", "interpolation_states", "barrier", "InterpolationPath",
-    "reset_batchnorm", "recompute_batchnorm_stats", "batchnorm_keys", "task_vectors", "task_arithmetic",
+    "reset_batchnorm", "recompute_batchnorm_stats", "batchnorm_keys", "repair", "task_vectors", "task_arithmetic",
     "ties_merging", "dare", "model_soup", "greedy_soup", "linear_assignment", "record_activations",
     "parameter_masks", "spec_parameter_masks", "buffer_keys", "coordinate_descent", "WeightFeatures",
     "ActivationFeatures", "activation_features", "sinkhorn", "sinkhorn_rebasin", "SoftPermuter",
