@@ -225,3 +225,17 @@ def test_weight_matching_on_a_wide_resnet_is_deterministic_given_the_seed():
     torch.manual_seed(0)
     a, b = cifar_resnet(20, 8), cifar_resnet(20, 8)
     assert torch.equal(align(a, b, seed=3), align(a, b, seed=3))
+
+
+def test_align_batch_matches_aligning_each_pair_alone():
+    torch.manual_seed(0)
+    nets_a = [mlp([4, 10, 10, 2]) for _ in range(3)]
+    nets_b = [mlp([4, 10, 10, 2]) for _ in range(3)]
+    batch_a = netgraph.from_state_dicts(nets_a[0], [n.state_dict() for n in nets_a])
+    batch_b = netgraph.from_state_dicts(nets_a[0], [n.state_dict() for n in nets_b])
+    together = netgraph.permute(batch_b, netgraph.merge.align_batch(batch_a, batch_b)).edge_attr.view(3, -1)
+    for i in range(3):
+        alone = netgraph.from_module(rebasin(nets_a[i], nets_b[i])).edge_attr.view(-1)
+        assert torch.equal(together[i], alone)
+    with pytest.raises(ValueError, match="same number of graphs"):
+        netgraph.merge.align_batch(batch_a, netgraph.from_state_dicts(nets_a[0], [nets_b[0].state_dict()]))

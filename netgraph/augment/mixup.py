@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from ..graph import make_batch
+from ..merge.align import align_batch
 from ..merge.batching import num_graphs
-from ..merge.matching import WeightFeatures, coordinate_descent
-from ..symmetry import _by_spec, _edge_starts, _node_map, _node_starts, permute, random_permutation
+from ..symmetry import _by_spec, _edge_starts, _node_starts, permute, random_permutation
 from .base import GraphAugmentation
 
 __all__ = ["MixUp", "MIXUP_MODES"]
@@ -86,10 +86,8 @@ class MixUp(GraphAugmentation):
         if self.mode == "permute":
             perm = random_permutation(mates, generator=self.generator)
         else:
-            features = WeightFeatures(spec, own_x, own_e, mate_x, mate_e)
-            unit_maps = coordinate_descent(spec, features, b, max_iter=self.align_iters, generator=self.generator,
-                                           device=own_x.device)
-            perm = (_node_map(spec, unit_maps) + mates.ptr[:-1].unsqueeze(1)).reshape(-1)
+            seed = int(torch.randint(0, 2 ** 31, (), generator=self.generator))
+            perm = align_batch(make_batch(spec, own_x, own_e, aux), mates, max_iter=self.align_iters, seed=seed)
         moved = permute(mates, perm, check=False)
         return moved.x.view(b, spec.num_nodes, -1), moved.edge_attr.view(b, spec.num_edges, -1)
 

@@ -4,7 +4,8 @@ Alignment reads the symmetry groups the core discovers (residual ties, attention
 groups), so it works for every architecture :func:`netgraph.from_module` supports.
 
 * :func:`align` (also ``netgraph.align``): node permutation of B matching A, by weight matching
-  (Git Re-Basin), activation matching, or Sinkhorn re-basin; :func:`rebasin` returns B permuted.
+  (Git Re-Basin), activation matching, or Sinkhorn re-basin; :func:`rebasin` returns B permuted;
+  :func:`align_batch` matches many pairs of a zoo at once.
 * :func:`interpolate`, :func:`barrier` (loss / accuracy along the path, all points in one ``vmap``),
   :func:`reset_batchnorm` / :func:`recompute_batchnorm_stats` (statistics of merged networks),
   :func:`repair` (REPAIR renormalisation of networks without normalisation layers).
@@ -24,7 +25,7 @@ Example:
 
 from .activation_matching import ActivationFeatures, activation_features
 from .activations import record_activations
-from .align import METHODS, align, rebasin
+from .align import METHODS, align, align_batch, rebasin
 from .arithmetic import dare, greedy_soup, model_soup, task_arithmetic, task_vectors, ties_merging
 from .assignment import linear_assignment
 from .barrier import InterpolationPath, barrier
@@ -38,7 +39,7 @@ from .sinkhorn import SoftPermuter, sinkhorn, sinkhorn_rebasin
 from .stack import Stacked, stack_networks
 
 __all__ = [
-    "align", "rebasin", "METHODS", "interpolate", "interpolation_states", "barrier", "InterpolationPath",
+    "align", "align_batch", "rebasin", "METHODS", "interpolate", "interpolation_states", "barrier", "InterpolationPath",
     "reset_batchnorm", "recompute_batchnorm_stats", "batchnorm_keys", "repair", "task_vectors", "task_arithmetic",
     "ties_merging", "dare", "model_soup", "greedy_soup", "linear_assignment", "record_activations",
     "parameter_masks", "spec_parameter_masks", "buffer_keys", "coordinate_descent", "WeightFeatures",

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from ..convert import from_module, to_module
 from ..graph import graph_specs
@@ -26,7 +26,7 @@ from ..spec import GraphSpec
 from ..symmetry import _node_map
 from .matching import WeightFeatures, coordinate_descent
 
-__all__ = ["align", "rebasin", "METHODS"]
+__all__ = ["align", "align_batch", "rebasin", "METHODS"]
 
 METHODS = ("weights", "activations", "sinkhorn")
 
@@ -85,6 +85,38 @@ def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "w
         unit_maps = sinkhorn_rebasin(spec, graph_a, graph_b, data=data, model=model, generator=generator,
                                      device=device, progress=progress, **options).unsqueeze(0)
     return _node_map(spec, unit_maps)[0].to(graph_b.x.device)
+
+
+def align_batch(batch_a: Batch, batch_b: Batch, *, max_iter: int = 100, seed: int = 0,
+                progress: bool = False) -> torch.Tensor:
+    """Weight matching of many pairs at once: graph ``i`` of ``batch_b`` to graph ``i`` of ``batch_a``.
+
+    Both batches hold ``P`` graphs of one architecture. The scores of every group step are computed
+    for all pairs in one batched op (each linear assignment is one scipy call). Returns the node
+    permutation ``[P * N]`` of ``batch_b`` (global ids) for :func:`netgraph.permute`.
+
+    >>> import torch, netgraph
+    >>> from netgraph.architectures import mlp
+    >>> zoo = netgraph.from_state_dicts(mlp([3, 8, 2]), [mlp([3, 8, 2]).state_dict() for _ in range(4)])
+    >>> shuffled = netgraph.permute(zoo, netgraph.random_permutation(zoo))
+    >>> back = netgraph.permute(shuffled, align_batch(zoo, shuffled))
+    >>> torch.equal(back.edge_attr, zoo.edge_attr)
+    True
+    """
+    specs_a, specs_b = graph_specs(batch_a), graph_specs(batch_b)
+    spec = specs_b[0]
+    if len(specs_a) != len(specs_b) or any(s is not spec for s in specs_b) or \
+            any(s.keys != spec.keys or s.num_nodes != spec.num_nodes for s in {id(s): s for s in specs_a}.values()):
+        raise ValueError(f"align_batch needs two batches of the same number of graphs of one architecture; got "
+                         f"{len(specs_a)} and {len(specs_b)} graphs")
+    pairs, device = len(specs_b), batch_b.x.device
+    features = WeightFeatures(spec, batch_a.x.to(device).view(pairs, spec.num_nodes, -1),
+                              batch_a.edge_attr.to(device).view(pairs, spec.num_edges, -1),
+                              batch_b.x.view(pairs, spec.num_nodes, -1), batch_b.edge_attr.view(pairs, spec.num_edges, -1))
+    unit_maps = coordinate_descent(spec, features, pairs, max_iter=max_iter, generator=torch.Generator().manual_seed(seed),
+                                   device=device, progress=progress)
+    starts = torch.arange(pairs, device=device).unsqueeze(1) * spec.num_nodes
+    return (_node_map(spec, unit_maps) + starts).reshape(-1)
 
 
 def rebasin(model_a: nn.Module, model_b: nn.Module, method: str = "weights", data: Any = None,
