@@ -1,6 +1,6 @@
 """Effect of weight-space augmentations on a small zoo of classifiers (digits), augmentations on vs off.
 
-Run: python benchmarks/bench_merge_augment.py [--seeds 3] [--train 100] [--epochs 100] [--cache DIR]
+Run: python benchmarks/bench_merge_augment.py [--seeds 3] [--train 100] [--epochs 60] [--cache DIR]
 
 The zoo: 1,000 tanh MLPs 64-16-16-1 (``netgraph.architectures.mlp``), each trained (its own random
 init, a random half of scikit-learn's ``load_digits``, 200 full-batch Adam steps, all networks at once
@@ -14,9 +14,10 @@ Metanets (local to this script, until ``netgraph.metanets`` lands):
 * ``mlp``: an MLP on the flattened weights (no symmetry at all).
 
 Each row trains one metanet ``--seeds`` times (AdamW, lr 1e-3, batch 64) with the listed
-augmentations applied to every training batch (a collated ``Batch``, in one call) and reports the test
-accuracy at the best validation accuracy (checked every 5 epochs; mean ± std over seeds). The ``x4 data`` row trains without augmentation on 4x
-more networks, the papers' yardstick ("gains similar to several times more data").
+augmentations applied to every training batch (a collated ``Batch``, in one call) and reports the
+test accuracy at the best validation accuracy (checked every 5 epochs; mean ± std over seeds). The
+``x4 data`` row trains without augmentation on 4x more networks, the papers' yardstick ("gains
+similar to several times more data").
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from tqdm.auto import tqdm
 
 import netgraph
 from netgraph.architectures import mlp
-from netgraph.graph import make_batch
 from netgraph.augment import compose
 from netgraph.augment.noise import edge_layers, node_layers
+from netgraph.graph import make_batch
 
 CONFIGS = {
     "none": [],
