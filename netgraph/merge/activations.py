@@ -103,8 +103,7 @@ class _Recorder(TorchDispatchMode):
         elif packet is _aten.addmm:
             self._add(args[2], out, transposed=True, channel_dim=-1, bias=True)
         elif packet is _aten.convolution:
-            self._add(args[1], out, transposed=False, channel_dim=1 if out.dim() == args[0].dim() else 0,
-                      bias=args[2] is not None)
+            self._add(args[1], out, transposed=False, channel_dim=1, bias=args[2] is not None)  # [N, C, ...]
         elif packet is _aten.embedding:
             self._add(args[0], out, transposed=None, channel_dim=-1, bias=True)
         return out
