@@ -70,7 +70,7 @@ def metanet_preset(name: str) -> dict[str, Any]:
 
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
     """Carry out ``cfg.action``: ``{metanet: results}`` for ``train``, a markdown table for ``summary``."""
-    values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True) if isinstance(cfg, DictConfig) else dict(cfg)
     action = values["action"]
     if action == "summary":
         return results_table(collect_results(values["runs_root"]))

@@ -69,8 +69,9 @@ class INRClassification(Task):
         return {"logits": model(self.inputs(batch)), "target": _labels(batch.y)}
 
     def metrics(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
-        logits, target = outputs["logits"], outputs["target"]
-        return {"accuracy": accuracy(logits, target), "loss": float(F.cross_entropy(logits.double(), target))}
+        logits, target = outputs["logits"].detach().double(), outputs["target"]
+        target = target.double() if torch.is_floating_point(target) else target
+        return {"accuracy": accuracy(logits, target), "loss": float(F.cross_entropy(logits, target))}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "classes": self.classes}

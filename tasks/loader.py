@@ -96,7 +96,7 @@ class GraphLoader:
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.transform, self.drop_last, self.even_shards = transform, drop_last, even_shards
         self.epoch = 0
-        self.arch = torch.tensor([row["arch"] for row in dataset.rows], dtype=torch.long)      # [len]
+        self.arch = dataset.zoo.net_arch[dataset.net_ids.cpu()]                  # [len] architecture of each item
         self.shared_spec = dense_layout_spec(dataset) if dense and len(self.arch.unique()) > 1 else None
 
     def set_epoch(self, epoch: int) -> None:
