@@ -71,8 +71,9 @@ class Task:
     def setup(self, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, ZooDataset]:
         """Load the zoo, make the splits, fit the statistics on ``train``; returns ``{split: ZooDataset}``."""
         if self.zoo is None:
-            raise ValueError(f"task {self.name!r} has no zoo; give zoo=<preset mapping, folder, Zoo or loader> (see "
-                             "netgraph.tasks.load_task_zoo), or create it with create_task(name) for its protocol's zoo")
+            raise ValueError(f"task {self.name!r} has no zoo; give zoo=<preset mapping, folder, Zoo or loader> "
+                             "(see netgraph.tasks.load_task_zoo), or create it with create_task(name) for its "
+                             "protocol's zoo")
         zoo = load_task_zoo(self.zoo, progress=progress)
         self.data = {split: ZooDataset(zoo, split=split, target=self.target, checkpoints=self.checkpoints,
                                        splits=self.splits, split_seed=self.split_seed, device=device)

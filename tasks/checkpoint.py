@@ -20,8 +20,10 @@ Example:
     >>> model = create_metanet("gmn", dim=8, depth=1, edge_features=1)
     >>> store = CheckpointStore(tempfile.mkdtemp())
     >>> folder = store.save("epoch-0001", model, {"epoch": 1}, {}, best=True)
-    >>> sorted(p.name for p in folder.iterdir()), store.index()
-    (['README.md', 'checkpoint.json', 'config.json', 'model.safetensors', 'training_state.safetensors'], {'last': 'epoch-0001', 'best': 'epoch-0001'})
+    >>> sorted(p.name for p in folder.iterdir())
+    ['README.md', 'checkpoint.json', 'config.json', 'model.safetensors', 'training_state.safetensors']
+    >>> store.index()
+    {'last': 'epoch-0001', 'best': 'epoch-0001'}
 """
 
 from __future__ import annotations

@@ -70,7 +70,10 @@ def metanet_preset(name: str) -> dict[str, Any]:
 
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
     """Carry out ``cfg.action``: ``{metanet: results}`` for ``train``, a markdown table for ``summary``."""
-    values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if isinstance(cfg, DictConfig):
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    else:
+        values = dict(cfg)
     action = values["action"]
     if action == "summary":
         return results_table(collect_results(values["runs_root"]))
@@ -81,14 +84,16 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
     started_group = _init_distributed(values["train"]["device"])
     try:
         runs = {values["metanet"]["name"]: (values["metanet"], Path(values["run_dir"]))}
+        seed_dir = f"seed{values['seed']}"
         for name in values["baselines"]:
             if name != values["metanet"]["name"]:
-                folder = Path(values["runs_root"]) / values["task"]["name"] / name / values["variant"] / f"seed{values['seed']}"
+                folder = Path(values["runs_root"], values["task"]["name"], name, values["variant"], seed_dir)
                 runs[name] = (metanet_preset(name), folder)
         results = {}
         for name, (metanet, folder) in runs.items():
+            extra = {"variant": values["variant"], "run_dir": str(folder)}
             results[name] = train_metanet(values["task"], name, metanet, values["train"], folder, values["augment"],
-                                          resume=values["resume"], extra={"variant": values["variant"], "run_dir": str(folder)})
+                                          resume=values["resume"], extra=extra)
         return results
     finally:
         if started_group:

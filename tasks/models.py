@@ -81,8 +81,8 @@ def load_trained(source: str | Path, device: torch.device | str = "cpu") -> tupl
     if not (folder / CHECKPOINT_JSON).is_file():
         best = CheckpointStore(folder).path("best")
         if best is None:
-            raise FileNotFoundError(f"{source} is neither a checkpoint folder (with {CHECKPOINT_JSON}) nor a run folder "
-                                    "with checkpoints/index.json; pass one written by netgraph-train / Trainer")
+            raise FileNotFoundError(f"{source} is neither a checkpoint folder (with {CHECKPOINT_JSON}) nor a run "
+                                    "folder with checkpoints/index.json; pass one written by netgraph-train / Trainer")
         folder = best
     saved = json.loads((folder / CHECKPOINT_JSON).read_text())
     metadata = saved.get("metadata", {})

@@ -32,7 +32,8 @@ def register_task(name: str) -> Callable[[T], T]:
 
     def add(cls: T) -> T:
         if name in _TASKS and _TASKS[name] is not cls:
-            raise ValueError(f"a task named {name!r} is already registered ({_TASKS[name].__name__}); pick another name")
+            raise ValueError(f"a task named {name!r} is already registered ({_TASKS[name].__name__}); pick another "
+                             "name")
         cls.name = name
         _TASKS[name] = cls
         return cls

@@ -329,9 +329,9 @@ class Trainer:
             return
         tensors, optimizer_info = optimizer_state(self.optimizer)
         objective_state = self.objective.state_dict() if hasattr(self.objective, "state_dict") else None
-        saved = {"trainer": {k: v for k, v in state.items() if k != "best_weights"}, "train_config": self.config.recipe(),
-                 "optimizer": optimizer_info, "scheduler": scheduler.state_dict(), "objective": objective_state,
-                 "metadata": self.metadata}
+        saved = {"trainer": {k: v for k, v in state.items() if k != "best_weights"},
+                 "train_config": self.config.recipe(), "optimizer": optimizer_info,
+                 "scheduler": scheduler.state_dict(), "objective": objective_state, "metadata": self.metadata}
         self.store.save(f"epoch-{state['epoch']:04d}", self.model, saved, {**tensors, **rng_state()}, best=improved)
         write_text(self.run_dir / "history.csv", _csv(state["history"]))
 

@@ -1,11 +1,8 @@
 """Tiny zoos shared by the netgraph.tasks tests (built once per session, about a second each)."""
 
 import pytest
-import torch
 
 from netgraph.datasets import build_zoo, zoo_config
-
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture, re-exported)
 
 TINY_ZOOS = {
     # 24 Small CNNs of 4 channels (ReLU and tanh variants: two architectures), checkpoints 0 and 1
@@ -20,12 +17,9 @@ TINY_ZOOS = {
 @pytest.fixture(scope="session")
 def tiny_zoos(tmp_path_factory):
     """``{"cnn" | "inr" | "sine": zoo source mapping}`` for ``Task(zoo=...)``; built on first use."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     roots = {}
     for key, (preset, overrides) in TINY_ZOOS.items():
         root = tmp_path_factory.mktemp(f"zoo-{key}")
         build_zoo(zoo_config(preset, root=str(root), num_threads=1, **overrides), progress=False)
         roots[key] = {"preset": preset, "root": str(root), "num_threads": 1, **overrides}
-    torch.set_num_threads(threads)
     return roots

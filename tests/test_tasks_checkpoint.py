@@ -10,7 +10,7 @@ from netgraph.metanets import GMN
 from netgraph.tasks import (CheckpointStore, FunctionObjective, GraphLoader, Trainer, build_metanet, create_task,
                             load_trained, train_metanet)
 
-from _task_helpers import single_thread, tiny_zoos  # noqa: F401  (fixtures)
+from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 
 GMN_SMALL = dict(dim=16, depth=1, head_hidden=16, dropout=0.1)        # dropout: resuming must restore the RNG too
 

@@ -20,7 +20,7 @@ from netgraph.architectures import SmallCNN
 from netgraph.tasks import CheckpointStore, load_trained, task_preset_names
 from netgraph.tasks.cli import metanet_preset, run
 
-from _task_helpers import single_thread, tiny_zoos  # noqa: F401  (fixtures)
+from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 from test_datasets_published import dwsnets_state, to_keras
 
 METANETS = ["dwsnet", "gmn", "mlp", "nfn_hnp", "nfn_np", "ngt", "statnn"]
@@ -55,7 +55,8 @@ def test_every_task_and_metanet_config_composes():
 
 
 def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
-    overrides = ["task=sine_regression", f"runs_root={tmp_path}", "num_threads=1"] + QUICK + zoo_overrides(tiny_zoos["sine"])
+    overrides = (["task=sine_regression", f"runs_root={tmp_path}", "num_threads=1"] + QUICK
+                 + zoo_overrides(tiny_zoos["sine"]))
     results = run(composed(overrides))
     assert sorted(results) == ["gmn", "statnn"]
     for name, result in results.items():

@@ -13,7 +13,7 @@ from netgraph.metanets import spec_parameter_masks
 from netgraph.tasks import GraphLoader, TargetScaler, WeightStandardizer, dense_layout_spec, load_task_zoo
 from netgraph.tasks import loader as loader_module
 
-from _task_helpers import single_thread, tiny_zoos  # noqa: F401  (fixtures)
+from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 
 
 def bn_batch(count=5):
@@ -104,8 +104,8 @@ def test_dense_layout_serves_activation_variants_under_one_spec(tiny_zoos):
     for batch in loader:
         assert all(spec is loader.shared_spec for spec in batch.spec)
         weights = netgraph.to_state_dicts(batch, stacked=True)
-        stored = torch.stack([data.zoo.weights[data.zoo.position(int(n))[0]]["features.0.weight"][
-            data.zoo.position(int(n))[1], data.zoo.checkpoint_index(int(c))] for n, c in zip(batch.net_id, batch.checkpoint)])
+        stored = torch.stack([data.zoo.state_dict(int(n), int(c))["features.0.weight"]
+                              for n, c in zip(batch.net_id, batch.checkpoint)])
         assert torch.equal(weights["features.0.weight"], stored)     # the items' own weights, in batch order
         rows = {(int(n), int(c)): float(v) for n, c, v in zip(data.net_ids, data.checkpoint_of, data.y)}
         assert [rows[(int(n), int(c))] for n, c in zip(batch.net_id, batch.checkpoint)] == batch.y.tolist()
@@ -115,8 +115,8 @@ def test_dense_layout_serves_activation_variants_under_one_spec(tiny_zoos):
 
 def test_dense_layout_rejects_different_weight_layouts(tmp_path):
     from netgraph.datasets import Zoo
-    zoo = Zoo({"name": "two", "architectures": [{"factory": "mlp", "kwargs": {"sizes": [2, 3, 1]}},
-                                                {"factory": "mlp", "kwargs": {"sizes": [2, 4, 1]}}], "checkpoints": [0]},
+    architectures = [{"factory": "mlp", "kwargs": {"sizes": sizes}} for sizes in ([2, 3, 1], [2, 4, 1])]
+    zoo = Zoo({"name": "two", "architectures": architectures, "checkpoints": [0]},
               rows=[{"net_id": 0, "arch": 0}, {"net_id": 1, "arch": 1}],
               metrics={"test_acc": torch.tensor([[0.1], [0.2]], dtype=torch.float64)},
               weights=[{k: v[None, None] for k, v in mlp(s).state_dict().items()} for s in ([2, 3, 1], [2, 4, 1])],

@@ -44,7 +44,8 @@ def test_r2_mse_accuracy_by_hand():
 
 
 def test_task_metrics_on_known_outputs():
-    outputs = {"prediction": torch.tensor([[0.1], [0.5], [0.4], [0.9]]), "target": torch.tensor([[0.2], [0.4], [0.6], [0.8]])}
+    outputs = {"prediction": torch.tensor([[0.1], [0.5], [0.4], [0.9]]),
+               "target": torch.tensor([[0.2], [0.4], [0.6], [0.8]])}
     got = AccuracyPrediction().metrics(outputs)
     # pairs: (0,1)+ (0,2)+ (0,3)+ (1,2)- (1,3)+ (2,3)+ -> (5 - 1) / 6
     assert got["kendall_tau"] == pytest.approx(4 / 6)
@@ -52,7 +53,8 @@ def test_task_metrics_on_known_outputs():
     assert got["r2"] == pytest.approx(1 - 0.07 / 0.2)                      # SS_tot of 0.2, 0.4, 0.6, 0.8 = 0.2
     sine = SineRegression()
     sine.target_names = ["amplitude", "frequency"]
-    two = {"prediction": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 4.0]]), "target": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 5.0]])}
+    two = {"prediction": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 4.0]]),
+           "target": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 5.0]])}
     got = sine.metrics(two)
     assert got["r2_amplitude"] == 1.0 and got["mse_amplitude"] == 0.0
     assert got["mse_frequency"] == pytest.approx(1 / 3) and got["r2_frequency"] == pytest.approx(1 - 1 / (38 / 3))

@@ -9,7 +9,7 @@ from netgraph.datasets import load_model, render_inr
 from netgraph.tasks import (IMAGE_EDITS, GraphLoader, Trainer, build_metanet, create_task, is_dense_metanet,
                             render_inrs)
 
-from _task_helpers import single_thread, tiny_zoos  # noqa: F401  (fixtures)
+from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 
 SMALL = {"gmn": dict(dim=16, depth=2, head_hidden=32), "ngt": dict(dim=16, depth=2, heads=2, head_hidden=32),
          "nfn_hnp": dict(hidden=8, depth=2, head_hidden=32), "nfn_np": dict(hidden=8, depth=2, head_hidden=32),
