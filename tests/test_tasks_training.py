@@ -37,9 +37,9 @@ def test_loss_goes_down(tiny_zoos, task_name, zoo, metanet, extra):
     model = build_metanet(metanet, task, data["train"], **SMALL[metanet])
     loader = GraphLoader(data["train"], batch_size=8, shuffle=True, dense=is_dense_metanet(metanet))
     before = train_loss(task, model.eval(), loader)
-    Trainer(model, task, {"epochs": 15, "lr": 1e-2, "progress": False}).fit(loader)
+    Trainer(model, task, {"epochs": 8, "lr": 1e-2, "progress": False}).fit(loader)
     after = train_loss(task, model.eval(), loader)
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.85 * before, (before, after)
     with torch.no_grad():
         outputs = [task.outputs(model, b) for b in loader]
     assert task.monitor in task.metrics({k: torch.cat([o[k] for o in outputs]) for k in outputs[0]})
