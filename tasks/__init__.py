@@ -8,7 +8,8 @@
   stopping, exact resume, DDP) over any :class:`Objective` (a task, or :class:`FunctionObjective`
   of plain functions); :class:`GraphLoader` batches zoo datasets.
 * One call: :func:`train_metanet`; the ``netgraph-train`` command is a hydra app over it.
-* Results: :func:`load_trained` (model + task from a run, a checkpoint or the Hub),
+* Results: :func:`load_trained` / :func:`push_trained` (model + task from / to a run, a
+  checkpoint or the Hub),
   :func:`collect_results` / :func:`results_table` (mean and std over seeds).
 
 Example:
@@ -25,7 +26,7 @@ from .inr_classification import INRClassification
 from .inr_editing import IMAGE_EDITS, INREditing, render_inrs
 from .loader import GraphLoader, dense_layout_spec, distributed_rank
 from .metrics import accuracy, kendall_tau, mean_squared_error, r2_score
-from .models import build_metanet, is_dense_metanet, load_trained, metanet_input_config
+from .models import build_metanet, is_dense_metanet, load_trained, metanet_input_config, push_trained
 from .normalization import TargetScaler, WeightStandardizer
 from .objective import FunctionObjective, Objective
 from .registry import create_task, list_tasks, register_task, task_class, task_preset, task_preset_names
@@ -41,6 +42,6 @@ __all__ = [
     "task_preset_names", "collect_results", "results_table",
     "Trainer", "TrainConfig", "FitResult", "warmup_cosine", "Objective", "FunctionObjective", "CheckpointStore",
     "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation",
-    "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "load_task_zoo",
+    "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained", "load_task_zoo",
     "WeightStandardizer", "TargetScaler", "kendall_tau", "r2_score", "mean_squared_error", "accuracy",
 ]

@@ -6,6 +6,8 @@
 * :func:`load_trained` returns ``(model, task)`` from a checkpoint folder, a run folder (its best
   checkpoint) or a Hub repo id: the model via ``from_pretrained``, the task with what it learned
   on its training split (weight and target statistics), ready for ``task.predict(model, batch)``.
+* :func:`push_trained` uploads a run's best checkpoint (model, model card, ``checkpoint.json``;
+  not the optimizer state) to a Hub model repo in one commit, for :func:`load_trained` to pull.
 
 Example:
     >>> import torch, netgraph
@@ -36,7 +38,10 @@ from .checkpoint import CHECKPOINT_JSON, CheckpointStore
 from .loader import dense_layout_spec
 from .registry import create_task
 
-__all__ = ["build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained"]
+__all__ = ["build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained"]
+
+#: the files of a checkpoint that a Hub repo of a trained metanet holds
+HUB_FILES = ["config.json", "model.safetensors", "README.md", CHECKPOINT_JSON]
 
 
 def is_dense_metanet(name: str) -> bool:
@@ -72,18 +77,15 @@ def build_metanet(name: str, task: Task, dataset: ZooDataset, device: torch.devi
     return create_metanet(name, device=device, **{**metanet_input_config(name, specs), **head, **config})
 
 
-def load_trained(source: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Task]:
-    """``(model in eval mode, task)`` from a checkpoint folder, a run folder or a Hub repo id."""
+def load_trained(source: str | Path, device: torch.device | str = "cpu", revision: str | None = None,
+                 cache_dir: str | Path | None = None) -> tuple[nn.Module, Task]:
+    """``(model in eval mode, task)`` from a checkpoint folder, a run folder or a Hub repo id
+    (``revision`` / ``cache_dir`` go to ``huggingface_hub.snapshot_download``)."""
     folder = Path(source)
     if not folder.exists():
         from huggingface_hub import snapshot_download
-        folder = Path(snapshot_download(str(source)))
-    if not (folder / CHECKPOINT_JSON).is_file():
-        best = CheckpointStore(folder).path("best")
-        if best is None:
-            raise FileNotFoundError(f"{source} is neither a checkpoint folder (with {CHECKPOINT_JSON}) nor a run "
-                                    "folder with checkpoints/index.json; pass one written by netgraph-train / Trainer")
-        folder = best
+        folder = Path(snapshot_download(str(source), revision=revision, cache_dir=cache_dir, allow_patterns=HUB_FILES))
+    folder = _checkpoint_folder(folder, source)
     saved = json.loads((folder / CHECKPOINT_JSON).read_text())
     metadata = saved.get("metadata", {})
     if "metanet" not in metadata or "task" not in metadata:
@@ -93,3 +95,34 @@ def load_trained(source: str | Path, device: torch.device | str = "cpu") -> tupl
     task.load_state_dict(saved["objective"])
     model = metanet_class(metadata["metanet"]).from_pretrained(str(folder)).to(device)
     return model.eval(), task
+
+
+def push_trained(source: str | Path, repo_id: str, private: bool = False, token: str | None = None,
+                 commit_message: str | None = None, revision: str | None = None, api: Any = None) -> str:
+    """Upload the best checkpoint of a run folder (or a checkpoint folder) to the model repo ``repo_id``.
+
+    Returns the commit URL; ``api`` defaults to ``huggingface_hub.HfApi(token=token)``.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    folder = _checkpoint_folder(Path(source), source)
+    saved = json.loads((folder / CHECKPOINT_JSON).read_text())
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+                  for name in HUB_FILES if (folder / name).is_file()]
+    name = saved.get("metadata", {}).get("name", folder.name)
+    info = api.create_commit(repo_id, operations, commit_message=commit_message or f"Upload trained metanet {name}",
+                             repo_type="model", revision=revision)
+    return str(getattr(info, "commit_url", info))
+
+
+def _checkpoint_folder(folder: Path, source: str | Path) -> Path:
+    """``folder`` itself when it is a checkpoint, else the best checkpoint of the run it holds."""
+    if (folder / CHECKPOINT_JSON).is_file():
+        return folder
+    best = CheckpointStore(folder).path("best")
+    if best is None:
+        raise FileNotFoundError(f"{source} is neither a checkpoint folder (with {CHECKPOINT_JSON}) nor a run "
+                                "folder with checkpoints/index.json; pass one written by netgraph-train / Trainer")
+    return best

@@ -8,9 +8,10 @@ import torch
 
 from netgraph.metanets import GMN
 from netgraph.tasks import (CheckpointStore, FunctionObjective, GraphLoader, Trainer, build_metanet, create_task,
-                            load_trained, train_metanet)
+                            load_trained, push_trained, train_metanet)
 
 from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
+from test_datasets_hub import LocalHub
 
 GMN_SMALL = dict(dim=16, depth=1, head_hidden=16, dropout=0.1)        # dropout: resuming must restore the RNG too
 
@@ -72,6 +73,22 @@ def test_saved_model_reloads_to_identical_predictions(tiny_zoos, tmp_path):
     again = train_metanet(create_task("sine_regression", zoo=tiny_zoos["sine"]), "gmn", GMN_SMALL,
                           {"epochs": 3, "progress": False, "tensorboard": True}, run)
     assert again["test"] == results["test"] and again["epochs_run"] == 3      # a finished run is only re-tested
+
+
+def test_push_then_pull_a_trained_metanet_offline(tiny_zoos, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train_metanet(create_task("sine_regression", zoo=tiny_zoos["sine"]), "gmn", GMN_SMALL,
+                  {"epochs": 2, "progress": False}, run)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = LocalHub(tmp_path / "cache")                    # writes commits into a cache in Hub layout
+    push_trained(run, "someone/gmn-sine", api=hub)
+    assert hub.repos == [("someone/gmn-sine", "model", False, True)]
+    assert sorted(hub.commits[0][1]) == ["README.md", "checkpoint.json", "config.json", "model.safetensors"]
+    pulled, task = load_trained("someone/gmn-sine", cache_dir=tmp_path / "cache")
+    local, _ = load_trained(run)
+    batch = task.setup(progress=False)["test"].to_batch()
+    with torch.no_grad():
+        assert torch.equal(task.predict(pulled, batch), task.predict(local, batch))
 
 
 def test_best_and_last_checkpoints_and_early_stopping(tmp_path):
