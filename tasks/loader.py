@@ -6,7 +6,9 @@ permutation drawn from ``(seed, epoch)``, so an epoch's order does not depend on
 (resuming mid-run gives the same batches).
 
 * ``transform``: called on every collated batch (weight-space augmentations of
-  :mod:`netgraph.augment` act on whole batches on the device).
+  :mod:`netgraph.augment` act on whole batches on the device). A dataset built with its own
+  per-item ``transform=`` is honoured too (PyG semantics): its batches are then collated item by
+  item with ``Batch.from_data_list``, which is slower.
 * ``dense=True``: for the dense metanets, which read one weight layout. Zoos whose architectures
   differ only in their activation (ReLU / tanh variants of one CNN) are served with one shared
   spec (the first architecture's), i.e. as weights only, as in the published CIFAR10-GS
@@ -134,7 +136,13 @@ class GraphLoader:
             yield self.transform(batch) if self.transform is not None else batch
 
     def batch(self, index: torch.Tensor) -> Batch:
-        """The items ``index`` as one ``Batch`` (with ``y``, ``net_id``, ``checkpoint``), transform not applied."""
+        """The items ``index`` as one ``Batch`` (with ``y``, ``net_id``, ``checkpoint``); the loader's own
+        ``transform`` is not applied, the dataset's per-item one is."""
+        if self.dataset.transform is not None:
+            if self.shared_spec is not None:
+                raise ValueError("dense=True serves several architectures under one spec and cannot apply the "
+                                 "dataset's per-item transform; pass the transform to GraphLoader(transform=...)")
+            return Batch.from_data_list([self.dataset[int(i)] for i in index])
         if self.shared_spec is None:
             return self.dataset[index].to_batch()
         parts = [self.dataset[index[self.arch[index] == a]].to_batch() for a in self.arch[index].unique().tolist()]

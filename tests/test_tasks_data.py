@@ -94,6 +94,10 @@ def test_loader_covers_each_epoch_once_in_seeded_orders(tiny_zoos):
     assert torch.equal(batch.y, data.y[:5]) and torch.equal(batch.x, data.to_batch().x[:batch.num_nodes])
     marked = GraphLoader(data, 5, transform=lambda b: setattr(b, "mark", 1) or b)
     assert next(iter(marked)).mark == 1
+    per_item = ZooDataset(tiny_zoos["sine"]["root"], split="train", target="amplitude",
+                          transform=lambda g: setattr(g, "x", g.x + 1.0) or g)
+    shifted = next(iter(GraphLoader(per_item, 5)))
+    assert torch.equal(shifted.x, batch.x + 1.0) and torch.equal(shifted.y, batch.y)
     assert len(GraphLoader(data, 7, drop_last=True)) == 4
 
 
