@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from netgraph.augment import compose
 from netgraph.datasets.atomic import write_text
 
 from .base import Task
@@ -42,11 +43,6 @@ def build_augmentation(items: Sequence[str | Mapping[str, Any]], task: Task | No
 
     For classification tasks, ``mixup`` gets the task's ``num_classes`` unless given.
     """
-    try:
-        from netgraph.augment import compose
-    except ImportError as exc:
-        raise ImportError(f"augment={list(items)} needs the netgraph.augment package, which this installation lacks; "
-                          "update netgraph or train without augmentations (augment=[])") from exc
     classes = getattr(task, "num_classes", None) if task is not None and hasattr(task, "classes") else None
     filled = []
     for item in items:
