@@ -9,13 +9,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-@pytest.fixture(autouse=True)
-def _single_thread_doctests(request):
-    """Docstring examples are tiny: one intra-op thread avoids waiting for busy cores on shared CPUs."""
-    if isinstance(request.node, pytest.DoctestItem):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
-    else:
-        yield
+@pytest.fixture(autouse=True, scope="session")
+def _one_intra_op_thread():
+    """Tests run many tiny ops: with one intra-op thread they are faster and never wait for a core
+    that another process holds (results do not depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

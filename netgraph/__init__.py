@@ -19,6 +19,7 @@ from .symmetry import identity_permutation, permute, random_permutation
 from .trace import trace
 from .types import NODE_FEATURES, Activation, EdgeType, NodeFeature, NodeType, Norm
 from .weight_space import WeightSpace, weight_space
+from .merge import align  # noqa: E402  (needs the core above)
 
 __version__ = "0.1.0"
 
@@ -39,4 +40,5 @@ __all__ = [
     "spec_of", "trace", "random_permutation", "permute", "identity_permutation", "weight_space",
     "WeightSpace", "ParamGraph", "GraphSpec", "SymmetryGroup", "UnsupportedModuleError", "make_graph",
     "make_batch", "split_by_spec", "SpecGroup", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature",
+    "align",
 ]

@@ -12,7 +12,6 @@ from hydra import compose, initialize_config_module
 from netgraph.datasets import load_zoo
 from netgraph.datasets.cli import run
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 TINY = ["zoo=iris_mlp", "num_nets=3", "epochs=1", "checkpoints=[1]", "progress=false"]
 

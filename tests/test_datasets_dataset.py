@@ -7,7 +7,6 @@ from torch_geometric.loader import DataLoader
 import netgraph
 from netgraph.datasets import Zoo, ZooDataset, build_zoo, load_model, load_zoo, zoo_config
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture(scope="module")

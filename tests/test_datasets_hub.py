@@ -9,7 +9,6 @@ import torch
 from netgraph.datasets import ZooDataset, ZooFormatError, build_zoo, dataset_card, load_from_hub, load_zoo, push_to_hub
 from netgraph.datasets import zoo_config
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

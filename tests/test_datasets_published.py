@@ -14,7 +14,6 @@ from netgraph.architectures import Siren, SmallCNN
 from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
                                load_small_cnn_zoo, load_zoo, render_inr)
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 KERAS_NAMES = [("sequential/conv2d", "features.0"), ("sequential/conv2d_1", "features.2"),
                ("sequential/conv2d_2", "features.4"), ("sequential/dense", "classifier")]

@@ -12,7 +12,6 @@ from netgraph.datasets import (ClassificationData, StackedModel, StackedOptimize
                                inr_grid, psnr, render_inr, sample_hparams, sine_waves, stacked_init, train_classifiers)
 from netgraph.datasets.stacked import OPTIMIZERS, RateDropout
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 
 def test_stacked_forward_equals_each_module():

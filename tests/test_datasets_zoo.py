@@ -12,7 +12,6 @@ from netgraph.datasets import (ZooDataset, ZooFormatError, build_zoo, classifica
 from netgraph.datasets import build as build_module
 from netgraph.datasets.storage import shard_path
 
-from _zoo_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 
 def tiny_cnn_config(root, **overrides):

@@ -13,14 +13,6 @@ from netgraph.metanets import (DefaultInitGenerator, WeightGenerator, apply_edit
                                list_metanets, metanet_class, parameter_masks, spec_parameter_masks)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def cnn_zoo(n=2):
     nets = [SmallCNN(1, channels=4) for _ in range(n)]
     return netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets])

@@ -16,14 +16,6 @@ SIZES = [2, 3, 3, 2]  # a tiny MLP 2-3-3-2: 29 parameters
 L = len(SIZES) - 1
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------- brute force
 def _positions():
     """Every parameter of the tiny MLP as (kind, layer, row, col), in the flat order used below."""

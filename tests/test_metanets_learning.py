@@ -12,14 +12,6 @@ from netgraph.metanets import create_metanet, layer_shapes_of
 ARCH = [2, 8, 8, 1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mean_outputs(batch, template, probes):
     """``[B]``: mean output of every network of ``batch`` on ``probes`` (vmap over networks)."""
     weights = netgraph.to_state_dicts(batch, stacked=True)

@@ -29,14 +29,6 @@ GRAPH = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # intra-op threads only add contention for these tiny ops
-    yield
-    torch.set_num_threads(threads)
-
-
 def zoo(factory, n=3, **kw):
     nets = [factory() for _ in range(n)]
     return netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets], **kw)

@@ -1,0 +1,163 @@
+"""Training checkpoints on disk: one folder per saved epoch, written atomically, and an index.
+
+Layout of ``<run_dir>/checkpoints``::
+
+    index.json                    {"last": "epoch-0012", "best": "epoch-0008"} (written atomically)
+    epoch-0012/config.json        the model: PyTorchModelHubMixin (``from_pretrained`` /
+    epoch-0012/model.safetensors  ``push_to_hub`` work on this folder as it is; README.md is
+    epoch-0012/README.md          its model card)
+    epoch-0012/training_state.safetensors   optimizer state tensors and RNG states
+    epoch-0012/checkpoint.json    epoch, step, metrics, scheduler, early-stopping state, history,
+                                  what the objective learned (``objective.state_dict()``), metadata
+
+A folder is written under a temporary name and renamed into place, then the index is replaced, so
+a crash leaves either the previous checkpoint or the new one, never a partial one. Folders that the
+index no longer names are deleted afterwards.
+
+Example:
+    >>> import tempfile, torch
+    >>> from netgraph.metanets import create_metanet
+    >>> model = create_metanet("gmn", dim=8, depth=1, edge_features=1)
+    >>> store = CheckpointStore(tempfile.mkdtemp())
+    >>> folder = store.save("epoch-0001", model, {"epoch": 1}, {}, best=True)
+    >>> sorted(p.name for p in folder.iterdir())
+    ['README.md', 'checkpoint.json', 'config.json', 'model.safetensors', 'training_state.safetensors']
+    >>> store.index()
+    {'last': 'epoch-0001', 'best': 'epoch-0001'}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from netgraph.datasets.atomic import write_text
+
+__all__ = ["CheckpointStore", "optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
+           "CHECKPOINT_JSON", "MODEL_FILE", "TRAINING_STATE"]
+
+CHECKPOINT_JSON = "checkpoint.json"
+MODEL_FILE = "model.safetensors"
+TRAINING_STATE = "training_state.safetensors"
+INDEX = "index.json"
+
+
+class CheckpointStore:
+    """Checkpoints of one run under ``<run_dir>/checkpoints`` (see the module docstring)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.folder = Path(run_dir) / "checkpoints"
+
+    def index(self) -> dict[str, str]:
+        """``{"last": name, "best": name}`` of the saved checkpoints (empty when there are none)."""
+        path = self.folder / INDEX
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def path(self, which: str = "last") -> Path | None:
+        """Folder of the ``"last"`` or ``"best"`` checkpoint, ``None`` when not saved yet."""
+        name = self.index().get(which)
+        return self.folder / name if name else None
+
+    def save(self, name: str, model: nn.Module, state: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
+             best: bool) -> Path:
+        """Write checkpoint ``name`` and make it the last (and, when ``best``, the best) one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / name
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder))
+        try:
+            if hasattr(model, "save_pretrained"):
+                model.save_pretrained(tmp)                                   # config.json + model.safetensors
+            else:
+                save_model(model, str(tmp / MODEL_FILE))
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / TRAINING_STATE))
+            (tmp / CHECKPOINT_JSON).write_text(json.dumps(state, indent=1))
+            os.chmod(tmp, 0o777 & ~_umask())                                 # mkdtemp makes it private
+            if target.exists():                                              # re-saved after a crash
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        index = self.index()
+        index = {"last": name, "best": name if best else index.get("best", name)}
+        write_text(self.folder / INDEX, json.dumps(index))
+        for old in self.folder.iterdir():                                    # drop what the index no longer names
+            if old.is_dir() and old.name not in index.values():
+                shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    def clear(self) -> None:
+        """Delete every checkpoint of the run (a fresh start)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @staticmethod
+    def read(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """``(checkpoint.json content, training-state tensors)`` of a checkpoint folder."""
+        return json.loads((folder / CHECKPOINT_JSON).read_text()), load_file(str(folder / TRAINING_STATE))
+
+    @staticmethod
+    def load_weights(model: nn.Module, folder: Path) -> None:
+        """Load the model weights of a checkpoint folder into ``model`` (in place, on its device)."""
+        device = next(model.parameters()).device
+        missing, unexpected = load_model(model, str(folder / MODEL_FILE), device=str(device))
+        if missing or unexpected:
+            raise ValueError(f"checkpoint {folder} does not fit the model: missing {missing}, unexpected {unexpected}")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer's state as safetensors-ready tensors ``optimizer/<param>/<name>`` plus JSON."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for param, values in state["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{param}/{name}"] = value
+            else:
+                scalars.setdefault(str(param), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor],
+                         info: Mapping[str, Any]) -> None:
+    """Inverse of :func:`optimizer_state` (tensors are moved to the parameters' devices by torch)."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            _, param, name = key.split("/", 2)
+            state.setdefault(int(param), {})[name] = value
+    for param, values in info["scalars"].items():
+        state.setdefault(int(param), {}).update(values)
+    current = optimizer.state_dict()["param_groups"]
+    groups = [{k: (tuple(v) if isinstance(now.get(k), tuple) else v) for k, v in saved.items()}   # JSON lists back
+              for saved, now in zip(info["param_groups"], current)]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """The global torch RNG states (CPU and every CUDA device) as tensors ``rng/...``."""
+    tensors = {"rng/cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return tensors
+
+
+def set_rng_state(tensors: Mapping[str, torch.Tensor]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(tensors["rng/cpu"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng/cuda/")), key=lambda k: int(k[9:]))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)

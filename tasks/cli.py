@@ -1,0 +1,133 @@
+"""``netgraph-train``: the hydra app over :func:`~netgraph.tasks.train_metanet`.
+
+    netgraph-train                                        # GMN predicts accuracy on the digits zoo, vs StatNN
+    netgraph-train task=inr_classification metanet=dwsnet seed=1
+    netgraph-train -m task=sine_regression metanet=gmn,ngt,nfn_hnp seed=0,1,2 baselines=[]
+    netgraph-train task=accuracy_prediction_cifar10gs task.zoo.path=/data/cifar10
+    netgraph-train 'augment=[permutation,{name: gaussian_noise, std: 0.05}]' variant=aug
+    torchrun --nproc_per_node=2 -m netgraph.tasks.cli train.epochs=5        # DistributedDataParallel
+    netgraph-train action=summary                          # mean and std over seeds of every run
+
+Each run writes ``<run_dir>`` (default ``runs/<task>/<metanet>/<variant>/seed<seed>``):
+checkpoints, ``history.csv``, ``results.json``; re-running the same command resumes it (or
+reports a finished one). :func:`run` does the work for a composed config and can be called
+without hydra.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import hydra
+import torch
+import torch.distributed as dist
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from .experiment import train_metanet
+from .summary import collect_results, results_table
+from .trainer import TrainConfig
+
+__all__ = ["main", "run", "TrainCommand", "metanet_preset", "ACTIONS"]
+
+ACTIONS = ("train", "summary")
+
+
+@dataclass
+class TrainCommand:
+    """The ``netgraph-train`` config (``configs/train.yaml`` fills it; see the module docstring)."""
+
+    action: str = "train"
+    task: Dict[str, Any] = field(default_factory=dict)
+    metanet: Dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: List[Any] = field(default_factory=list)
+    baselines: List[str] = field(default_factory=list)
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: Optional[int] = None
+    variant: str = "default"
+    runs_root: str = "runs"
+    run_dir: str = "${runs_root}/${task.name}/${metanet.name}/${variant}/seed${seed}"
+    resume: bool = True
+
+
+ConfigStore.instance().store(name="train_schema", node=TrainCommand)
+
+
+def metanet_preset(name: str) -> dict[str, Any]:
+    """The settings of ``netgraph/configs/metanet/<name>.yaml`` (what ``metanet=<name>`` selects)."""
+    path = resources.files("netgraph.configs") / "metanet" / f"{name}.yaml"
+    if not path.is_file():
+        names = sorted(p.name[:-5] for p in (resources.files("netgraph.configs") / "metanet").iterdir())
+        raise ValueError(f"no metanet config {name!r}; available: {names}")
+    return OmegaConf.to_container(OmegaConf.create(path.read_text()), resolve=True)
+
+
+def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
+    """Carry out ``cfg.action``: ``{metanet: results}`` for ``train``, a markdown table for ``summary``."""
+    if isinstance(cfg, DictConfig):
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    else:
+        values = dict(cfg)
+    action = values["action"]
+    if action == "summary":
+        return results_table(collect_results(values["runs_root"]))
+    if action != "train":
+        raise ValueError(f"action={action!r}; expected one of {list(ACTIONS)}")
+    if values.get("num_threads"):
+        torch.set_num_threads(int(values["num_threads"]))
+    started_group = _init_distributed(values["train"]["device"])
+    try:
+        runs = {values["metanet"]["name"]: (values["metanet"], Path(values["run_dir"]))}
+        seed_dir = f"seed{values['seed']}"
+        for name in values["baselines"]:
+            if name != values["metanet"]["name"]:
+                folder = Path(values["runs_root"], values["task"]["name"], name, values["variant"], seed_dir)
+                runs[name] = (metanet_preset(name), folder)
+        results = {}
+        for name, (metanet, folder) in runs.items():
+            extra = {"variant": values["variant"], "run_dir": str(folder)}
+            results[name] = train_metanet(values["task"], name, metanet, values["train"], folder, values["augment"],
+                                          resume=values["resume"], extra=extra)
+        return results
+    finally:
+        if started_group:
+            dist.destroy_process_group()
+
+
+def _init_distributed(device: str) -> bool:
+    """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, nccl on CUDA)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return True
+
+
+def report(results: dict[str, dict[str, Any]]) -> str:
+    """The comparison printed after training: one row per metanet with its test metrics."""
+    first = next(iter(results.values()))
+    sizes = first["num_networks"]
+    header = (f"{first['task']} on zoo {first['zoo']!r}: {sizes['train']} train / {sizes['val']} val / "
+              f"{sizes['test']} test networks (test metrics of the best validation checkpoint)")
+    return header + "\n\n" + results_table(results.values()).split("\n", 2)[2]
+
+
+@hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    result = run(cfg)
+    if int(os.environ.get("RANK", "0")) > 0:         # torchrun: rank 0 reports
+        return
+    print(result if isinstance(result, str) else report(result))
+    if isinstance(result, dict):
+        print("\n" + "\n".join(f"{name}: {r['run_dir']}/results.json" for name, r in result.items()))
+
+
+if __name__ == "__main__":
+    main()
