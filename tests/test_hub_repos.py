@@ -216,3 +216,57 @@ def test_conditioned_generator_round_trip(tmp_path):
     samples = torch.randn(2, 6, 2)
     a, b = gen.generate_state_dicts(target, samples, n=2), loaded.generate_state_dicts(target, samples, n=2)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_issue_api_verbatim_for_a_user_network(tmp_path, monkeypatch):
+    """gen = load_generator("org/repo"); gen.generate(MyNet(), condition=..., n=8); push(gen, "org/repo");
+    netgraph-generate repo=... target=... out=weights.safetensors -- for a network class of the user's own."""
+    from safetensors.torch import save_file
+
+    from netgraph.metanets import GeneratedNetworks
+    from netgraph.tasks import generate_weights
+
+    (tmp_path / "user_models.py").write_text(
+        "import torch.nn as nn\n\n"
+        "class MyNet(nn.Module):\n"
+        "    def __init__(self, hidden=12):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Sequential(nn.Linear(5, hidden), nn.Tanh(), nn.Linear(hidden, 2))\n\n"
+        "    def forward(self, x):\n"
+        "        return self.body(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from user_models import MyNet
+
+    gen = ChunkedHypernetwork(MyNet(), noise_dim=2, chunk_size=16, hidden=[8], condition={"kind": "vector",
+                                                                                          "features": 3, "dim": 4})
+    hub = LocalHub(tmp_path / "cache")
+    netgraph.hub.push(gen, "org/repo", api=hub)
+    gen = netgraph.hub.load_generator("org/repo", cache_dir=tmp_path / "cache")
+    condition = torch.randn(8, 3)
+    model = gen.generate(MyNet(), condition=condition, n=8)
+    x = torch.randn(4, 5)
+    assert model(x).shape == (8, 4, 2)
+    assert torch.allclose(model[3](x), model(x)[3], atol=1e-6)         # each network is an ordinary MyNet
+    assert isinstance(model[3], MyNet)
+    with pytest.raises(ArchitectureMismatchError, match=r"'body.0.weight' is \(7, 5\) here, \(12, 5\) expected"):
+        gen.generate(MyNet(hidden=7), condition=condition, n=8)
+    with pytest.raises(ValueError, match="condition"):
+        gen.generate(MyNet(), n=8)                                     # conditioned: refuses to run without one
+    # netgraph-generate repo=... target=... out=weights.safetensors (the app's function, offline cache)
+    save_file({"condition": condition[:2].contiguous()}, str(tmp_path / "condition.safetensors"))
+    folder = netgraph.hub.save(gen, tmp_path / "org-repo")
+    out = tmp_path / "weights.safetensors"
+    from netgraph.tasks.generate_cli import run
+    run({"action": "generate", "repo": str(folder), "target": "user_models:MyNet", "target_kwargs": None,
+         "condition": str(tmp_path / "condition.safetensors"), "n": 2, "out": str(out), "seed": 0, "device": "cpu",
+         "revision": None})
+    nets = GeneratedNetworks.load(out, MyNet())
+    assert nets(x).shape == (2, 4, 2)
+    torch.manual_seed(0)
+    again = generate_weights(str(folder), "user_models:MyNet", n=2, condition=condition[:2], seed=0)
+    assert torch.equal(nets(x), again(x))
+    with pytest.raises(ArchitectureMismatchError, match="body.0.weight"):
+        run({"action": "generate", "repo": str(folder), "target": "user_models:MyNet", "target_kwargs": {"hidden": 3},
+             "condition": str(tmp_path / "condition.safetensors"), "n": 2, "out": str(out), "seed": 0,
+             "device": "cpu", "revision": None})
