@@ -129,19 +129,25 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         denoiser_dim, denoiser_depth: the denoiser's width and layers.
         timesteps: steps of the diffusion process; sampling_steps: DDIM steps when sampling.
         eta: DDIM noise (0: deterministic given the starting noise, 1: DDPM-like).
+        clip: bound on each sampling step's predicted clean latent (latents are scaled to unit std;
+            ``None``: no bound). Without it the first DDIM steps, where ``alpha_bar`` is ~1e-9 on the
+            cosine schedule, multiply the denoiser's error by ``sqrt(alpha_bar_prev / alpha_bar)``
+            (~650x at 50 of 1,000 steps) and the samples blow up.
         condition: ``{"kind": "vector" | "set", "features": ..., "dim": ...}`` for a conditioned model.
         trained_on: provenance written to the model card (zoo, data, recipe), JSON.
     """
 
     def __init__(self, target: nn.Module | TargetArchitecture | Mapping[str, Any], dim: int = 64, latent_dim: int = 8,
                  depth: int = 2, heads: int = 4, denoiser_dim: int = 128, denoiser_depth: int = 3,
-                 timesteps: int = 1000, sampling_steps: int = 50, eta: float = 0.0,
+                 timesteps: int = 1000, sampling_steps: int = 50, eta: float = 0.0, clip: float | None = 5.0,
                  condition: Mapping[str, Any] | None = None, trained_on: Mapping[str, Any] | None = None):
         super().__init__()
         if not 1 <= sampling_steps <= timesteps:
             raise ValueError(f"sampling_steps must lie in [1, timesteps={timesteps}], got {sampling_steps}")
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be positive or None (no bound), got {clip}")
         self.target_architecture = as_target_architecture(target)
-        self.timesteps, self.sampling_steps, self.eta = timesteps, sampling_steps, eta
+        self.timesteps, self.sampling_steps, self.eta, self.clip = timesteps, sampling_steps, eta, clip
         self.trained_on = dict(trained_on or {})
         tokens, width = token_shape(self.target_architecture)
         self.autoencoder = WeightAutoencoder(tokens, width, dim, latent_dim, depth, heads)
@@ -226,6 +232,9 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
             a_prev = self.alpha_bars[int(steps[i + 1])] if i + 1 < len(steps) else torch.ones((), device=device)
             eps = self.denoiser(z, torch.full((n,), t, device=device), embedding)
             x0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
+            if self.clip is not None:  # bound the clean estimate, and use the noise consistent with it
+                x0 = x0.clamp(-self.clip, self.clip)
+                eps = (z - a.sqrt() * x0) / (1 - a).sqrt()
             sigma = self.eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).clamp(min=0).sqrt()
             z = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * torch.randn_like(z)
         return z

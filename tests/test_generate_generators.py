@@ -317,3 +317,21 @@ def test_conditioned_weight_diffusion_needs_a_condition():
     assert model.denoising_loss(latents, torch.randn(4, 5, 2)).shape == ()
     with pytest.raises(ValueError, match="sampling_steps must lie in"):
         tiny_diffusion(target, sampling_steps=100)
+
+
+def test_weight_diffusion_sampling_stays_bounded_when_the_denoiser_is_wrong():
+    """The cosine schedule ends at alpha_bar ~ 2e-9: an unbounded DDIM step multiplies the denoiser's
+    error by sqrt(alpha_bar_prev / alpha_bar) and the samples blow up; ``clip`` bounds each clean estimate."""
+    target = mlp([4, 8, 3])
+    bounded = WeightDiffusion(target, dim=8, latent_dim=2, depth=1, heads=2, denoiser_dim=8, denoiser_depth=1,
+                              timesteps=1000, sampling_steps=50, clip=3.0).eval()
+    unbounded = WeightDiffusion(target, dim=8, latent_dim=2, depth=1, heads=2, denoiser_dim=8, denoiser_depth=1,
+                                timesteps=1000, sampling_steps=50, clip=None).eval()
+    for model in (bounded, unbounded):
+        nn.init.constant_(model.denoiser.out.bias, 0.3)        # a denoiser that is off by 0.3 everywhere
+    torch.manual_seed(0)
+    assert float(bounded.sample_latents(8).abs().max()) <= 3.0 + 1e-4
+    torch.manual_seed(0)
+    assert float(unbounded.sample_latents(8).abs().max()) > 100
+    with pytest.raises(ValueError, match="clip must be positive"):
+        WeightDiffusion(target, clip=0.0)
