@@ -48,6 +48,7 @@ from .heads import EquivariantHead, InvariantHead
 from .hypernet import DefaultInitGenerator, WeightGenerator
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .nfn import NFN
+from .probes import ProbeFeatures, probe_features
 from .registry import create_metanet, list_metanets, metanet_class, register_metanet
 
 __all__ = [
@@ -56,7 +57,7 @@ __all__ = [
     "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
     "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",
     "ChainLayout", "EquivariantLinear", "IOEmbedding", "Slot", "invariant_pool",
-    "GraphEmbedding", "InvariantHead", "EquivariantHead",
+    "GraphEmbedding", "InvariantHead", "EquivariantHead", "ProbeFeatures", "probe_features",
     "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
     "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
 ]
