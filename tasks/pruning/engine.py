@@ -86,9 +86,8 @@ def prune_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: fl
             drop = group.units - _step_widths(original[group.module], k, step)
             if drop > 0:
                 removal[group.module] = group.channels[score.argsort()[:drop].cpu()]
-        if not removal:
-            break
-        remove_channels(pruned, example_inputs, removal)
+        if removal:
+            remove_channels(pruned, example_inputs, removal)
     reached = base_flops / measure(pruned, example_inputs)[0]
     if reached < speedup:
         raise ValueError(f"cannot reach speedup={speedup}: pruning every group to one unit gives {reached:.2f}x; "
