@@ -82,7 +82,7 @@ def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, s
     return trained.metanet
 
 
-@hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="prune")
+@hydra.main(version_base="1.3", config_path="pkg://netgraph.configs.prune", config_name="prune")
 def main(cfg: DictConfig) -> None:
     result, out = run(cfg)
     print(f"{OmegaConf.select(cfg, 'arch.name')} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
