@@ -220,6 +220,16 @@ def test_cli_runs_end_to_end_with_a_trained_metanet(tmp_path):
     assert result.method == "metanet" and result.speedup >= 1.2
 
 
+def test_cli_bad_target_and_unknown_arch(tmp_path):
+    with pytest.raises(ValueError, match="speedup must be a number >= 1"):
+        run(_compose([f"out={tmp_path}", "speedup=0.5"]))
+    with pytest.raises(ValueError, match="unknown arch 'resnet18'"):
+        run(_compose([f"out={tmp_path}", "arch.name=resnet18"]))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run(_compose([f"out={tmp_path}", f"model={tmp_path / 'missing.safetensors'}"]))
+
+
+@pytest.mark.slow
 def test_console_script_help_and_bad_target():
     done = subprocess.run([sys.executable, "-m", "netgraph.tasks.pruning.cli", "--help"], capture_output=True,
                           text=True, timeout=120)
