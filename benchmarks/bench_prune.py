@@ -1,7 +1,8 @@
 """Meta-pruning vs magnitude pruning vs Torch-Pruning's group-norm pruner: accuracy vs speed-up.
 
 Run: python benchmarks/bench_prune.py [--families mlp vgg] [--seeds 0 1 2] [--speedups 1.5 2 3]
-                                     [--finetune-epochs 3] [--out bench_prune.json] [--quick]
+                                     [--finetune-epochs 3] [--step 0.02] [--out bench_prune.json]
+                                     [--quick]
 
 For each family (``mlp``: 64-64-64-10 on flattened digits; ``vgg``: conv 16-16-M-32-32-M on 8x8
 digits), on scikit-learn's digits (fixed train / val / test split):
@@ -30,8 +31,8 @@ from netgraph.tasks.pruning import (build_pruning_zoo, finetune, get_family, pru
 from netgraph.tasks.pruning.data import data_shape, load_data
 
 META = {  # zoo and meta-training settings per family (CPU-sized)
-    "mlp": {"num_nets": 24, "zoo_epochs": 10, "epochs": 20, "sparsity": 3e-3},
-    "vgg": {"num_nets": 16, "zoo_epochs": 8, "epochs": 10, "sparsity": 3e-3},
+    "mlp": {"num_nets": 48, "zoo_epochs": 10, "epochs": 30, "sparsity": 5e-3},
+    "vgg": {"num_nets": 32, "zoo_epochs": 8, "epochs": 25, "sparsity": 5e-3},
 }
 METHODS = ("metanet", "magnitude", "torch_pruning")
 
@@ -69,7 +70,8 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
             for method in METHODS:
                 started = time.perf_counter()
                 result = prune(model, trained.metanet if method == "metanet" else None, speedup, data,
-                               arch=family_name, method=method, finetune_epochs=args.finetune_epochs, seed=seed)
+                               arch=family_name, method=method, finetune_epochs=args.finetune_epochs,
+                               step=args.step, seed=seed)
                 stages = {r["stage"]: r for r in result.rows}
                 rows.append({"family": family_name, "seed": seed, "target": speedup, "method": method,
                              "speedup": result.speedup, "params": result.after["params"],
@@ -104,6 +106,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--speedups", nargs="+", type=float, default=[1.5, 2.0, 3.0])
     parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--step", type=float, default=0.02, help="share of every group's units removed per step")
     parser.add_argument("--out", default=None, help="write every row as JSON here")
     parser.add_argument("--quick", action="store_true", help="tiny zoo / metanet / base training (smoke test)")
     args = parser.parse_args()
