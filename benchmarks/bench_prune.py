@@ -1,8 +1,9 @@
 """Meta-pruning vs magnitude pruning vs Torch-Pruning's group-norm pruner: accuracy vs speed-up.
 
 Run: python benchmarks/bench_prune.py [--families mlp vgg] [--seeds 0 1 2] [--speedups 1.5 2 3]
-                                     [--finetune-epochs 3] [--step 0.02] [--out bench_prune.json]
+                                     [--finetune-epochs 3] [--step 0.02] [--sparsity S] [--out bench_prune.json]
                                      [--quick]
+       python benchmarks/bench_prune.py --timing [mlp vgg resnet resnet56]   # pruning time only
 
 For each family (``mlp``: 64-64-64-10 on flattened digits; ``vgg``: conv 16-16-M-32-32-M on 8x8
 digits), on scikit-learn's digits (fixed train / val / test split):
@@ -27,7 +28,8 @@ import time
 import torch
 
 from netgraph.datasets.atomic import write_text
-from netgraph.tasks.pruning import (build_pruning_zoo, finetune, get_family, prune, train_pruning_metanet)
+from netgraph.tasks.pruning import (build_pruning_zoo, finetune, get_family, measure, prune, prune_to_speedup,
+                                    torch_pruning_to_speedup, train_pruning_metanet)
 from netgraph.tasks.pruning.data import data_shape, load_data
 
 META = {  # zoo and meta-training settings per family (CPU-sized)
@@ -47,6 +49,8 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
     family = get_family(family_name)
     data = load_data("digits", flatten=family.flatten)
     meta = dict(META[family_name])
+    if args.sparsity is not None:
+        meta["sparsity"] = args.sparsity
     if args.quick:
         meta.update(num_nets=4, zoo_epochs=1, epochs=1)
     started = time.perf_counter()
@@ -85,6 +89,27 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def timing(arch: str, speedup: float, step: float) -> str:
+    """Seconds to prune one untrained ``arch`` network to ``speedup`` (no fine-tuning): the graph route
+    (trace + graph importance + DependencyGraph surgery per step) against Torch-Pruning's pruner."""
+    family = get_family(arch)
+    shape = (3, 32, 32) if arch.startswith("resnet") else (1, 8, 8) if arch == "vgg" else (64,)
+    torch.manual_seed(0)
+    model = family.build(shape, 10).eval()
+    x = family.example_inputs(shape)
+    out = []
+    for name, fn in (("graph magnitude", lambda: prune_to_speedup(model, x, speedup, step=step)),
+                     ("torch_pruning", lambda: torch_pruning_to_speedup(model, x, speedup, step=step))):
+        started = time.perf_counter()
+        pruned = fn()
+        seconds = time.perf_counter() - started
+        flops, params = measure(pruned, x)
+        out.append((name, seconds, measure(model, x)[0] / flops, params))
+    ratio = out[0][1] / out[1][1]
+    lines = [f"| {arch} | {name} | {s:.2f} s | {r:.2f}x | {p:,} |" for name, s, r, p in out]
+    return "\n".join(lines) + f"\n| {arch} | graph / torch_pruning time | {ratio:.2f} | | |"
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| family | target | speed-up | method | test acc before | pruned, no FT | fine-tuned |",
              "|---|---:|---:|---|---:|---:|---:|"]
@@ -107,10 +132,18 @@ def main() -> None:
     parser.add_argument("--speedups", nargs="+", type=float, default=[1.5, 2.0, 3.0])
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--step", type=float, default=0.02, help="share of every group's units removed per step")
+    parser.add_argument("--sparsity", type=float, default=None, help="group-lasso weight (default: per family)")
     parser.add_argument("--out", default=None, help="write every row as JSON here")
     parser.add_argument("--quick", action="store_true", help="tiny zoo / metanet / base training (smoke test)")
+    parser.add_argument("--timing", nargs="*", default=None, metavar="ARCH",
+                        help="only time pruning (no training) of these families, e.g. --timing resnet resnet56")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.timing is not None:
+        print("| arch | route | seconds | speed-up | params |\n|---|---|---:|---:|---:|")
+        for arch in args.timing or ["mlp", "vgg", "resnet", "resnet56"]:
+            print(timing(arch, 2.0, args.step), flush=True)
+        return
     started = time.perf_counter()
     rows = [row for name in args.families for row in run_family(name, args)]
     print(f"\n{table(rows)}\n\ntotal {time.perf_counter() - started:.0f} s")
