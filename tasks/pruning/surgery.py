@@ -98,9 +98,9 @@ def resize_like(model: nn.Module, shapes: Mapping[str, tuple[int, ...]]) -> nn.M
                 module.weight.shape[0]
         elif isinstance(module, nn.LayerNorm):
             module.normalized_shape = tuple(module.weight.shape)
-    missing = {k: s for k, s in shapes.items() if tuple(model.state_dict()[k].shape) != tuple(s)} \
-        if set(shapes) <= set(model.state_dict()) else {k: s for k, s in shapes.items() if k not in model.state_dict()}
-    if missing:
-        raise ValueError(f"cannot reshape the model to the saved shapes of {sorted(missing)[:3]}: the saved model "
-                         "is not of this family / arch")
+    current = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    wrong = sorted(k for k, shape in shapes.items() if current.get(k) != tuple(shape))
+    if wrong:
+        raise ValueError(f"cannot reshape the model to the saved shapes of {wrong[:3]}: the saved model is not of "
+                         "this family / arch")
     return model
