@@ -35,6 +35,7 @@ from .sine_regression import SineRegression
 from .summary import collect_results, results_table
 from .trainer import FitResult, TrainConfig, Trainer, warmup_cosine
 from .zoo_source import load_task_zoo
+from .pruning import prune  # noqa: E402  (meta-pruning; needs the trainer above)
 
 __all__ = [
     "Task", "RegressionTask", "AccuracyPrediction", "INRClassification", "INREditing", "SineRegression",
@@ -44,4 +45,5 @@ __all__ = [
     "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation",
     "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained", "load_task_zoo",
     "WeightStandardizer", "TargetScaler", "kendall_tau", "r2_score", "mean_squared_error", "accuracy",
+    "prune",
 ]
