@@ -1,6 +1,6 @@
 """Pretrained generators shipped inside the package (``netgraph/hub/pretrained/<name>``), so that
 the README demo runs with no network. Each is a folder in Hub layout (``config.json``,
-``model.safetensors``, ``README.md``) written by a committed recipe (see ``notes/generate.md``).
+``model.safetensors``, ``README.md``) written by a committed recipe (see ``docs/generate.md``).
 
 Example:
     >>> "iris-mlp-hypernet" in bundled_generators()

@@ -55,6 +55,7 @@ from .conditioning import ConditionEncoder
 from .parameter_slots import fill_parameter_slots, num_parameter_slots, read_parameter_slots
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .nfn import NFN
+from .probes import ProbeFeatures, probe_features
 from .registry import create_metanet, list_metanets, metanet_class, register_metanet
 from .target_architecture import ArchitectureMismatchError, TargetArchitecture
 
@@ -64,7 +65,7 @@ __all__ = [
     "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
     "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",
     "ChainLayout", "EquivariantLinear", "IOEmbedding", "Slot", "invariant_pool",
-    "GraphEmbedding", "InvariantHead", "EquivariantHead",
+    "GraphEmbedding", "InvariantHead", "EquivariantHead", "ProbeFeatures", "probe_features",
     "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
     "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
     "GeneratedNetworks", "TargetArchitecture", "ArchitectureMismatchError", "ChunkedHypernetwork", "mip_encoding",

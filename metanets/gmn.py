@@ -142,12 +142,14 @@ class GMN(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         edit: build the equivariant edit head (``parameter_outputs`` / ``edit``).
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
         max_layers, max_positions: sizes of the layer and position embedding tables.
+        probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
     def __init__(self, dim: int = 64, depth: int = 4, edge_features: int = 9, message: str = "film",
                  aggr: str = "pna", avg_log_degree: float = 3.0, edge_update: bool = True, out_features: int = 1,
                  head_hidden: int = 128, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
-                 max_layers: int = 256, max_positions: int = 1024):
+                 max_layers: int = 256, max_positions: int = 1024,
+                 probe_features: int = 0):
         super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,
-                         max_positions)
+                         max_positions, probe_features)
         self.layers.extend(GMNConv(dim, message, aggr, avg_log_degree, edge_update, dropout) for _ in range(depth))

@@ -1,11 +1,14 @@
 """Input features of graph metanets: node and edge values plus learned categorical and positional
 embeddings (Neural Graphs, Kofinas et al. 2024).
 
-Node ``i`` starts as ``Linear(x_i) + type + activation + norm + layer(layer_i) [+ position]``:
+Node ``i`` starts as ``Linear(x_i) + type + activation + norm + layer(layer_i) [+ position]
+[+ Linear(probe_i)]``:
 
 * ``layer``: one learned embedding per layer index (depth), shared by every node of that layer;
 * ``position``: for nodes that are never permuted (``node_pos >= 0``: inputs, outputs, pinned
-  nodes), a learned embedding of their position, one table each for inputs, outputs and others.
+  nodes), a learned embedding of their position, one table each for inputs, outputs and others;
+* ``probe`` (with ``probe_features=P``): the graphs' ``probe`` attribute ``[N, P]``, what each neuron
+  computes on ``P`` probe inputs (:mod:`netgraph.metanets.probes`).
 
 Nothing distinguishes the permutable nodes of one layer, so the features are equivariant.
 Edge ``(j -> i)`` starts as ``Linear(edge_attr) + edge type``.
@@ -40,10 +43,14 @@ class GraphEmbedding(nn.Module):
         edge_features: size ``K`` of ``edge_attr`` (``prod(kernel_shape)``, 9 for 3x3 kernels).
         max_layers: layer indices must be below this.
         max_positions: positions of fixed nodes (``node_pos``) must be below this.
+        probe_features: number ``P`` of probe inputs in the graphs' ``probe`` attribute (0: none).
     """
 
-    def __init__(self, dim: int, edge_features: int, max_layers: int = 256, max_positions: int = 1024):
+    def __init__(self, dim: int, edge_features: int, max_layers: int = 256, max_positions: int = 1024,
+                 probe_features: int = 0):
         super().__init__()
+        self.probe_features = probe_features
+        self.probe = nn.Linear(probe_features, dim) if probe_features else None
         self.edge_features, self.max_layers, self.max_positions = edge_features, max_layers, max_positions
         self.node_values = nn.Linear(len(NODE_FEATURES), dim)
         self.edge_values = nn.Linear(edge_features, dim)
@@ -69,6 +76,15 @@ class GraphEmbedding(nn.Module):
             raise ValueError(f"the graphs have a fixed node at position {int(graph.node_pos.max())} but the model has "
                              f"max_positions={self.max_positions}; build the model with a larger max_positions")
 
+    def _check_probe(self, graph: Data) -> torch.Tensor:
+        probe = getattr(graph, "probe", None)
+        if probe is None or probe.shape[-1] != self.probe_features:
+            found = "no probe attribute" if probe is None else f"probe features of size {probe.shape[-1]}"
+            raise ValueError(f"the model was built with probe_features={self.probe_features} but the graphs have "
+                             f"{found}; add them with netgraph.metanets.ProbeFeatures(model, probes) "
+                             f"({self.probe_features} probes)")
+        return probe
+
     def forward(self, graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(graph)
         h = (self.node_values(graph.x) + self.node_type(graph.node_type) + self.node_act(graph.node_act)
@@ -77,5 +93,7 @@ class GraphEmbedding(nn.Module):
         table = torch.where(graph.node_type == NodeType.INPUT, 0, torch.where(graph.node_type == NodeType.OUTPUT, 1, 2))
         position = self.position(table * self.max_positions + pos.clamp(min=0))
         h = h + torch.where((pos >= 0).unsqueeze(-1), position, 0.0)
+        if self.probe is not None:
+            h = h + self.probe(self._check_probe(graph))
         e = self.edge_values(graph.edge_attr) + self.edge_type(graph.edge_type)
         return h, e

@@ -28,9 +28,9 @@ class GraphMetanet(Metanet):
     """
 
     def __init__(self, dim: int, edge_features: int, out_features: int, head_hidden: int, dropout: float,
-                 edit: bool, edit_scale: float, max_layers: int, max_positions: int):
+                 edit: bool, edit_scale: float, max_layers: int, max_positions: int, probe_features: int = 0):
         super().__init__(out_features, edit, edit_scale)
-        self.embedding = GraphEmbedding(dim, edge_features, max_layers, max_positions)
+        self.embedding = GraphEmbedding(dim, edge_features, max_layers, max_positions, probe_features)
         self.layers = nn.ModuleList()
         self.head = InvariantHead(dim, out_features, head_hidden, dropout) if out_features else None
         self.edit_head = EquivariantHead(dim, edge_features, len(NODE_FEATURES), head_hidden) if edit else None

@@ -108,13 +108,15 @@ class NGT(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         edit: build the equivariant edit head (``parameter_outputs`` / ``edit``).
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
         max_layers, max_positions: sizes of the layer and position embedding tables.
+        probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
     def __init__(self, dim: int = 64, depth: int = 4, heads: int = 4, edge_features: int = 9, ffn_factor: int = 2,
                  out_features: int = 1, head_hidden: int = 128, dropout: float = 0.0, edit: bool = False,
-                 edit_scale: float = 0.01, max_layers: int = 256, max_positions: int = 1024):
+                 edit_scale: float = 0.01, max_layers: int = 256, max_positions: int = 1024,
+                 probe_features: int = 0):
         super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,
-                         max_positions)
+                         max_positions, probe_features)
         self.final_norm_h, self.final_norm_e = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.layers.extend(NGTLayer(dim, heads, ffn_factor, dropout) for _ in range(depth))
 

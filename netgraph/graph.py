@@ -64,6 +64,7 @@ class SpecGroup:
     graphs: torch.Tensor  #: [B] graph ids in the batch
     nodes: torch.Tensor  #: [B, N] global node ids, in the spec's node order
     edges: torch.Tensor  #: [B, E] global edge ids, in the spec's edge order
+    aux: torch.Tensor  #: [B, A] global ids in ``aux``, in the spec's order
 
 
 def split_by_spec(graph: Data) -> list[SpecGroup]:
@@ -81,15 +82,17 @@ def split_by_spec(graph: Data) -> list[SpecGroup]:
     for i, spec in enumerate(graph_specs(graph)):
         groups.setdefault(id(spec), (spec, []))[1].append(i)
     ptr = getattr(graph, "ptr", None)
-    edge_slices = getattr(graph, "_slice_dict", {}).get("edge_attr") if ptr is not None else None
+    slices = getattr(graph, "_slice_dict", {}) if ptr is not None else {}
+    edge_slices, aux_slices = slices.get("edge_attr"), slices.get("aux")
+    zero = torch.zeros(1, dtype=torch.long, device=device)
     result = []
     for spec, ids in groups.values():
         index = torch.tensor(ids, device=device)
-        node_starts = ptr.to(device)[index] if ptr is not None else torch.zeros(1, dtype=torch.long, device=device)
-        edge_starts = edge_slices.to(device)[index] if edge_slices is not None else \
-            torch.zeros(1, dtype=torch.long, device=device)
+        node_starts, edge_starts, aux_starts = (zero if cuts is None else cuts.to(device)[index]
+                                                for cuts in (ptr, edge_slices, aux_slices))
         result.append(SpecGroup(spec, index, node_starts.unsqueeze(1) + torch.arange(spec.num_nodes, device=device),
-                                edge_starts.unsqueeze(1) + torch.arange(spec.num_edges, device=device)))
+                                edge_starts.unsqueeze(1) + torch.arange(spec.num_edges, device=device),
+                                aux_starts.unsqueeze(1) + torch.arange(spec.aux_size, device=device)))
     return result
 
 

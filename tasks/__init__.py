@@ -46,6 +46,7 @@ from .generate_eval import evaluate_classifier_generator, evaluate_signal_genera
 from .generate_recipes import GenerateRecipe, architecture_name, run_recipe
 from .generate_tasks import ClassificationTask, SineTask, make_task
 from .generate_train import train_on_task, train_weight_diffusion
+from .pruning import prune  # noqa: E402  (meta-pruning; needs the trainer above)
 
 __all__ = [
     "Task", "RegressionTask", "AccuracyPrediction", "INRClassification", "INREditing", "SineRegression",
@@ -58,4 +59,5 @@ __all__ = [
     "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion",
     "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary",
     "GenerateRecipe", "run_recipe", "architecture_name", "generate_weights", "build_target",
+    "prune",
 ]

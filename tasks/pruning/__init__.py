@@ -1,0 +1,38 @@
+"""Meta-pruning and structural pruning (imported as ``netgraph.tasks.pruning``).
+
+After Liu et al., "Meta Pruning via Graph Metanetworks": a graph metanet (GMN edit head) is trained
+on a zoo to turn networks into easy-to-prune ones; pruning is then one metanet forward pass,
+group-norm pruning to a FLOPs target, and fine-tuning.
+
+* :func:`prune` -> :class:`PruneResult` (pruned module + params / FLOPs / accuracy table); the
+  ``netgraph-prune`` command is a hydra app over it.
+* :func:`train_pruning_metanet` (zoo by :func:`build_pruning_zoo`), :func:`load_metanet`.
+* Building blocks: :func:`prunable_groups` (channel groups = level-0 symmetry groups of the
+  parameter graph), :func:`group_importance`, :func:`group_lasso`, :func:`remove_channels`,
+  :func:`measure`, :func:`prune_to_speedup`, :func:`torch_pruning_to_speedup`.
+* Families (``mlp``, ``vgg``, ``resnet``, ``resnet56``): :func:`get_family`; saved pruned models:
+  :func:`save_pruned` / :func:`load_pruned`.
+
+Example:
+    >>> from netgraph.tasks.pruning import get_family, prune
+    >>> model = get_family("mlp").build((4,), 3, hidden=[16, 16])
+    >>> prune(model, speedup=1.5, data="iris", finetune_epochs=0).speedup >= 1.5
+    True
+"""
+
+from .api import CONFIG_JSON, MODEL_FILE, PruneResult, load_model_file, load_pruned, prune, save_pruned
+from .engine import METHODS, apply_metanet, check_speedup, output_layers, prune_to_speedup, torch_pruning_to_speedup
+from .families import FAMILIES, Family, get_family, vgg
+from .finetune import accuracy, finetune
+from .groups import NORMS, PruneGroup, group_importance, group_lasso, node_scores, prunable_groups
+from .meta import MetaPruningRun, PruningZoo, build_pruning_zoo, load_metanet, train_pruning_metanet
+from .surgery import dependency_graph, measure, remove_channels, resize_like
+
+__all__ = [
+    "prune", "PruneResult", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE",
+    "METHODS", "prune_to_speedup", "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
+    "FAMILIES", "Family", "get_family", "vgg", "accuracy", "finetune",
+    "NORMS", "PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso",
+    "MetaPruningRun", "PruningZoo", "build_pruning_zoo", "train_pruning_metanet", "load_metanet",
+    "dependency_graph", "measure", "remove_channels", "resize_like",
+]

@@ -1,0 +1,94 @@
+"""``netgraph-prune``: the hydra app over :func:`~netgraph.tasks.pruning.prune`.
+
+    netgraph-prune                                          # train a digits MLP, magnitude-prune it 2x
+    netgraph-prune model=net.safetensors arch=vgg speedup=3 finetune.epochs=10
+    netgraph-prune arch=mlp metanet=train                   # meta-train a GMN on a zoo, then prune
+    netgraph-prune model=resnet56.safetensors arch=resnet56 data=cifar10.pt speedup=2 metanet=none
+    netgraph-prune -m method=magnitude,torch_pruning speedup=1.5,2,3
+
+Writes to ``out`` (default ``pruned/<arch>-<speedup>x-seed<seed>``): ``model.safetensors`` and
+``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md``, and
+``original.safetensors`` / ``metanet/`` when it trained them. :func:`run` does the work for a
+composed config and can be called without hydra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from netgraph.datasets.atomic import save_safetensors, write_text
+
+from .api import PruneResult, load_model_file, prune, save_pruned
+from .data import data_shape, load_data
+from .engine import check_speedup
+from .families import get_family
+from .finetune import finetune
+from .meta import train_pruning_metanet
+
+__all__ = ["main", "run"]
+
+
+def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
+    """Prune as ``cfg`` says (see ``configs/prune.yaml``); returns the result and the output folder."""
+    values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if values.get("num_threads"):
+        torch.set_num_threads(int(values["num_threads"]))
+    speedup = check_speedup(values["speedup"])
+    arch, kwargs = values["arch"]["name"], dict(values["arch"].get("kwargs") or {})
+    family = get_family(arch)
+    device, seed, out = values["device"], int(values["seed"]), Path(values["out"])
+    data = load_data(values["data"], flatten=family.flatten, device=device)
+    shape = data_shape(data)
+    if values.get("model"):
+        model = load_model_file(values["model"], arch, shape, data.num_classes, kwargs).to(device)
+    else:
+        torch.manual_seed(seed)
+        model = family.build(shape, data.num_classes, **kwargs).to(device)
+        finetune(model, data, int(values["base"]["epochs"]), lr=float(values["base"]["lr"]), seed=seed)
+        save_safetensors(out / "original.safetensors", model.state_dict(), {"arch": arch})
+    metanet = _metanet(values, arch, kwargs, data, out, seed, device)
+    result = prune(model, metanet, speedup, data, arch=arch, method=values.get("method"),
+                   finetune_epochs=int(values["finetune"]["epochs"]), lr=float(values["finetune"]["lr"]),
+                   norm=values["norm"], step=float(values["step"]), seed=seed, metanet_name=values["metanet_name"],
+                   device=device)
+    info = {"method": result.method, "speedup_target": speedup, "table": result.rows,
+            "source": values.get("model") or "trained by netgraph-prune"}
+    save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
+    write_text(out / "table.md", result.table() + "\n")
+    return result, out
+
+
+def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, seed: int, device: str):
+    ref = values.get("metanet")
+    if ref in (None, "none", "null", ""):
+        return None
+    if ref != "train":
+        return str(ref)
+    if kwargs != get_family(arch).defaults and kwargs:
+        raise ValueError("metanet=train builds its zoo with the family's default widths; drop arch.kwargs overrides "
+                         "or train the metanet with train_pruning_metanet")
+    meta = values["meta"]
+    trained = train_pruning_metanet(arch, data, num_nets=int(meta["num_nets"]), zoo_epochs=int(meta["zoo_epochs"]),
+                                    metanet=values["metanet_name"], metanet_config=meta.get("metanet"),
+                                    sparsity=float(meta["sparsity"]),
+                                    train={"epochs": int(meta["epochs"]), "batch_size": int(meta["batch_size"]),
+                                           "lr": float(meta["lr"])}, seed=seed, device=device)
+    trained.metanet.save_pretrained(out / "metanet")
+    return trained.metanet
+
+
+@hydra.main(version_base="1.3", config_path="pkg://netgraph.configs.prune", config_name="prune")
+def main(cfg: DictConfig) -> None:
+    result, out = run(cfg)
+    print(f"{OmegaConf.select(cfg, 'arch.name')} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
+          f"(target {cfg.speedup}x):\n\n{result.table()}\n\npruned model: {out}/model.safetensors "
+          f"(+ prune_config.json; load with netgraph.tasks.pruning.load_pruned('{out}'))")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Iterative structural pruning to a FLOPs target, by three routes.
+
+* ``"magnitude"``: rank the units of every prunable group (:mod:`.groups`) by the L1 (or L2) norm of
+  all weights attached to them, on the parameter graph; remove the weakest.
+* ``"metanet"``: first replace the weights by a meta-pruning metanet's edit of them (one forward
+  pass), then prune like ``"magnitude"``: the metanet was trained to make networks easy to prune.
+* ``"torch_pruning"``: Torch-Pruning's own pruner with group-norm importance (the baseline).
+
+Every route removes the same share of every group per step (``step`` of its original units),
+re-ranking after each step, until ``FLOPs_before / FLOPs_after >= speedup``; so at equal targets
+every route ends with the same widths and the comparison is about *which* channels go.
+
+Example:
+    >>> import torch
+    >>> from netgraph.architectures import mlp
+    >>> model = mlp([16, 32, 32, 4])
+    >>> x = torch.zeros(1, 16)
+    >>> pruned = prune_to_speedup(model, x, speedup=2.0)
+    >>> pruned[0].out_features < 32, measure(model, x)[0] / measure(pruned, x)[0] >= 2.0
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+
+import netgraph
+from netgraph.types import NodeType
+
+from .groups import NORMS, group_importance, prunable_groups
+from .surgery import measure, remove_channels
+
+__all__ = ["prune_to_speedup", "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
+           "METHODS"]
+
+METHODS = ("magnitude", "metanet", "torch_pruning")
+
+
+def check_speedup(speedup: float) -> float:
+    """``speedup`` as a float, or a clear error when it cannot be a pruning target."""
+    if not isinstance(speedup, (int, float)) or not math.isfinite(speedup) or speedup < 1:
+        raise ValueError(f"speedup must be a number >= 1 (FLOPs before / FLOPs after), got {speedup!r}")
+    return float(speedup)
+
+
+def _step_widths(original: int, step: int, fraction: float) -> int:
+    return max(1, original - round(original * min(1.0, step * fraction)))
+
+
+def prune_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: float, norm: str = "l1",
+                     step: float = 0.05, max_steps: int | None = None) -> nn.Module:
+    """A pruned copy of ``model`` with ``FLOPs(model) / FLOPs(copy) >= speedup``, by graph magnitude.
+
+    Args:
+        model: any network :func:`netgraph.from_module` supports (its Conv / Linear channels are pruned).
+        example_inputs: one input batch (tracing and FLOP counting).
+        speedup: FLOPs target ratio (``>= 1``).
+        norm: ``"l1"`` or ``"l2"`` group norm.
+        step: share of every group's original units removed per step.
+        max_steps: stop after this many steps even if the target is not reached (default: until
+            every group is down to one unit).
+    Raises:
+        ValueError: when the target cannot be reached by pruning the groups.
+    """
+    speedup = check_speedup(speedup)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    pruned = copy.deepcopy(model).eval()
+    base_flops = measure(pruned, example_inputs)[0]
+    original = {g.module: g.units for g in prunable_groups(netgraph.spec_of(pruned))}
+    if not original:
+        raise ValueError(f"{type(model).__name__} has no prunable channel group (no hidden Conv / Linear units)")
+    limit = max_steps or math.ceil(1 / step)
+    for k in range(1, limit + 1):
+        if base_flops / measure(pruned, example_inputs)[0] >= speedup:
+            return pruned
+        spec = netgraph.spec_of(pruned)
+        groups = prunable_groups(spec)
+        scores = group_importance(netgraph.from_module(pruned, spec=spec), groups, norm)
+        removal = {}
+        for group, score in zip(groups, scores):
+            drop = group.units - _step_widths(original[group.module], k, step)
+            if drop > 0:
+                removal[group.module] = group.channels[score.argsort()[:drop].cpu()]
+        if removal:
+            remove_channels(pruned, example_inputs, removal)
+    reached = base_flops / measure(pruned, example_inputs)[0]
+    if reached < speedup:
+        raise ValueError(f"cannot reach speedup={speedup}: pruning every group to one unit gives {reached:.2f}x; "
+                         "ask for a smaller speedup")
+    return pruned
+
+
+def output_layers(model: nn.Module) -> list[nn.Module]:
+    """The Conv / Linear layers producing the network's outputs (never pruned)."""
+    spec = netgraph.spec_of(model)
+    modules = dict(model.named_modules())
+    out = []
+    for piece in spec.edge_pieces:
+        if bool((spec.node_type[piece.out_nodes] == NodeType.OUTPUT).any()):
+            out.append(modules[piece.param.rsplit(".", 1)[0]])
+    return out
+
+
+def torch_pruning_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: float, step: float = 0.05,
+                             p: int = 2) -> nn.Module:
+    """A pruned copy of ``model`` by Torch-Pruning's ``MetaPruner`` with group-norm importance
+    (``GroupMagnitudeImportance(p)``), ``step`` of every layer's channels per step, to ``speedup``."""
+    import torch_pruning as tp
+
+    speedup = check_speedup(speedup)
+    pruned = copy.deepcopy(model).eval()
+    base_flops = measure(pruned, example_inputs)[0]
+    steps = math.ceil(1 / step)
+    pruner = tp.pruner.MetaPruner(pruned, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
+                                  pruning_ratio=min(1.0, steps * step) * (1 - 1e-6), iterative_steps=steps,
+                                  ignored_layers=output_layers(pruned))
+    for _ in range(steps):
+        if base_flops / measure(pruned, example_inputs)[0] >= speedup:
+            break
+        pruner.step()
+    reached = base_flops / measure(pruned, example_inputs)[0]
+    if reached < speedup:
+        raise ValueError(f"Torch-Pruning cannot reach speedup={speedup} (got {reached:.2f}x); ask for less")
+    return pruned
+
+
+@torch.no_grad()
+def apply_metanet(model: nn.Module, metanet: nn.Module, kernel_shape: tuple[int, ...] = ()) -> nn.Module:
+    """A copy of ``model`` carrying ``metanet.edit`` of its weights (one forward pass of the metanet)."""
+    if not getattr(metanet, "can_edit", False):
+        raise ValueError(f"the metanet ({type(metanet).__name__}) has no edit head; meta-pruning needs a metanet "
+                         "built with edit=True (see train_pruning_metanet)")
+    device = next(metanet.parameters()).device
+    edited_model = copy.deepcopy(model)
+    graph = netgraph.from_module(edited_model, kernel_shape=kernel_shape).to(device)
+    was_training = metanet.training
+    metanet.eval()
+    edited = metanet.edit(graph)
+    metanet.train(was_training)
+    state = netgraph.to_state_dict(edited)
+    edited_model.load_state_dict({k: v.to(next(model.parameters()).device) for k, v in state.items()})
+    return edited_model

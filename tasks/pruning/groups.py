@@ -1,0 +1,128 @@
+"""Pruning groups from the parameter graph: channels / neurons as level-0 symmetry groups.
+
+A level-0 :class:`~netgraph.SymmetryGroup` lists, for each of its units, every node that moves with
+that unit (a neuron, a conv channel, or channels tied through residual additions). Removing the
+same unit set from every weight and bias attached to those nodes is a consistent structural
+pruning, so group importance and the group-lasso penalty are computed on the graph, vectorised
+with ``scatter_add`` (no loop over edges or weights).
+
+Example:
+    >>> import torch, netgraph
+    >>> from netgraph.architectures import mlp
+    >>> model = mlp([4, 8, 6, 3])
+    >>> groups = prunable_groups(netgraph.spec_of(model))
+    >>> [(g.module, g.units) for g in groups]
+    [('0', 8), ('2', 6)]
+    >>> [tuple(s.shape) for s in group_importance(netgraph.from_module(model), groups)]
+    [(8,), (6,)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch_geometric.data import Data
+
+from netgraph.metanets import spec_parameter_masks
+from netgraph.spec import GraphSpec
+from netgraph.types import NodeFeature
+
+__all__ = ["PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso", "NORMS"]
+
+NORMS = ("l1", "l2")
+_PARAM_COLUMNS = (NodeFeature.BIAS, NodeFeature.NORM_WEIGHT, NodeFeature.NORM_BIAS)
+
+
+@dataclass(frozen=True)
+class PruneGroup:
+    """One prunable channel group: its symmetry group, the layer whose output channels root it.
+
+    Attributes:
+        index: index of the symmetry group in ``spec.groups``.
+        name: the group's name (for tables and errors).
+        nodes: ``[units, nodes_per_unit]`` graph nodes of each unit.
+        module: qualified name of the Conv / Linear whose output channels are the units.
+        channels: ``[units]`` output-channel index of each unit in that module.
+    """
+
+    index: int
+    name: str
+    nodes: torch.Tensor
+    module: str
+    channels: torch.Tensor
+
+    @property
+    def units(self) -> int:
+        return self.nodes.shape[0]
+
+
+def prunable_groups(spec: GraphSpec) -> list[PruneGroup]:
+    """The level-0 groups whose units are output channels of a weight layer (Conv / Linear).
+
+    Groups without such a root (e.g. attention heads stored as row ranges) are left out; they are
+    not pruned.
+    """
+    owner = torch.full((spec.num_nodes,), -1, dtype=torch.long)
+    row = torch.full((spec.num_nodes,), -1, dtype=torch.long)
+    for i, piece in enumerate(spec.edge_pieces):
+        if piece.rows is None and piece.groups == 1 and piece.view[0] == piece.n_out:
+            owner[piece.out_nodes] = i
+            row[piece.out_nodes] = torch.arange(piece.n_out)
+    result = []
+    for group in spec.groups:
+        if group.level != 0:
+            continue
+        for column in range(group.nodes.shape[1]):
+            first = group.nodes[:, column]
+            pieces = owner[first].unique()
+            if len(pieces) == 1 and int(pieces) >= 0:
+                piece = spec.edge_pieces[int(pieces)]
+                result.append(PruneGroup(group.index, group.name, group.nodes, piece.param.rsplit(".", 1)[0],
+                                         row[first]))
+                break
+    return result
+
+
+def node_scores(graph: Data, norm: str = "l1") -> torch.Tensor:
+    """``[N]`` sum over every parameter attached to each node of ``|w|`` (``l1``) or ``w^2`` (``l2``).
+
+    An edge counts for both its source and its target node; biases and normalisation affine
+    parameters count for their node. Fixed edges (residual identities) and buffers do not count.
+    Works on a ``ParamGraph`` or a batch of one architecture (node ids are then global).
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    spec = graph.spec[0] if isinstance(graph.spec, (list, tuple)) else graph.spec
+    node_mask, edge_mask = spec_parameter_masks(spec, graph.x.device)
+    copies = graph.x.shape[0] // spec.num_nodes
+    power = 1 if norm == "l1" else 2
+    edge_values = (graph.edge_attr.abs() ** power * edge_mask.repeat(copies, 1)).sum(-1)
+    node_values = (graph.x.abs() ** power * node_mask.repeat(copies, 1)).sum(-1)
+    scores = node_values.clone()
+    scores = scores.index_add(0, graph.edge_index[0], edge_values)
+    return scores.index_add(0, graph.edge_index[1], edge_values)
+
+
+def group_importance(graph: Data, groups: list[PruneGroup], norm: str = "l1") -> list[torch.Tensor]:
+    """Importance ``[units]`` of every unit of every group: the group's L1 norm (``l1``) or L2 norm
+    (``l2``) over all parameters attached to the unit's nodes."""
+    scores = node_scores(graph, norm)
+    out = []
+    for group in groups:
+        total = scores[group.nodes.to(scores.device)].sum(-1)
+        out.append(total if norm == "l1" else total.sqrt())
+    return out
+
+
+def group_lasso(graph: Data, groups: list[PruneGroup], eps: float = 1e-8) -> torch.Tensor:
+    """Group-lasso penalty: sum over groups and units of the unit's L2 norm, averaged over the graphs of
+    a batch of one architecture (differentiable; the sparsity term of meta-pruning)."""
+    scores = node_scores(graph, "l2")
+    spec = graph.spec[0] if isinstance(graph.spec, (list, tuple)) else graph.spec
+    copies = graph.x.shape[0] // spec.num_nodes
+    scores = scores.view(copies, spec.num_nodes)
+    total = scores.new_zeros(())
+    for group in groups:
+        total = total + (scores[:, group.nodes.to(scores.device)].sum(-1) + eps).sqrt().sum()
+    return total / copies
