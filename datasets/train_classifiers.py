@@ -57,7 +57,8 @@ class TrainResult:
 
 def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mapping[str, Sequence], epochs: int,
                       checkpoints: Sequence[int], batch_size: int = 32, generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu", on_epoch: Callable[[int], None] | None = None) -> TrainResult:
+                      device: torch.device | str = "cpu", on_epoch: Callable[[int], None] | None = None,
+                      initial: Mapping[str, torch.Tensor] | None = None) -> TrainResult:
     """Train ``B`` copies of ``model``'s architecture, one per entry of the ``hparams`` columns.
 
     Args:
@@ -67,6 +68,8 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
         epochs: training length; checkpoints: epochs (0..epochs) at which weights and metrics are kept.
         generator: seeds initialisation, subsets, shuffles and dropout (on ``device``).
         on_epoch: called with the finished epoch number (progress bars).
+        initial: start from these stacked parameters ``{name: [B, *shape]}`` (e.g. generated
+            weights, to fine-tune them) instead of drawing ``init`` / ``init_std``.
     """
     unknown = sorted(set(hparams) - set(TRAINING_HPARAMS))
     if unknown:
@@ -84,7 +87,7 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
         raise ValueError(f"unknown optimizer(s) {bad}; expected one of {list(OPTIMIZERS)}")
     if any(not 0 <= p < 1 for p in hp["dropout"]):
         raise ValueError(f"dropout rates must lie in [0, 1); got {hp['dropout']}")
-    population = _Population(model, data.to(device), hp, batch_size, generator, device)
+    population = _Population(model, data.to(device), hp, batch_size, generator, device, initial)
     with _global_rng_seeded_from(generator, device):  # dropout masks under vmap come from the global RNG
         return population.train(checkpoints, on_epoch)
 
@@ -93,11 +96,13 @@ class _Population:
     """``B`` nets with their parameters, optimiser state, dropout rates and training subsets."""
 
     def __init__(self, model: nn.Module, data: ClassificationData, hp: dict[str, list], batch_size: int,
-                 generator: torch.Generator | None, device: torch.device | str):
+                 generator: torch.Generator | None, device: torch.device | str,
+                 initial: Mapping[str, torch.Tensor] | None = None):
         num = len(hp["init"])
         f32 = lambda name: torch.tensor(hp[name], dtype=torch.float32, device=device)  # noqa: E731
         self.net, self.data, self.batch_size, self.generator = StackedModel(model), data, batch_size, generator
-        params = stacked_init(self.net.module, num, hp["init"], f32("init_std"), generator, device)
+        params = stacked_init(self.net.module, num, hp["init"], f32("init_std"), generator, device) if initial is None \
+            else _initial_parameters(self.net.module, initial, num, device)
         self.params = {k: v.requires_grad_() for k, v in params.items()}
         self.opt = StackedOptimizer(self.params, f32("learning_rate"), f32("weight_decay"),
                                     torch.tensor([OPTIMIZERS.index(o) for o in hp["optimizer"]], device=device))
@@ -135,6 +140,18 @@ class _Population:
             loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
             grads = torch.autograd.grad(loss.view(num, -1).mean(1).sum(), list(self.params.values()))
             self.opt.step(dict(zip(self.params, grads)))
+
+
+def _initial_parameters(module: nn.Module, initial: Mapping[str, torch.Tensor], num: int,
+                        device: torch.device | str) -> dict[str, torch.Tensor]:
+    """Copies of the given stacked parameters (only ``module``'s parameters; buffers are not trained)."""
+    shapes = {k: (num, *p.shape) for k, p in module.named_parameters()}
+    wrong = {k: tuple(initial[k].shape) if k in initial else None for k, shape in shapes.items()
+             if k not in initial or tuple(initial[k].shape) != shape}
+    if wrong:
+        raise ValueError(f"initial parameters must hold {{name: [nets, *shape]}} for every parameter of the model "
+                         f"({num} nets); wrong or missing: {wrong}")
+    return {k: initial[k].detach().to(device, torch.float32).clone() for k in shapes}
 
 
 @contextlib.contextmanager

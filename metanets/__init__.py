@@ -45,11 +45,19 @@ from .gmn import GMN, GMNConv, PNAAggregation
 from .graph_inputs import GraphEmbedding
 from .graph_model import GraphMetanet
 from .heads import EquivariantHead, InvariantHead
+from .generated import GeneratedNetworks
 from .hypernet import DefaultInitGenerator, WeightGenerator
+from .hypernetworks import ChunkedHypernetwork, mip_encoding
+from .graph_hypernet import GraphHypernetwork, fan_in_scales
+from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
+from .weight_tokens import TokenLayout
+from .conditioning import ConditionEncoder
+from .parameter_slots import fill_parameter_slots, num_parameter_slots, read_parameter_slots
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .nfn import NFN
 from .probes import ProbeFeatures, probe_features
 from .registry import create_metanet, list_metanets, metanet_class, register_metanet
+from .target_architecture import ArchitectureMismatchError, TargetArchitecture
 
 __all__ = [
     "create_metanet", "list_metanets", "metanet_class", "register_metanet",
@@ -60,4 +68,7 @@ __all__ = [
     "GraphEmbedding", "InvariantHead", "EquivariantHead", "ProbeFeatures", "probe_features",
     "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
     "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
+    "GeneratedNetworks", "TargetArchitecture", "ArchitectureMismatchError", "ChunkedHypernetwork", "mip_encoding",
+    "GraphHypernetwork", "fan_in_scales", "WeightDiffusion", "WeightAutoencoder", "LatentDenoiser", "TokenLayout",
+    "ConditionEncoder", "fill_parameter_slots", "read_parameter_slots", "num_parameter_slots",
 ]

@@ -23,6 +23,18 @@ from .merge import align  # noqa: E402  (needs the core above)
 
 __version__ = "0.1.0"
 
+_SUBPACKAGES = ("metanets", "datasets", "tasks", "hub")
+
+
+def __getattr__(name: str):
+    """``netgraph.hub``, ``netgraph.metanets``, ... without importing them first (imported on first use)."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts", "to_module",
     "spec_of", "trace", "random_permutation", "permute", "identity_permutation", "weight_space",

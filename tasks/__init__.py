@@ -1,4 +1,4 @@
-"""Weight-space tasks: training and evaluating metanetworks (imported as ``netgraph.tasks``).
+"""Weight-space tasks: training and evaluating metanetworks and weight generators (imported as ``netgraph.tasks``).
 
 * Tasks (:func:`create_task`, :func:`list_tasks`): ``accuracy_prediction`` (Kendall tau, R^2),
   ``inr_classification`` (accuracy), ``inr_editing`` (MSE of rendered images),
@@ -11,6 +11,12 @@
 * Results: :func:`load_trained` / :func:`push_trained` (model + task from / to a run, a
   checkpoint or the Hub),
   :func:`collect_results` / :func:`results_table` (mean and std over seeds).
+* Weight generation: tasks generators learn from (:class:`ClassificationTask`, :class:`SineTask`),
+  :func:`train_on_task` (hypernetworks, graph hypernetworks), :func:`train_weight_diffusion`,
+  evaluation (:func:`evaluate_classifier_generator`, :func:`evaluate_signal_generator`,
+  :func:`zoo_summary`, :func:`fine_tune`, :func:`summarize`), recipes (:class:`GenerateRecipe`,
+  :func:`run_recipe`: zoo -> train -> evaluate -> save) and the ``netgraph-generate`` command
+  (:func:`generate_weights`).
 
 Example:
     >>> from netgraph.tasks import list_tasks
@@ -35,6 +41,11 @@ from .sine_regression import SineRegression
 from .summary import collect_results, results_table
 from .trainer import FitResult, TrainConfig, Trainer, warmup_cosine
 from .zoo_source import load_task_zoo
+from .generate_cli import build_target, generate_weights
+from .generate_eval import evaluate_classifier_generator, evaluate_signal_generator, fine_tune, summarize, zoo_summary
+from .generate_recipes import GenerateRecipe, architecture_name, run_recipe
+from .generate_tasks import ClassificationTask, SineTask, make_task
+from .generate_train import train_on_task, train_weight_diffusion
 from .pruning import prune  # noqa: E402  (meta-pruning; needs the trainer above)
 
 __all__ = [
@@ -45,5 +56,8 @@ __all__ = [
     "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation",
     "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained", "load_task_zoo",
     "WeightStandardizer", "TargetScaler", "kendall_tau", "r2_score", "mean_squared_error", "accuracy",
+    "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion",
+    "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary",
+    "GenerateRecipe", "run_recipe", "architecture_name", "generate_weights", "build_target",
     "prune",
 ]

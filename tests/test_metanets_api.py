@@ -140,7 +140,7 @@ def test_default_init_generator_samples_pytorch_default_bounds():
     target = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                            nn.Linear(4, 2))
     generator = DefaultInitGenerator()
-    batch = generator.generate(target, n=64)
+    batch = generator.generate_graphs(target, n=64)
     assert batch.num_graphs == 64
     state = netgraph.to_state_dicts(batch, stacked=True)
     assert state["0.weight"].shape == (64, 4, 1, 3, 3)
@@ -171,8 +171,8 @@ def test_a_learned_generator_plugs_into_the_interface():
             super().__init__()
             self.editor = create_metanet("gmn", dim=8, depth=1, edge_features=1, out_features=0, edit=True)
 
-        def generate(self, target, condition=None, n=1):
-            return self.editor.edit(DefaultInitGenerator().generate(target, n=n))
+        def generate_graphs(self, target, condition=None, n=1):
+            return self.editor.edit(DefaultInitGenerator().generate_graphs(target, n=n))
 
     target = mlp([3, 8, 2])
     generator = EditedInit()

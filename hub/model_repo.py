@@ -1,0 +1,248 @@
+"""Generators and metanets as Hugging Face Hub model repos: ``config.json`` + ``model.safetensors`` +
+``README.md`` (a model card), written with ``PyTorchModelHubMixin.save_pretrained``, uploaded with
+``HfApi.upload_folder`` and fetched with ``snapshot_download``.
+
+``config.json`` holds the model's constructor arguments (what ``PyTorchModelHubMixin`` writes; a
+generator's target architecture is among them) plus a ``"netgraph"`` entry saying what the repo
+holds (``kind``: ``generator`` / ``metanet``, ``class``, netgraph ``version``), so loading can
+refuse a repo of the wrong kind with a clear message.
+
+A repo is named by a bundled name (:func:`~.bundled.bundled_generators`), a local folder in Hub
+layout, or a Hub repo id (fetched into the Hub cache; with ``HF_HUB_OFFLINE=1`` only the cache is
+read). Every file is written atomically: staged in a temporary folder, then copied into place
+through a temporary file and ``os.replace``, so a reader never sees a half-written file.
+
+Example:
+    >>> import tempfile, torch
+    >>> from netgraph.architectures import mlp
+    >>> from netgraph.metanets import ChunkedHypernetwork
+    >>> gen = ChunkedHypernetwork(mlp([4, 8, 3]), chunk_size=16, hidden=[8])
+    >>> folder = save(gen, tempfile.mkdtemp() + "/iris-hypernet")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['README.md', 'config.json', 'model.safetensors']
+    >>> loaded = load_generator(folder)
+    >>> all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), loaded.state_dict().values()))
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+from huggingface_hub import HfApi, PyTorchModelHubMixin, snapshot_download
+from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
+                                    OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+from safetensors.torch import load_model
+
+import netgraph
+from netgraph.datasets import push_to_hub as push_zoo
+from netgraph.datasets.atomic import atomic_write, write_text
+from netgraph.datasets.storage import ZOO_JSON
+from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
+
+from .bundled import bundled_path
+from .errors import HubRepoError
+from .model_card import model_card
+
+__all__ = ["save", "push", "load_generator", "load_metanet", "resolve_repo", "MODEL_FILES", "REPO_FORMAT"]
+
+CONFIG, WEIGHTS, CARD, RESULTS = "config.json", "model.safetensors", "README.md", "results.json"
+MODEL_FILES = [CONFIG, WEIGHTS, CARD, RESULTS]
+REPO_FORMAT = "netgraph-model/1"
+KINDS = ("generator", "metanet")
+
+
+def kind_of(model: nn.Module) -> str:
+    """``"generator"`` or ``"metanet"``; a clear error for anything else."""
+    if isinstance(model, WeightGenerator):
+        kind = "generator"
+    elif type(model) in {metanet_class(name) for name in list_metanets()}:
+        kind = "metanet"
+    else:
+        raise TypeError(f"netgraph.hub saves weight generators (netgraph.metanets.WeightGenerator) and metanets "
+                        f"(netgraph.metanets.create_metanet); got {type(model).__name__}. For a zoo folder use "
+                        "netgraph.hub.push(folder, repo_id)")
+    if not isinstance(model, PyTorchModelHubMixin):
+        raise TypeError(f"{type(model).__name__} does not inherit huggingface_hub.PyTorchModelHubMixin, so its config "
+                        "cannot be saved; add the mixin to the class")
+    return kind
+
+
+def save(model: nn.Module, folder: str | Path, repo_id: str | None = None,
+         results: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``folder`` in Hub layout (``config.json``, ``model.safetensors``, ``README.md``,
+    and ``results.json`` when ``results`` are given); returns the folder.
+
+    Args:
+        repo_id: the name used in the model card's usage example (default: the folder name).
+        results: measured figures to keep with the model (shown in the card).
+    """
+    kind = kind_of(model)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".save-") as tmp:
+        staging = Path(tmp)
+        model.save_pretrained(staging)
+        config = json.loads((staging / CONFIG).read_text())
+        cls = type(model)
+        config["netgraph"] = {"kind": kind, "class": f"{cls.__module__}.{cls.__qualname__}",
+                              "version": netgraph.__version__, "format": REPO_FORMAT}
+        write_text(staging / CONFIG, json.dumps(config, indent=2, sort_keys=True))
+        write_text(staging / CARD, model_card(model, repo_id or folder.name, config, results))
+        names = [CONFIG, WEIGHTS, CARD]
+        if results is not None:
+            write_text(staging / RESULTS, json.dumps(results, indent=1))
+            names.append(RESULTS)
+        for name in names:  # each file appears complete or not at all
+            atomic_write(folder / name, lambda tmp, source=staging / name: shutil.copyfile(source, tmp))
+    return folder
+
+
+def push(obj: nn.Module | str | Path, repo_id: str, token: str | None = None, private: bool = False,
+         commit_message: str | None = None, revision: str | None = None, results: Mapping[str, Any] | None = None,
+         api: HfApi | None = None) -> str:
+    """Upload a generator, a metanet, a folder saved by :func:`save`, or a zoo folder (a dataset repo)
+    to the Hub in one commit; returns the commit URL.
+
+    ``api`` stands in for ``HfApi(token=token)`` (tests use a local one).
+    """
+    if isinstance(obj, (str, Path)):
+        folder = Path(obj)
+        if (folder / ZOO_JSON).is_file():
+            return push_zoo(folder, repo_id, token=token, private=private, commit_message=commit_message,
+                            revision=revision, api=api)
+        read_config(folder, str(folder))  # refuse to upload anything but a complete model folder
+        return _upload(folder, repo_id, token, private, commit_message or f"Upload {folder.name}", revision, api)
+    kind_of(obj)
+    with tempfile.TemporaryDirectory(prefix="netgraph-push-") as tmp:
+        folder = save(obj, Path(tmp) / repo_id.rsplit("/", 1)[-1], repo_id=repo_id, results=results)
+        return _upload(folder, repo_id, token, private, commit_message or f"Upload {type(obj).__name__}", revision, api)
+
+
+def _upload(folder: Path, repo_id: str, token: str | None, private: bool, message: str, revision: str | None,
+            api: HfApi | None) -> str:
+    api = api or HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model", commit_message=message,
+                             revision=revision, allow_patterns=MODEL_FILES)
+    return str(getattr(info, "commit_url", info))
+
+
+def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
+                 token: str | None = None) -> Path:
+    """The local folder of ``repo``: a bundled generator, a local folder, or a Hub snapshot."""
+    if isinstance(repo, str) and bundled_path(repo) is not None:
+        return bundled_path(repo)
+    local = Path(repo)
+    if local.is_dir():
+        return local
+    text = str(repo)
+    if isinstance(repo, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep in text.replace("/", ""):
+        raise HubRepoError(f"{text} is not a folder, a bundled generator (netgraph.hub.bundled_generators()) or a Hub "
+                           "repo id ('owner/name'); check the path")
+    try:
+        return Path(snapshot_download(text, repo_type="model", revision=revision, cache_dir=cache_dir, token=token,
+                                      allow_patterns=MODEL_FILES))
+    except HFValidationError as exc:
+        raise HubRepoError(f"{text!r} is neither a local folder nor a valid Hub repo id ('owner/name'): {exc}") from exc
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+        raise HubRepoError(f"Hub repo {text} is not in the local Hub cache and cannot be downloaded now "
+                           f"({type(exc).__name__}); unset HF_HUB_OFFLINE and connect, or pass a local folder") from exc
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
+        raise HubRepoError(f"Hub repo {text} (revision {revision or 'main'}) was not found or is not accessible: "
+                           f"{type(exc).__name__}; check the id, the revision and your token") from exc
+
+
+def read_config(folder: Path, name: str) -> dict[str, Any]:
+    """The ``config.json`` of a model folder, after checking that the folder is a complete model repo."""
+    if (folder / ZOO_JSON).is_file():
+        raise HubRepoError(f"{name} holds a model zoo (zoo.json), not a model; load it with netgraph.hub.load_zoo")
+    missing = [f for f in (CONFIG, WEIGHTS) if not (folder / f).is_file()]
+    if missing:
+        present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        raise HubRepoError(f"{name} lacks {' and '.join(missing)} (it holds {present or 'nothing'}); a netgraph model "
+                           "repo has config.json + model.safetensors: save it with netgraph.hub.save / push")
+    try:
+        return json.loads((folder / CONFIG).read_text())
+    except json.JSONDecodeError as exc:
+        raise HubRepoError(f"{name}/{CONFIG} is not valid JSON ({exc}); push the model again") from exc
+
+
+def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[WeightGenerator] | None = None,
+                   device: torch.device | str = "cpu", revision: str | None = None,
+                   cache_dir: str | Path | None = None, token: str | None = None) -> WeightGenerator:
+    """A weight generator from a bundled name, a local folder or a Hub repo id, in eval mode.
+
+    Args:
+        target: check now that this architecture is the generator's (an
+            :class:`~netgraph.metanets.ArchitectureMismatchError` names what differs; graph
+            hypernetworks take any architecture).
+        cls: the generator class, for repos saved without a ``"netgraph"`` entry (plain
+            ``save_pretrained``) or with a class defined outside netgraph.
+    """
+    model = _load(repo, "generator", cls, WeightGenerator, device, revision, cache_dir, token)
+    if target is not None and not isinstance(model, GraphHypernetwork):
+        model.target_spec(target)
+    return model
+
+
+def load_metanet(repo: str | Path, cls: type[nn.Module] | None = None, device: torch.device | str = "cpu",
+                 revision: str | None = None, cache_dir: str | Path | None = None,
+                 token: str | None = None) -> nn.Module:
+    """A metanet (``netgraph.metanets.create_metanet`` models) from a local folder or a Hub repo id, in eval mode."""
+    return _load(repo, "metanet", cls, nn.Module, device, revision, cache_dir, token)
+
+
+def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token) -> nn.Module:
+    folder = resolve_repo(repo, revision, cache_dir, token)
+    config = read_config(folder, str(repo))
+    info = config.pop("netgraph", None)
+    if info is not None and info.get("kind") != kind:
+        verb = {"generator": "load_generator", "metanet": "load_metanet"}.get(info.get("kind"), "the matching loader")
+        raise HubRepoError(f"{repo} holds a netgraph {info.get('kind')} ({info.get('class')}), not a {kind}; load it "
+                           f"with netgraph.hub.{verb}")
+    if cls is None:
+        if info is None:
+            raise HubRepoError(f"{repo} has no 'netgraph' entry in config.json, so its class is unknown (not saved with "
+                               f"netgraph.hub.save / push); pass cls=<the {kind} class>")
+        cls = _netgraph_class(info.get("class", ""), base, repo)
+    model = _build(cls, config, repo)
+    try:
+        load_model(model, str(folder / WEIGHTS), strict=True)
+    except RuntimeError as exc:
+        raise HubRepoError(f"{repo}/{WEIGHTS} does not fit the model its config.json describes ({exc}); the files "
+                           "belong to different models: push the model again") from exc
+    return model.to(device).eval()
+
+
+def _netgraph_class(path: str, base: type, repo) -> type:
+    module_name, _, name = path.rpartition(".")
+    if not module_name.startswith("netgraph."):
+        raise HubRepoError(f"{repo} names the class {path!r}, which is not part of netgraph; pass cls=<that class> to "
+                           "load it (only netgraph classes are imported by name)")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise HubRepoError(f"{repo} was saved with class {path!r}, which this netgraph ({netgraph.__version__}) does "
+                           "not have; upgrade netgraph or pass cls=") from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise HubRepoError(f"{repo} names {path!r}, which is not a {base.__name__}")
+    return cls
+
+
+def _build(cls: type, config: Mapping[str, Any], repo) -> nn.Module:
+    parameters = inspect.signature(cls.__init__).parameters
+    accepted = {k: v for k, v in config.items() if k in parameters}
+    try:
+        return cls(**accepted)
+    except (TypeError, ValueError) as exc:
+        raise HubRepoError(f"{repo}/{CONFIG} does not build a {cls.__name__}: {exc}") from exc

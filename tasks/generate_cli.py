@@ -1,0 +1,141 @@
+"""``netgraph-generate``: the hydra app over :func:`generate_weights` and :func:`~.generate_recipes.run_recipe`.
+
+    netgraph-generate repo=iris-mlp-hypernet n=8 out=weights.safetensors    # weights from a generator
+    netgraph-generate repo=me/ghn target=SmallCNN "target_kwargs={channels: 8}" out=cnn.safetensors
+    netgraph-generate repo=./my-generator target=mypkg.models:MyNet          # any importable factory
+    netgraph-generate --config-name generate_train generate_recipe=digits_hypernet      # train a generator
+    netgraph-generate --config-name generate_train generate_recipe=iris_hypernet push_to=me/iris-hypernet
+
+``repo`` is a bundled name, a local folder in Hub layout or a Hub repo id (``HF_HUB_OFFLINE=1``
+reads the Hub cache only). ``target`` is ``null`` (the architecture recorded with the generator), a
+factory of :mod:`netgraph.architectures` with ``target_kwargs``, or ``package.module:factory``.
+The output file holds the stacked weights ``[n, *shape]`` per state-dict key and the architecture
+(:meth:`netgraph.metanets.GeneratedNetworks.load` reads it back).
+
+:func:`run` does the work for a composed config, so it can be called without hydra too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+import torch
+import torch.nn as nn
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from safetensors import safe_open
+
+from netgraph import architectures
+from netgraph.metanets import GeneratedNetworks
+
+from .generate_recipes import GenerateRecipe, run_recipe
+
+__all__ = ["main", "run", "generate_weights", "build_target", "GenerateCommand", "TrainCommand"]
+
+ACTIONS = ("generate", "train")
+
+
+@dataclass
+class GenerateCommand:
+    """The ``netgraph-generate`` config (``action=generate``)."""
+
+    action: str = "generate"
+    repo: str = "iris-mlp-hypernet"
+    target: Optional[str] = None
+    target_kwargs: Any = None
+    condition: Optional[str] = None
+    n: int = 8
+    out: str = "weights.safetensors"
+    seed: int = 0
+    device: str = "cpu"
+    revision: Optional[str] = None
+
+
+@dataclass
+class TrainCommand(GenerateRecipe):
+    """The ``netgraph-generate --config-name generate_train`` config: a recipe plus where to push it."""
+
+    action: str = "train"
+    push_to: Optional[str] = None
+
+
+ConfigStore.instance().store(name="generate_schema", node=GenerateCommand)
+ConfigStore.instance().store(name="generate_train_schema", node=TrainCommand)
+
+
+def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """A target module: a factory of :mod:`netgraph.architectures` (``"SmallCNN"``) or an importable
+    ``"package.module:factory"``, called with ``kwargs``."""
+    kwargs = dict(kwargs or {})
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"target={name!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+    else:
+        factory = getattr(architectures, name, None)
+        if name not in architectures.__all__ or not callable(factory):
+            raise ValueError(f"target={name!r} is not a factory of netgraph.architectures ({architectures.__all__}); "
+                             "give one of those or 'package.module:factory'")
+    return factory(**kwargs)
+
+
+def generate_weights(repo: str, target: str | nn.Module | None = None, target_kwargs: dict[str, Any] | None = None,
+                     n: int = 8, condition: torch.Tensor | str | None = None, seed: int = 0,
+                     device: torch.device | str = "cpu", revision: str | None = None) -> GeneratedNetworks:
+    """``n`` networks from the generator ``repo`` for ``target`` (a module, a factory name, or ``None``:
+    the generator's recorded architecture); ``condition`` may be a tensor or a safetensors file holding
+    a tensor named ``condition``."""
+    from netgraph.hub import load_generator
+
+    generator = load_generator(repo, device=device, revision=revision)
+    module = build_target(target, target_kwargs) if isinstance(target, str) else target
+    if isinstance(condition, (str, Path)):
+        with safe_open(str(condition), framework="pt") as f:
+            if "condition" not in f.keys():
+                raise ValueError(f"{condition} holds {list(f.keys())}; expected a tensor named 'condition'")
+            condition = f.get_tensor("condition")
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return generator.generate(module, condition, n=n)
+
+
+def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """Carry out ``cfg.action`` and return a summary (also printed by the app)."""
+    values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    action = values.pop("action", "generate")
+    if action == "generate":
+        command = GenerateCommand(**values)
+        nets = generate_weights(command.repo, command.target, command.target_kwargs, command.n, command.condition,
+                                command.seed, command.device, command.revision)
+        path = nets.save(command.out)
+        return {"out": str(path), "n": len(nets), "architecture": type(nets.template).__name__,
+                "learnable_values": nets.spec.num_params}
+    if action == "train":
+        push_to = values.pop("push_to", None)
+        generator, results = run_recipe(values)
+        summary = {"recipe": results["recipe"], "out_dir": values.get("out_dir"), "evaluation": results["evaluation"],
+                   "cpu_seconds": results["cpu_seconds"]}
+        if "zoo" in results:
+            summary["zoo"] = results["zoo"]
+        if push_to:
+            from netgraph.hub import push
+
+            summary["pushed"] = push(values["out_dir"] if values.get("out_dir") else generator, push_to)
+        return summary
+    raise ValueError(f"action={action!r}; expected one of {list(ACTIONS)}")
+
+
+@hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="generate")
+def main(cfg: DictConfig) -> None:
+    print(json.dumps(run(cfg), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Recipes: one config that builds (or reuses) a zoo, trains a weight generator, evaluates it and
+saves it as a Hub-layout folder with its results. ``netgraph-generate --config-name generate_train
+generate_recipe=<name>`` runs the presets in ``netgraph/configs/generate_recipe``; :func:`run_recipe`
+is the same from Python.
+
+A recipe names
+
+* ``generator``: ``{"kind": "hypernetwork" | "graph_hypernetwork" | "weight_diffusion", ...}`` and
+  the constructor arguments of :class:`~netgraph.metanets.ChunkedHypernetwork`,
+  :class:`~netgraph.metanets.GraphHypernetwork` or :class:`~netgraph.metanets.WeightDiffusion`;
+* ``task``: what the generated networks do (:func:`~.generate_tasks.make_task`);
+* ``targets``: the architectures trained on (``{"factory", "kwargs"}`` in
+  :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
+* ``zoo_networks``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or
+  to compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
+* ``train`` / ``evaluate``: arguments of :func:`~.generate_train.train_on_task` or
+  :func:`~.generate_train.train_weight_diffusion`, and of the evaluation.
+
+Example:
+    >>> recipe = GenerateRecipe.from_any({"name": "demo", "train": {"steps": 2}, "evaluate": {"n": 2, "finetune_epochs": 0},
+    ...                                   "generator": {"kind": "hypernetwork", "chunk_size": 32, "hidden": [8]}})
+    >>> generator, results = run_recipe(recipe)
+    >>> sorted(results["evaluation"]["mlp([4, 16, 16, 3])"])
+    ['generated', 'random init']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from netgraph.datasets import ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
+from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
+                               WeightGenerator)
+
+from .generate_eval import evaluate_classifier_generator, evaluate_signal_generator, zoo_summary
+from .generate_tasks import ClassificationTask, SineTask, make_task
+from .generate_train import train_on_task, train_weight_diffusion
+
+__all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS"]
+
+GENERATOR_KINDS = {"hypernetwork": ChunkedHypernetwork, "graph_hypernetwork": GraphHypernetwork,
+                   "weight_diffusion": WeightDiffusion}
+
+
+@dataclass
+class GenerateRecipe:
+    """Everything a generator training run needs (see the module docstring)."""
+
+    name: str = "generator"
+    generator: dict[str, Any] = field(default_factory=lambda: {"kind": "hypernetwork"})
+    task: dict[str, Any] = field(default_factory=lambda: {"kind": "classification", "data": "iris"})
+    targets: list[dict[str, Any]] = field(default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}])
+    held_out: list[dict[str, Any]] = field(default_factory=list)
+    zoo_networks: dict[str, Any] | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    out_dir: str | None = None
+    progress: bool = True
+    num_threads: int | None = 1
+    device: str = "cpu"
+
+    @classmethod
+    def from_any(cls, config: "GenerateRecipe | Mapping[str, Any]") -> "GenerateRecipe":
+        """A recipe from itself, a dict or a hydra config (unknown keys rejected)."""
+        if isinstance(config, GenerateRecipe):
+            return config
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(config, DictConfig):
+            config = OmegaConf.to_container(config, resolve=True)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise ValueError(f"unknown recipe key(s) {unknown}; expected keys from {sorted(names)}")
+        return cls(**dict(config))
+
+
+def architecture_name(ref: Mapping[str, Any]) -> str:
+    """A short readable name of an architecture reference, e.g. ``mlp([64, 32, 10])``."""
+    kwargs = dict(ref.get("kwargs", {}))
+    if ref["factory"] == "mlp":
+        return f"mlp({kwargs.pop('sizes')})" + (f" {kwargs}" if kwargs else "")
+    return f"{ref['factory']}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+
+
+def run_recipe(recipe: GenerateRecipe | Mapping[str, Any]) -> tuple[WeightGenerator, dict[str, Any]]:
+    """Train and evaluate the recipe's generator; save it (and ``results.json``) to ``out_dir`` when set.
+
+    Returns the generator and the results: ``evaluation`` (per architecture, rows of
+    :func:`~.generate_eval.summarize`), ``zoo`` (reference summary), ``history`` (every 10th
+    training row), ``cpu_seconds`` and ``wall_seconds`` per phase.
+    """
+    recipe = GenerateRecipe.from_any(recipe)
+    threads = torch.get_num_threads()
+    if recipe.num_threads:
+        torch.set_num_threads(recipe.num_threads)
+    try:
+        return _run(recipe)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
+    clock = _Clock()
+    task = make_task(recipe.task, recipe.device)
+    targets = {architecture_name(ref): build_architecture(ref) for ref in recipe.targets}
+    held_out = {architecture_name(ref): build_architecture(ref) for ref in recipe.held_out}
+    zoo, zoo_nets = _zoo(recipe) if recipe.zoo_networks else (None, None)
+    clock.lap("zoo")
+    torch.manual_seed(recipe.seed)  # after the zoo, so a zoo built in this run or before gives the same generator
+    generator = _make_generator(recipe, targets, task, zoo)
+    generator.to(recipe.device)
+    history = _train(recipe, generator, task, targets, zoo, zoo_nets)
+    clock.lap("train")
+    results: dict[str, Any] = {"recipe": recipe.name}
+    evaluate = dict(recipe.evaluate)
+    if isinstance(task, ClassificationTask):
+        results["evaluation"] = evaluate_classifier_generator(generator, {**targets, **held_out}, task,
+                                                              seed=recipe.seed, **evaluate)
+        if zoo is not None:
+            results["zoo"] = zoo_summary(zoo, zoo_nets)
+    else:
+        results["evaluation"] = _evaluate_signals(recipe, generator, task, targets, zoo, evaluate)
+    clock.lap("evaluate")
+    results.update(history=history[9::10], cpu_seconds=clock.cpu, wall_seconds=clock.wall,
+                   torch_threads=torch.get_num_threads())
+    if recipe.out_dir:
+        from netgraph.hub import save
+
+        save(generator, recipe.out_dir, results=results)
+    return generator, results
+
+
+def _zoo(recipe: GenerateRecipe):
+    """The recipe's zoo (built if missing) and the ids of the networks it uses."""
+    spec = dict(recipe.zoo_networks)
+    preset, root = spec.pop("preset"), spec.pop("root")
+    match, split = spec.pop("architecture", {}), spec.pop("split", "all")
+    build_zoo(zoo_config(preset, root=root, num_threads=recipe.num_threads, **spec), progress=recipe.progress)
+    zoo = load_zoo(root)
+    archs = [i for i, ref in enumerate(zoo.architectures) if all(ref["kwargs"].get(k) == v for k, v in match.items())]
+    if not archs:
+        raise ValueError(f"no architecture of zoo {root} matches {match}; it has {zoo.architectures}")
+    dataset = ZooDataset(zoo, split=split)
+    nets = torch.tensor([i for i in dataset.net_ids.tolist() if zoo.rows[i]["arch"] in archs], dtype=torch.long)
+    return zoo, nets
+
+
+def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task, zoo) -> WeightGenerator:
+    config = dict(recipe.generator)
+    kind = config.pop("kind", None)
+    if kind not in GENERATOR_KINDS:
+        raise ValueError(f"generator kind must be one of {sorted(GENERATOR_KINDS)}, got {kind!r}")
+    trained_on = {"task": recipe.task, "architectures": recipe.targets, "recipe": recipe.name}
+    if zoo is not None:
+        used = {k: v for k, v in recipe.zoo_networks.items() if k != "root"}
+        trained_on["zoo"] = {"name": zoo.info.get("name"), **used}
+    if kind == "graph_hypernetwork":
+        return GraphHypernetwork(trained_on=trained_on, **config)
+    if len(targets) != 1:
+        raise ValueError(f"a {kind} makes weights for one architecture; the recipe lists {len(targets)} targets")
+    target = TargetArchitecture.of(next(iter(targets.values())), factory=recipe.targets[0])
+    return GENERATOR_KINDS[kind](target, trained_on=trained_on, **config)
+
+
+def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets) -> list[dict]:
+    train = dict(recipe.train)
+    if not isinstance(generator, WeightDiffusion):
+        return train_on_task(generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train)
+    if zoo is None:
+        raise ValueError("weight diffusion learns from a zoo: give the recipe zoo_networks (preset, root, architecture, "
+                         "split)")
+    data = ZooDataset(zoo, split="all", device=recipe.device)
+    graphs = data[torch.isin(data.net_ids, zoo_nets).nonzero().flatten()].to_batch()
+    condition = None
+    if isinstance(task, SineTask):
+        waves = _waves(zoo, data.net_ids[torch.isin(data.net_ids, zoo_nets)], recipe.device)
+
+        def condition(index: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+            return task.waves(*(waves[k][index] for k in ("amplitude", "frequency", "phase")), rng)[0]
+
+    return train_weight_diffusion(generator, graphs, condition=condition, seed=recipe.seed, progress=recipe.progress,
+                                  **train)
+
+
+def _waves(zoo, nets: torch.Tensor, device) -> dict[str, torch.Tensor]:
+    return {k: torch.tensor([zoo.rows[i][k] for i in nets.tolist()], dtype=torch.float32, device=device)
+            for k in ("amplitude", "frequency", "phase")}
+
+
+def _evaluate_signals(recipe: GenerateRecipe, generator, task: SineTask, targets, zoo, evaluate) -> dict[str, Any]:
+    if zoo is None:
+        raise ValueError("the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe "
+                         "zoo_networks")
+    held_out = ZooDataset(zoo, split=evaluate.pop("split", "test")).net_ids
+    waves = _waves(zoo, held_out, recipe.device)
+    zoo_psnr = zoo.metrics["psnr"][held_out, -1]
+    name, target = next(iter(targets.items()))
+    return {name: evaluate_signal_generator(generator, target, task, waves, zoo_psnr, seed=recipe.seed, **evaluate)}
+
+
+class _Clock:
+    """CPU (this process) and wall seconds per phase."""
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
+        self._cpu, self._wall = time.process_time(), time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.cpu[name], self.wall[name] = round(cpu - self._cpu, 1), round(wall - self._wall, 1)
+        self._cpu, self._wall = cpu, wall

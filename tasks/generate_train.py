@@ -1,0 +1,145 @@
+"""Training loops of weight generators (kept specific to generators and small).
+
+* :func:`train_on_task`: hypernetworks and graph hypernetworks learn from the task loss of the
+  networks they generate (Ha et al.; GHN-2): each step generates ``nets_per_step`` networks of
+  every target architecture, runs them on a minibatch (``nets(x)``, one ``vmap`` call) and steps
+  the generator on the mean loss.
+* :func:`train_weight_diffusion`: the two stages of p-diff / D2NWG on a zoo: the weight
+  autoencoder on standardised tokens, then the latent denoiser (and condition encoder) on the
+  frozen autoencoder's latents.
+
+Both return a history of ``{"step", "loss", ...}`` rows and show a tqdm bar.
+
+Example:
+    >>> import torch
+    >>> from netgraph.architectures import mlp
+    >>> from netgraph.metanets import ChunkedHypernetwork
+    >>> from netgraph.tasks import ClassificationTask
+    >>> target = mlp([4, 8, 3])
+    >>> history = train_on_task(ChunkedHypernetwork(target, chunk_size=16, hidden=[8]), ClassificationTask("iris"),
+    ...                         [target], steps=3, progress=False)
+    >>> [row["step"] for row in history]
+    [1, 2, 3]
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+from torch_geometric.data import Batch
+from tqdm.auto import tqdm
+
+from netgraph.metanets import WeightDiffusion, WeightGenerator
+
+from .generate_tasks import ClassificationTask, SineTask
+
+__all__ = ["train_on_task", "train_weight_diffusion"]
+
+ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTask, targets: Sequence[nn.Module],
+                  steps: int, lr: float = 1e-3, nets_per_step: int = 8, batch_size: int = 64, grad_clip: float = 1.0,
+                  seed: int = 0, eval_every: int = 0, eval_nets: int = 16, progress: bool = True) -> list[dict]:
+    """Train ``generator`` on ``task`` for ``steps`` Adam steps (see the module docstring).
+
+    Args:
+        targets: the architectures to generate (one for a fixed-target hypernetwork; a family for a
+            graph hypernetwork; a loop over architectures per step).
+        eval_every: every this many steps, add the mean validation accuracy of ``eval_nets`` fresh
+            networks per target to the history (classification tasks; 0: never).
+    Returns:
+        one row per step: ``{"step", "loss"}`` (+ ``"val_acc"`` at evaluation steps).
+    """
+    if steps < 1 or not targets:
+        raise ValueError(f"train_on_task needs steps >= 1 and at least one target; got steps={steps}, "
+                         f"{len(targets)} targets")
+    device = next(generator.parameters()).device
+    rng = torch.Generator(device).manual_seed(seed)
+    torch.manual_seed(seed)  # the generators' noise
+    optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
+    history = []
+    generator.train()
+    for step in tqdm(range(1, steps + 1), desc=f"train {type(generator).__name__}", disable=not progress):
+        losses = []
+        for target in targets:  # a loop over architectures
+            condition, inputs, labels = task.sample(nets_per_step, batch_size, rng)
+            nets = generator.generate(target, condition, n=nets_per_step)
+            losses.append(task.loss(nets(inputs), labels))
+        loss = torch.stack(losses).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+        optimizer.step()
+        row = {"step": step, "loss": loss.item()}
+        if eval_every and step % eval_every == 0 and isinstance(task, ClassificationTask):
+            row["val_acc"] = mean_val_accuracy(generator, task, targets, eval_nets)
+        history.append(row)
+    generator.eval()
+    return history
+
+
+@torch.no_grad()
+def mean_val_accuracy(generator: WeightGenerator, task: ClassificationTask, targets: Sequence[nn.Module],
+                      n: int) -> float:
+    """Mean validation accuracy of ``n`` fresh networks per target."""
+    was_training = generator.training
+    generator.eval()
+    accuracies = [task.evaluate(generator.generate(target, n=n))["val_acc"].mean() for target in targets]
+    generator.train(was_training)
+    return float(torch.stack(accuracies).mean())
+
+
+def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_steps: int, steps: int,
+                           batch_size: int = 64, lr: float = 1e-3, condition: ConditionFn | None = None,
+                           input_noise: float = 0.001, latent_noise: float = 0.1, seed: int = 0,
+                           progress: bool = True) -> list[dict]:
+    """Train the autoencoder, then the denoiser, of ``model`` on the networks of ``graphs`` (a batch
+    of the model's architecture, e.g. ``ZooDataset(...).to_batch()``).
+
+    Args:
+        condition: for a conditioned model, ``condition(net_index [b], generator) -> [b, ...]``, the
+            condition of each training network (drawn afresh every step, e.g. a random subset of
+            its data).
+        input_noise, latent_noise: p-diff's noise augmentation while the autoencoder trains.
+    Returns:
+        one row per step, ``{"stage": "autoencoder" | "diffusion", "step", "loss"}``.
+    """
+    if (model.condition is None) != (condition is None):
+        raise ValueError("a conditioned WeightDiffusion needs condition=... (the condition of each training network) "
+                         "and an unconditioned one takes none")
+    device = model.token_mean.device
+    rng = torch.Generator(device).manual_seed(seed)
+    torch.manual_seed(seed)
+    model.fit_normalisation(graphs)
+    tokens, valid = model.normalised_tokens(graphs)
+    num = tokens.shape[0]
+    history = []
+    model.train()
+    optimizer = torch.optim.Adam(model.autoencoder.parameters(), lr=lr)
+    for step in tqdm(range(1, autoencoder_steps + 1), desc="train weight autoencoder", disable=not progress):
+        index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
+        loss = model.autoencoder_loss(tokens[index], valid, input_noise, latent_noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append({"stage": "autoencoder", "step": step, "loss": loss.item()})
+    model.eval()
+    with torch.no_grad():
+        model.latent_std.fill_(float(model.autoencoder.encode(tokens).std()))
+        latents = model.latents(tokens)
+    model.train()
+    trained = list(model.denoiser.parameters()) + (list(model.condition.parameters()) if model.condition else [])
+    optimizer = torch.optim.Adam(trained, lr=lr)
+    for step in tqdm(range(1, steps + 1), desc="train latent denoiser", disable=not progress):
+        index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
+        loss = model.denoising_loss(latents[index], condition(index, rng) if condition is not None else None)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(trained, 1.0)
+        optimizer.step()
+        history.append({"stage": "diffusion", "step": step, "loss": loss.item()})
+    model.eval()
+    return history
