@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runs behind RESULTS.md "Metanetworks on the weight-space tasks" and "Augmentations on / off".
 #
-#   bash benchmarks/run_results.sh [section ...]      # sections: accuracy sine inr_cls inr_edit aug summary
+#   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
+#                                                     # (and inr_cls_long, not run by default)
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -42,6 +43,9 @@ for section in "${sections[@]}"; do
     inr_cls)    # digits_inr (1,797 SIRENs: 1,258 / 180 / 359)
       run $TRAIN -m task=inr_classification metanet=$ALL seed=0,1,2 $COMMON task.zoo.root=$ZOOS/digits-inr \
         train.epochs=$EPOCHS_INR_CLS ;;
+    inr_cls_long)  # the dense metanets trained 20 epochs (variant=ep20): does INR classification leave chance?
+      run $TRAIN -m task=inr_classification metanet=mlp,statnn,dwsnet,nfn_np,nfn_hnp seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-inr train.epochs=20 variant=ep20 ;;
     inr_edit)   # equivariant metanets only (mlp and statnn have no edit head)
       run $TRAIN -m task=inr_editing metanet=dwsnet,nfn_np,nfn_hnp,gmn,ngt seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-inr train.epochs=$EPOCHS_INR_EDIT ;;
