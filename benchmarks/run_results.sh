@@ -2,7 +2,7 @@
 # The runs behind RESULTS.md "Metanetworks on the weight-space tasks" and "Augmentations on / off".
 #
 #   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
-#                                                     # (and inr_cls_long, not run by default)
+#                                                     # (and inr_cls_long, aug_sym: not run by default)
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -37,6 +37,9 @@ for section in "${sections[@]}"; do
     aug)        # augmentations on (variant=aug) vs the default runs of `accuracy` (variant=default)
       run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet,gmn seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-cnn variant=aug "$AUG" ;;
+    aug_sym)    # function-preserving augmentations only (no noise), flat MLP and DWSNet
+      run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-cnn variant=aug_sym "augment=[permutation,relu_scaling]" ;;
     sine)       # sine_inr (1,000 SIRENs: 800 / 100 / 100)
       run $TRAIN -m task=sine_regression metanet=$ALL seed=0,1,2 $COMMON task.zoo.root=$ZOOS/sine-inr \
         train.epochs=$EPOCHS_SINE ;;
