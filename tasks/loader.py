@@ -132,20 +132,25 @@ class GraphLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         for index in self._batches():
-            batch = self.batch(index)
-            yield self.transform(batch) if self.transform is not None else batch
+            yield self.batch(index, self.transform)
 
-    def batch(self, index: torch.Tensor) -> Batch:
-        """The items ``index`` as one ``Batch`` (with ``y``, ``net_id``, ``checkpoint``); the loader's own
-        ``transform`` is not applied, the dataset's per-item one is."""
+    def batch(self, index: torch.Tensor, transform: Callable[[Batch], Batch] | None = None) -> Batch:
+        """The items ``index`` as one ``Batch`` (with ``y``, ``net_id``, ``checkpoint``), ``transform``
+        applied (the loader's own is not, unless passed); the dataset's per-item one is. Under
+        ``dense=True`` with several architectures, ``transform`` sees each architecture's part with
+        its real spec (activations decide which symmetries apply) before the parts are merged."""
         if self.dataset.transform is not None:
             if self.shared_spec is not None:
                 raise ValueError("dense=True serves several architectures under one spec and cannot apply the "
                                  "dataset's per-item transform; pass the transform to GraphLoader(transform=...)")
-            return Batch.from_data_list([self.dataset[int(i)] for i in index])
+            batch = Batch.from_data_list([self.dataset[int(i)] for i in index])
+            return transform(batch) if transform is not None else batch
         if self.shared_spec is None:
-            return self.dataset[index].to_batch()
+            batch = self.dataset[index].to_batch()
+            return transform(batch) if transform is not None else batch
         parts = [self.dataset[index[self.arch[index] == a]].to_batch() for a in self.arch[index].unique().tolist()]
+        if transform is not None:
+            parts = [transform(part) for part in parts]
         spec = self.shared_spec
         b = sum(p.num_graphs for p in parts)
         batch = make_batch(spec, torch.cat([p.x for p in parts]).view(b, spec.num_nodes, -1),

@@ -117,6 +117,25 @@ def test_dense_layout_serves_activation_variants_under_one_spec(tiny_zoos):
     assert len({id(s) for s in graph_batch.spec}) == 2                # graph models see both architectures
 
 
+def test_dense_layout_augments_each_architecture_with_its_own_activations(tiny_zoos):
+    # ReLU neurons may be rescaled, tanh neurons may not: under dense=True the augmentation must read
+    # each item's real spec, not the one shared spec the dense metanets see (a ReLU or a tanh one).
+    from netgraph.augment import ReLUScaling
+    data = ZooDataset(tiny_zoos["cnn"]["root"], split="all", checkpoints="all")
+    loader = GraphLoader(data, batch_size=len(data), dense=True, transform=ReLUScaling(2.0, 2.0))
+    batch = next(iter(loader))
+    assert all(spec is loader.shared_spec for spec in batch.spec)
+    weights = netgraph.to_state_dicts(batch, stacked=True)["features.0.weight"]
+    activations = [data.zoo.architectures[int(data.zoo.net_arch[int(n)])]["kwargs"]["activation"] for n in batch.net_id]
+    assert {"relu", "tanh"} <= set(activations)
+    for i, (n, c) in enumerate(zip(batch.net_id, batch.checkpoint)):
+        stored = data.zoo.state_dict(int(n), int(c))["features.0.weight"]
+        if activations[i] == "tanh":
+            assert torch.equal(weights[i], stored)
+        else:
+            assert torch.allclose(weights[i], 2.0 * stored)
+
+
 def test_dense_layout_rejects_different_weight_layouts(tmp_path):
     from netgraph.datasets import Zoo
     architectures = [{"factory": "mlp", "kwargs": {"sizes": sizes}} for sizes in ([2, 3, 1], [2, 4, 1])]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The runs behind RESULTS.md "Metanetworks on the weight-space tasks" and "Augmentations on / off".
+#
+#   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
+#                                                     # (and inr_cls_long, aug_sym: not run by default)
+#
+# Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
+# to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
+# built there on first use, or copy an existing build of the same preset: it is reused only when its
+# recipe matches). Re-running resumes / re-tests finished runs. The table is
+#   netgraph-train action=summary runs_root=$RUNS
+# The epochs of the INR tasks are cut from the task configs' 40 to fit a 2-core CPU budget
+# (EPOCHS_SINE, EPOCHS_INR_CLS, EPOCHS_INR_EDIT override them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-/tmp/results-runs}
+ZOOS=${ZOOS:-/tmp/results-zoos}
+TRAIN=${TRAIN:-netgraph-train}
+EPOCHS_SINE=${EPOCHS_SINE:-6}
+EPOCHS_INR_CLS=${EPOCHS_INR_CLS:-3}
+EPOCHS_INR_EDIT=${EPOCHS_INR_EDIT:-3}
+export OMP_NUM_THREADS=1
+COMMON="baselines=[] runs_root=$RUNS num_threads=1 train.progress=false"
+ALL=mlp,statnn,dwsnet,nfn_np,nfn_hnp,gmn,ngt
+AUG='augment=[permutation,relu_scaling,{name:gaussian_noise,std:0.05}]'
+
+run() { echo "+ $*"; nice "$@"; }
+
+sections=("$@")
+[ ${#sections[@]} -eq 0 ] && sections=(accuracy aug sine inr_cls inr_edit summary)
+
+for section in "${sections[@]}"; do
+  case $section in
+    accuracy)   # task config as is: 50 epochs, digits_cnn (256 nets: 102 train / 26 val / 128 test)
+      run $TRAIN -m task=accuracy_prediction metanet=$ALL seed=0,1,2 $COMMON task.zoo.root=$ZOOS/digits-cnn ;;
+    aug)        # augmentations on (variant=aug) vs the default runs of `accuracy` (variant=default)
+      run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet,gmn seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-cnn variant=aug "$AUG" ;;
+    aug_sym)    # function-preserving augmentations only (no noise), flat MLP and DWSNet
+      run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-cnn variant=aug_sym "augment=[permutation,relu_scaling]" ;;
+    sine)       # sine_inr (1,000 SIRENs: 800 / 100 / 100)
+      run $TRAIN -m task=sine_regression metanet=$ALL seed=0,1,2 $COMMON task.zoo.root=$ZOOS/sine-inr \
+        train.epochs=$EPOCHS_SINE ;;
+    inr_cls)    # digits_inr (1,797 SIRENs: 1,258 / 180 / 359)
+      run $TRAIN -m task=inr_classification metanet=$ALL seed=0,1,2 $COMMON task.zoo.root=$ZOOS/digits-inr \
+        train.epochs=$EPOCHS_INR_CLS ;;
+    inr_cls_long)  # the dense metanets trained 20 epochs (variant=ep20): does INR classification leave chance?
+      run $TRAIN -m task=inr_classification metanet=mlp,statnn,dwsnet,nfn_np,nfn_hnp seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-inr train.epochs=20 variant=ep20 ;;
+    inr_edit)   # equivariant metanets only (mlp and statnn have no edit head)
+      run $TRAIN -m task=inr_editing metanet=dwsnet,nfn_np,nfn_hnp,gmn,ngt seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-inr train.epochs=$EPOCHS_INR_EDIT ;;
+    summary)
+      $TRAIN action=summary runs_root=$RUNS ;;
+    *) echo "unknown section $section" >&2; exit 2 ;;
+  esac
+done
