@@ -4,6 +4,7 @@ Run after the recipes (they write ``generators/<name>``):
 
     python benchmarks/generate_diagnostics.py ghn --generator generators/digits-mlp-ghn
     python benchmarks/generate_diagnostics.py autoencoder --generator generators/digits-cnn-diffusion
+    python benchmarks/generate_diagnostics.py pdiff --generator generators/digits-cnn-pdiff
 
 * ``ghn``: what a graph hypernetwork's networks look like next to PyTorch's default initialisation
   (same architectures): effective rank of the first layer's weights (``(sum s)^2 / sum s^2`` of its
@@ -12,6 +13,11 @@ Run after the recipes (they write ``generators/<name>``):
 * ``autoencoder``: how much of a weight-diffusion model's accuracy is lost before diffusion: the zoo
   networks it was trained on, encoded and decoded by its autoencoder (no sampling), against the
   networks themselves, plus the reconstruction MSE in standardised units.
+* ``pdiff``: a weight-diffusion model trained on checkpoints of one run (``run_checkpoints``): the
+  checkpoints are rebuilt from the recorded recipe (same seed); their accuracy encoded and decoded,
+  the generated networks' (same seed and count as the recipe's evaluation), and a baseline that
+  needs no generator: each generated network's nearest checkpoint plus isotropic Gaussian noise of
+  the same norm as the generated network's offset from it.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import argparse
 
 import torch
 
+import netgraph
 from netgraph.architectures import SmallCNN, mlp
 from netgraph.datasets import ZooDataset, load_zoo
 from netgraph.hub import load_generator
 from netgraph.metanets import DefaultInitGenerator, GeneratedNetworks
-from netgraph.tasks import ClassificationTask
+from netgraph.tasks import ClassificationTask, checkpoints_of_one_run, nearest_checkpoint
 
 
 @torch.no_grad()
@@ -68,16 +75,63 @@ def autoencoder(args: argparse.Namespace) -> None:
           f"{float(rebuilt.mean()):.3f}; reconstruction MSE (standardised) {mse:.3f}")
 
 
+@torch.no_grad()
+def pdiff(args: argparse.Namespace) -> None:
+    gen = load_generator(args.generator)
+    config = dict(gen.trained_on["run_checkpoints"])
+    task = ClassificationTask(config.pop("data"))
+    target = gen.target_architecture.build()
+    with torch.enable_grad():
+        run = checkpoints_of_one_run(target, task.data, **config)
+    names = [k for k, _ in target.named_parameters()]
+    graphs = netgraph.from_state_dicts(target, run.weights)
+    decoded = gen.decode(gen.latents(gen.normalised_tokens(graphs)[0]), target)
+    torch.manual_seed(0)
+    nets = gen.generate(target, n=args.nets)
+    flat = lambda p: torch.cat([p[k].flatten(1) for k in names], 1)  # noqa: E731
+    g, c = flat(nets.state_dicts), flat(run.weights)
+    distance, nearest = torch.cdist(g, c).min(1)
+    noise = torch.randn_like(g)
+    noisy = c[nearest] + noise / noise.norm(dim=1, keepdim=True) * distance.unsqueeze(1)
+    sizes = [run.weights[k][0].numel() for k in names]
+    noisy = {k: v.view(-1, *run.weights[k].shape[1:]) for k, v in zip(names, noisy.split(sizes, 1))}
+    mean = {k: run.weights[k].mean(0, keepdim=True) for k in names}
+    rows = {"training checkpoints": run.metrics["test_acc"],
+            "checkpoints encoded + decoded": task.evaluate(GeneratedNetworks(decoded, target))["test_acc"],
+            "generated": task.evaluate(nets)["test_acc"],
+            "nearest checkpoint + noise of the same norm": _accuracy(target, noisy, task),
+            "mean of the checkpoints": _accuracy(target, mean, task)}
+    print("| networks | n | test accuracy mean ± std | min | max |")
+    print("|---|---|---|---|---|")
+    for name, acc in rows.items():
+        acc = acc.double()
+        print(f"| {name} | {len(acc)} | {float(acc.mean()):.4f} ± {float(acc.std()) if len(acc) > 1 else 0:.4f} | "
+              f"{float(acc.min()):.4f} | {float(acc.max()):.4f} |")
+    print(nearest_checkpoint(target, nets.state_dicts, run.weights, task.data))
+    along = c[-1] - c[0]
+    offset = g - c[nearest]
+    cosine = (offset @ along) / (offset.norm(dim=1) * along.norm())
+    print(f"|cos| of (generated - nearest checkpoint) with the run's first-to-last direction: "
+          f"mean {float(cosine.abs().mean()):.3f} (random directions: ~{(2 / 3.1416 / g.shape[1]) ** 0.5:.3f})")
+
+
+def _accuracy(target, params, task: ClassificationTask) -> torch.Tensor:
+    from netgraph.datasets import StackedModel, evaluate_classifiers
+
+    return evaluate_classifiers(StackedModel(target), params, task.data)["test_acc"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("check", choices=["ghn", "autoencoder"])
+    parser.add_argument("check", choices=["ghn", "autoencoder", "pdiff"])
     parser.add_argument("--generator", required=True, help="a generator folder written by a recipe")
     parser.add_argument("--zoo", default="zoos/digits-cnn", help="autoencoder: the zoo the model was trained on")
-    parser.add_argument("--nets", type=int, default=16)
+    parser.add_argument("--nets", type=int, default=16, help="ghn: nets per architecture; pdiff: generated nets "
+                        "(the recipe evaluated 64)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"ghn": ghn, "autoencoder": autoencoder}[args.check](args)
+    {"ghn": ghn, "autoencoder": autoencoder, "pdiff": pdiff}[args.check](args)
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@ from .summary import collect_results, results_table
 from .trainer import FitResult, TrainConfig, Trainer, warmup_cosine
 from .zoo_source import load_task_zoo
 from .generate_cli import build_target, generate_weights
-from .generate_eval import evaluate_classifier_generator, evaluate_signal_generator, fine_tune, summarize, zoo_summary
+from .generate_eval import (evaluate_classifier_generator, evaluate_signal_generator, fine_tune, nearest_checkpoint,
+                            summarize, zoo_summary)
 from .generate_recipes import GenerateRecipe, architecture_name, run_recipe
 from .generate_tasks import ClassificationTask, SineTask, make_task
-from .generate_train import train_on_task, train_weight_diffusion
+from .generate_train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 from .pruning import prune  # noqa: E402  (meta-pruning; needs the trainer above)
 
 __all__ = [
@@ -56,8 +57,8 @@ __all__ = [
     "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation",
     "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained", "load_task_zoo",
     "WeightStandardizer", "TargetScaler", "kendall_tau", "r2_score", "mean_squared_error", "accuracy",
-    "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion",
-    "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary",
+    "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion", "checkpoints_of_one_run",
+    "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary", "nearest_checkpoint",
     "GenerateRecipe", "run_recipe", "architecture_name", "generate_weights", "build_target",
     "prune",
 ]

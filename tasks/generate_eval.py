@@ -8,6 +8,8 @@ before and after a short fine-tuning.
 * :func:`evaluate_classifier_generator`: for each target architecture, ``n`` generated networks
   and ``n`` PyTorch-default initialisations, as they are and after ``finetune_epochs``.
 * :func:`zoo_summary`: the same summary for the trained networks of a zoo.
+* :func:`nearest_checkpoint`: how far generated networks lie from the networks the generator was
+  trained on (copies or new networks?), against how far those lie from each other.
 * :func:`evaluate_signal_generator`: a conditioned generator on held-out waves, against the same
   generator given the condition of another wave (does it use the condition?) and the zoo's own fits.
 
@@ -24,12 +26,13 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from netgraph.datasets import ClassificationData, Zoo, train_classifiers
+from netgraph.datasets import ClassificationData, StackedModel, Zoo, train_classifiers
 from netgraph.metanets import DefaultInitGenerator, WeightGenerator
 
 from .generate_tasks import ClassificationTask, SineTask
 
-__all__ = ["summarize", "fine_tune", "evaluate_classifier_generator", "zoo_summary", "evaluate_signal_generator"]
+__all__ = ["summarize", "fine_tune", "evaluate_classifier_generator", "zoo_summary", "nearest_checkpoint",
+           "evaluate_signal_generator"]
 
 
 def summarize(metrics: Mapping[str, torch.Tensor], metric: str = "test_acc", select: str = "val_acc"
@@ -80,6 +83,34 @@ def zoo_summary(zoo: Zoo, nets: torch.Tensor | Sequence[int], epoch: int | None 
     column = zoo.checkpoint_index(epoch)
     index = torch.as_tensor(nets, dtype=torch.long)
     return summarize({k: v[index, column] for k, v in zoo.metrics.items()})
+
+
+@torch.no_grad()
+def nearest_checkpoint(target: nn.Module, generated: Mapping[str, torch.Tensor], checkpoints: Mapping[str, torch.Tensor],
+                       data: ClassificationData | None = None) -> dict[str, float]:
+    """Euclidean distance (all parameters as one vector) of each generated network ``{name: [n, ...]}``
+    to its nearest training network ``{name: [k, ...]}``, summarised, next to the distance of each
+    training network to its nearest *other* one and the training networks' mean norm. With
+    ``data``: the share of test predictions a generated network shares with its nearest checkpoint
+    (and a checkpoint with its nearest other one)."""
+    names = [k for k, _ in target.named_parameters()]
+    flat = lambda params: torch.cat([params[k].detach().flatten(1).double() for k in names], 1)  # noqa: E731
+    g, c = flat(generated), flat(checkpoints)
+    to_train = torch.cdist(g, c)                                                           # [n, k]
+    among = torch.cdist(c, c).fill_diagonal_(float("inf"))                                  # [k, k]
+    gen_d, gen_i = to_train.min(1)
+    ck_d, ck_i = among.min(1)
+    row = {"generated_to_nearest_mean": float(gen_d.mean()), "generated_to_nearest_min": float(gen_d.min()),
+           "generated_to_nearest_max": float(gen_d.max()), "checkpoint_to_nearest_other_mean": float(ck_d.mean()),
+           "checkpoint_first_to_last": float((c[0] - c[-1]).norm()), "checkpoint_norm_mean": float(c.norm(dim=1).mean()),
+           "distinct_nearest_checkpoints": int(gen_i.unique().numel())}
+    if data is not None:
+        net, x = StackedModel(target), data.x["test"]
+        pred_g = net({k: generated[k].detach() for k in names}, x, shared_inputs=True).argmax(-1)   # [n, m]
+        pred_c = net({k: checkpoints[k].detach() for k in names}, x, shared_inputs=True).argmax(-1)  # [k, m]
+        row["generated_same_predictions_as_nearest"] = float((pred_g == pred_c[gen_i]).double().mean())
+        row["checkpoint_same_predictions_as_nearest_other"] = float((pred_c == pred_c[ck_i]).double().mean())
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
 @torch.no_grad()

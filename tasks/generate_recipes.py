@@ -13,6 +13,10 @@ A recipe names
   :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
 * ``zoo_networks``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or
   to compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
+* ``run_checkpoints``: instead of a zoo, train weight diffusion on checkpoints of one run of the
+  target on the task's data (p-diff): the arguments of
+  :func:`~.generate_train.checkpoints_of_one_run` (``epochs``, ``keep``, ``lr``, ``keep_lr``, ...);
+  the results then also summarise the checkpoints and how far generated networks lie from them;
 * ``train`` / ``evaluate``: arguments of :func:`~.generate_train.train_on_task` or
   :func:`~.generate_train.train_weight_diffusion`, and of the evaluation.
 
@@ -34,13 +38,15 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
-from netgraph.datasets import ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
+from netgraph.convert import from_state_dicts
+from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
 from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
                                WeightGenerator)
 
-from .generate_eval import evaluate_classifier_generator, evaluate_signal_generator, zoo_summary
+from .generate_eval import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
+                            zoo_summary)
 from .generate_tasks import ClassificationTask, SineTask, make_task
-from .generate_train import train_on_task, train_weight_diffusion
+from .generate_train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 
 __all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS"]
 
@@ -58,6 +64,7 @@ class GenerateRecipe:
     targets: list[dict[str, Any]] = field(default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}])
     held_out: list[dict[str, Any]] = field(default_factory=list)
     zoo_networks: dict[str, Any] | None = None
+    run_checkpoints: dict[str, Any] | None = None
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -114,10 +121,13 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     held_out = {architecture_name(ref): build_architecture(ref) for ref in recipe.held_out}
     zoo, zoo_nets = _zoo(recipe) if recipe.zoo_networks else (None, None)
     clock.lap("zoo")
+    run = _run_checkpoints(recipe, task, targets) if recipe.run_checkpoints else None
+    if run is not None:
+        clock.lap("checkpoints")
     torch.manual_seed(recipe.seed)  # after the zoo, so a zoo built in this run or before gives the same generator
     generator = _make_generator(recipe, targets, task, zoo)
     generator.to(recipe.device)
-    history = _train(recipe, generator, task, targets, zoo, zoo_nets)
+    history = _train(recipe, generator, task, targets, zoo, zoo_nets, run)
     clock.lap("train")
     results: dict[str, Any] = {"recipe": recipe.name}
     evaluate = dict(recipe.evaluate)
@@ -126,6 +136,9 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
                                                               seed=recipe.seed, **evaluate)
         if zoo is not None:
             results["zoo"] = zoo_summary(zoo, zoo_nets)
+        if run is not None:
+            results["training checkpoints"] = summarize(run.metrics)
+            results["nearest checkpoint"] = _nearest_checkpoint(recipe, generator, task, targets, run, evaluate)
     else:
         results["evaluation"] = _evaluate_signals(recipe, generator, task, targets, zoo, evaluate)
     clock.lap("evaluate")
@@ -153,6 +166,25 @@ def _zoo(recipe: GenerateRecipe):
     return zoo, nets
 
 
+def _run_checkpoints(recipe: GenerateRecipe, task, targets: dict[str, nn.Module]) -> TrainResult:
+    if not isinstance(task, ClassificationTask) or len(targets) != 1:
+        raise ValueError("run_checkpoints trains one target architecture on a classification task; the recipe has "
+                         f"{len(targets)} targets and a {type(task).__name__}")
+    config = {"seed": recipe.seed, **recipe.run_checkpoints}
+    return checkpoints_of_one_run(next(iter(targets.values())), task.data, device=recipe.device, **config)
+
+
+def _nearest_checkpoint(recipe: GenerateRecipe, generator: WeightGenerator, task: ClassificationTask,
+                        targets: dict[str, nn.Module], run: TrainResult, evaluate: dict) -> dict[str, Any]:
+    """Distances of the networks :func:`evaluate_classifier_generator` judged (same seed, same ``n``)
+    to the training checkpoints."""
+    name, target = next(iter(targets.items()))
+    torch.manual_seed(recipe.seed)
+    with torch.no_grad():
+        nets = generator.generate(target, n=evaluate.get("n", 64))
+    return {name: nearest_checkpoint(target, nets.state_dicts, run.weights, task.data)}
+
+
 def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task, zoo) -> WeightGenerator:
     config = dict(recipe.generator)
     kind = config.pop("kind", None)
@@ -162,6 +194,8 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task,
     if zoo is not None:
         used = {k: v for k, v in recipe.zoo_networks.items() if k != "root"}
         trained_on["zoo"] = {"name": zoo.info.get("name"), **used}
+    if recipe.run_checkpoints:
+        trained_on["run_checkpoints"] = {"data": recipe.task.get("data"), "seed": recipe.seed, **recipe.run_checkpoints}
     if kind == "graph_hypernetwork":
         return GraphHypernetwork(trained_on=trained_on, **config)
     if len(targets) != 1:
@@ -170,13 +204,21 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task,
     return GENERATOR_KINDS[kind](target, trained_on=trained_on, **config)
 
 
-def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets) -> list[dict]:
+def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets,
+           run: TrainResult | None = None) -> list[dict]:
     train = dict(recipe.train)
     if not isinstance(generator, WeightDiffusion):
         return train_on_task(generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train)
+    if run is not None:  # p-diff: checkpoints of one run
+        target = next(iter(targets.values()))
+        keep = next(iter(run.weights.values())).shape[0]
+        stacked = {k: run.weights[k] if k in run.weights else v.detach().expand(keep, *v.shape)
+                   for k, v in target.state_dict().items()}
+        graphs = from_state_dicts(target, {k: v.to(recipe.device) for k, v in stacked.items()})
+        return train_weight_diffusion(generator, graphs, seed=recipe.seed, progress=recipe.progress, **train)
     if zoo is None:
-        raise ValueError("weight diffusion learns from a zoo: give the recipe zoo_networks (preset, root, architecture, "
-                         "split)")
+        raise ValueError("weight diffusion learns from a zoo or from checkpoints of one run: give the recipe "
+                         "zoo_networks (preset, root, architecture, split) or run_checkpoints (epochs, keep, ...)")
     data = ZooDataset(zoo, split="all", device=recipe.device)
     graphs = data[torch.isin(data.net_ids, zoo_nets).nonzero().flatten()].to_batch()
     condition = None

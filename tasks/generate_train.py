@@ -7,8 +7,11 @@
 * :func:`train_weight_diffusion`: the two stages of p-diff / D2NWG on a zoo: the weight
   autoencoder on standardised tokens, then the latent denoiser (and condition encoder) on the
   frozen autoencoder's latents.
+* :func:`checkpoints_of_one_run`: p-diff's training set (Wang et al. 2024): checkpoints of *one*
+  training run of the target, saved along its last epochs at a small constant learning rate (one
+  basin), instead of a zoo of independently trained networks.
 
-Both return a history of ``{"step", "loss", ...}`` rows and show a tqdm bar.
+The training loops return a history of ``{"step", "loss", ...}`` rows and show a tqdm bar.
 
 Example:
     >>> import torch
@@ -31,11 +34,12 @@ import torch.nn as nn
 from torch_geometric.data import Batch
 from tqdm.auto import tqdm
 
+from netgraph.datasets import ClassificationData, TrainResult, train_classifiers
 from netgraph.metanets import WeightDiffusion, WeightGenerator
 
 from .generate_tasks import ClassificationTask, SineTask
 
-__all__ = ["train_on_task", "train_weight_diffusion"]
+__all__ = ["train_on_task", "train_weight_diffusion", "checkpoints_of_one_run"]
 
 ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -143,3 +147,27 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
         history.append({"stage": "diffusion", "step": step, "loss": loss.item()})
     model.eval()
     return history
+
+
+def checkpoints_of_one_run(target: nn.Module, data: ClassificationData, epochs: int, keep: int, lr: float = 1e-3,
+                           keep_lr: float = 1e-4, optimizer: str = "adam", batch_size: int = 32, seed: int = 0,
+                           device: torch.device | str = "cpu") -> TrainResult:
+    """``keep`` checkpoints of one run of ``target`` on ``data`` (p-diff's protocol).
+
+    One network (seeded by ``seed``) trains for ``epochs`` at ``lr`` with the zoos' training loop
+    (:func:`netgraph.datasets.train_classifiers`); it then trains ``keep`` more epochs at the
+    constant ``keep_lr`` (a fresh optimiser state) and its weights are saved after each of them.
+
+    Returns:
+        ``TrainResult`` with ``weights[name] [keep, *shape]`` (the parameters; buffers keep the
+        module's values) and ``metrics[name] [keep]`` (loss / accuracy per split).
+    """
+    if epochs < 1 or keep < 1:
+        raise ValueError(f"checkpoints_of_one_run needs epochs >= 1 and keep >= 1; got epochs={epochs}, keep={keep}")
+    rng = torch.Generator(device).manual_seed(seed)
+    first = train_classifiers(target, data, {"learning_rate": [lr], "optimizer": [optimizer]}, epochs, [epochs],
+                              batch_size, rng, device)
+    last = train_classifiers(target, data, {"learning_rate": [keep_lr], "optimizer": [optimizer]}, keep,
+                             range(1, keep + 1), batch_size, rng, device,
+                             initial={k: v[:, -1] for k, v in first.weights.items()})
+    return TrainResult({k: v[0] for k, v in last.weights.items()}, {k: v[0] for k, v in last.metrics.items()})

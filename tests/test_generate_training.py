@@ -8,8 +8,8 @@ import netgraph
 from netgraph.architectures import mlp
 from netgraph.datasets import classification_data, train_classifiers
 from netgraph.metanets import ChunkedHypernetwork, DefaultInitGenerator, GraphHypernetwork, WeightDiffusion
-from netgraph.tasks import (ClassificationTask, SineTask, evaluate_signal_generator, fine_tune, run_recipe, summarize,
-                            train_on_task, train_weight_diffusion)
+from netgraph.tasks import (ClassificationTask, SineTask, checkpoints_of_one_run, evaluate_signal_generator, fine_tune,
+                            nearest_checkpoint, run_recipe, summarize, train_on_task, train_weight_diffusion)
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +108,39 @@ def test_a_recipe_runs_end_to_end_from_python(tmp_path):
         run_recipe({"nme": "typo"})
     with pytest.raises(ValueError, match="generator kind must be one of"):
         run_recipe({"generator": {"kind": "gan"}, "progress": False})
+
+
+def _flat(weights):
+    return torch.cat([v.flatten(1) for v in weights.values()], 1)
+
+
+def test_checkpoints_of_one_run_are_close_accurate_checkpoints_of_one_network():
+    target, data = mlp([4, 8, 3]), classification_data("iris")
+    run = checkpoints_of_one_run(target, data, epochs=20, keep=6, lr=0.05, keep_lr=1e-3, seed=0)
+    assert {k: tuple(v.shape) for k, v in run.weights.items()} == {k: (6, *p.shape) for k, p in target.named_parameters()}
+    assert run.metrics["test_acc"].shape == (6,) and bool((run.metrics["test_acc"] > 0.6).all())  # chance: 1/3
+    own = _flat(run.weights)
+    steps = (own[1:] - own[:-1]).norm(dim=1)
+    assert bool((steps > 0).all())                                      # it kept training: not six copies
+    other = _flat(checkpoints_of_one_run(target, data, epochs=20, keep=6, lr=0.05, keep_lr=1e-3, seed=1).weights)
+    # one run: its checkpoints lie far closer to each other than to another run's (another basin)
+    assert float(torch.cdist(own, own).max()) < 0.2 * float(torch.cdist(own, other).min())
+    again = checkpoints_of_one_run(target, data, epochs=20, keep=6, lr=0.05, keep_lr=1e-3, seed=0)
+    assert all(torch.equal(again.weights[k], v) for k, v in run.weights.items())
+    near = nearest_checkpoint(target, {k: v[2:4] for k, v in run.weights.items()}, run.weights, data)
+    assert near["generated_to_nearest_max"] == 0 and near["generated_same_predictions_as_nearest"] == 1
+    with pytest.raises(ValueError, match="keep >= 1"):
+        checkpoints_of_one_run(target, data, epochs=1, keep=0)
+
+
+def test_a_pdiff_recipe_trains_weight_diffusion_on_checkpoints_of_one_run():
+    generator, results = run_recipe({
+        "name": "p", "task": {"kind": "classification", "data": "iris"},
+        "generator": {"kind": "weight_diffusion", "dim": 16, "latent_dim": 4, "depth": 1, "heads": 2,
+                      "denoiser_dim": 16, "denoiser_depth": 1, "timesteps": 50, "sampling_steps": 5},
+        "run_checkpoints": {"epochs": 5, "keep": 8, "lr": 0.05, "keep_lr": 1e-3},
+        "train": {"autoencoder_steps": 3, "steps": 3, "batch_size": 8},
+        "evaluate": {"n": 3, "finetune_epochs": 0}, "progress": False})
+    assert results["training checkpoints"]["n"] == 8 and generator.trained_on["run_checkpoints"]["keep"] == 8
+    near = results["nearest checkpoint"]["mlp([4, 16, 16, 3])"]
+    assert near["checkpoint_to_nearest_other_mean"] > 0 and 1 <= near["distinct_nearest_checkpoints"] <= 3
