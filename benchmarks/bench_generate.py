@@ -17,23 +17,13 @@ Prints the median time of each side and the ratio; outputs are checked to agree 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from netgraph.architectures import SmallCNN
 from netgraph.datasets import classification_data
 from netgraph.metanets import ChunkedHypernetwork, GraphHypernetwork
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+from _timing import median_time
 
 
 @torch.no_grad()
@@ -62,8 +52,8 @@ def main() -> None:
         def one_by_one():
             return torch.stack([gen.generate(target, n=1)[0](x) for _ in range(args.nets)])
 
-        fast, out_fast = timed(vectorised, args.repeats)
-        slow, out_slow = timed(one_by_one, max(1, args.repeats // 2))
+        fast, out_fast = median_time(vectorised, args.repeats)
+        slow, out_slow = median_time(one_by_one, max(1, args.repeats // 2))
         assert out_fast.shape == out_slow.shape == (args.nets, len(x), 10)
         print(f"{name}: vectorised {fast * 1e3:.0f} ms ({args.nets / fast:.0f} nets/s), one by one "
               f"{slow * 1e3:.0f} ms ({args.nets / slow:.0f} nets/s): {slow / fast:.1f}x")

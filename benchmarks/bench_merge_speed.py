@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 import warnings
 
 import torch
@@ -28,15 +27,7 @@ from torch_geometric.data import Batch
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet
 from netgraph.augment import compose
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+from _timing import median_time
 
 
 def weight_matching(width: int, repeats: int, device: str) -> None:

@@ -15,14 +15,6 @@ from netgraph.tasks import ClassificationTask, build_target, generate_weights
 from netgraph.tasks.generate_cli import run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def compose_config(name, overrides):
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         return compose(config_name=name, overrides=overrides)

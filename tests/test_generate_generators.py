@@ -14,14 +14,6 @@ from netgraph.metanets.testing import permute_fixed_nodes
 from netgraph.types import NodeType
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Residual(nn.Module):
     """Same parameters as ``Plain``, but a skip connection: only the wiring differs."""
 

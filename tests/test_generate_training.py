@@ -12,14 +12,6 @@ from netgraph.tasks import (ClassificationTask, SineTask, checkpoints_of_one_run
                             nearest_checkpoint, run_recipe, summarize, train_on_task, train_weight_diffusion)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_a_hypernetwork_learns_iris_from_the_task_loss():
     target = mlp([4, 16, 3])
     task = ClassificationTask("iris")

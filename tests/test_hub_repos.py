@@ -20,14 +20,6 @@ from netgraph.tasks import ClassificationTask
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class LocalHub:
     """Stands in for ``HfApi``: uploads land in a cache folder in the Hub layout
     (``<type>s--<owner>--<name>/snapshots/<commit>`` + ``refs/main``), which ``snapshot_download``
