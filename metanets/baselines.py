@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP
@@ -81,6 +82,16 @@ def layer_statistics(ws: WeightSpace) -> torch.Tensor:
     return torch.cat(feats, dim=1)
 
 
+class _FeatureNorm(nn.BatchNorm1d):
+    """``BatchNorm1d`` that uses its running statistics for a training batch of one network."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                            False, 0.0, self.eps)
+        return super().forward(x)
+
+
 @register_metanet("statnn")
 class StatNN(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["netgraph", "metanet", "baseline"]):
     """StatNN: :func:`layer_statistics` -> MLP ``[B, out_features]``.
@@ -90,12 +101,16 @@ class StatNN(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=[
         hidden, depth: width and number of hidden layers of the MLP.
         out_features: output size.
         dropout: dropout between MLP layers.
+        normalize: standardise each statistic (``BatchNorm1d``) before the MLP; the statistics of
+            different layers differ in scale by orders of magnitude.
     """
 
     def __init__(self, layer_shapes: list[list[int]], hidden: int = 256, depth: int = 2, out_features: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, normalize: bool = True):
         super().__init__(layer_shapes, out_features, False, 0.0)
-        self.mlp = _mlp((2 + len(QUANTILES)) * 2 * len(self.layer_shapes), hidden, depth, out_features, dropout)
+        num_features = (2 + len(QUANTILES)) * 2 * len(self.layer_shapes)
+        self.norm = _FeatureNorm(num_features) if normalize else nn.Identity()
+        self.mlp = _mlp(num_features, hidden, depth, out_features, dropout)
 
     def forward(self, batch: Data) -> torch.Tensor:
-        return self.mlp(layer_statistics(self.weight_space(batch)))
+        return self.mlp(self.norm(layer_statistics(self.weight_space(batch))))
