@@ -217,8 +217,10 @@ class _InrTrainer:
             coords, targets = sine_waves(*(torch.tensor([r[k] for r in rows]) for k in INR_SIGNALS["sine"]),
                                          points=self.points, device=self.device)
         steps = checkpoints[-1]
+        if self.cfg.shared_init:  # the same draw in every shard
+            generator = torch.Generator(self.device).manual_seed(self.cfg.seed)
         return fit_inrs(build_architecture(arch), coords, targets, steps, checkpoints, self.cfg.lr, self.cfg.psnr_stop,
-                        generator, self.device, on_step=lambda s: on_fraction(1 / steps))
+                        generator, self.device, on_step=lambda s: on_fraction(1 / steps), shared_init=self.cfg.shared_init)
 
 
 def _validate(cfg: ZooConfig) -> None:
@@ -230,6 +232,9 @@ def _validate(cfg: ZooConfig) -> None:
         if cfg.data not in CLASSIFICATION_DATASETS:
             raise ValueError(f"classifier zoos train on {list(CLASSIFICATION_DATASETS)}; got data={cfg.data!r}")
         allowed = set(TRAINING_HPARAMS) | set(cfg.arch_hparams)
+        if cfg.shared_init:
+            raise ValueError("shared_init=true applies to INR zoos only; classifier zoos draw their init per net "
+                             "(see the 'init' hyper-parameter)")
     else:
         if cfg.data not in INR_SIGNALS:
             raise ValueError(f"INR zoos fit {sorted(INR_SIGNALS)}; got data={cfg.data!r}")
@@ -255,7 +260,8 @@ def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         info = {"num_classes": data.num_classes, "input_shape": list(data.input_shape),
                 "split_sizes": {k: len(v) for k, v in data.y.items()}}
         return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {**info, "default_target": "test_acc"}
-    recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop, "init": "siren",
+    recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop,
+              "init": "siren, one draw shared by every net" if cfg.shared_init else "siren",
               "loss": "mse, full batch", "psnr": "10 log10(range^2 / mse), range = max - min of the target"}
     if cfg.data == "digits":
         shape = [8, 8]

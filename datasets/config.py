@@ -46,6 +46,7 @@ class ZooConfig:
         checkpoints: epochs (classifier) or steps (INR) whose weights and metrics are stored;
             the last one is the net's final state.
         batch_size: classifier minibatch size; lr / psnr_stop: the INR recipe.
+        shared_init: INR zoos only: every net starts from one initialisation drawn from ``seed``.
         hparams: search space (see :mod:`~netgraph.datasets.search_space`).
         signal: INR signal settings (``points`` of a sine wave, ``image_shape`` of digits).
         nets_per_shard: nets trained together and stored in one shard file.
@@ -68,6 +69,7 @@ class ZooConfig:
     batch_size: int = 32
     lr: float = 1e-3
     psnr_stop: float = 40.0
+    shared_init: bool = False
     hparams: dict[str, Any] = field(default_factory=dict)
     signal: dict[str, Any] = field(default_factory=dict)
     nets_per_shard: int = 64
@@ -104,8 +106,12 @@ class ZooConfig:
         return dataclasses.asdict(self)
 
     def recipe(self) -> dict[str, Any]:
-        """The config without the fields that only say where / on what it runs."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}
+        """The config without the fields that only say where / on what it runs.
+
+        ``shared_init`` appears only when set, so zoos built before the field existed still match.
+        """
+        return {k: v for k, v in self.to_dict().items()
+                if k not in self.RUNTIME_FIELDS and not (k == "shared_init" and not v)}
 
 
 def preset_names() -> list[str]:

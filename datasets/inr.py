@@ -7,6 +7,9 @@ The recipe (the INR zoos of DWSNets / NFN, scaled to 8x8 digits; written into ev
   ``w0 = 30``, Sitzmann et al. initialisation, drawn per net by :func:`~.stacked.stacked_init`),
 * coordinates: an ``"ij"`` grid of pixel centres in [-1, 1] per axis (:func:`inr_grid`); values:
   pixel intensities in [0, 1], read back with no offset,
+* optionally (``shared_init``) one initialisation shared by every net of the zoo, drawn from the
+  zoo's seed: with per-net initialisations, an INR fitted in a few dozen steps stays close to its
+  random start, and the signal is a small part of its weights,
 * full-batch Adam (``lr``) on the mean squared error for ``steps`` steps; a net stops (its weights
   freeze) at the first step where its PSNR reaches ``psnr_stop``,
 * ``PSNR = 10 log10(range^2 / MSE)`` with ``range`` = max - min of the net's own target signal.
@@ -63,13 +66,16 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def fit_inrs(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor, steps: int, checkpoints: Sequence[int],
              lr: float = 1e-3, psnr_stop: float = float("inf"), generator: torch.Generator | None = None,
-             device: torch.device | str = "cpu", on_step: Callable[[int], None] | None = None) -> TrainResult:
+             device: torch.device | str = "cpu", on_step: Callable[[int], None] | None = None,
+             shared_init: bool = False) -> TrainResult:
     """Fit one INR per signal, all at once.
 
     Args:
         model: the INR architecture (e.g. ``Siren(2, 32, 3, 1)``); its own weights are not used.
         coords: ``[P, in_features]`` shared coordinates; targets: ``[B, P, out_features]``.
         steps: optimisation steps; checkpoints: steps (0..steps) at which weights are kept.
+        shared_init: start every INR from one initialisation (drawn with ``generator``) instead of
+            one each; the weights then differ only by what the signals taught them.
     Returns:
         weights ``[B, C, *shape]``; metrics ``mse``, ``psnr`` and ``steps`` (steps taken so far) ``[B, C]``.
     """
@@ -80,7 +86,9 @@ def fit_inrs(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor, step
     num = targets.shape[0]
     net = StackedModel(model)
     w0 = float(getattr(getattr(model, "act", None), "w0", 30.0))
-    params = stacked_init(net.module, num, ["siren"] * num, generator=generator, device=device, w0=w0)
+    drawn = 1 if shared_init else num
+    params = stacked_init(net.module, drawn, ["siren"] * drawn, generator=generator, device=device, w0=w0)
+    params = {k: v.expand(num, *v.shape[1:]).clone() for k, v in params.items()}
     params = {k: v.requires_grad_() for k, v in params.items()}
     opt = StackedOptimizer(params, torch.full((num,), lr, device=device), torch.zeros(num, device=device),
                            torch.full((num,), OPTIMIZERS.index("adam"), device=device))

@@ -134,6 +134,22 @@ def test_digit_inr_zoo_records_class_and_decodes_to_the_image(tmp_path):
     assert ZooDataset(zoo, split="all").y.tolist() == labels[:5].tolist()            # default target: the class
 
 
+def test_shared_init_starts_every_inr_of_every_shard_from_one_draw(tmp_path):
+    def starts(shared, folder):
+        cfg = zoo_config("sine_inr", num_nets=6, nets_per_shard=2, steps=5, checkpoints=[0, 5], shared_init=shared,
+                         root=str(tmp_path / folder))
+        zoo = load_zoo(build_zoo(cfg, progress=False))
+        return zoo, [zoo.model(i, checkpoint=0).layers[0].weight for i in range(6)]
+    zoo, shared = starts(True, "shared")
+    assert all(torch.equal(w, shared[0]) for w in shared)                 # across the 3 shards too
+    assert not torch.equal(zoo.model(0).layers[0].weight, zoo.model(1).layers[0].weight)   # then fitted apart
+    assert "shared" in zoo.info["recipe"]["init"]
+    _, independent = starts(False, "independent")
+    assert not torch.equal(independent[0], independent[1])
+    with pytest.raises(ValueError, match="INR zoos only"):
+        build_zoo(tiny_cnn_config(tmp_path / "cnn", shared_init=True), progress=False)
+
+
 def test_sine_inr_zoo_records_wave_parameters(tmp_path):
     cfg = zoo_config("sine_inr", num_nets=4, steps=20, checkpoints=[0, 20], root=str(tmp_path / "sine"))
     zoo = load_zoo(build_zoo(cfg, progress=False))
