@@ -2,7 +2,7 @@
 # The runs behind RESULTS.md "Metanetworks on the weight-space tasks" and "Augmentations on / off".
 #
 #   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
-#                                                     # (and inr_cls_long, aug_sym: not run by default)
+#                                                     # (and inr_cls_long, inr_cls_shared, aug_sym: not run by default)
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -49,6 +49,9 @@ for section in "${sections[@]}"; do
     inr_cls_long)  # the dense metanets trained 20 epochs (variant=ep20): does INR classification leave chance?
       run $TRAIN -m task=inr_classification metanet=mlp,statnn,dwsnet,nfn_np,nfn_hnp seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-inr train.epochs=20 variant=ep20 ;;
+    inr_cls_shared)  # digits_inr fitted from one shared initialisation (shared_init): the symmetry is not exercised
+      run $TRAIN -m task=inr_classification metanet=$ALL seed=0,1,2 baselines=[] runs_root=${RUNS}-shared num_threads=1 \
+        train.progress=false task.zoo.root=$ZOOS/digits-inr-shared +task.zoo.shared_init=true train.epochs=$EPOCHS_INR_CLS ;;
     inr_edit)   # equivariant metanets only (mlp and statnn have no edit head)
       run $TRAIN -m task=inr_editing metanet=dwsnet,nfn_np,nfn_hnp,gmn,ngt seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-inr train.epochs=$EPOCHS_INR_EDIT ;;
