@@ -2,7 +2,7 @@
 # The runs behind RESULTS.md "Metanetworks on the weight-space tasks" and "Augmentations on / off".
 #
 #   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
-#                                                     # (and inr_cls_long, inr_cls_shared, aug_sym: not run by default)
+#                                                     # (and inr_cls_long, inr_cls_shared, aug_sym, x4data: not run by default)
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -37,6 +37,9 @@ for section in "${sections[@]}"; do
     aug)        # augmentations on (variant=aug) vs the default runs of `accuracy` (variant=default)
       run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet,gmn seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-cnn variant=aug "$AUG" ;;
+    x4data)     # the more-data reference: the same task on a 1,024-net digits_cnn zoo
+      run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet,gmn seed=0,1,2 $COMMON \
+        task.zoo.root=$ZOOS/digits-cnn-1024 task.zoo.num_nets=1024 variant=x4data ;;
     aug_sym)    # function-preserving augmentations only (no noise), flat MLP and DWSNet
       run $TRAIN -m task=accuracy_prediction metanet=mlp,dwsnet seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-cnn variant=aug_sym "augment=[permutation,relu_scaling]" ;;
