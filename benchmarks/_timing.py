@@ -9,11 +9,19 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def median_time(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
-    """Median wall time in seconds of ``repeats`` calls of ``fn``, and the last result."""
+def median_time(fn: Callable[[], T], repeats: int, *, warmup: bool = False, sync: Callable[[], None] = lambda: None,
+                clock: Callable[[], float] = time.perf_counter) -> tuple[float, T]:
+    """Median time in seconds of ``repeats`` calls of ``fn`` on ``clock``, and the last result.
+
+    ``warmup``: one untimed call first; ``sync`` runs after every call (e.g. ``torch.cuda.synchronize``).
+    """
+    if warmup:
+        fn()
+        sync()
     times, out = [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         out = fn()
-        times.append(time.perf_counter() - start)
+        sync()
+        times.append(clock() - start)
     return statistics.median(times), out

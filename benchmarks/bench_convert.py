@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 
 import torch
 
 import netgraph
 from netgraph.architectures import SmallCNN, resnet50
+from _timing import median_time
 
 
 def timed(fn, repeats: int, sync) -> float:
     """Median wall time of ``fn`` over ``repeats`` runs (after one warm-up)."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(fn, repeats, warmup=True, sync=sync)[0]
 
 
 def main() -> None:

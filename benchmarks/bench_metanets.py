@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from torch_geometric.data import Batch
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet
 from netgraph.metanets import GMN, NGT, create_metanet
+from _timing import median_time
 
 
 # ---------------------------------------------------------------- dense NG-style formulation
@@ -142,15 +142,7 @@ def max_gap(model, dense, batch) -> float:
 
 def timed(fn, repeats: int, sync, clock) -> float:
     """Median time of ``fn`` over ``repeats`` runs after one warm-up, on ``clock``."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        sync()
-        times.append(clock() - start)
-    return statistics.median(times)
+    return median_time(fn, repeats, warmup=True, sync=sync, clock=clock)[0]
 
 
 def zoo_batch(count: int, device) -> Batch:

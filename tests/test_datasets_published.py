@@ -1,7 +1,5 @@
 """Loaders of published zoos, proven on tiny files written in their exact formats."""
 
-import csv
-import gzip
 import json
 
 import numpy as np
@@ -14,24 +12,7 @@ from netgraph.architectures import Siren, SmallCNN
 from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
                                load_small_cnn_zoo, load_zoo, render_inr)
 
-
-KERAS_NAMES = [("sequential/conv2d", "features.0"), ("sequential/conv2d_1", "features.2"),
-               ("sequential/conv2d_2", "features.4"), ("sequential/dense", "classifier")]
-
-
-def to_keras(state):
-    """Flat Keras-layout row (per layer: bias, then kernel) and the layout.csv rows describing it."""
-    chunks, layout, start = [], [], 0
-    for keras, torch_name in KERAS_NAMES:
-        weight = state[f"{torch_name}.weight"]
-        kernel = weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T          # [kh, kw, in, out] / [in, out]
-        for varname, value in ((f"{keras}/bias:0", state[f"{torch_name}.bias"]), (f"{keras}/kernel:0", kernel)):
-            flat = value.contiguous().flatten().numpy()
-            layout.append({"varname": varname, "start_idx": start, "end_idx": start + flat.size,
-                           "size": flat.size, "shape": str(tuple(value.shape))})
-            chunks.append(flat)
-            start += flat.size
-    return np.concatenate(chunks), layout
+from _published_formats import dwsnets_state, to_keras, write_small_cnn_zoo_files
 
 
 @pytest.fixture()
@@ -51,15 +32,7 @@ def small_cnn_zoo(tmp_path):
                             "train_accuracy": 0.2, "train_loss": 2.2, "config.activation": act,
                             "config.learning_rate": 0.005, "config.optimizer": "adam", "config.w_init": "he_normal",
                             "config.train_fraction": 0.5, "laststep": step == 86})
-    np.save(tmp_path / "weights.npy", np.stack(rows).astype(np.float32))
-    with gzip.open(tmp_path / "metrics.csv.gz", "wt", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
-        writer.writeheader()
-        writer.writerows(metrics)
-    with open(tmp_path / "layout.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(layout[0]))
-        writer.writeheader()
-        writer.writerows(layout)
+    write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
     return tmp_path, states
 
 
@@ -98,11 +71,6 @@ def test_small_cnn_zoo_step_selection_and_errors(small_cnn_zoo, tmp_path):
     np.save(path / "weights.npy", np.zeros((2, 4970), dtype=np.float32))
     with pytest.raises(ZooFormatError, match="one weights row per metrics row"):
         load_small_cnn_zoo(path)
-
-
-def dwsnets_state(seed):
-    torch.manual_seed(seed)
-    return {f"seq.{i}.{k}": v for i, layer in enumerate(Siren().layers) for k, v in layer.state_dict().items()}
 
 
 def test_dwsnets_inrs_from_splits_json_and_folder(tmp_path):

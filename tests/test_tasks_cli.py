@@ -2,8 +2,6 @@
 the published-data configs on tiny files of the published formats, the augmentation switch,
 the console script, and DistributedDataParallel with torchrun (gloo on CPU)."""
 
-import csv
-import gzip
 import json
 import os
 import shutil
@@ -21,7 +19,7 @@ from netgraph.tasks import CheckpointStore, load_trained, task_preset_names
 from netgraph.tasks.cli import metanet_preset, run
 
 from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
-from test_datasets_published import dwsnets_state, to_keras
+from _published_formats import dwsnets_state, to_keras, write_small_cnn_zoo_files
 
 METANETS = ["dwsnet", "gmn", "mlp", "nfn_hnp", "nfn_np", "ngt", "statnn"]
 QUICK = ["train.epochs=2", "train.progress=false", "metanet.dim=8", "metanet.depth=1", "metanet.head_hidden=8"]
@@ -98,15 +96,7 @@ def write_small_cnn_zoo(folder, count=12):
             rows.append(flat)
             metrics.append({"modeldir": f"net{i}", "step": step, "test_accuracy": 0.1 + 0.07 * i * step / 86,
                             "test_loss": 2.0, "train_accuracy": 0.5, "train_loss": 1.0, "config.activation": act})
-    np.save(folder / "weights.npy", np.stack(rows).astype(np.float32))
-    with gzip.open(folder / "metrics.csv.gz", "wt", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(metrics[0]))
-        writer.writeheader()
-        writer.writerows(metrics)
-    with open(folder / "layout.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(layout[0]))
-        writer.writeheader()
-        writer.writerows(layout)
+    write_small_cnn_zoo_files(folder, rows, metrics, layout)
 
 
 def write_dwsnets_inrs(folder, count=15):
