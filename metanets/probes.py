@@ -87,14 +87,15 @@ def probe_features(batch: Data, model: nn.Module | Sequence[nn.Module], probes: 
         modules = dict(template.named_modules())
 
         def run(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-            captured: list[torch.Tensor] = []
-            hooks = [modules[path].register_forward_hook(lambda _m, _i, y: captured.append(y)) for path, _ in layers]
+            captured: dict[str, torch.Tensor] = {}  # by module path: the call order need not follow the spec's
+            hooks = [modules[path].register_forward_hook(lambda _m, _i, y, path=path: captured.__setitem__(path, y))
+                     for path, _ in layers]
             try:
                 functional_call(template, state, (probes,))
             finally:
                 for hook in hooks:
                     hook.remove()
-            return [_channels_last(y, modules[path]) for y, (path, _) in zip(captured, layers)]
+            return [_channels_last(captured[path], modules[path]) for path, _ in layers]
 
         was_training = template.training
         template.eval()
