@@ -56,12 +56,14 @@ class ZooFormatError(ValueError):
 
 
 def build_architecture(ref: Mapping[str, Any]) -> nn.Module:
-    """The module ``netgraph.architectures.<factory>(**kwargs)`` described by ``{"factory", "kwargs"}``."""
-    factory = getattr(architectures, str(ref.get("factory")), None)
-    if factory is None or not callable(factory):
-        raise ValueError(f"unknown architecture factory {ref.get('factory')!r}; expected a name from "
-                         f"netgraph.architectures ({', '.join(architectures.__all__)})")
-    return factory(**ref.get("kwargs", {}))
+    """The module built by the registered architecture ``factory`` with ``kwargs`` (``{"factory", "kwargs"}``,
+    as stored in ``zoo.json``); names are looked up in :data:`netgraph.architectures.ARCHITECTURES` only."""
+    name = str(ref.get("factory"))
+    if name not in architectures.ARCHITECTURES:
+        raise ValueError(f"unknown architecture factory {name!r}; expected one of "
+                         f"{architectures.list_architectures()} (register your own with "
+                         "netgraph.architectures.register_architecture before loading)")
+    return architectures.create_architecture(name, **ref.get("kwargs", {}))
 
 
 def shard_path(root: str | Path, index: int) -> Path:

@@ -7,23 +7,79 @@
 * :func:`cifar_resnet` - CIFAR-style ResNets (ResNet-20/56, width multiplier) with BasicBlocks.
 * :func:`resnet50` - ResNet-50 (bottlenecks [3, 4, 6, 3]): ImageNet stem (7x7 conv + max pool,
   25.6M parameters) or CIFAR stem (3x3 conv, 23.5M parameters).
+* :func:`vgg` - VGG-style conv3x3-ReLU stacks with max pooling, global pool, linear head.
+
+Every factory is registered by name: :func:`create_architecture` builds one from a name (as stored in
+``zoo.json`` or a generator config), :func:`list_architectures` lists them, and
+:func:`register_architecture` adds your own. :func:`resolve_factory` also accepts an explicit
+``"package.module:factory"`` given by the user.
 
 Example:
-    >>> from netgraph.architectures import SmallCNN
+    >>> from netgraph.architectures import SmallCNN, create_architecture
     >>> sum(p.numel() for p in SmallCNN().parameters())
     4970
+    >>> create_architecture("mlp", sizes=[4, 3])
+    Sequential(
+      (0): Linear(in_features=4, out_features=3, bias=True)
+    )
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-__all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50",
-           "ACTIVATIONS"]
+from netgraph.registry import Registry
+
+__all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50", "vgg",
+           "ACTIVATIONS", "ARCHITECTURES", "register_architecture", "create_architecture", "list_architectures",
+           "resolve_factory"]
+
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
+
+
+def register_architecture(name: str | None = None) -> Callable:
+    """Decorator registering a module factory (class or function) under ``name`` (default: its name)."""
+    return ARCHITECTURES.register(name)
+
+
+def create_architecture(name: str, **kwargs: Any) -> nn.Module:
+    """The module built by the factory registered as ``name`` with ``kwargs``."""
+    return ARCHITECTURES.create(name, **kwargs)
+
+
+def list_architectures() -> list[str]:
+    """Names accepted by :func:`create_architecture`, sorted."""
+    return ARCHITECTURES.names()
+
+
+def resolve_factory(name: str) -> Callable[..., nn.Module]:
+    """A registered factory, or ``"package.module:factory"`` imported explicitly (user input only:
+    names read from files should be registered names).
+
+    >>> resolve_factory("SmallCNN").__name__
+    'SmallCNN'
+    """
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot import {attr!r} from {module_name!r} ({exc}); give a registered architecture "
+                             f"({list_architectures()}) or an importable 'package.module:factory'") from exc
+        if not callable(factory):
+            raise ValueError(f"{name!r} is not callable; give a function or class that returns an nn.Module")
+        return factory
+    try:
+        return ARCHITECTURES.get(name)
+    except KeyError as exc:
+        raise ValueError(f"unknown architecture {name!r}; expected one of {list_architectures()} or "
+                         "'package.module:factory' (register your own with "
+                         "netgraph.architectures.register_architecture)") from exc
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
@@ -31,6 +87,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+@register_architecture()
 def mlp(sizes: list[int], activation: str = "relu", dropout: float = 0.0, bias: bool = True) -> nn.Sequential:
     """``Linear -> act (-> Dropout)`` repeated; no activation after the last layer.
 
@@ -51,6 +108,7 @@ def mlp(sizes: list[int], activation: str = "relu", dropout: float = 0.0, bias: 
     return nn.Sequential(*layers)
 
 
+@register_architecture()
 class SmallCNN(nn.Module):
     """The Small CNN Zoo network: ``[B, C, H, W] -> [B, classes]``.
 
@@ -89,6 +147,7 @@ class Sine(nn.Module):
         return torch.sin(self.w0 * x)
 
 
+@register_architecture()
 class Siren(nn.Module):
     """A SIREN INR ``[.., in_features] -> [.., out_features]`` (Sitzmann et al. 2020 init)."""
 
@@ -148,6 +207,7 @@ class _CifarResNet(nn.Module):
         return self.fc(self.pool(self.layers(h)).flatten(1))
 
 
+@register_architecture()
 def cifar_resnet(depth: int = 20, width: int = 16, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
     """CIFAR ResNet of depth ``6n + 2`` (20, 32, 44, 56, 110) and base width ``width``.
 
@@ -206,7 +266,29 @@ class _ResNet50(nn.Module):
         return self.fc(self.pool(self.layers(h)).flatten(1))
 
 
+@register_architecture()
 def resnet50(num_classes: int = 1000, stem: str = "imagenet") -> nn.Module:
     """ResNet-50 (torchvision layout, defined here). ``stem="imagenet"``: 7x7 conv + max pool (25.6M
     parameters with 1000 classes); ``stem="cifar"``: 3x3 conv, no pool (23.5M with 10 classes)."""
     return _ResNet50(num_classes, stem)
+
+
+@register_architecture()
+def vgg(widths: Sequence[int | str] = (16, 16, "M", 32, 32, "M"), in_channels: int = 1,
+        num_classes: int = 10) -> nn.Sequential:
+    """A VGG-style network: ``Conv3x3 -> ReLU`` per width, ``"M"`` a 2x2 max pool, then global average
+    pooling and a linear classifier (no BatchNorm, so zoos of it train with netgraph.datasets).
+
+    >>> sum(p.numel() for p in vgg().parameters())
+    16698
+    """
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for width in widths:
+        if width == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(channels, int(width), 3, padding=1), nn.ReLU()]
+            channels = int(width)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+    return nn.Sequential(*layers)

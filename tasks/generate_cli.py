@@ -17,7 +17,6 @@ The output file holds the stacked weights ``[n, *shape]`` per state-dict key and
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,19 +70,11 @@ ConfigStore.instance().store(name="generate_train_schema", node=TrainCommand)
 def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
     """A target module: a factory of :mod:`netgraph.architectures` (``"SmallCNN"``) or an importable
     ``"package.module:factory"``, called with ``kwargs``."""
-    kwargs = dict(kwargs or {})
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"target={name!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
-    else:
-        factory = getattr(architectures, name, None)
-        if name not in architectures.__all__ or not callable(factory):
-            raise ValueError(f"target={name!r} is not a factory of netgraph.architectures ({architectures.__all__}); "
-                             "give one of those or 'package.module:factory'")
-    return factory(**kwargs)
+    try:
+        factory = architectures.resolve_factory(name)
+    except ValueError as exc:
+        raise ValueError(f"target={name!r}: {exc}") from exc
+    return factory(**dict(kwargs or {}))
 
 
 def generate_weights(repo: str, target: str | nn.Module | None = None, target_kwargs: dict[str, Any] | None = None,

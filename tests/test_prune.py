@@ -11,11 +11,12 @@ from safetensors.torch import save_file
 
 import netgraph
 from netgraph.architectures import cifar_resnet, mlp
+from netgraph.architectures import vgg
 from netgraph.metanets import parameter_masks
 from netgraph.tasks import prune
 from netgraph.tasks.pruning import (build_pruning_zoo, get_family, group_importance, group_lasso, load_model_file,
                                     load_pruned, measure, prunable_groups, prune_to_speedup, save_pruned,
-                                    torch_pruning_to_speedup, train_pruning_metanet, vgg)
+                                    torch_pruning_to_speedup, train_pruning_metanet)
 from netgraph.tasks.pruning.cli import run
 
 torch.set_num_threads(1)

@@ -22,7 +22,7 @@ Example:
 
 from .api import CONFIG_JSON, MODEL_FILE, PruneResult, load_model_file, load_pruned, prune, save_pruned
 from .engine import METHODS, apply_metanet, check_speedup, output_layers, prune_to_speedup, torch_pruning_to_speedup
-from .families import FAMILIES, Family, get_family, vgg
+from .families import FAMILIES, Family, get_family
 from .finetune import accuracy, finetune
 from .groups import NORMS, PruneGroup, group_importance, group_lasso, node_scores, prunable_groups
 from .meta import MetaPruningRun, PruningZoo, build_pruning_zoo, load_metanet, train_pruning_metanet
@@ -31,7 +31,7 @@ from .surgery import dependency_graph, measure, remove_channels, resize_like
 __all__ = [
     "prune", "PruneResult", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE",
     "METHODS", "prune_to_speedup", "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
-    "FAMILIES", "Family", "get_family", "vgg", "accuracy", "finetune",
+    "FAMILIES", "Family", "get_family", "accuracy", "finetune",
     "NORMS", "PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso",
     "MetaPruningRun", "PruningZoo", "build_pruning_zoo", "train_pruning_metanet", "load_metanet",
     "dependency_graph", "measure", "remove_channels", "resize_like",

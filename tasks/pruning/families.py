@@ -2,7 +2,7 @@
 
 ============ ==========================================================================================
 ``mlp``      ``mlp([in, *hidden, classes])`` on flattened inputs (digits: 64 -> 64 -> 64 -> 10)
-``vgg``      :func:`vgg`: VGG-style conv3x3-ReLU stacks with max pooling, global pool, linear head
+``vgg``      :func:`~netgraph.architectures.vgg`: VGG-style conv3x3-ReLU stacks with max pooling, global pool, linear head
 ``resnet``   :func:`~netgraph.architectures.cifar_resnet` depth 20, width 8 (BatchNorm, residual ties)
 ``resnet56`` CIFAR ResNet-56 (width 16), the paper's CIFAR-10 model; bring CIFAR-shaped data
 ============ ==========================================================================================
@@ -25,28 +25,9 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from netgraph.architectures import cifar_resnet, mlp
+from netgraph.architectures import cifar_resnet, mlp, vgg
 
-__all__ = ["Family", "FAMILIES", "get_family", "vgg"]
-
-
-def vgg(widths: Sequence[int] = (16, 16, "M", 32, 32, "M"), in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
-    """A VGG-style network: ``Conv3x3 -> ReLU`` per width, ``"M"`` a 2x2 max pool, then global average
-    pooling and a linear classifier (no BatchNorm, so zoos of it train with netgraph.datasets).
-
-    >>> sum(p.numel() for p in vgg().parameters())
-    16698
-    """
-    layers: list[nn.Module] = []
-    channels = in_channels
-    for width in widths:
-        if width == "M":
-            layers.append(nn.MaxPool2d(2))
-        else:
-            layers += [nn.Conv2d(channels, int(width), 3, padding=1), nn.ReLU()]
-            channels = int(width)
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
-    return nn.Sequential(*layers)
+__all__ = ["Family", "FAMILIES", "get_family"]
 
 
 @dataclass(frozen=True)
