@@ -41,12 +41,10 @@ from .sine_regression import SineRegression
 from .summary import collect_results, results_table
 from .trainer import FitResult, TrainConfig, Trainer, warmup_cosine
 from .zoo_source import load_task_zoo
-from .generate_cli import build_target, generate_weights
-from .generate_eval import (evaluate_classifier_generator, evaluate_signal_generator, fine_tune, nearest_checkpoint,
-                            summarize, zoo_summary)
-from .generate_recipes import GenerateRecipe, architecture_name, run_recipe
-from .generate_tasks import ClassificationTask, SineTask, make_task
-from .generate_train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
+from .generate import (ClassificationTask, GenerateRecipe, SineTask, architecture_name, build_target,
+                       checkpoints_of_one_run, evaluate_classifier_generator, evaluate_signal_generator, fine_tune,
+                       generate_weights, make_task, nearest_checkpoint, run_recipe, summarize, train_on_task,
+                       train_weight_diffusion, zoo_summary)
 from .pruning import prune  # noqa: E402  (meta-pruning; needs the trainer above)
 
 __all__ = [

@@ -249,7 +249,7 @@ def test_the_issue_api_verbatim_for_a_user_network(tmp_path, monkeypatch):
     save_file({"condition": condition[:2].contiguous()}, str(tmp_path / "condition.safetensors"))
     folder = netgraph.hub.save(gen, tmp_path / "org-repo")
     out = tmp_path / "weights.safetensors"
-    from netgraph.tasks.generate_cli import run
+    from netgraph.tasks.generate.cli import run
     run({"action": "generate", "repo": str(folder), "target": "user_models:MyNet", "target_kwargs": None,
          "condition": str(tmp_path / "condition.safetensors"), "n": 2, "out": str(out), "seed": 0, "device": "cpu",
          "revision": None})

@@ -11,7 +11,8 @@
   training run of the target, saved along its last epochs at a small constant learning rate (one
   basin), instead of a zoo of independently trained networks.
 
-The training loops return a history of ``{"step", "loss", ...}`` rows and show a tqdm bar.
+All three run on :func:`step_loop` (Adam at a constant rate, clipping, a tqdm bar) and return a
+history of ``{"step", "loss", ...}`` rows.
 
 Example:
     >>> import torch
@@ -27,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -37,9 +38,9 @@ from tqdm.auto import tqdm
 from netgraph.datasets import ClassificationData, TrainResult, train_classifiers
 from netgraph.metanets import WeightDiffusion, WeightGenerator
 
-from .generate_tasks import ClassificationTask, SineTask
+from .tasks import ClassificationTask, SineTask
 
-__all__ = ["train_on_task", "train_weight_diffusion", "checkpoints_of_one_run"]
+__all__ = ["train_on_task", "train_weight_diffusion", "checkpoints_of_one_run", "step_loop"]
 
 ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -63,25 +64,58 @@ def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTas
     device = next(generator.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
     torch.manual_seed(seed)  # the generators' noise
-    optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
-    history = []
     generator.train()
-    for step in tqdm(range(1, steps + 1), desc=f"train {type(generator).__name__}", disable=not progress):
+
+    def loss_of_step(step: int) -> torch.Tensor:
         losses = []
         for target in targets:  # a loop over architectures
             condition, inputs, labels = task.sample(nets_per_step, batch_size, rng)
             nets = generator.generate(target, condition, n=nets_per_step)
             losses.append(task.loss(nets(inputs), labels))
-        loss = torch.stack(losses).mean()
+        return torch.stack(losses).mean()
+
+    def after_step(row: dict) -> None:
+        if eval_every and row["step"] % eval_every == 0 and isinstance(task, ClassificationTask):
+            row["val_acc"] = mean_val_accuracy(generator, task, targets, eval_nets)
+
+    history = step_loop(generator.parameters(), loss_of_step, steps, lr, grad_clip,
+                        f"train {type(generator).__name__}", progress, after_step)
+    generator.eval()
+    return history
+
+
+def step_loop(parameters: Iterable[nn.Parameter], loss_of_step: Callable[[int], torch.Tensor], steps: int, lr: float,
+              grad_clip: float | None = 1.0, desc: str = "train", progress: bool = True,
+              after_step: Callable[[dict], None] | None = None) -> list[dict]:
+    """The one step loop of the generators: ``steps`` Adam steps at a constant ``lr`` on
+    ``loss_of_step(step)`` (steps count from 1), clipping the gradient norm to ``grad_clip``
+    (``None``: no clipping). ``after_step(row)`` may add entries to each ``{"step", "loss"}`` row.
+
+    Their data is sampled afresh every step (no epochs, no validation split to select on), which
+    is why they do not use :class:`~netgraph.tasks.Trainer`.
+
+    >>> w = nn.Parameter(torch.tensor([3.0]))
+    >>> rows = step_loop([w], lambda step: (w ** 2).sum(), steps=50, lr=0.1, progress=False)
+    >>> rows[-1]["step"], rows[-1]["loss"] < rows[0]["loss"]
+    (50, True)
+    """
+    parameters = list(parameters)
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    history = []
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress):
+        loss = loss_of_step(step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: the loss is {loss.item()} at step {step}; lower the learning rate "
+                                     f"(lr={lr}) or check the inputs")
         optimizer.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(parameters, grad_clip)
         optimizer.step()
         row = {"step": step, "loss": loss.item()}
-        if eval_every and step % eval_every == 0 and isinstance(task, ClassificationTask):
-            row["val_acc"] = mean_val_accuracy(generator, task, targets, eval_nets)
+        if after_step is not None:
+            after_step(row)
         history.append(row)
-    generator.eval()
     return history
 
 
@@ -120,31 +154,28 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
     model.fit_normalisation(graphs)
     tokens, valid = model.normalised_tokens(graphs)
     num = tokens.shape[0]
-    history = []
     model.train()
-    optimizer = torch.optim.Adam(model.autoencoder.parameters(), lr=lr)
-    for step in tqdm(range(1, autoencoder_steps + 1), desc="train weight autoencoder", disable=not progress):
+
+    def autoencoder_loss(step: int) -> torch.Tensor:
         index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
-        loss = model.autoencoder_loss(tokens[index], valid, input_noise, latent_noise)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append({"stage": "autoencoder", "step": step, "loss": loss.item()})
+        return model.autoencoder_loss(tokens[index], valid, input_noise, latent_noise)
+
+    history = [{"stage": "autoencoder", **row} for row in
+               step_loop(model.autoencoder.parameters(), autoencoder_loss, autoencoder_steps, lr, None,
+                         "train weight autoencoder", progress)]
     model.eval()
     with torch.no_grad():
         model.latent_std.fill_(float(model.autoencoder.encode(tokens).std()))
         latents = model.latents(tokens)
     model.train()
     trained = list(model.denoiser.parameters()) + (list(model.condition.parameters()) if model.condition else [])
-    optimizer = torch.optim.Adam(trained, lr=lr)
-    for step in tqdm(range(1, steps + 1), desc="train latent denoiser", disable=not progress):
+
+    def denoising_loss(step: int) -> torch.Tensor:
         index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
-        loss = model.denoising_loss(latents[index], condition(index, rng) if condition is not None else None)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(trained, 1.0)
-        optimizer.step()
-        history.append({"stage": "diffusion", "step": step, "loss": loss.item()})
+        return model.denoising_loss(latents[index], condition(index, rng) if condition is not None else None)
+
+    history += [{"stage": "diffusion", **row} for row in
+                step_loop(trained, denoising_loss, steps, lr, 1.0, "train latent denoiser", progress)]
     model.eval()
     return history
 

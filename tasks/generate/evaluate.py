@@ -29,7 +29,7 @@ import torch.nn as nn
 from netgraph.datasets import ClassificationData, StackedModel, Zoo, train_classifiers
 from netgraph.metanets import DefaultInitGenerator, WeightGenerator
 
-from .generate_tasks import ClassificationTask, SineTask
+from .tasks import ClassificationTask, SineTask
 
 __all__ = ["summarize", "fine_tune", "evaluate_classifier_generator", "zoo_summary", "nearest_checkpoint",
            "evaluate_signal_generator"]

@@ -8,17 +8,17 @@ A recipe names
 * ``generator``: ``{"kind": "hypernetwork" | "graph_hypernetwork" | "weight_diffusion", ...}`` and
   the constructor arguments of :class:`~netgraph.metanets.ChunkedHypernetwork`,
   :class:`~netgraph.metanets.GraphHypernetwork` or :class:`~netgraph.metanets.WeightDiffusion`;
-* ``task``: what the generated networks do (:func:`~.generate_tasks.make_task`);
+* ``task``: what the generated networks do (:func:`~.tasks.make_task`);
 * ``targets``: the architectures trained on (``{"factory", "kwargs"}`` in
   :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
 * ``zoo_networks``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or
   to compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
 * ``run_checkpoints``: instead of a zoo, train weight diffusion on checkpoints of one run of the
   target on the task's data (p-diff): the arguments of
-  :func:`~.generate_train.checkpoints_of_one_run` (``epochs``, ``keep``, ``lr``, ``keep_lr``, ...);
+  :func:`~.train.checkpoints_of_one_run` (``epochs``, ``keep``, ``lr``, ``keep_lr``, ...);
   the results then also summarise the checkpoints and how far generated networks lie from them;
-* ``train`` / ``evaluate``: arguments of :func:`~.generate_train.train_on_task` or
-  :func:`~.generate_train.train_weight_diffusion`, and of the evaluation.
+* ``train`` / ``evaluate``: arguments of :func:`~.train.train_on_task` or
+  :func:`~.train.train_weight_diffusion`, and of the evaluation.
 
 Example:
     >>> recipe = GenerateRecipe.from_any({"name": "demo", "train": {"steps": 2}, "evaluate": {"n": 2, "finetune_epochs": 0},
@@ -43,10 +43,10 @@ from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build
 from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
                                WeightGenerator)
 
-from .generate_eval import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
+from .evaluate import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
                             zoo_summary)
-from .generate_tasks import ClassificationTask, SineTask, make_task
-from .generate_train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
+from .tasks import ClassificationTask, SineTask, make_task
+from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 
 __all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS"]
 
@@ -101,7 +101,7 @@ def run_recipe(recipe: GenerateRecipe | Mapping[str, Any]) -> tuple[WeightGenera
     """Train and evaluate the recipe's generator; save it (and ``results.json``) to ``out_dir`` when set.
 
     Returns the generator and the results: ``evaluation`` (per architecture, rows of
-    :func:`~.generate_eval.summarize`), ``zoo`` (reference summary), ``history`` (every 10th
+    :func:`~.evaluate.summarize`), ``zoo`` (reference summary), ``history`` (every 10th
     training row), ``cpu_seconds`` and ``wall_seconds`` per phase.
     """
     recipe = GenerateRecipe.from_any(recipe)

@@ -1,4 +1,4 @@
-"""``netgraph-generate``: the hydra app over :func:`generate_weights` and :func:`~.generate_recipes.run_recipe`.
+"""``netgraph-generate``: the hydra app over :func:`generate_weights` and :func:`~.recipes.run_recipe`.
 
     netgraph-generate repo=iris-mlp-hypernet n=8 out=weights.safetensors    # weights from a generator
     netgraph-generate repo=me/ghn target=SmallCNN "target_kwargs={channels: 8}" out=cnn.safetensors
@@ -32,7 +32,7 @@ from safetensors import safe_open
 from netgraph import architectures
 from netgraph.metanets import GeneratedNetworks
 
-from .generate_recipes import GenerateRecipe, run_recipe
+from .recipes import GenerateRecipe, run_recipe
 
 __all__ = ["main", "run", "generate_weights", "build_target", "GenerateCommand", "TrainCommand"]
 
