@@ -7,6 +7,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn headless (netgraph.viz never needs a display)
 
 
 @pytest.fixture(autouse=True, scope="session")
