@@ -28,6 +28,7 @@ from .accuracy_prediction import AccuracyPrediction
 from .base import Task
 from .checkpoint import CheckpointStore
 from .experiment import build_augmentation, train_metanet
+from .figures import write_task_figure
 from .inr_classification import INRClassification
 from .inr_editing import IMAGE_EDITS, INREditing, render_inrs
 from .loader import GraphLoader, dense_layout_spec, distributed_rank
@@ -52,7 +53,7 @@ __all__ = [
     "IMAGE_EDITS", "render_inrs", "create_task", "list_tasks", "register_task", "task_class", "task_preset",
     "task_preset_names", "collect_results", "results_table",
     "Trainer", "TrainConfig", "FitResult", "warmup_cosine", "Objective", "FunctionObjective", "CheckpointStore",
-    "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation",
+    "GraphLoader", "dense_layout_spec", "distributed_rank", "train_metanet", "build_augmentation", "write_task_figure",
     "build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained", "load_task_zoo",
     "WeightStandardizer", "TargetScaler", "kendall_tau", "r2_score", "mean_squared_error", "accuracy",
     "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion", "checkpoints_of_one_run",

@@ -9,7 +9,8 @@ A task is an :class:`~netgraph.tasks.Objective` (``loss``, ``outputs``, ``metric
    ``val`` / ``test`` :class:`~netgraph.datasets.ZooDataset` s and fits the input statistics
    (per-parameter weight standardisation, target scaling) on ``train``;
 3. ``task.head()``: the metanet head it needs (``out_features`` / ``edit``);
-4. ``task.loss(model, batch)`` in training, ``task.outputs`` + ``task.metrics`` in evaluation;
+4. ``task.loss(model, batch)`` in training, ``task.outputs`` + ``task.metrics`` in evaluation,
+   ``task.figure(outputs)`` draws the test predictions (``netgraph-train`` saves it in the run);
 5. ``task.state_dict()`` (JSON) is saved with every checkpoint; ``load_state_dict`` restores a
    trained task without its zoo, for inference on new networks.
 
@@ -108,6 +109,10 @@ class Task:
     def metrics(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
         """Metrics over a whole split from the concatenated :meth:`outputs`."""
         raise NotImplementedError
+
+    def figure(self, outputs: dict[str, torch.Tensor]):
+        """A matplotlib ``Figure`` of the concatenated :meth:`outputs` of a split, or ``None`` (no figure)."""
+        return None
 
     # ----------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, Any]:

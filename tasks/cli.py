@@ -9,7 +9,8 @@
     netgraph-train action=summary                          # mean and std over seeds of every run
 
 Each run writes ``<run_dir>`` (default ``runs/<task>/<metanet>/<variant>/seed<seed>``):
-checkpoints, ``history.csv``, ``results.json``; re-running the same command resumes it (or
+checkpoints, ``history.csv``, ``results.json``, ``test_figure.png`` (predicted vs true, a confusion
+matrix or INR renderings, also logged to TensorBoard with ``train.tensorboard=true``); re-running the same command resumes it (or
 reports a finished one). :func:`run` does the work for a composed config and can be called
 without hydra.
 """
@@ -126,7 +127,9 @@ def main(cfg: DictConfig) -> None:
         return
     print(result if isinstance(result, str) else report(result))
     if isinstance(result, dict):
-        print("\n" + "\n".join(f"{name}: {r['run_dir']}/results.json" for name, r in result.items()))
+        print("\n" + "\n".join(f"{name}: {r['run_dir']}/results.json" + (f", {r['run_dir']}/{r['figure']}"
+                                                                              if r.get("figure") else "")
+                                for name, r in result.items()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Steps: set the task up (zoo built or reused, splits, statistics), build loaders (dense or graph
 layout as the metanet needs, augmentations on the training batches), seed and build the metanet,
 :class:`~netgraph.tasks.Trainer` ``.fit`` (resuming from ``run_dir`` when it holds a checkpoint),
-evaluate the best checkpoint on the test split, and write ``results.json`` atomically.
+evaluate the best checkpoint on the test split, and write ``results.json`` atomically with the
+task's figure of the test predictions next to it (:func:`~netgraph.tasks.write_task_figure`).
 
 Example:
     >>> import tempfile
@@ -28,6 +29,7 @@ from netgraph.augment import compose
 from netgraph.datasets.atomic import write_text
 
 from .base import Task
+from .figures import write_task_figure
 from .loader import GraphLoader, distributed_rank
 from .models import build_metanet, is_dense_metanet
 from .registry import create_task
@@ -64,7 +66,8 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
         metanet: a name of :func:`netgraph.metanets.list_metanets`.
         metanet_config: its arguments (``dim``, ``depth`` ...); the head and input sizes are filled in.
         train: :class:`~netgraph.tasks.TrainConfig` or a mapping of its fields.
-        run_dir: checkpoints, ``history.csv``, ``results.json``; ``None``: nothing written, no resuming.
+        run_dir: checkpoints, ``history.csv``, ``results.json``, ``test_figure.png``; ``None``: nothing written,
+            no resuming.
         augment: augmentations of the training batches (see :func:`build_augmentation`).
         resume: continue from ``run_dir``'s last checkpoint when there is one.
         extra: JSON-able facts copied into the results (e.g. the command line).
@@ -92,7 +95,8 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
     trainer = Trainer(model, task, cfg, run_dir, metadata)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
     started = time.perf_counter()
-    test = trainer.evaluate(loaders["test"])
+    outputs = trainer.collect(loaders["test"])
+    test = task.metrics(outputs)
     results = {"task": task.name, "metanet": metanet, "seed": cfg.seed, "test": test, "val": fit.best_metrics,
                "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stopped_early": fit.stopped_early,
                "train_seconds": round(fit.seconds, 2), "test_seconds": round(time.perf_counter() - started, 2),
@@ -101,6 +105,7 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
                "metanet_config": config, "task_config": task.config(), "train_config": cfg.recipe(),
                "augment": metadata["augment"], **dict(extra or {})}
     if run_dir is not None and distributed_rank()[0] == 0:
+        results["figure"] = write_task_figure(task, outputs, Path(run_dir), tensorboard=cfg.tensorboard)
         write_text(Path(run_dir) / RESULTS_JSON, json.dumps(results, indent=1))
     return results
 

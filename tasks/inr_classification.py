@@ -73,6 +73,14 @@ class INRClassification(Task):
         target = target.double() if torch.is_floating_point(target) else target
         return {"accuracy": accuracy(logits, target), "loss": float(F.cross_entropy(logits, target))}
 
+    def figure(self, outputs: dict[str, torch.Tensor]):
+        """The confusion matrix of the test INRs (:func:`netgraph.viz.plot_confusion`)."""
+        from netgraph.viz import plot_confusion
+
+        target = outputs["target"]
+        labels = target.argmax(1) if torch.is_floating_point(target) and target.dim() == 2 else target
+        return plot_confusion(outputs["logits"], labels, classes=self.classes or None)
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "classes": self.classes}
 

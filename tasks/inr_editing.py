@@ -141,6 +141,15 @@ class INREditing(Task):
         return {"mse": mean_squared_error(outputs["rendered"], outputs["target"]),
                 "mse_no_edit": mean_squared_error(outputs["unedited"], outputs["target"])}
 
+    def figure(self, outputs: dict[str, torch.Tensor], count: int = 8):
+        """Renderings of the first ``count`` test INRs: original, edited by the metanet, target
+        (:func:`netgraph.viz.plot_inrs`)."""
+        from netgraph.viz import plot_inrs
+
+        rows = {"original": outputs["unedited"], "edited": outputs["rendered"], "target": outputs["target"]}
+        return plot_inrs({k: v[:count] for k, v in rows.items()}, value_range=self.decode.get("value_range"),
+                         title=f"{self.edit}: original / edited by the metanet / target")
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "architecture": self.architecture, "decode": self.decode}
 

@@ -56,6 +56,13 @@ class RegressionTask(Task):
     def outputs(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
         return {"prediction": self.predict(model, batch), "target": batch.y.reshape(batch.num_graphs, -1)}
 
+    def figure(self, outputs: dict[str, torch.Tensor]):
+        """Predicted vs true values, one panel per target, with Kendall's tau (:func:`netgraph.viz.plot_predictions`)."""
+        from netgraph.viz import plot_predictions
+
+        return plot_predictions(outputs["prediction"], outputs["target"], names=self.target_names or None,
+                                title=f"{self.name}: test networks")
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "targets": self.target_names,
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None}

@@ -239,9 +239,13 @@ class Trainer:
         return FitResult(state["best_epoch"], state["best_metrics"], state["epoch"], state["stopped"],
                          state["history"], state["seconds"])
 
-    @torch.no_grad()
     def evaluate(self, loader: Iterable) -> dict[str, float]:
         """The objective's metrics on every batch of ``loader`` (gathered across ranks under DDP)."""
+        return self.objective.metrics(self.collect(loader))
+
+    @torch.no_grad()
+    def collect(self, loader: Iterable) -> dict[str, torch.Tensor]:
+        """The objective's ``outputs`` over every batch of ``loader``, concatenated (gathered across ranks)."""
         was_training = self.model.training
         self.model.eval()
         parts: dict[str, list[torch.Tensor]] = {}
@@ -256,7 +260,7 @@ class Trainer:
             outputs = {k: torch.cat([g[k] for g in gathered if k in g]) for k in set().union(*gathered)}
         if not outputs:
             raise ValueError("evaluate got an empty loader; check the split sizes")
-        return self.objective.metrics(outputs)
+        return outputs
 
     # ----------------------------------------------------------------- one epoch
     def _train_epoch(self, loader: Iterable, scheduler: torch.optim.lr_scheduler.LRScheduler,

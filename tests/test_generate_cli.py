@@ -23,7 +23,10 @@ def compose_config(name, overrides):
 def test_generate_writes_weights_that_load_and_run(tmp_path):
     out = tmp_path / "weights.safetensors"
     summary = run(compose_config("generate", [f"out={out}", "n=5", "seed=1"]))
-    assert summary == {"out": str(out), "n": 5, "architecture": "Sequential", "learnable_values": 403}
+    figure = tmp_path / "weights.png"
+    assert summary == {"out": str(out), "n": 5, "architecture": "Sequential", "learnable_values": 403,
+                       "figure": str(figure)}
+    assert figure.stat().st_size > 0                                     # the weight statistics beside the weights
     nets = GeneratedNetworks.load(out, mlp([4, 16, 16, 3]))
     again = generate_weights("iris-mlp-hypernet", n=5, seed=1)           # the same call from Python
     x = torch.randn(7, 4)

@@ -206,6 +206,7 @@ def test_cli_runs_end_to_end_with_a_trained_metanet(tmp_path):
     result, folder = run(cfg)
     assert folder == out and result.speedup >= 1.5
     assert (out / "table.md").read_text().startswith("| stage |")
+    assert (out / "accuracy_vs_speedup.png").stat().st_size > 0                # the figure beside the table
     x = torch.randn(3, 1, 8, 8)
     assert torch.equal(load_pruned(out)(x), result.model(x))
     # the saved original, re-pruned with a metanet trained by the CLI itself

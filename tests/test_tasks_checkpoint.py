@@ -68,6 +68,9 @@ def test_saved_model_reloads_to_identical_predictions(tiny_zoos, tmp_path):
     reference = Trainer(trained, fresh, {"progress": False}).evaluate(GraphLoader(data["test"], 4))
     assert reference == pytest.approx(results["test"], rel=1e-6)
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert EventAccumulator(str(run / "tensorboard")).Reload().Tags()["images"] == ["test/sine_regression"]
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,step,lr,train_loss,val_r2") and len(history) == 4
     again = train_metanet(create_task("sine_regression", zoo=tiny_zoos["sine"]), "gmn", GMN_SMALL,

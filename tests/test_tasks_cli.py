@@ -61,6 +61,7 @@ def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
         folder = tmp_path / "sine_regression" / name / "default" / "seed0"
         assert json.loads((folder / "results.json").read_text())["test"] == result["test"]
         assert result["run_dir"] == str(folder) and result["variant"] == "default"
+        assert result["figure"] == "test_figure.png" and (folder / "test_figure.png").stat().st_size > 0
     model, task = load_trained(tmp_path / "sine_regression" / "gmn" / "default" / "seed0")
     assert model.embedding.node_values.out_features == 8 and task.name == "sine_regression"
     results_1 = run(composed(overrides + ["seed=1", "baselines=[]"]))

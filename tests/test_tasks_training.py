@@ -42,7 +42,23 @@ def test_loss_goes_down(tiny_zoos, task_name, zoo, metanet, extra):
     assert after < 0.85 * before, (before, after)
     with torch.no_grad():
         outputs = [task.outputs(model, b) for b in loader]
-    assert task.monitor in task.metrics({k: torch.cat([o[k] for o in outputs]) for k in outputs[0]})
+    collected = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+    assert task.monitor in task.metrics(collected)
+    _check_figure(task, collected)
+
+
+def _check_figure(task, outputs):
+    """The task's figure of its outputs: a point per network, a confusion matrix, or a row of renderings per kind."""
+    pytest.importorskip("matplotlib")
+    ax = task.figure(outputs).axes[0]
+    n = len(next(iter(outputs.values())))
+    if "prediction" in outputs:
+        assert ax.collections[0].get_offsets().shape == (n, 2)
+    elif "logits" in outputs:
+        assert ax.images[0].get_array().shape == (task.num_classes, task.num_classes)
+    else:
+        h, w = outputs["rendered"].shape[-2:]
+        assert ax.images[0].get_array().shape[:2] == (3 * (h + 1) - 1, min(n, 8) * (w + 1) - 1)
 
 
 def test_render_inrs_matches_the_datasets_decoder(tiny_zoos):

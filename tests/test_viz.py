@@ -4,18 +4,27 @@ import os
 
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 from torch_geometric.data import Batch
 
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet, mlp
 from netgraph.types import EdgeType
-from netgraph.viz import (new_figure, plot_barrier, plot_confusion, plot_graph, plot_inrs, plot_predictions,
-                          plot_pruning, plot_weight_stats, save_figure)
+from netgraph.viz import (
+    new_figure,
+    plot_barrier,
+    plot_confusion,
+    plot_graph,
+    plot_inrs,
+    plot_predictions,
+    plot_pruning,
+    plot_weight_stats,
+    save_figure,
+)
 from netgraph.viz.images import montage
 
 pytest.importorskip("matplotlib")
-from matplotlib.collections import LineCollection, PatchCollection, PathCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PatchCollection, PathCollection
 
 
 def _collections(fig, kind):

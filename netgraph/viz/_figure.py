@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 try:
     from matplotlib.axes import Axes
@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("netgraph.viz draws with matplotlib, which is not installed: pip install 'netgraph[viz]' "
                       "(or pip install matplotlib)") from exc
 
-__all__ = ["new_figure", "figure_axes", "save_figure", "log_figure"]
+__all__ = ["figure_axes", "log_figure", "new_figure", "save_figure"]
 
 
 def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **subplot_kw) -> tuple[Figure, list[Axes]]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from matplotlib.axes import Axes
@@ -68,7 +69,7 @@ def _as_path(path: Any) -> dict[str, torch.Tensor | None]:
     get = path.get if isinstance(path, Mapping) else lambda k: getattr(path, k, None)
     if get("t") is None or get("loss") is None:
         raise ValueError(f"a barrier path needs t and loss (an InterpolationPath or a mapping); got {type(path).__name__}")
-    as_tensor = lambda v: None if v is None else torch.as_tensor(v, dtype=torch.float64).detach().cpu()  # noqa: E731
+    as_tensor = lambda v: None if v is None else torch.as_tensor(v, dtype=torch.float64).detach().cpu()
     return {"t": as_tensor(get("t")), "loss": as_tensor(get("loss")), "accuracy": as_tensor(get("accuracy"))}
 
 
@@ -134,7 +135,7 @@ def _prune_row(result: Any, metric: str) -> dict[str, Any]:
         return {"method": result.method, "speedup": float(result.speedup), "after": float(result.rows[-1][metric]),
                 "pruned": float(pruned[metric]), "original": float(result.rows[0][metric])}
     if not isinstance(result, Mapping):
-        raise ValueError(f"plot_pruning takes PruneResult objects or row mappings; got {type(result).__name__}")
+        raise TypeError(f"plot_pruning takes PruneResult objects or row mappings; got {type(result).__name__}")
     missing = [k for k in ("method", "speedup", metric, f"pruned_{metric}") if k not in result]
     if missing:
         raise ValueError(f"a pruning row lacks {missing} (has {sorted(result)}); rows need method, speedup, {metric}, "

@@ -22,19 +22,19 @@ import re
 
 import matplotlib as mpl
 import torch
-import torch.nn as nn
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from torch import nn
 
 from ..graph import graph_specs
 from ..spec import GraphSpec
 from ..types import EdgeType, NodeType
 
-__all__ = ["plot_graph", "GRAPH_MODES"]
+__all__ = ["GRAPH_MODES", "plot_graph"]
 
 GRAPH_MODES = ("auto", "full", "summary")
 _MARKERS = {NodeType.INPUT: "s", NodeType.HIDDEN: "o", NodeType.OUTPUT: "s", NodeType.QUERY: "^",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib as mpl
 import torch
@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ._figure import figure_axes
 
-__all__ = ["plot_inrs", "montage"]
+__all__ = ["montage", "plot_inrs"]
 
 
 def montage(images: torch.Tensor, pad: int = 1, fill: float = float("nan")) -> torch.Tensor:
@@ -58,11 +58,11 @@ def plot_inrs(images: Mapping[str, torch.Tensor] | torch.Tensor, ax: Axes | None
     stack = torch.stack(tensors)[:, :max_images]  # [R, B, C, H, W]
     low, high = value_range if value_range is not None else (float(stack.min()), float(stack.max()))
     grid = montage(stack)
-    r, b, _, h, w = stack.shape
+    r, b, _, h, _ = stack.shape
     fig, (a,) = figure_axes(ax, 1, (1.0 + 0.9 * b, 0.4 + 0.9 * r), "plot_inrs")
     if grid.shape[-1] == 1:
-        image = a.imshow(grid[..., 0].numpy(), cmap=mpl.colormaps[cmap].with_extremes(bad="white"), vmin=low,
-                         vmax=high, interpolation="nearest")
+        a.imshow(grid[..., 0].numpy(), cmap=mpl.colormaps[cmap].with_extremes(bad="white"), vmin=low,
+                 vmax=high, interpolation="nearest")
     else:
         scaled = ((grid - low) / (high - low or 1.0)).clamp(0, 1)
         a.imshow(scaled.nan_to_num(1.0).numpy(), interpolation="nearest")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from matplotlib.axes import Axes
@@ -11,7 +11,7 @@ from scipy.stats import kendalltau
 
 from ._figure import figure_axes
 
-__all__ = ["plot_predictions", "plot_confusion"]
+__all__ = ["plot_confusion", "plot_predictions"]
 
 
 def plot_predictions(prediction: torch.Tensor, target: torch.Tensor, ax: Axes | Sequence[Axes] | None = None,

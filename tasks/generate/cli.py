@@ -10,7 +10,8 @@
 reads the Hub cache only). ``target`` is ``null`` (the architecture recorded with the generator), a
 factory of :mod:`netgraph.architectures` with ``target_kwargs``, or ``package.module:factory``.
 The output file holds the stacked weights ``[n, *shape]`` per state-dict key and the architecture
-(:meth:`netgraph.metanets.GeneratedNetworks.load` reads it back).
+(:meth:`netgraph.metanets.GeneratedNetworks.load` reads it back); a picture of their per-layer
+distributions next to a PyTorch-initialised network's is written beside it (``out`` with ``.png``).
 
 :func:`run` does the work for a composed config, so it can be called without hydra too.
 """
@@ -32,6 +33,7 @@ from safetensors import safe_open
 from netgraph import architectures
 from netgraph.metanets import GeneratedNetworks
 
+from ..figures import write_figure
 from .recipes import GenerateRecipe, run_recipe
 
 __all__ = ["main", "run", "generate_weights", "build_target", "GenerateCommand", "TrainCommand"]
@@ -106,8 +108,12 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
         nets = generate_weights(command.repo, command.target, command.target_kwargs, command.n, command.condition,
                                 command.seed, command.device, command.revision)
         path = nets.save(command.out)
+        figure = write_figure(lambda viz: viz.plot_weight_stats(
+            {"generated": nets.state_dicts, "PyTorch init (the template)": {
+                k: v.unsqueeze(0) for k, v in nets.template.state_dict().items()}},
+            title=f"{command.repo}: weights of {len(nets)} generated networks"), path.with_suffix(".png"))
         return {"out": str(path), "n": len(nets), "architecture": type(nets.template).__name__,
-                "learnable_values": nets.spec.num_params}
+                "learnable_values": nets.spec.num_params, "figure": figure and str(figure)}
     if action == "train":
         push_to = values.pop("push_to", None)
         generator, results = run_recipe(values)

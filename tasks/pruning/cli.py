@@ -7,7 +7,8 @@
     netgraph-prune -m method=magnitude,torch_pruning speedup=1.5,2,3
 
 Writes to ``out`` (default ``pruned/<arch>-<speedup>x-seed<seed>``): ``model.safetensors`` and
-``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md``, and
+``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md`` and its
+figure ``accuracy_vs_speedup.png`` (:func:`netgraph.viz.plot_pruning`), and
 ``original.safetensors`` / ``metanet/`` when it trained them. :func:`run` does the work for a
 composed config and can be called without hydra.
 """
@@ -23,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from netgraph.datasets.atomic import save_safetensors, write_text
 
+from ..figures import write_figure
+
 from .api import PruneResult, load_model_file, prune, save_pruned
 from .data import data_shape, load_data
 from .engine import check_speedup
@@ -30,7 +33,9 @@ from .families import get_family
 from .finetune import finetune
 from .meta import train_pruning_metanet
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "FIGURE"]
+
+FIGURE = "accuracy_vs_speedup.png"
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
@@ -60,6 +65,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
             "source": values.get("model") or "trained by netgraph-prune"}
     save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
     write_text(out / "table.md", result.table() + "\n")
+    write_figure(lambda viz: viz.plot_pruning([result], title=f"{arch}: {result.method}"), out / FIGURE)
     return result, out
 
 
