@@ -1,7 +1,7 @@
 """Loss barriers of linear interpolation, naive vs aligned (the Git Re-Basin experiment), on digits.
 
 Run: python benchmarks/bench_merge_barriers.py [--pairs 3] [--mlp-widths 16 64 256 1024]
-     [--resnet-widths 4 8 16 32] [--epochs 40] [--cache DIR]
+     [--resnet-widths 4 8 16 32] [--epochs 40] [--cache DIR] [--figure barriers.png]
 
 Networks are trained here from different seeds on scikit-learn's bundled ``load_digits`` (8x8
 images, 1,437 train / 360 test, stratified split with ``random_state=0``): MLPs 64-h-h-10 (ReLU) and
@@ -20,7 +20,9 @@ at every point for the ResNets), where ``P`` is
 It prints one markdown row per (architecture, width, method): mean and std over the pairs of the loss
 barrier, the accuracy barrier (in points) and the alignment time, the test accuracy of the midpoint
 ``(A + P(B)) / 2`` after REPAIR (``netgraph.merge.repair`` on the training inputs; MLPs only, the
-ResNets' BatchNorm statistics are recomputed instead), plus the end points' accuracy.
+ResNets' BatchNorm statistics are recomputed instead), plus the end points' accuracy. ``--figure``
+also draws the test loss and accuracy along the path per method (``netgraph.viz.plot_barrier``: the
+mean over the pairs, a band from the lowest to the highest), one row per architecture and width.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--sinkhorn-max-width", type=int, default=256)
     parser.add_argument("--cache", default=None, help="folder to keep trained networks in (reused if present)")
+    parser.add_argument("--figure", default=None, help="also draw the interpolation curves to this image file")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 by default: the development machine's 2 cores are shared)")
     args = parser.parse_args()
@@ -129,6 +132,7 @@ def main() -> None:
           "midpoint accuracy after REPAIR (%) | accuracy of A, B (%) |")
     print("|---|---|---|---|---|---|---|---|")
     runs = [("mlp", w) for w in args.mlp_widths] + [("resnet20", w) for w in args.resnet_widths]
+    curves: dict[tuple[str, int], dict[str, list]] = {}
     for kind, width in runs:
         sinkhorn = kind == "mlp" and width <= args.sinkhorn_max_width
         methods = ["naive", "weights", "activations"] + (["sinkhorn"] if sinkhorn else []) + ["rebasin"]
@@ -154,6 +158,7 @@ def main() -> None:
                         repaired = 100 * float((mid(x_test).argmax(1) == y_test).float().mean())
                 results[method].append((float(path.loss_barrier), 100 * float(path.accuracy_barrier), seconds,
                                         repaired))
+                curves.setdefault((kind, width), {}).setdefault(method, []).append(path)
                 if method == "naive":
                     end_points.append((100 * float(path.accuracy[0]), 100 * float(path.accuracy[-1])))
         accs = ", ".join(f"{ea:.1f}/{eb:.1f}" for ea, eb in end_points)
@@ -165,6 +170,23 @@ def main() -> None:
             cols[3] = "" if kind != "mlp" else cols[3]
             print(f"| {kind} | {width} | {method} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {accs} |",
                   flush=True)
+    if args.figure:
+        draw_curves(curves, args.figure)
+
+
+def draw_curves(curves: dict[tuple[str, int], dict[str, list]], path: str) -> None:
+    """Loss and accuracy along the path, one row of two panels per (architecture, width)."""
+    from netgraph.viz import new_figure, plot_barrier, save_figure
+
+    fig, axes = new_figure((9.0, 3.0 * len(curves)), len(curves), 2)
+    for row, ((kind, width), paths) in enumerate(curves.items()):
+        plot_barrier(paths, ax=axes[2 * row: 2 * row + 2])
+        pairs = len(next(iter(paths.values())))
+        for ax, metric in zip(axes[2 * row: 2 * row + 2], ("loss", "accuracy")):
+            ax.set_title(f"{kind} width {width}: test {metric}" + (f" (mean of {pairs} pairs, band: min-max)"
+                                                                    if pairs > 1 else ""), fontsize=9)
+    save_figure(fig, path)
+    print(f"figure: {path}")
 
 
 def _mean_std(values: list[float]) -> str:

@@ -2,7 +2,7 @@
 
 Run: python benchmarks/bench_prune.py [--families mlp vgg] [--seeds 0 1 2] [--speedups 1.5 2 3]
                                      [--finetune-epochs 3] [--step 0.02] [--sparsity S] [--out bench_prune.json]
-                                     [--quick]
+                                     [--quick] [--figure bench_prune.png]
        python benchmarks/bench_prune.py --timing [mlp vgg resnet resnet56]   # pruning time only
 
 For each family (``mlp``: 64-64-64-10 on flattened digits; ``vgg``: conv 16-16-M-32-32-M on 8x8
@@ -16,6 +16,9 @@ digits), on scikit-learn's digits (fixed train / val / test split):
    norm on the graph; ``torch_pruning``: Torch-Pruning MetaPruner + GroupMagnitudeImportance(p=2)),
    all with the same per-step schedule (so equal widths and FLOPs) and the same fine-tuning budget
    (``--finetune-epochs`` of Adam, best *val* epoch kept); test accuracy is reported.
+
+``--figure`` draws the table: test accuracy vs FLOPs speed-up per method, pruned and fine-tuned, one
+panel per family (``netgraph.viz.plot_pruning``).
 """
 
 from __future__ import annotations
@@ -134,6 +137,7 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=0.02, help="share of every group's units removed per step")
     parser.add_argument("--sparsity", type=float, default=None, help="group-lasso weight (default: per family)")
     parser.add_argument("--out", default=None, help="write every row as JSON here")
+    parser.add_argument("--figure", default=None, help="draw accuracy vs speed-up to this image file")
     parser.add_argument("--quick", action="store_true", help="tiny zoo / metanet / base training (smoke test)")
     parser.add_argument("--timing", nargs="*", default=None, metavar="ARCH",
                         help="only time pruning (no training) of these families, e.g. --timing resnet resnet56")
@@ -149,6 +153,20 @@ def main() -> None:
     print(f"\n{table(rows)}\n\ntotal {time.perf_counter() - started:.0f} s")
     if args.out:
         write_text(args.out, json.dumps(rows, indent=1))
+    if args.figure:
+        draw(rows, args.figure)
+
+
+def draw(rows: list[dict], path: str) -> None:
+    """Accuracy vs speed-up per method (pruned and fine-tuned), one panel per family."""
+    from netgraph.viz import new_figure, plot_pruning, save_figure
+
+    families = sorted({r["family"] for r in rows})
+    fig, axes = new_figure((5.0 * len(families), 3.8), 1, len(families))
+    for ax, family in zip(axes, families):
+        plot_pruning([r for r in rows if r["family"] == family], ax=ax, title=f"{family} on digits")
+    save_figure(fig, path)
+    print(f"figure: {path}")
 
 
 if __name__ == "__main__":

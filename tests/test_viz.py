@@ -188,3 +188,25 @@ def test_save_figure_writes_atomically(tmp_path):
     fig = plot_predictions(torch.rand(4), torch.rand(4))
     path = save_figure(fig, tmp_path / "sub" / "scatter.png")
     assert path.stat().st_size > 0 and os.listdir(path.parent) == ["scatter.png"]
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_scripts_draw_their_tables(tmp_path):
+    t = torch.linspace(0, 1, 3)
+    path = {"t": t, "loss": 1 + t * (1 - t), "accuracy": 0.9 - t * (1 - t)}
+    curves = {("mlp", 16): {"naive": [path, path], "weights": [path, path]}, ("resnet20", 4): {"naive": [path]}}
+    _script("bench_merge_barriers").draw_curves(curves, str(tmp_path / "barriers.png"))
+    rows = [{"family": f, "target": 2.0, "speedup": 2.0, "method": m, "test_acc": 0.9, "pruned_test_acc": 0.8,
+             "original_test_acc": 0.95} for f in ("mlp", "vgg") for m in ("magnitude", "metanet")]
+    _script("bench_prune").draw(rows, str(tmp_path / "prune.png"))
+    assert (tmp_path / "barriers.png").stat().st_size > 0 and (tmp_path / "prune.png").stat().st_size > 0

@@ -97,8 +97,8 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
     else:
         _draw_summary(ax, spec, layout, edge_attr, cmap, legend)
     layout.label(ax)
-    ax.set_title(title if title is not None else
-                 f"{spec.num_nodes:,} nodes, {spec.num_edges:,} edges, {spec.num_groups} symmetry groups"
+    groups = f"{spec.num_groups} symmetry group{'' if spec.num_groups == 1 else 's'}"
+    ax.set_title(title if title is not None else f"{spec.num_nodes:,} nodes, {spec.num_edges:,} edges, {groups}"
                  + (" (per-layer summary)" if mode == "summary" else ""), fontsize=9)
     ax.set_axis_off()
     return fig
