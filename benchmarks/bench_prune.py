@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from netgraph.datasets.atomic import write_text
+from netgraph.io import write_text
 from netgraph.tasks.pruning import (build_pruning_zoo, finetune, get_family, measure, prune, prune_to_speedup,
                                     torch_pruning_to_speedup, train_pruning_metanet)
 from netgraph.tasks.pruning.data import data_shape, load_data

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import create_text, remove_stale_temporaries, write_text
+from netgraph.io import create_text, remove_stale_temporaries, write_text
 from .config import KINDS, ZooConfig, zoo_config
 from .inr import INR_METRICS, fit_inrs, inr_grid
 from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, sine_waves
@@ -143,7 +145,8 @@ def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: tor
                                plan.info["checkpoints"], torch.Generator(device).manual_seed(shard.seed),
                                lambda fraction, n=len(shard.net_ids): bar.update(n * fraction))
         write_shard(shard_path(root, shard.index), Shard(shard.arch, shard.net_ids, result.weights, result.metrics,
-                                                        [plan.rows[i] for i in shard.net_ids]))
+                                                        [plan.rows[i] for i in shard.net_ids], plan.info["checkpoints"],
+                                                        plan.info["architectures"][shard.arch]))
         bar.update(before + len(shard.net_ids) - bar.n)
     bar.close()
 
@@ -311,10 +314,20 @@ def _claim_root(root: Path, info: dict[str, Any]) -> None:
 
 
 def _finished(root: Path, shard: ShardPlan) -> bool:
+    """Whether shard ``shard`` is on disk, intact and of this plan; a corrupt one is moved aside
+    (``<name>.corrupt``, with a warning) so that it is rebuilt."""
     path = shard_path(root, shard.index)
     if not path.exists():
         return False
-    stored = read_shard(path)
+    try:
+        stored = read_shard(path)
+    except ZooFormatError as exc:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        reason = getattr(exc.__cause__, "reason", None) or str(exc.__cause__ or exc)
+        warnings.warn(f"zoo shard {path} is corrupt or truncated ({reason}); moved it to {aside} and rebuilding it",
+                      stacklevel=3)
+        return False
     if stored.net_ids != shard.net_ids or stored.arch != shard.arch:
         raise ZooFormatError(f"{path} holds nets {stored.net_ids[:5]}... of architecture {stored.arch}, but the plan "
                              f"puts nets {shard.net_ids[:5]}... of architecture {shard.arch} there; delete it to rebuild")

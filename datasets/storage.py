@@ -4,13 +4,19 @@ Layout of a zoo folder (every file written atomically)::
 
     zoo.json                       what the zoo is: config, architectures, checkpoints, recipe, decoding
     shards/shard-00000.safetensors one architecture each: "weight/<param>" [n, C, *shape],
-                                   "metric/<name>" [n, C] (float64); header: net ids + metadata rows
+                                   "metric/<name>" [n, C] (float64); header: net ids, metadata rows,
+                                   the architecture and checkpoints, and the file's SHA-256
     metadata.csv                   one row per net: hyper-parameters, seed, signal / class, metrics
                                    at every checkpoint ("test_acc@4") and at the last ("test_acc")
 
 A shard is the unit of work of a build: it is written once, complete, or not at all, so an
 interrupted build resumes at the first missing shard. The shards alone are authoritative (they
 hold the rows); ``metadata.csv`` is the same table for people and pandas.
+
+Loading checks what it reads: every shard against the SHA-256 in its header (``verify=False``
+skips this for speed), and ``zoo.json`` against the shards' own headers (the shard list, the number
+of nets, the checkpoints, each shard's architecture), so an edited or damaged file is refused with
+its name instead of giving fewer nets or wrong targets.
 
 Example:
     >>> import tempfile, torch
@@ -40,7 +46,8 @@ import torch.nn as nn
 from safetensors import safe_open
 
 from netgraph import architectures
-from .atomic import save_safetensors, write_text
+from netgraph.errors import CorruptFileError
+from netgraph.io import save_safetensors, verify_safetensors, write_text
 
 __all__ = ["Zoo", "Shard", "ZooFormatError", "load_zoo", "load_model", "build_architecture", "read_shard",
            "write_shard", "shard_path", "write_metadata_table", "FORMAT", "ZOO_JSON", "METADATA_CSV", "SHARDS_DIR"]
@@ -79,6 +86,8 @@ class Shard:
     weights: dict[str, torch.Tensor]
     metrics: dict[str, torch.Tensor]
     rows: list[dict[str, Any]]
+    checkpoints: list[int] | None = None          #: the zoo's checkpoints (recorded in the header)
+    architecture: dict[str, Any] | None = None    #: ``{"factory", "kwargs"}`` of ``arch`` (recorded too)
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -92,13 +101,23 @@ def write_shard(path: str | Path, shard: Shard) -> None:
     tensors.update({f"metric/{k}": v.double() for k, v in shard.metrics.items()})
     header = {"format": FORMAT, "arch": str(shard.arch), "net_ids": json.dumps(shard.net_ids),
               "rows": json.dumps(shard.rows)}
+    if shard.checkpoints is not None:
+        header["checkpoints"] = json.dumps(shard.checkpoints)
+    if shard.architecture is not None:
+        header["architecture"] = json.dumps(shard.architecture)
     save_safetensors(path, tensors, header)
 
 
-def read_shard(path: str | Path, device: torch.device | str = "cpu") -> Shard:
-    """Read a shard; a corrupt or truncated file raises :class:`ZooFormatError` naming it."""
+def read_shard(path: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> Shard:
+    """Read a shard; a corrupt or truncated file raises :class:`ZooFormatError` naming it.
+
+    ``verify`` checks the file against the SHA-256 recorded in its header (shards written before
+    netgraph recorded one are read without that check).
+    """
     path = Path(path)
     try:
+        if verify:
+            verify_safetensors(path)
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -107,13 +126,17 @@ def read_shard(path: str | Path, device: torch.device | str = "cpu") -> Shard:
         net_ids, rows = json.loads(header["net_ids"]), json.loads(header["rows"])
         shard = Shard(int(header["arch"]), net_ids,
                       {k[len("weight/"):]: v for k, v in tensors.items() if k.startswith("weight/")},
-                      {k[len("metric/"):]: v for k, v in tensors.items() if k.startswith("metric/")}, rows)
+                      {k[len("metric/"):]: v for k, v in tensors.items() if k.startswith("metric/")}, rows,
+                      json.loads(header["checkpoints"]) if "checkpoints" in header else None,
+                      json.loads(header["architecture"]) if "architecture" in header else None)
         bad = {k: tuple(v.shape) for k, v in {**shard.weights, **shard.metrics}.items() if v.shape[0] != len(net_ids)}
         if bad or len(rows) != len(net_ids):
             raise ValueError(f"{len(net_ids)} nets in the header but tensors {bad} / {len(rows)} rows")
     except Exception as exc:  # safetensors raises its own error types for bad headers / sizes
-        raise ZooFormatError(f"zoo shard {path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it and "
-                             "run the build again: finished shards are kept and only this one is rebuilt") from exc
+        reason = exc.reason if isinstance(exc, CorruptFileError) else f"{type(exc).__name__}: {exc}"
+        raise ZooFormatError(f"zoo shard {path} is corrupt or truncated ({reason}); run the build again with the same "
+                             "config (it moves the bad shard aside and rebuilds only it), or delete it and rebuild; "
+                             "a published zoo: download it again") from exc
     return shard
 
 
@@ -194,7 +217,8 @@ class Zoo:
                 part = ids[start:start + nets_per_shard]
                 write_shard(shard_path(root, shard), Shard(
                     arch, part.tolist(), {k: v[start:start + nets_per_shard] for k, v in self.weights[arch].items()},
-                    {k: v[part] for k, v in self.metrics.items()}, [self.rows[i] for i in part.tolist()]))
+                    {k: v[part] for k, v in self.metrics.items()}, [self.rows[i] for i in part.tolist()],
+                    self.checkpoints, self.architectures[arch]))
                 shard += 1
         names = [shard_path(root, i).name for i in range(shard)]
         write_text(root / ZOO_JSON, json.dumps({**self.info, "format": FORMAT, "num_nets": len(self), "shards": names},
@@ -203,16 +227,53 @@ class Zoo:
         return root
 
 
-def load_zoo(root: str | Path, device: torch.device | str = "cpu") -> Zoo:
-    """Read a zoo folder written by :func:`~netgraph.datasets.build_zoo` or :meth:`Zoo.save`."""
+def load_zoo(root: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> Zoo:
+    """Read a zoo folder written by :func:`~netgraph.datasets.build_zoo` or :meth:`Zoo.save`.
+
+    ``verify`` checks every shard against the SHA-256 in its header (``False`` skips it for speed);
+    ``zoo.json`` is always checked against the shards' headers. Problems raise
+    :class:`ZooFormatError` naming the file and what to do.
+    """
     root = Path(root)
     info = _read_info(root)
     missing = [name for name in info["shards"] if not (root / SHARDS_DIR / name).is_file()]
     if missing:
         raise ZooFormatError(f"zoo {root} is incomplete: {len(missing)} of {len(info['shards'])} shards missing "
                              f"({missing[:3]}...); finish it with build_zoo / netgraph-zoo on the same config")
-    shards = [read_shard(root / SHARDS_DIR / name, device) for name in info["shards"]]
+    unlisted = sorted(p.name for p in (root / SHARDS_DIR).glob("shard-*.safetensors") if p.name not in info["shards"])
+    if unlisted:
+        raise ZooFormatError(f"{root / ZOO_JSON} lists {len(info['shards'])} shards but {root / SHARDS_DIR} also holds "
+                             f"{unlisted[:3]}: zoo.json was edited or belongs to another build; restore zoo.json (or "
+                             "rebuild it with the same config), or move the extra shards away")
+    shards = [read_shard(root / SHARDS_DIR / name, device, verify) for name in info["shards"]]
+    _check_manifest(root, info, shards)
     return _assemble(info, shards, root)
+
+
+def _check_manifest(root: Path, info: Mapping[str, Any], shards: Sequence[Shard]) -> None:
+    """``zoo.json`` must agree with the shards' own headers (what they hold is authoritative)."""
+    path = root / ZOO_JSON
+    problems = []
+    total = sum(len(s.net_ids) for s in shards)
+    if "num_nets" in info and int(info["num_nets"]) != total:
+        problems.append(f"num_nets is {info['num_nets']} but the shards hold {total} nets")
+    checkpoints = list(info.get("checkpoints", []))
+    for name, s in zip(info["shards"], shards):
+        columns = {v.shape[1] for v in {**s.weights, **s.metrics}.values() if v.dim() > 1}
+        if s.arch >= len(info.get("architectures", [])):
+            problems.append(f"{name} holds architecture {s.arch}, but only {len(info.get('architectures', []))} are "
+                            "listed")
+        elif s.architecture is not None and s.architecture != info["architectures"][s.arch]:
+            problems.append(f"architecture {s.arch} is {info['architectures'][s.arch]} but {name} was trained as "
+                            f"{s.architecture}")
+        if s.checkpoints is not None and s.checkpoints != checkpoints:
+            problems.append(f"checkpoints are {checkpoints} but {name} stores {s.checkpoints}")
+        elif columns and columns != {len(checkpoints)}:
+            problems.append(f"{len(checkpoints)} checkpoints are listed but {name} stores {sorted(columns)} per net")
+    if problems:
+        raise ZooFormatError(f"{path} does not match its shards: " + "; ".join(problems[:4]) +
+                             ". zoo.json was edited or damaged: restore it, or rebuild it by running the build again "
+                             "with the same config")
 
 
 def _read_info(root: Path) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from safetensors.torch import load_model
 
 import netgraph
 from netgraph.datasets import push_to_hub as push_zoo
-from netgraph.datasets.atomic import atomic_write, write_text
+from netgraph.io import atomic_write, write_text
 from netgraph.datasets.storage import ZOO_JSON
 from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
 

@@ -111,7 +111,7 @@ class GeneratedNetworks:
 
     def save(self, path: str | Path) -> Path:
         """Write the stacked weights and their architecture to one safetensors file, atomically."""
-        from netgraph.datasets.atomic import save_safetensors
+        from netgraph.io import save_safetensors
 
         target = TargetArchitecture.of(self.template if self.template is not None else self.spec)
         metadata = {"format": GENERATED_FORMAT, "n": str(len(self)), "target": json.dumps(target.to_dict())}

@@ -22,12 +22,14 @@ import torch
 import torch.nn as nn
 from torch_geometric.data import Batch, Data
 
+from .errors import UnsupportedModuleError
 from .graph import ParamGraph, graph_specs, make_batch, make_graph
 from .spec import GraphSpec
 from .trace import ExampleInputs, trace
+from .types import Activation
 
 __all__ = ["from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts",
-           "to_module", "spec_of"]
+           "to_module", "spec_of", "spec_differences"]
 
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
 
@@ -66,6 +68,7 @@ def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *
 
 def from_state_dict(spec: GraphSpec, state_dict: Mapping[str, torch.Tensor]) -> ParamGraph:
     """The parameter graph of a state dict of the architecture ``spec``."""
+    _require_parameters(spec)
     x, edge_attr, aux = spec.gather(state_dict)
     return make_graph(spec, x, edge_attr, aux)
 
@@ -79,12 +82,13 @@ def from_state_dicts(model: nn.Module | GraphSpec, state_dicts: Sequence[Mapping
     topology is traced once; weights are only gathered (a few tensor ops per parameter).
     """
     spec = spec_of(model, example_inputs, kernel_shape)
+    _require_parameters(spec)
     if isinstance(state_dicts, Mapping):
         stacked = state_dicts
     else:
         if len(state_dicts) == 0:
             raise ValueError("from_state_dicts needs at least one state dict")
-        stacked = {k: torch.stack([sd[k] for sd in state_dicts]) for k in spec.keys if k not in spec.aliases}
+        stacked = _stack(spec, state_dicts)
     x, edge_attr, aux = spec.gather(stacked, batch_dims=1)
     return make_batch(spec, x, edge_attr, aux)
 
@@ -117,11 +121,113 @@ def to_state_dicts(batch: Batch, stacked: bool = False) -> list[dict[str, torch.
     return [to_state_dict(g) for g in batch.to_data_list()]
 
 
-def to_module(graph: Data, model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` carrying the weights of ``graph``."""
+def to_module(graph: Data, model: nn.Module, check: bool = True) -> nn.Module:
+    """A deep copy of ``model`` carrying the weights of ``graph``.
+
+    With ``check`` the architecture recorded in the graph (its spec: parameters, activations,
+    wiring) must be ``model``'s; a ``ValueError`` says what differs (a ReLU net's graph does not
+    load into a tanh net of the same shapes).
+    """
+    if check:
+        specs = graph_specs(graph)
+        if len(specs) != 1:
+            raise ValueError(f"to_module takes one graph; got a batch of {len(specs)}: use to_state_dicts")
+        target = _traced_spec(model)
+        problems = spec_differences(specs[0], target) if target is not None else []
+        if problems:
+            raise ValueError(f"the graph was made from another architecture than {type(model).__name__}: "
+                             + "; ".join(problems) + ". Pass a module of the graph's architecture (the one it was "
+                             "made from), or check=False to load the weights anyway")
     clone = copy.deepcopy(model)
     clone.load_state_dict(to_state_dict(graph))
     return clone
+
+
+def spec_differences(mine: GraphSpec, other: GraphSpec) -> list[str]:
+    """What differs between two architectures' specs (empty when they match): parameters and
+    shapes first, then the activation of each node space, then the wiring.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> relu = spec_of(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
+        >>> tanh = spec_of(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)))
+        >>> spec_differences(relu, tanh)
+        ["activations differ: module '0' (Linear) out is relu in the first, tanh in the second"]
+    """
+    if mine is other:
+        return []
+    out = []
+    missing = [k for k in mine.keys if k not in other.shapes]
+    extra = [k for k in other.keys if k not in mine.shapes]
+    reshaped = [f"'{k}' {mine.shapes[k]} vs {other.shapes[k]}" for k in mine.keys
+                if k in other.shapes and tuple(mine.shapes[k]) != tuple(other.shapes[k])]
+    for label, items in (("parameters only in the first", missing), ("parameters only in the second", extra),
+                         ("parameters of other shapes", reshaped)):
+        if items:
+            out.append(f"{label}: {items[:3]}{' ...' if len(items) > 3 else ''}")
+    if out:
+        return out
+    if mine.num_nodes != other.num_nodes or mine.num_edges != other.num_edges:
+        return [f"{mine.num_nodes} nodes / {mine.num_edges} edges vs {other.num_nodes} / {other.num_edges}"]
+    acts = []
+    for space in mine.spaces:
+        a = mine.node_act[space.start:space.start + space.size].unique().tolist()
+        b = other.node_act[space.start:space.start + space.size].unique().tolist()
+        if a != b:
+            acts.append(f"{space.name} is {_act_names(a)} in the first, {_act_names(b)} in the second")
+    if acts:
+        out.append("activations differ: " + "; ".join(acts[:3]) + (" ..." if len(acts) > 3 else ""))
+    same = all(torch.equal(getattr(mine, name), getattr(other, name))
+               for name in ("node_type", "layer", "node_norm", "edge_index", "edge_type"))
+    if not same:
+        out.append("the graphs are wired differently (residual connections, normalisation, the order of operations "
+                   "or which outputs feed which layer)")
+    return out
+
+
+def _traced_spec(model: nn.Module) -> GraphSpec | None:
+    """``model``'s spec: the cached one (traced with whatever example inputs it needed), else a
+    symbolic trace; ``None`` when it can only be traced with example inputs (then only the
+    parameter names and shapes are checked, by ``load_state_dict``)."""
+    cached = _SPECS.get(model)
+    if cached is not None and cached[0][:2] == _signature(model, None)[:2]:
+        return cached[1]
+    try:
+        return spec_of(model)
+    except UnsupportedModuleError:
+        return None
+
+
+def _act_names(codes: list[int]) -> str:
+    return "/".join(Activation(c).name.lower() for c in codes)
+
+
+def _require_parameters(spec: GraphSpec) -> None:
+    if spec.num_nodes == 0 or not spec.keys:
+        raise UnsupportedModuleError("the module has no parameters, so there is nothing to put in a parameter graph; "
+                                     "pass a network with at least one weight (e.g. an nn.Linear)")
+
+
+def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The state dicts stacked ``[B, *shape]``; one whose keys or shapes do not fit is named."""
+    known = set(spec.keys)
+    needed = [k for k in spec.keys if k not in spec.aliases]
+    for i, sd in enumerate(state_dicts):        # key sets only (no tensor work): name the bad state dict
+        missing, extra = [k for k in needed if k not in sd], sorted(set(sd) - known)
+        if missing or extra:
+            raise KeyError(f"state dict {i} of {len(state_dicts)} does not fit the architecture: missing {missing[:3]}"
+                           f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}{' ...' if len(extra) > 3 else ''}"
+                           "; pass state dicts of the architecture given as the first argument")
+    stacked = {}
+    for k in needed:
+        try:
+            stacked[k] = torch.stack([sd[k] for sd in state_dicts])
+        except RuntimeError as exc:
+            shapes = [tuple(sd[k].shape) for sd in state_dicts]
+            bad = next(i for i, shape in enumerate(shapes) if shape != tuple(spec.shapes[k]))
+            raise ValueError(f"state dict {bad} of {len(state_dicts)}: '{k}' has shape {shapes[bad]}, the architecture "
+                             f"expects {tuple(spec.shapes[k])}") from exc
+    return stacked
 
 
 def _signature(model: nn.Module, example_inputs: ExampleInputs | None) -> tuple:

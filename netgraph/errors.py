@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["UnsupportedModuleError"]
+from pathlib import Path
+
+__all__ = ["UnsupportedModuleError", "CorruptFileError", "ConfigError"]
 
 
 class UnsupportedModuleError(ValueError):
@@ -19,3 +21,35 @@ class UnsupportedModuleError(ValueError):
         ...     print("unsupported:", type(err).__name__)
         unsupported: UnsupportedModuleError
     """
+
+
+class CorruptFileError(ValueError):
+    """A file's content does not match the checksum recorded when it was written, or it cannot be parsed.
+
+    ``path`` is the file, ``reason`` what was found; the message ends with what to do (callers that
+    know how the file is made, e.g. the zoo builder or the trainer, re-raise with their own remedy).
+
+    Example:
+        >>> print(CorruptFileError("zoo/shards/shard-00000.safetensors", "truncated").path.name)
+        shard-00000.safetensors
+    """
+
+    def __init__(self, path: str | Path, reason: str, remedy: str | None = None):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path} is corrupt: {reason}. " + (remedy or "Write it again or restore it; loading can "
+                         "skip the check with verify=False, at the risk of silently wrong weights"))
+
+
+class ConfigError(ValueError):
+    """A config with out-of-range or inconsistent fields; ``problems`` holds one line per field.
+
+    Example:
+        >>> print(ConfigError("netgraph-zoo config", ["batch_size=-8: expected an integer >= 1"]))
+        invalid netgraph-zoo config (1 problem):
+          batch_size=-8: expected an integer >= 1
+    """
+
+    def __init__(self, what: str, problems: list[str]):
+        self.problems = list(problems)
+        count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
+        super().__init__(f"invalid {what} ({count}):\n" + "\n".join(f"  {p}" for p in self.problems))

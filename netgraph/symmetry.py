@@ -51,8 +51,15 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
     """The graph of the permuted network(s); ``perm`` from :func:`random_permutation` (or any node
     map respecting the symmetry groups: ``check=True`` verifies that it keeps fixed nodes and
     level-0 groups in place). Works on a ``ParamGraph`` or a batch; returns a new object of the
-    same kind whose ``x`` and ``edge_attr`` are new tensors (the rest is shared)."""
+    same kind whose ``x`` and ``edge_attr`` are new tensors (the rest is shared).
+
+    ``perm`` must be an integer tensor ``[num_nodes]``; with ``check`` it must also be a bijection
+    of each graph's nodes onto themselves that permutes whole units within each symmetry group.
+    """
     device = graph.x.device
+    if perm.dim() != 1 or perm.numel() != graph.num_nodes or perm.dtype.is_floating_point or perm.dtype == torch.bool:
+        raise ValueError(f"perm must be an integer node map of shape [{graph.num_nodes}] (one entry per node); got "
+                         f"{perm.dtype} of shape {list(perm.shape)}. Use random_permutation(graph)")
     perm = perm.to(device)
     x_new = torch.empty_like(graph.x)
     edge_new = graph.edge_attr.clone()  # fixed (constant) edges keep their place and value
@@ -61,6 +68,7 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
         starts = group.nodes[:, :1]
         local = perm[group.nodes] - starts
         if check:
+            _check_bijection(spec, local)
             _check(spec, local)
         x_new[(local + starts).reshape(-1)] = graph.x[group.nodes.reshape(-1)]
         old = graph.edge_attr[group.edges.reshape(-1)].view(b, spec.num_edges, -1)
@@ -127,6 +135,23 @@ def _node_map(spec: GraphSpec, unit_map: torch.Tensor) -> torch.Tensor:
         moved = unit_map[:, group.clamp(min=0), unit]
         perm += torch.where(group >= 0, (moved - unit) * topo["sym_stride"][:, level], 0)
     return perm
+
+
+def _check_bijection(spec: GraphSpec, local: torch.Tensor) -> None:
+    """Each row of ``local [B, N]`` must map the graph's ``N`` nodes one-to-one onto themselves."""
+    n = spec.num_nodes
+    inside = (local >= 0) & (local < n)
+    if not bool(inside.all()):
+        row = int((~inside).any(1).nonzero()[0])
+        raise ValueError(f"the permutation sends nodes of graph {row} outside it (node ids must stay within each "
+                         f"graph's {n} nodes); use random_permutation")
+    counts = torch.zeros(local.shape[0], n, dtype=torch.long, device=local.device)
+    counts.scatter_add_(1, local, torch.ones_like(local))
+    if not bool((counts == 1).all()):
+        row = int((counts != 1).any(1).nonzero()[0])
+        repeated = (counts[row] > 1).nonzero().flatten()[:3].tolist()
+        raise ValueError(f"the permutation is not a bijection: graph {row} sends several nodes to node(s) {repeated} "
+                         "(local ids), so others would be left uninitialised; use random_permutation")
 
 
 def _check(spec: GraphSpec, local: torch.Tensor) -> None:

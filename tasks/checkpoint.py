@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from netgraph.datasets.atomic import write_text
+from netgraph.io import write_text
 
 __all__ = ["CheckpointStore", "optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
            "CHECKPOINT_JSON", "MODEL_FILE", "TRAINING_STATE"]

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from netgraph.augment import compose
-from netgraph.datasets.atomic import write_text
+from netgraph.io import write_text
 
 from .base import Task
 from .figures import write_task_figure

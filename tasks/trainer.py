@@ -50,7 +50,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from netgraph.datasets.atomic import write_text
+from netgraph.io import write_text
 
 from .checkpoint import (CheckpointStore, load_optimizer_state, optimizer_state, rng_state, set_rng_state)
 from .loader import distributed_rank

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from netgraph.datasets.atomic import save_safetensors, write_text
+from netgraph.io import save_safetensors, write_text
 from netgraph.datasets.offline_data import ClassificationData
 
 from .data import data_shape, load_data

@@ -22,7 +22,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from netgraph.datasets.atomic import save_safetensors, write_text
+from netgraph.io import save_safetensors, write_text
 
 from ..figures import write_figure
 
