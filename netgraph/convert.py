@@ -168,7 +168,9 @@ def spec_differences(mine: GraphSpec, other: GraphSpec) -> list[str]:
     if out:
         return out
     if mine.num_nodes != other.num_nodes or mine.num_edges != other.num_edges:
-        return [f"{mine.num_nodes} nodes / {mine.num_edges} edges vs {other.num_nodes} / {other.num_edges}"]
+        return [f"the graphs are wired differently ({mine.num_nodes} nodes / {mine.num_edges} edges in the first, "
+                f"{other.num_nodes} / {other.num_edges} in the second: residual connections, normalisation, the "
+                "order of operations)"]
     acts = []
     for space in mine.spaces:
         a = mine.node_act[space.start:space.start + space.size].unique().tolist()

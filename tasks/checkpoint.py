@@ -9,10 +9,13 @@ Layout of ``<run_dir>/checkpoints``::
     epoch-0012/training_state.safetensors   optimizer state tensors and RNG states
     epoch-0012/checkpoint.json    epoch, step, metrics, scheduler, early-stopping state, history,
                                   what the objective learned (``objective.state_dict()``), metadata
+    epoch-0012/checksums.json     SHA-256 of every file above
 
 A folder is written under a temporary name and renamed into place, then the index is replaced, so
 a crash leaves either the previous checkpoint or the new one, never a partial one. Folders that the
-index no longer names are deleted afterwards.
+index no longer names are deleted afterwards. Reading checks every file against ``checksums.json``
+(``verify=False`` skips it); a damaged checkpoint raises :class:`CheckpointError` naming the file
+and what to do.
 
 Example:
     >>> import tempfile, torch
@@ -21,7 +24,7 @@ Example:
     >>> store = CheckpointStore(tempfile.mkdtemp())
     >>> folder = store.save("epoch-0001", model, {"epoch": 1}, {}, best=True)
     >>> sorted(p.name for p in folder.iterdir())
-    ['README.md', 'checkpoint.json', 'config.json', 'model.safetensors', 'training_state.safetensors']
+    ['README.md', 'checkpoint.json', 'checksums.json', 'config.json', 'model.safetensors', 'training_state.safetensors']
     >>> store.index()
     {'last': 'epoch-0001', 'best': 'epoch-0001'}
 """
@@ -37,11 +40,13 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from netgraph.io import write_text
+from netgraph.errors import CorruptFileError
+from netgraph.io import verify_checksums, write_checksums, write_text
 
-__all__ = ["CheckpointStore", "optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
+__all__ = ["CheckpointStore", "CheckpointError", "optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
            "CHECKPOINT_JSON", "MODEL_FILE", "TRAINING_STATE"]
 
 CHECKPOINT_JSON = "checkpoint.json"
@@ -50,16 +55,46 @@ TRAINING_STATE = "training_state.safetensors"
 INDEX = "index.json"
 
 
-class CheckpointStore:
-    """Checkpoints of one run under ``<run_dir>/checkpoints`` (see the module docstring)."""
+RESUME_HINT = ("resume=false starts the run over (deleting its checkpoints); or restore the file from a backup")
 
-    def __init__(self, run_dir: str | Path):
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: a file missing, corrupt (checksum, JSON, safetensors) or
+    not fitting the model; the message names the file and what to do."""
+
+
+class CheckpointStore:
+    """Checkpoints of one run under ``<run_dir>/checkpoints`` (see the module docstring).
+
+    ``verify``: check every file of a checkpoint against its ``checksums.json`` when reading it.
+    """
+
+    def __init__(self, run_dir: str | Path, verify: bool = True):
         self.folder = Path(run_dir) / "checkpoints"
+        self.verify = verify
 
     def index(self) -> dict[str, str]:
         """``{"last": name, "best": name}`` of the saved checkpoints (empty when there are none)."""
         path = self.folder / INDEX
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            index = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{path} is corrupt ({exc}); {RESUME_HINT}") from exc
+        if not isinstance(index, dict):
+            raise CheckpointError(f"{path} is not a checkpoint index (a JSON object); {RESUME_HINT}")
+        return index
+
+    def candidates(self) -> list[Path]:
+        """Checkpoint folders to resume from, best first: the last, then the best, or (when the index
+        is unreadable) every ``epoch-*`` folder, newest first."""
+        try:
+            index = self.index()
+            names = [index[k] for k in ("last", "best") if k in index]
+        except CheckpointError:
+            names = sorted((p.name for p in self.folder.glob("epoch-*") if p.is_dir()), reverse=True)
+        return [self.folder / n for n in dict.fromkeys(names)]
 
     def path(self, which: str = "last") -> Path | None:
         """Folder of the ``"last"`` or ``"best"`` checkpoint, ``None`` when not saved yet."""
@@ -79,6 +114,7 @@ class CheckpointStore:
                 save_model(model, str(tmp / MODEL_FILE))
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / TRAINING_STATE))
             (tmp / CHECKPOINT_JSON).write_text(json.dumps(state, indent=1))
+            write_checksums(tmp, [p.name for p in tmp.iterdir()])
             os.chmod(tmp, 0o777 & ~_umask())                                 # mkdtemp makes it private
             if target.exists():                                              # re-saved after a crash
                 shutil.rmtree(target)
@@ -99,17 +135,55 @@ class CheckpointStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     @staticmethod
-    def read(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        """``(checkpoint.json content, training-state tensors)`` of a checkpoint folder."""
-        return json.loads((folder / CHECKPOINT_JSON).read_text()), load_file(str(folder / TRAINING_STATE))
+    def read(folder: Path, verify: bool = True) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """``(checkpoint.json content, training-state tensors)`` of a checkpoint folder; a missing or
+        damaged file raises :class:`CheckpointError` naming it."""
+        if verify:
+            check_folder(folder)
+        path = folder / CHECKPOINT_JSON
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {folder} has no {CHECKPOINT_JSON} (it was not written by the Trainer, or "
+                                  f"the file was deleted); {RESUME_HINT}")
+        try:
+            saved = json.loads(path.read_text())
+            tensors = load_file(str(folder / TRAINING_STATE))
+        except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, FileNotFoundError) as exc:
+            name = TRAINING_STATE if not isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else CHECKPOINT_JSON
+            raise CheckpointError(f"{folder / name} is corrupt or missing ({type(exc).__name__}: {exc}); "
+                                  f"{RESUME_HINT}") from exc
+        return saved, tensors
 
     @staticmethod
-    def load_weights(model: nn.Module, folder: Path) -> None:
-        """Load the model weights of a checkpoint folder into ``model`` (in place, on its device)."""
+    def load_weights(model: nn.Module, folder: Path, verify: bool = False) -> None:
+        """Load the model weights of a checkpoint folder into ``model`` (in place, on its device).
+
+        A damaged file or weights that do not fit the model (another metanet config) raise
+        :class:`CheckpointError`.
+        """
+        if verify:
+            check_folder(folder)
         device = next(model.parameters()).device
-        missing, unexpected = load_model(model, str(folder / MODEL_FILE), device=str(device))
+        path = folder / MODEL_FILE
+        try:
+            missing, unexpected = load_model(model, str(path), device=str(device))
+        except (SafetensorError, FileNotFoundError) as exc:
+            raise CheckpointError(f"{path} is corrupt or missing ({type(exc).__name__}: {exc}); {RESUME_HINT}") from exc
+        except RuntimeError as exc:                      # size mismatches: the model changed since the save
+            raise CheckpointError(f"{path} does not fit this {type(model).__name__} ({str(exc).splitlines()[0]} ...): "
+                                  "the model's config changed since the checkpoint was written; use another run_dir "
+                                  "for the new config, or resume=false to start over") from exc
         if missing or unexpected:
-            raise ValueError(f"checkpoint {folder} does not fit the model: missing {missing}, unexpected {unexpected}")
+            raise CheckpointError(f"checkpoint {folder} does not fit the model: missing {missing}, unexpected "
+                                  f"{unexpected}; use another run_dir for this model, or resume=false to start over")
+
+
+def check_folder(folder: Path) -> None:
+    """Check a checkpoint folder's files against its ``checksums.json`` (:class:`CheckpointError` if damaged)."""
+    try:
+        verify_checksums(folder)
+    except CorruptFileError as exc:
+        raise CheckpointError(f"{exc.path} is corrupt: {exc.reason}; {RESUME_HINT} (resuming falls back to an older "
+                              "intact checkpoint of the run when there is one)") from exc
 
 
 def _umask() -> int:

@@ -6,6 +6,11 @@ layout as the metanet needs, augmentations on the training batches), seed and bu
 evaluate the best checkpoint on the test split, and write ``results.json`` atomically with the
 task's figure of the test predictions next to it (:func:`~netgraph.tasks.write_task_figure`).
 
+A run's identity is everything that changes its result: the task config (target, splits,
+normalisation, zoo source), the zoo's recipe, the metanet and its config, the augmentations and the
+training recipe (seed included). Resuming a ``run_dir`` that holds a run of another identity is
+refused, naming what differs, so a "new" result never comes from an old model.
+
 Example:
     >>> import tempfile
     >>> zoo = {"preset": "iris_mlp", "root": tempfile.mkdtemp(), "num_nets": 12, "epochs": 1, "checkpoints": [1],
@@ -92,7 +97,10 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
     model = build_metanet(metanet, task, data["train"], **config)
     metadata = {"name": f"{task.name}/{metanet}", "metanet": metanet, "metanet_config": config, "task": task.config(),
                 "augment": [a if isinstance(a, str) else dict(a) for a in augment]}
-    trainer = Trainer(model, task, cfg, run_dir, metadata)
+    zoo_info = data["train"].zoo.info
+    identity = {"task": task.config(), "metanet": metanet, "metanet_config": config, "augment": metadata["augment"],
+                "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")}}
+    trainer = Trainer(model, task, cfg, run_dir, metadata, identity=identity)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
     started = time.perf_counter()
     outputs = trainer.collect(loaders["test"])

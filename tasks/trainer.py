@@ -38,8 +38,10 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -52,7 +54,8 @@ from tqdm.auto import tqdm
 
 from netgraph.io import write_text
 
-from .checkpoint import (CheckpointStore, load_optimizer_state, optimizer_state, rng_state, set_rng_state)
+from .checkpoint import (CheckpointError, CheckpointStore, load_optimizer_state, optimizer_state, rng_state,
+                         set_rng_state)
 from .loader import distributed_rank
 from .objective import MODES, Objective
 
@@ -164,11 +167,16 @@ class Trainer:
         metadata: JSON-able facts saved in every checkpoint (e.g. the metanet's registry name).
         callbacks: ``fn(trainer, row)`` called after every epoch with its history row (and after
             its checkpoint is written).
+        identity: JSON-able description of everything else that changes the result (task, data
+            splits, model config, augmentations, data recipe); resuming a run whose identity or
+            training recipe differs is refused, naming what differs.
+        verify: check the checksums of a checkpoint before resuming from it.
     """
 
     def __init__(self, model: nn.Module, objective: Objective, config: TrainConfig | Mapping[str, Any] | None = None,
                  run_dir: str | Path | None = None, metadata: Mapping[str, Any] | None = None,
-                 callbacks: Sequence[Callable[["Trainer", dict[str, Any]], None]] = ()):
+                 callbacks: Sequence[Callable[["Trainer", dict[str, Any]], None]] = (),
+                 identity: Mapping[str, Any] | None = None, verify: bool = True):
         if getattr(objective, "mode", None) not in MODES or not isinstance(getattr(objective, "monitor", None), str):
             raise TypeError(f"objective must have monitor (a metric name) and mode in {MODES}; got "
                             f"{type(objective).__name__} with monitor={getattr(objective, 'monitor', None)!r}, "
@@ -179,8 +187,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.objective = objective
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.store = CheckpointStore(self.run_dir) if self.run_dir is not None else None
+        self.store = CheckpointStore(self.run_dir, verify=verify) if self.run_dir is not None else None
         self.metadata = dict(metadata or {})
+        self.identity = {"train": self.config.recipe(), **_jsonable(identity or {})}
         self.callbacks = list(callbacks)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr,
                                            weight_decay=self.config.weight_decay)
@@ -310,14 +319,11 @@ class Trainer:
     def _start(self, scheduler: torch.optim.lr_scheduler.LRScheduler, resume: bool) -> dict[str, Any]:
         state = {"epoch": 0, "step": 0, "best_epoch": 0, "best_score": None, "best_metrics": {}, "bad_epochs": 0,
                  "stopped": False, "history": [], "seconds": 0.0}
-        last = self.store.path("last") if self.store is not None else None
-        if resume and last is not None:
-            saved, tensors = CheckpointStore.read(last)
-            if saved["train_config"] != self.config.recipe():
-                raise ValueError(f"{self.run_dir} holds a run trained with {saved['train_config']}, not "
-                                 f"{self.config.recipe()}; resume it with the same settings, use another run_dir, "
-                                 "or pass resume=False to start over")
-            CheckpointStore.load_weights(self.model, last)
+        found = self._readable_checkpoint() if resume and self.store is not None else None
+        if found is not None:
+            folder, saved, tensors = found
+            self._check_identity(saved)
+            CheckpointStore.load_weights(self.model, folder)
             load_optimizer_state(self.optimizer, tensors, saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
             set_rng_state(tensors)
@@ -328,13 +334,42 @@ class Trainer:
         torch.manual_seed(self.config.seed * 1_000_003 + self.rank)
         return state
 
+    def _readable_checkpoint(self) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The newest intact checkpoint ``(folder, checkpoint.json, tensors)``; a damaged last one is
+        skipped with a warning (resuming from an older one is exact too); ``None`` when there is none."""
+        assert self.store is not None
+        candidates = self.store.candidates()
+        errors = []
+        for folder in candidates:
+            try:
+                saved, tensors = CheckpointStore.read(folder, verify=self.store.verify)
+            except CheckpointError as exc:
+                errors.append(str(exc))
+                continue
+            if errors:
+                warnings.warn(f"{errors[0]}; resuming from the older checkpoint {folder} instead", stacklevel=4)
+            return folder, saved, tensors
+        if errors:
+            raise CheckpointError(f"no intact checkpoint in {self.store.folder} to resume from: " + " | ".join(errors))
+        return None
+
+    def _check_identity(self, saved: Mapping[str, Any]) -> None:
+        """Refuse to resume a run of another configuration (naming what differs)."""
+        recorded = saved.get("identity", {"train": saved.get("train_config")})
+        differ = _differences(recorded, self.identity)
+        if differ:
+            shown = "; ".join(differ[:6]) + (f"; ... ({len(differ)} in all)" if len(differ) > 6 else "")
+            raise ValueError(f"{self.run_dir} holds a run of another configuration ({shown}); resuming would mix the two "
+                             "silently. Give this configuration its own run_dir (netgraph-train: another variant= or "
+                             "run_dir=), restore the old settings, or pass resume=False to start over")
+
     def _save(self, state: dict[str, Any], scheduler: torch.optim.lr_scheduler.LRScheduler, improved: bool) -> None:
         if self.store is None or self.rank > 0:
             return
         tensors, optimizer_info = optimizer_state(self.optimizer)
         objective_state = self.objective.state_dict() if hasattr(self.objective, "state_dict") else None
         saved = {"trainer": {k: v for k, v in state.items() if k != "best_weights"},
-                 "train_config": self.config.recipe(), "optimizer": optimizer_info,
+                 "train_config": self.config.recipe(), "identity": self.identity, "optimizer": optimizer_info,
                  "scheduler": scheduler.state_dict(), "objective": objective_state, "metadata": self.metadata}
         self.store.save(f"epoch-{state['epoch']:04d}", self.model, saved, {**tensors, **rng_state()}, best=improved)
         write_text(self.run_dir / "history.csv", _csv(state["history"]))
@@ -358,6 +393,27 @@ class Trainer:
             raise ImportError("tensorboard=true needs the tensorboard package: pip install 'netgraph[tensorboard]' "
                               "(or tensorboard=false)") from exc
         return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), so identities compare equal after a save."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf that differs between two JSON-able values (dotted keys)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for key in list(dict.fromkeys([*old, *new])):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                out.append(f"{path}: absent -> {new[key]!r}")
+            elif key not in new:
+                out.append(f"{path}: {old[key]!r} -> absent")
+            else:
+                out += _differences(old[key], new[key], path)
+        return out
+    return [] if old == new else [f"{prefix or 'value'}: {old!r} -> {new!r}"]
 
 
 def _device(name: str) -> torch.device:
