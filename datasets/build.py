@@ -30,6 +30,8 @@ import torch
 from tqdm.auto import tqdm
 
 from netgraph.io import create_text, remove_stale_temporaries, write_text
+from netgraph.validation import check_fields, flag, integer, number, one_of, optional
+
 from .config import KINDS, ZooConfig, zoo_config
 from .inr import INR_METRICS, fit_inrs, inr_grid
 from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, sine_waves
@@ -226,11 +228,23 @@ class _InrTrainer:
                         generator, self.device, on_step=lambda s: on_fraction(1 / steps), shared_init=self.cfg.shared_init)
 
 
+#: range of every numeric field of a zoo config (checked before anything is built)
+FIELD_RULES = {"kind": one_of(*KINDS), "num_nets": integer(1), "nets_per_shard": integer(1), "seed": integer(0),
+               "epochs": integer(1), "steps": integer(1), "batch_size": integer(1), "lr": number(0, open_min=True),
+               "psnr_stop": number(0, open_min=True), "shared_init": flag(), "split_seed": integer(0),
+               "val_fraction": number(0, 1, open_max=True), "test_fraction": number(0, 1, open_min=True, open_max=True),
+               "num_threads": optional(integer(1))}
+
+
 def _validate(cfg: ZooConfig) -> None:
-    if cfg.kind not in KINDS:
-        raise ValueError(f"kind={cfg.kind!r}; expected one of {list(KINDS)}")
-    if cfg.num_nets < 1 or cfg.nets_per_shard < 1:
-        raise ValueError(f"num_nets={cfg.num_nets} and nets_per_shard={cfg.nets_per_shard} must be >= 1")
+    extra = []
+    if not (isinstance(cfg.checkpoints, (list, tuple)) and cfg.checkpoints and
+            all(isinstance(c, int) and not isinstance(c, bool) for c in cfg.checkpoints)):
+        extra.append(f"checkpoints={cfg.checkpoints!r}: expected a non-empty list of integers (epochs or steps)")
+    fractions = (cfg.val_fraction, cfg.test_fraction)
+    if all(isinstance(f, (int, float)) for f in fractions) and sum(fractions) >= 1:
+        extra.append(f"val_fraction + test_fraction = {sum(fractions):g}: expected < 1 (the rest is the train split)")
+    check_fields(f"zoo config {cfg.name!r}", cfg, FIELD_RULES, extra)
     if cfg.kind == "classifier":
         if cfg.data not in CLASSIFICATION_DATASETS:
             raise ValueError(f"classifier zoos train on {list(CLASSIFICATION_DATASETS)}; got data={cfg.data!r}")

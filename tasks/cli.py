@@ -31,9 +31,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from .experiment import train_metanet
 from .summary import collect_results, results_table
-from .trainer import TrainConfig
+from netgraph.errors import ConfigError
+from netgraph.validation import field_problems, flag, integer, one_of, optional
 
-__all__ = ["main", "run", "TrainCommand", "metanet_preset", "ACTIONS"]
+from .trainer import TRAIN_RULES, TrainConfig
+
+__all__ = ["main", "run", "validate", "TrainCommand", "metanet_preset", "ACTIONS"]
 
 ACTIONS = ("train", "summary")
 
@@ -75,11 +78,10 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
         values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     else:
         values = dict(cfg)
+    validate(values)
     action = values["action"]
     if action == "summary":
         return results_table(collect_results(values["runs_root"]))
-    if action != "train":
-        raise ValueError(f"action={action!r}; expected one of {list(ACTIONS)}")
     if values.get("num_threads"):
         torch.set_num_threads(int(values["num_threads"]))
     started_group = _init_distributed(values["train"]["device"])
@@ -99,6 +101,27 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
     finally:
         if started_group:
             dist.destroy_process_group()
+
+
+def validate(values: dict[str, Any]) -> None:
+    """Refuse a ``netgraph-train`` config with a bad field before anything runs (one line per field)."""
+    from netgraph.metanets import list_metanets
+
+    problems = field_problems(values, {"action": one_of(*ACTIONS), "seed": integer(0), "resume": flag(),
+                                       "num_threads": optional(integer(1))})
+    problems += field_problems(values.get("train", {}), TRAIN_RULES, prefix="train.")
+    if values.get("action") == "train":
+        for group in ("task", "metanet"):
+            if not isinstance(values.get(group), dict) or not values[group].get("name"):
+                problems.append(f"{group}={values.get(group)!r}: expected a {group} config with a name "
+                                f"({group}=<one of configs/{group}/*.yaml>)")
+        unknown = [b for b in values.get("baselines", []) if b not in list_metanets()]
+        if unknown:
+            problems.append(f"baselines={values['baselines']!r}: expected names from {list_metanets()}")
+        if not str(values.get("variant", "")).strip():
+            problems.append(f"variant={values.get('variant')!r}: expected a non-empty label (part of run_dir)")
+    if problems:
+        raise ConfigError("netgraph-train config", problems)
 
 
 def _init_distributed(device: str) -> bool:

@@ -53,6 +53,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from netgraph.io import write_text
+from netgraph.validation import check_fields, flag, integer, number, optional
 
 from .checkpoint import (CheckpointError, CheckpointStore, load_optimizer_state, optimizer_state, rng_state,
                          set_rng_state)
@@ -63,6 +64,13 @@ __all__ = ["Trainer", "TrainConfig", "FitResult", "warmup_cosine"]
 
 #: fields of TrainConfig that do not change what is computed (may differ when resuming)
 RUNTIME_FIELDS = ("progress", "tensorboard", "device", "eval_batch_size")
+
+
+#: what each TrainConfig field accepts (an untrained model is never reported as a finished run)
+TRAIN_RULES = {"epochs": integer(1), "batch_size": integer(1), "eval_batch_size": integer(1),
+               "lr": number(0, open_min=True), "weight_decay": number(0), "warmup": number(0, 1, open_max=True),
+               "grad_clip": optional(number(0, open_min=True)), "patience": optional(integer(1)), "seed": integer(0),
+               "progress": flag(), "tensorboard": flag(), "deterministic": flag()}
 
 
 @dataclass
@@ -102,13 +110,18 @@ class TrainConfig:
     def from_any(cls, config: "TrainConfig | Mapping[str, Any] | None") -> "TrainConfig":
         if config is None:
             return cls()
-        if isinstance(config, TrainConfig):
-            return config
-        names = set(cls.__dataclass_fields__)
-        unknown = sorted(set(config) - names)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; expected keys from {sorted(names)}")
-        return cls(**dict(config))
+        if not isinstance(config, TrainConfig):
+            names = set(cls.__dataclass_fields__)
+            unknown = sorted(set(config) - names)
+            if unknown:
+                raise ValueError(f"unknown training option(s) {unknown}; expected keys from {sorted(names)}")
+            config = cls(**dict(config))
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise :class:`~netgraph.errors.ConfigError` listing every out-of-range field (one line each)."""
+        check_fields("training config", self, TRAIN_RULES)
 
     def recipe(self) -> dict[str, Any]:
         """The settings that change the result (resuming requires them unchanged)."""

@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from netgraph.io import save_safetensors, write_text
+from netgraph.validation import check_fields, integer, number, optional
 
 from ..figures import write_figure
 
@@ -33,14 +34,22 @@ from .families import get_family
 from .finetune import finetune
 from .meta import train_pruning_metanet
 
-__all__ = ["main", "run", "FIGURE"]
+__all__ = ["main", "run", "FIGURE", "CONFIG_RULES"]
 
 FIGURE = "accuracy_vs_speedup.png"
+
+#: what each numeric field of ``configs/prune/prune.yaml`` accepts (checked before anything runs)
+CONFIG_RULES = {"speedup": number(1), "step": number(0, 1, open_min=True, open_max=True), "seed": integer(0),
+                "num_threads": optional(integer(1)), "finetune.epochs": integer(0),
+                "finetune.lr": number(0, open_min=True), "base.epochs": integer(1), "base.lr": number(0, open_min=True),
+                "meta.num_nets": integer(2), "meta.zoo_epochs": integer(1), "meta.sparsity": number(0),
+                "meta.epochs": integer(1), "meta.batch_size": integer(1), "meta.lr": number(0, open_min=True)}
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
     """Prune as ``cfg`` says (see ``configs/prune.yaml``); returns the result and the output folder."""
     values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    check_fields("netgraph-prune config", values, CONFIG_RULES)
     if values.get("num_threads"):
         torch.set_num_threads(int(values["num_threads"]))
     speedup = check_speedup(values["speedup"])
