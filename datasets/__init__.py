@@ -7,7 +7,7 @@
   :class:`ZooDataset` (PyG dataset of ``ParamGraph`` s with targets and splits).
 * Published zoos: :func:`load_small_cnn_zoo` (CIFAR10-GS / SVHN-GS ...), :func:`load_dwsnets_inrs`,
   :func:`load_nfn_sirens`.
-* Hub: :func:`push_to_hub`, :func:`load_from_hub`.
+* Hub: :func:`netgraph.hub.push` / :func:`netgraph.hub.load_zoo` (all Hub I/O lives in ``netgraph.hub``).
 * Training blocks: :class:`StackedModel`, :class:`StackedOptimizer`, :func:`train_classifiers`,
   :func:`fit_inrs`, :func:`render_inr`.
 
@@ -23,7 +23,6 @@ Example:
 
 from .build import ShardPlan, ZooPlan, build_zoo, merge_zoos, plan_zoo
 from .config import ZooConfig, preset_names, zoo_config
-from .hub import dataset_card, load_from_hub, push_to_hub
 from .inr import fit_inrs, inr_grid, psnr, render_inr
 from .offline_data import ClassificationData, classification_data, digit_images, sine_waves
 from .published import load_dwsnets_inrs, load_nfn_sirens, load_small_cnn_zoo
@@ -38,6 +37,5 @@ __all__ = [
     "Zoo", "ZooFormatError", "load_zoo", "load_model", "build_architecture",
     "fit_inrs", "inr_grid", "psnr", "render_inr", "ClassificationData", "classification_data", "digit_images",
     "sine_waves", "sample_hparams", "StackedModel", "StackedOptimizer", "RateDropout", "stacked_init",
-    "TrainResult", "train_classifiers", "evaluate_classifiers", "ZooDataset", "push_to_hub", "load_from_hub",
-    "dataset_card", "load_small_cnn_zoo", "load_dwsnets_inrs", "load_nfn_sirens",
+    "TrainResult", "train_classifiers", "evaluate_classifiers", "ZooDataset", "load_small_cnn_zoo", "load_dwsnets_inrs", "load_nfn_sirens",
 ]

@@ -165,8 +165,8 @@ def load_dwsnets_inrs(path: str | Path, offset: float = 0.5) -> Zoo:
         files = sorted(path.glob("*/**/*.pth"))
         if not files:
             raise FileNotFoundError(f"no .pth files under {path}/<run>/<...>/*.pth (DWSNets INR layout)")
-        entries = [(f, int(f.parent.parent.name.split("_")[-2]), "train" if "train" in f.relative_to(path).as_posix()
-                    else "test") for f in files]
+        entries = [(f, _dwsnets_label(f, path), "train" if "train" in f.relative_to(path).as_posix() else "test")
+                   for f in files]
     else:
         raise FileNotFoundError(f"{path} is neither a DWSNets splits JSON nor a folder of INRs")
     prefix = re.compile(r"^seq\.(\d+)\.(weight|bias)$")
@@ -229,6 +229,16 @@ def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], sou
             "architectures": [{"factory": "Siren", "kwargs": kwargs}], "checkpoints": [0], "checkpoint_unit": "final",
             "metrics": [], "config": {}, "categories": {}, "num_classes": 10, "default_target": "class"}
     return Zoo(info, rows, {}, [weights], [torch.arange(len(rows))])
+
+
+def _dwsnets_label(file: Path, root: Path) -> int:
+    """The label in the run folder's name (``mnist_png_training_7_0`` -> 7); a stray file is named."""
+    run = file.relative_to(root).parts[0]
+    match = re.search(r"_(\d+)_\d+$", run)
+    if match is None:
+        raise ZooFormatError(f"{file} does not lie in a DWSNets run folder <name>_<label>_<n> (e.g. "
+                             f"mnist_png_training_7_0/checkpoints/model_final.pth); move stray .pth files out of {root}")
+    return int(match.group(1))
 
 
 def _resolve(file: str, base: Path) -> Path:

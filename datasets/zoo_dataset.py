@@ -46,7 +46,7 @@ class ZooDataset(Dataset):
 
     Args:
         root: a zoo folder (:func:`~netgraph.datasets.build_zoo`, :func:`~netgraph.datasets.merge_zoos`,
-            :func:`~netgraph.datasets.load_from_hub`) or a :class:`~netgraph.datasets.Zoo` (published loaders).
+            :func:`netgraph.hub.load_zoo`) or a :class:`~netgraph.datasets.Zoo` (published loaders).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         target: a name or a list of names (metrics or metadata columns); ``None``: the zoo's
             ``default_target`` (``test_acc`` for classifier zoos, ``class`` for image INRs,

@@ -1,6 +1,8 @@
 """Hugging Face Hub integration for weight generators, metanets and zoos (imported as ``netgraph.hub``).
 
-One set of verbs for every kind of repo:
+All Hub I/O of netgraph lives here (:mod:`~.fetch`: snapshots and uploads), and every Hub problem
+raises one error type, :class:`HubRepoError`, naming the repo and what to do. One set of verbs for
+every kind of repo:
 
 * :func:`push` - a generator, a metanet (model repos) or a zoo folder (a dataset repo) to the Hub;
 * :func:`load_generator` / :func:`load_metanet` / :func:`load_zoo` - from a Hub repo id (cached
@@ -18,14 +20,15 @@ Example:
     (8, 5, 3)
 """
 
-from netgraph.datasets import dataset_card, load_from_hub, push_to_hub
-
 from .bundled import bundled_generators, bundled_path
 from .errors import HubRepoError
+from .fetch import snapshot, upload_files
 from .model_card import model_card
 from .model_repo import load_generator, load_metanet, push, resolve_repo, save
+from .zoo_repo import dataset_card, load_from_hub, push_to_hub
 
 load_zoo = load_from_hub
 
 __all__ = ["push", "save", "load_generator", "load_metanet", "load_zoo", "bundled_generators", "bundled_path",
-           "model_card", "resolve_repo", "HubRepoError", "push_to_hub", "load_from_hub", "dataset_card"]
+           "model_card", "resolve_repo", "HubRepoError", "push_to_hub", "load_from_hub", "dataset_card", "snapshot",
+           "upload_files"]

@@ -1,6 +1,7 @@
 """Generators and metanets as Hugging Face Hub model repos: ``config.json`` + ``model.safetensors`` +
-``README.md`` (a model card), written with ``PyTorchModelHubMixin.save_pretrained``, uploaded with
-``HfApi.upload_folder`` and fetched with ``snapshot_download``.
+``README.md`` (a model card) + ``checksums.json`` (SHA-256 of each file, checked when loading),
+written with ``PyTorchModelHubMixin.save_pretrained``, uploaded in one commit and fetched through
+:mod:`~netgraph.hub.fetch`.
 
 ``config.json`` holds the model's constructor arguments (what ``PyTorchModelHubMixin`` writes; a
 generator's target architecture is among them) plus a ``"netgraph"`` entry saying what the repo
@@ -19,7 +20,7 @@ Example:
     >>> gen = ChunkedHypernetwork(mlp([4, 8, 3]), chunk_size=16, hidden=[8])
     >>> folder = save(gen, tempfile.mkdtemp() + "/iris-hypernet")
     >>> sorted(p.name for p in folder.iterdir())
-    ['README.md', 'config.json', 'model.safetensors']
+    ['README.md', 'checksums.json', 'config.json', 'model.safetensors']
     >>> loaded = load_generator(folder)
     >>> all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), loaded.state_dict().values()))
     True
@@ -27,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os
@@ -38,25 +38,26 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-from huggingface_hub import HfApi, PyTorchModelHubMixin, snapshot_download
-from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
-                                    OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub import HfApi, PyTorchModelHubMixin
+from safetensors import SafetensorError
 from safetensors.torch import load_model
 
 import netgraph
-from netgraph.datasets import push_to_hub as push_zoo
-from netgraph.io import atomic_write, write_text
 from netgraph.datasets.storage import ZOO_JSON
+from netgraph.errors import CorruptFileError
+from netgraph.io import CHECKSUMS_JSON, atomic_write, verify_checksums, write_checksums, write_text
 from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
 
 from .bundled import bundled_path
 from .errors import HubRepoError
+from .fetch import snapshot, upload_files
 from .model_card import model_card
+from .zoo_repo import push_to_hub as push_zoo
 
 __all__ = ["save", "push", "load_generator", "load_metanet", "resolve_repo", "MODEL_FILES", "REPO_FORMAT"]
 
 CONFIG, WEIGHTS, CARD, RESULTS = "config.json", "model.safetensors", "README.md", "results.json"
-MODEL_FILES = [CONFIG, WEIGHTS, CARD, RESULTS]
+MODEL_FILES = [CONFIG, WEIGHTS, CARD, RESULTS, CHECKSUMS_JSON]
 REPO_FORMAT = "netgraph-model/1"
 KINDS = ("generator", "metanet")
 
@@ -104,6 +105,7 @@ def save(model: nn.Module, folder: str | Path, repo_id: str | None = None,
             names.append(RESULTS)
         for name in names:  # each file appears complete or not at all
             atomic_write(folder / name, lambda tmp, source=staging / name: shutil.copyfile(source, tmp))
+    write_checksums(folder, names)          # verified by load_generator / load_metanet
     return folder
 
 
@@ -130,11 +132,8 @@ def push(obj: nn.Module | str | Path, repo_id: str, token: str | None = None, pr
 
 def _upload(folder: Path, repo_id: str, token: str | None, private: bool, message: str, revision: str | None,
             api: HfApi | None) -> str:
-    api = api or HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model", commit_message=message,
-                             revision=revision, allow_patterns=MODEL_FILES)
-    return str(getattr(info, "commit_url", info))
+    files = {name: folder / name for name in sorted(MODEL_FILES) if (folder / name).is_file()}
+    return upload_files(files, repo_id, "model", message, token=token, private=private, revision=revision, api=api)
 
 
 def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
@@ -145,21 +144,15 @@ def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str |
     local = Path(repo)
     if local.is_dir():
         return local
+    check_repo_id(repo, "a bundled generator (netgraph.hub.bundled_generators())")
+    return snapshot(str(repo), "model", revision, cache_dir, token, allow_patterns=MODEL_FILES)
+
+
+def check_repo_id(repo: str | Path, alternatives: str) -> None:
+    """Refuse what is meant as a local path (it does not exist) before asking the Hub for it."""
     text = str(repo)
     if isinstance(repo, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep in text.replace("/", ""):
-        raise HubRepoError(f"{text} is not a folder, a bundled generator (netgraph.hub.bundled_generators()) or a Hub "
-                           "repo id ('owner/name'); check the path")
-    try:
-        return Path(snapshot_download(text, repo_type="model", revision=revision, cache_dir=cache_dir, token=token,
-                                      allow_patterns=MODEL_FILES))
-    except HFValidationError as exc:
-        raise HubRepoError(f"{text!r} is neither a local folder nor a valid Hub repo id ('owner/name'): {exc}") from exc
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
-        raise HubRepoError(f"Hub repo {text} is not in the local Hub cache and cannot be downloaded now "
-                           f"({type(exc).__name__}); unset HF_HUB_OFFLINE and connect, or pass a local folder") from exc
-    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
-        raise HubRepoError(f"Hub repo {text} (revision {revision or 'main'}) was not found or is not accessible: "
-                           f"{type(exc).__name__}; check the id, the revision and your token") from exc
+        raise HubRepoError(f"{text} is not a folder, {alternatives} or a Hub repo id ('owner/name'); check the path")
 
 
 def read_config(folder: Path, name: str) -> dict[str, Any]:
@@ -179,7 +172,7 @@ def read_config(folder: Path, name: str) -> dict[str, Any]:
 
 def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[WeightGenerator] | None = None,
                    device: torch.device | str = "cpu", revision: str | None = None,
-                   cache_dir: str | Path | None = None, token: str | None = None) -> WeightGenerator:
+                   cache_dir: str | Path | None = None, token: str | None = None, verify: bool = True) -> WeightGenerator:
     """A weight generator from a bundled name, a local folder or a Hub repo id, in eval mode.
 
     Args:
@@ -188,8 +181,9 @@ def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[
             hypernetworks take any architecture).
         cls: the generator class, for repos saved without a ``"netgraph"`` entry (plain
             ``save_pretrained``) or with a class defined outside netgraph.
+        verify: check the files against the repo's ``checksums.json`` (written by :func:`save`).
     """
-    model = _load(repo, "generator", cls, WeightGenerator, device, revision, cache_dir, token)
+    model = _load(repo, "generator", cls, WeightGenerator, device, revision, cache_dir, token, verify)
     if target is not None and not isinstance(model, GraphHypernetwork):
         model.target_spec(target)
     return model
@@ -197,14 +191,28 @@ def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[
 
 def load_metanet(repo: str | Path, cls: type[nn.Module] | None = None, device: torch.device | str = "cpu",
                  revision: str | None = None, cache_dir: str | Path | None = None,
-                 token: str | None = None) -> nn.Module:
-    """A metanet (``netgraph.metanets.create_metanet`` models) from a local folder or a Hub repo id, in eval mode."""
-    return _load(repo, "metanet", cls, nn.Module, device, revision, cache_dir, token)
+                 token: str | None = None, verify: bool = True) -> nn.Module:
+    """A metanet (``netgraph.metanets.create_metanet`` models) from a local folder or a Hub repo id, in eval mode.
+
+    ``verify`` checks the files against the repo's ``checksums.json`` (written by :func:`save`).
+    """
+    return _load(repo, "metanet", cls, nn.Module, device, revision, cache_dir, token, verify)
 
 
-def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token) -> nn.Module:
+def verify_repo(folder: Path, repo: str | Path) -> None:
+    """Check a model folder's files against its ``checksums.json`` (:class:`HubRepoError` naming the file)."""
+    try:
+        verify_checksums(folder, [name for name in MODEL_FILES if (folder / name).is_file() and name != CHECKSUMS_JSON])
+    except CorruptFileError as exc:
+        raise HubRepoError(f"{repo}: {exc.path.name} is corrupt ({exc.reason}); download it again (delete the cached "
+                           f"snapshot {folder}) or save / push the model again; verify=False skips this check") from exc
+
+
+def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token, verify: bool = True) -> nn.Module:
     folder = resolve_repo(repo, revision, cache_dir, token)
     config = read_config(folder, str(repo))
+    if verify:
+        verify_repo(folder, repo)
     info = config.pop("netgraph", None)
     if info is not None and info.get("kind") != kind:
         verb = {"generator": "load_generator", "metanet": "load_metanet"}.get(info.get("kind"), "the matching loader")
@@ -218,6 +226,9 @@ def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token) 
     model = _build(cls, config, repo)
     try:
         load_model(model, str(folder / WEIGHTS), strict=True)
+    except SafetensorError as exc:
+        raise HubRepoError(f"{repo}/{WEIGHTS} is truncated or damaged ({exc}); download it again (delete the cached "
+                           f"snapshot {folder}) or push the model again") from exc
     except RuntimeError as exc:
         raise HubRepoError(f"{repo}/{WEIGHTS} does not fit the model its config.json describes ({exc}); the files "
                            "belong to different models: push the model again") from exc
@@ -225,18 +236,33 @@ def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token) 
 
 
 def _netgraph_class(path: str, base: type, repo) -> type:
-    module_name, _, name = path.rpartition(".")
-    if not module_name.startswith("netgraph."):
+    """The class a repo names, looked up among netgraph's registered metanets and generators (never
+    imported by name); a class moved to another module is found by its name."""
+    if not path.startswith("netgraph."):
         raise HubRepoError(f"{repo} names the class {path!r}, which is not part of netgraph; pass cls=<that class> to "
-                           "load it (only netgraph classes are imported by name)")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
+                           "load it (only netgraph's own metanets and generators are looked up by name)")
+    known = _known_classes()
+    cls = known.get(path)
+    if cls is None:
+        same_name = [c for p, c in known.items() if p.rpartition(".")[2] == path.rpartition(".")[2]]
+        cls = same_name[0] if len(same_name) == 1 else None
+    if cls is None:
         raise HubRepoError(f"{repo} was saved with class {path!r}, which this netgraph ({netgraph.__version__}) does "
-                           "not have; upgrade netgraph or pass cls=") from exc
-    if not (isinstance(cls, type) and issubclass(cls, base)):
+                           "not have; upgrade netgraph or pass cls=")
+    if not issubclass(cls, base):
         raise HubRepoError(f"{repo} names {path!r}, which is not a {base.__name__}")
     return cls
+
+
+def _known_classes() -> dict[str, type]:
+    """``{"module.Class": class}`` of the registered metanets and every netgraph weight generator."""
+    classes = [metanet_class(name) for name in list_metanets()]
+    todo = [WeightGenerator]
+    while todo:                              # the generator class tree (loops over classes, not data)
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    return {f"{c.__module__}.{c.__qualname__}": c for c in classes if c.__module__.startswith("netgraph.")}
 
 
 def _build(cls: type, config: Mapping[str, Any], repo) -> nn.Module:

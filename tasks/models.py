@@ -34,14 +34,17 @@ from netgraph.metanets import DenseMetanet, create_metanet, layer_shapes_of, lis
 from netgraph.spec import GraphSpec
 
 from .base import Task
-from .checkpoint import CHECKPOINT_JSON, CheckpointStore
+from netgraph.errors import CorruptFileError
+from netgraph.io import CHECKSUMS_JSON, verify_checksums
+
+from .checkpoint import CHECKPOINT_JSON, CheckpointError, CheckpointStore
 from .loader import dense_layout_spec
 from .registry import create_task
 
 __all__ = ["build_metanet", "is_dense_metanet", "metanet_input_config", "load_trained", "push_trained"]
 
 #: the files of a checkpoint that a Hub repo of a trained metanet holds
-HUB_FILES = ["config.json", "model.safetensors", "README.md", CHECKPOINT_JSON]
+HUB_FILES = ["config.json", "model.safetensors", "README.md", CHECKPOINT_JSON, CHECKSUMS_JSON]
 
 
 def is_dense_metanet(name: str) -> bool:
@@ -78,14 +81,21 @@ def build_metanet(name: str, task: Task, dataset: ZooDataset, device: torch.devi
 
 
 def load_trained(source: str | Path, device: torch.device | str = "cpu", revision: str | None = None,
-                 cache_dir: str | Path | None = None) -> tuple[nn.Module, Task]:
+                 cache_dir: str | Path | None = None, verify: bool = True) -> tuple[nn.Module, Task]:
     """``(model in eval mode, task)`` from a checkpoint folder, a run folder or a Hub repo id
-    (``revision`` / ``cache_dir`` go to ``huggingface_hub.snapshot_download``)."""
+    (``revision`` / ``cache_dir`` go to :func:`netgraph.hub.snapshot`); ``verify`` checks the files
+    against the checkpoint's ``checksums.json``."""
     folder = Path(source)
     if not folder.exists():
-        from huggingface_hub import snapshot_download
-        folder = Path(snapshot_download(str(source), revision=revision, cache_dir=cache_dir, allow_patterns=HUB_FILES))
+        from netgraph.hub import snapshot
+        folder = snapshot(str(source), "model", revision, cache_dir, allow_patterns=HUB_FILES)
     folder = _checkpoint_folder(folder, source)
+    if verify:
+        try:
+            verify_checksums(folder, [name for name in HUB_FILES if (folder / name).is_file() and name != CHECKSUMS_JSON])
+        except CorruptFileError as exc:
+            raise CheckpointError(f"{exc.path} is corrupt ({exc.reason}); restore it, download the repo again, or "
+                                  "load with verify=False at your own risk") from exc
     saved = json.loads((folder / CHECKPOINT_JSON).read_text())
     metadata = saved.get("metadata", {})
     if "metanet" not in metadata or "task" not in metadata:
@@ -101,20 +111,17 @@ def push_trained(source: str | Path, repo_id: str, private: bool = False, token:
                  commit_message: str | None = None, revision: str | None = None, api: Any = None) -> str:
     """Upload the best checkpoint of a run folder (or a checkpoint folder) to the model repo ``repo_id``.
 
-    Returns the commit URL; ``api`` defaults to ``huggingface_hub.HfApi(token=token)``.
+    Returns the commit URL; ``api`` defaults to ``huggingface_hub.HfApi(token=token)`` (see
+    :func:`netgraph.hub.upload_files`).
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from netgraph.hub import upload_files
 
     folder = _checkpoint_folder(Path(source), source)
-    saved = json.loads((folder / CHECKPOINT_JSON).read_text())
-    api = api or HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
-                  for name in HUB_FILES if (folder / name).is_file()]
+    saved, _ = CheckpointStore.read(folder)                      # refuse to upload a damaged checkpoint
+    files = {name: folder / name for name in HUB_FILES if (folder / name).is_file()}
     name = saved.get("metadata", {}).get("name", folder.name)
-    info = api.create_commit(repo_id, operations, commit_message=commit_message or f"Upload trained metanet {name}",
-                             repo_type="model", revision=revision)
-    return str(getattr(info, "commit_url", info))
+    return upload_files(files, repo_id, "model", commit_message or f"Upload trained metanet {name}", token=token,
+                        private=private, revision=revision, api=api)
 
 
 def _checkpoint_folder(folder: Path, source: str | Path) -> Path:

@@ -12,7 +12,7 @@ repo, or published files read by the loaders of :mod:`netgraph.datasets`.
 ``{"loader": "small_cnn_zoo", "path": ..., ...}``   published files: ``small_cnn_zoo`` (CIFAR10-GS
                                                     ...), ``dwsnets_inrs``, ``nfn_sirens``; other
                                                     keys go to the loader
-``{"hub": "owner/name"}``                           :func:`~netgraph.datasets.load_from_hub`
+``{"hub": "owner/name"}``                           :func:`netgraph.hub.load_zoo`
 ``"path/to/zoo"`` or ``{"path": ...}``              a netgraph zoo folder
 a :class:`~netgraph.datasets.Zoo`                   itself
 =================================================== ==============================================
@@ -32,9 +32,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from netgraph.datasets import (Zoo, build_zoo, load_dwsnets_inrs, load_from_hub, load_nfn_sirens, load_small_cnn_zoo,
+from netgraph.datasets import (Zoo, build_zoo, load_dwsnets_inrs, load_nfn_sirens, load_small_cnn_zoo,
                                load_zoo, zoo_config)
 from netgraph.datasets.storage import SHARDS_DIR, ZOO_JSON
+from netgraph.hub import load_from_hub
 
 __all__ = ["load_task_zoo", "PUBLISHED_LOADERS"]
 

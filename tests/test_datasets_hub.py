@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from netgraph.datasets import ZooDataset, ZooFormatError, build_zoo, dataset_card, load_from_hub, load_zoo, push_to_hub
+from netgraph.datasets import ZooDataset, ZooFormatError, build_zoo, load_zoo
+from netgraph.hub import HubRepoError, dataset_card, load_from_hub, push_to_hub
 from netgraph.datasets import zoo_config
 
 
@@ -62,8 +63,12 @@ def test_push_then_load_from_a_local_hub_cache_offline(zoo_root, tmp_path, monke
 
 def test_load_from_hub_accepts_a_local_folder_and_rejects_other_folders(zoo_root, tmp_path):
     assert load_from_hub(zoo_root) == zoo_root
-    with pytest.raises(ZooFormatError, match="not a netgraph zoo folder"):
+    with pytest.raises(HubRepoError, match="not a netgraph zoo folder"):
         load_from_hub(tmp_path)
+    with pytest.raises(HubRepoError, match="is not a folder, a zoo folder or a Hub repo id"):
+        load_from_hub(tmp_path / "missing")
+    with pytest.raises(HubRepoError, match="nor a valid Hub repo id"):
+        load_from_hub("two words")
 
 
 def test_push_refuses_an_incomplete_zoo(zoo_root, tmp_path):

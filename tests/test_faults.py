@@ -18,7 +18,7 @@ import netgraph
 from netgraph.architectures import mlp
 from netgraph.datasets import ZooFormatError, build_zoo, load_zoo, zoo_config
 from netgraph.datasets.storage import ZOO_JSON, read_shard, shard_path
-from netgraph.errors import CorruptFileError, UnsupportedModuleError
+from netgraph.errors import ConfigError, CorruptFileError, UnsupportedModuleError
 from netgraph.io import remove_stale_temporaries, save_safetensors, temporary_path, verify_safetensors, write_text
 from netgraph.tasks import CheckpointStore, FunctionObjective, Trainer, train_metanet
 from netgraph.tasks.checkpoint import CheckpointError
@@ -279,3 +279,102 @@ def test_train_metanet_refuses_a_stale_run(iris_zoo, tmp_path, change, message):
                for k, v in base.items()}
     with pytest.raises(ValueError, match=message):
         run(changed)
+
+
+# ---------------------------------------------------------------------------------------------- 6. impossible sizes
+@pytest.mark.parametrize("override, line", [
+    (dict(batch_size=-8), "batch_size=-8: expected an integer >= 1"),
+    (dict(epochs=0), "epochs=0: expected an integer >= 1"),
+    (dict(num_nets=0, lr=-1.0), "num_nets=0: expected an integer >= 1\n  lr=-1.0: expected a number > 0"),
+    (dict(val_fraction=0.5, test_fraction=0.5), "val_fraction + test_fraction = 1: expected < 1"),
+])
+def test_zoo_configs_are_validated_one_line_per_field(tmp_path, override, line):
+    from netgraph.datasets.cli import run
+    with pytest.raises(ConfigError, match="invalid zoo config 'iris-mlp'") as info:
+        run({**iris_config(tmp_path / "z").to_dict(), **override, "action": "build", "progress": False})
+    assert line in str(info.value)
+    assert not (tmp_path / "z").exists()                        # refused before anything was written
+
+
+@pytest.mark.parametrize("override, line", [
+    ("train.epochs=0", "train.epochs=0: expected an integer >= 1"),
+    ("train.epochs=-1", "train.epochs=-1: expected an integer >= 1"),
+    ("train.batch_size=0", "train.batch_size=0: expected an integer >= 1"),
+    ("train.lr=0", "train.lr=0.0: expected a number > 0"),
+    ("baselines=[nosuch]", "baselines=['nosuch']: expected names from"),
+])
+def test_train_cli_configs_are_validated(override, line):
+    from hydra import compose, initialize_config_module
+    from netgraph.tasks.cli import run
+    with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[override])
+    with pytest.raises(ConfigError, match="invalid netgraph-train config") as info:
+        run(cfg)
+    assert line in str(info.value)
+
+
+@pytest.mark.parametrize("override, line", [
+    ("step=-0.1", "step=-0.1: expected a number > 0 and < 1"),
+    ("step=0", "step=0: expected a number > 0 and < 1"),
+    ("finetune.epochs=-1", "finetune.epochs=-1: expected an integer >= 0"),
+    ("meta.batch_size=0", "meta.batch_size=0: expected an integer >= 1"),
+])
+def test_prune_cli_configs_are_validated(override, line):
+    from hydra import compose, initialize_config_module
+    from netgraph.tasks.pruning.cli import run
+    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
+        cfg = compose(config_name="prune", overrides=[override])
+    with pytest.raises(ConfigError, match="invalid netgraph-prune config") as info:
+        run(cfg)
+    assert line in str(info.value)
+
+
+def test_trainer_refuses_zero_epochs():
+    with pytest.raises(ConfigError, match="epochs=0: expected an integer >= 1"):
+        tiny_fit(None, epochs=0)
+
+
+def test_generate_estimates_memory_before_allocating(tmp_path, monkeypatch):
+    from netgraph.tasks.generate import cli
+    monkeypatch.setattr(cli, "available_bytes", lambda device: 2**30)
+    allocated = []
+    monkeypatch.setattr(netgraph.metanets.WeightGenerator, "generate", lambda *a, **k: allocated.append(1))
+    with pytest.raises(MemoryError, match=r"n=10000000 networks of 403 values each need at least .* GiB .* n=\d"):
+        cli.run({"action": "generate", "repo": "iris-mlp-hypernet", "n": 10_000_000, "out": str(tmp_path / "w")})
+    assert not allocated
+    with pytest.raises(ConfigError, match="n=0: expected an integer >= 1"):
+        cli.run({"action": "generate", "repo": "iris-mlp-hypernet", "n": 0, "out": str(tmp_path / "w")})
+
+
+# ---------------------------------------------------------------------------------------------- Hub and published
+def test_truncated_hub_weights_raise_hub_repo_error(tmp_path):
+    from netgraph.hub import HubRepoError, bundled_path, load_generator
+    folder = shutil.copytree(bundled_path("iris-mlp-hypernet"), tmp_path / "gen")
+    truncate(folder / "model.safetensors")
+    with pytest.raises(HubRepoError, match="model.safetensors is truncated or damaged"):
+        load_generator(folder, verify=False)
+    (folder / "checksums.json").write_text(json.dumps({"sha256": {"model.safetensors": "0" * 64}}))
+    with pytest.raises(HubRepoError, match="model.safetensors is corrupt .*download it again"):
+        load_generator(folder)
+
+
+def test_hub_load_zoo_wraps_missing_repos_and_malformed_ids(tmp_path, monkeypatch):
+    from netgraph.hub import HubRepoError, load_zoo as hub_load_zoo
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubRepoError, match="not in the local Hub cache"):
+        hub_load_zoo("someone/no-such-zoo", cache_dir=tmp_path)
+    with pytest.raises(HubRepoError, match="nor a valid Hub repo id"):
+        hub_load_zoo("bad id!")
+
+
+def test_a_stray_file_in_a_published_zoo_folder_is_named(tmp_path):
+    from netgraph.architectures import Siren
+    from netgraph.datasets import load_dwsnets_inrs
+    root = tmp_path / "inrs"
+    sd = {f"seq.{i}.{k}": v for i, layer in enumerate(Siren().layers) for k, v in layer.state_dict().items()}
+    (root / "mnist_png_training_3_0" / "checkpoints").mkdir(parents=True)
+    torch.save(sd, root / "mnist_png_training_3_0" / "checkpoints" / "model_final.pth")
+    (root / "notes").mkdir()
+    torch.save(sd, root / "notes" / "copy.pth")
+    with pytest.raises(ZooFormatError, match=r"notes/copy.pth does not lie in a DWSNets run folder .*move stray"):
+        load_dwsnets_inrs(root)

@@ -57,7 +57,8 @@ def test_train_a_recipe_saves_a_loadable_generator(tmp_path):
     (rows,) = summary["evaluation"].values()
     assert set(rows) == {"generated", "random init", "generated + 1 epoch", "random init + 1 epoch"}
     assert rows["generated"]["n"] == 4 and 0 <= rows["generated"]["mean"] <= 1
-    assert sorted(p.name for p in out_dir.iterdir()) == ["README.md", "config.json", "model.safetensors", "results.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["README.md", "checksums.json", "config.json", "model.safetensors",
+                                                         "results.json"]
     results = json.loads((out_dir / "results.json").read_text())
     assert results["evaluation"] == summary["evaluation"] and set(results["cpu_seconds"]) == {"zoo", "train", "evaluate"}
     nets = generate_weights(str(out_dir), n=3)

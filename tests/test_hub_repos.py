@@ -99,7 +99,7 @@ def test_push_then_load_from_the_hub_cache_offline(tmp_path, monkeypatch):
     hub = LocalHub(tmp_path / "cache")
     url = push(gen, "someone/cnn-hypernet", api=hub, private=True, results={"evaluation": {"cnn": {"generated": {"mean": 0.9}}}})
     assert url.endswith(COMMIT) and hub.repos == [("someone/cnn-hypernet", "model", True)]
-    assert hub.uploads[0][2] == ["README.md", "config.json", "model.safetensors", "results.json"]
+    assert hub.uploads[0][2] == ["README.md", "checksums.json", "config.json", "model.safetensors", "results.json"]
     loaded = load_generator("someone/cnn-hypernet", cache_dir=tmp_path / "cache")
     assert same_weights(gen, loaded, target)
     card = (tmp_path / "cache" / "models--someone--cnn-hypernet" / "snapshots" / COMMIT / "README.md").read_text()
@@ -140,7 +140,8 @@ def test_a_repo_of_the_wrong_kind_or_incomplete_gives_a_clear_error(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
     (broken / "model.safetensors").unlink()
-    with pytest.raises(HubRepoError, match=r"lacks model.safetensors \(it holds \['README.md', 'config.json'\]\)"):
+    with pytest.raises(HubRepoError,
+                       match=r"lacks model.safetensors \(it holds \['README.md', 'checksums.json', 'config.json'\]\)"):
         load_generator(broken)
     with pytest.raises(HubRepoError, match="is not a folder, a bundled generator .* or a Hub repo id"):
         load_generator(str(tmp_path / "nowhere"))
@@ -149,8 +150,10 @@ def test_a_repo_of_the_wrong_kind_or_incomplete_gives_a_clear_error(tmp_path):
     other = ChunkedHypernetwork(SmallCNN(1, channels=4), chunk_size=32, hidden=[16], mip=True)
     save(other, tmp_path / "other")
     shutil.copyfile(tmp_path / "other" / "model.safetensors", mismatched / "model.safetensors")
+    with pytest.raises(HubRepoError, match="model.safetensors is corrupt .*checksums.json.*push the model again"):
+        load_generator(mismatched)                  # the checksum of the swapped file no longer matches
     with pytest.raises(HubRepoError, match="does not fit the model its config.json describes"):
-        load_generator(mismatched)
+        load_generator(mismatched, verify=False)
 
 
 def test_a_plain_save_pretrained_folder_loads_with_its_class(tmp_path):

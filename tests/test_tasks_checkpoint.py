@@ -86,7 +86,8 @@ def test_push_then_pull_a_trained_metanet_offline(tiny_zoos, tmp_path, monkeypat
     hub = LocalHub(tmp_path / "cache")                    # writes commits into a cache in Hub layout
     push_trained(run, "someone/gmn-sine", api=hub)
     assert hub.repos == [("someone/gmn-sine", "model", False, True)]
-    assert sorted(hub.commits[0][1]) == ["README.md", "checkpoint.json", "config.json", "model.safetensors"]
+    assert sorted(hub.commits[0][1]) == ["README.md", "checkpoint.json", "checksums.json", "config.json",
+                                         "model.safetensors"]
     pulled, task = load_trained("someone/gmn-sine", cache_dir=tmp_path / "cache")
     local, _ = load_trained(run)
     batch = task.setup(progress=False)["test"].to_batch()

@@ -30,13 +30,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from safetensors import safe_open
 
-from netgraph import architectures
+from netgraph import NODE_FEATURES, GraphSpec, architectures
 from netgraph.metanets import GeneratedNetworks
+from netgraph.validation import check_fields, integer
 
 from ..figures import write_figure
 from .recipes import GenerateRecipe, run_recipe
 
-__all__ = ["main", "run", "generate_weights", "build_target", "GenerateCommand", "TrainCommand"]
+__all__ = ["main", "run", "generate_weights", "build_target", "check_memory", "generation_bytes", "GenerateCommand",
+           "TrainCommand"]
 
 ACTIONS = ("generate", "train")
 
@@ -87,8 +89,11 @@ def generate_weights(repo: str, target: str | nn.Module | None = None, target_kw
     a tensor named ``condition``."""
     from netgraph.hub import load_generator
 
+    check_fields("netgraph-generate request", {"n": n, "seed": seed}, {"n": integer(1), "seed": integer(0)})
     generator = load_generator(repo, device=device, revision=revision)
     module = build_target(target, target_kwargs) if isinstance(target, str) else target
+    module = generator.resolve_target(module)
+    check_memory(generator.target_spec(module), n, device)
     if isinstance(condition, (str, Path)):
         with safe_open(str(condition), framework="pt") as f:
             if "condition" not in f.keys():
@@ -97,6 +102,38 @@ def generate_weights(repo: str, target: str | nn.Module | None = None, target_kw
     torch.manual_seed(seed)
     with torch.no_grad():
         return generator.generate(module, condition, n=n)
+
+
+def generation_bytes(spec: GraphSpec, n: int) -> int:
+    """Bytes that generating ``n`` networks of ``spec`` holds at once (a lower bound): their graphs
+    (node and edge features), the stacked state dicts and the copy written to the output file."""
+    item = torch.empty((), dtype=spec.dtype).element_size()
+    per_net = spec.num_nodes * len(NODE_FEATURES) + spec.num_edges * max(1, spec.kernel_numel) + 2 * spec.num_params
+    return n * per_net * item
+
+
+def available_bytes(device: torch.device | str) -> int | None:
+    """Free memory of ``device`` (``MemAvailable`` of the host for the CPU), ``None`` when unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def check_memory(spec: GraphSpec, n: int, device: torch.device | str, share: float = 0.8) -> None:
+    """Refuse, before allocating anything, to generate more networks than ``share`` of the free
+    memory of ``device`` holds."""
+    need, free = generation_bytes(spec, n), available_bytes(device)
+    if free is not None and need > share * free:
+        fits = max(0, int(share * free // max(1, generation_bytes(spec, 1))))
+        raise MemoryError(f"n={n} networks of {spec.num_params:,} values each need at least {need / 2**30:.1f} GiB on "
+                          f"{device}, but {free / 2**30:.1f} GiB are free; generate at most about n={fits:,} per run "
+                          "(several runs with different seeds), or use a device with more memory")
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ __all__ = ["main", "run", "FIGURE", "CONFIG_RULES"]
 FIGURE = "accuracy_vs_speedup.png"
 
 #: what each numeric field of ``configs/prune/prune.yaml`` accepts (checked before anything runs)
-CONFIG_RULES = {"speedup": number(1), "step": number(0, 1, open_min=True, open_max=True), "seed": integer(0),
+CONFIG_RULES = {"step": number(0, 1, open_min=True, open_max=True), "seed": integer(0),
                 "num_threads": optional(integer(1)), "finetune.epochs": integer(0),
                 "finetune.lr": number(0, open_min=True), "base.epochs": integer(1), "base.lr": number(0, open_min=True),
                 "meta.num_nets": integer(2), "meta.zoo_epochs": integer(1), "meta.sparsity": number(0),

@@ -4,7 +4,9 @@ and a dataset card (``README.md``).
 * :func:`push_to_hub` uploads a zoo folder in one commit (the card is generated from ``zoo.json``).
 * :func:`load_from_hub` returns a local folder of the zoo: the folder itself when given a path, or
   the cached snapshot of a repo id (``huggingface_hub.snapshot_download``; with
-  ``HF_HUB_OFFLINE=1`` it is served from the local cache, nothing is downloaded).
+  ``HF_HUB_OFFLINE=1`` it is served from the local cache, nothing is downloaded). A missing repo,
+  a malformed id or a folder that is not a zoo raises :class:`~.errors.HubRepoError`; the shards
+  carry their own SHA-256, checked by :func:`~netgraph.datasets.load_zoo`.
 
 Example:
     >>> import tempfile
@@ -21,9 +23,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
+from huggingface_hub import HfApi
 
-from .storage import METADATA_CSV, SHARDS_DIR, ZOO_JSON, ZooFormatError, load_zoo
+from netgraph.datasets.storage import METADATA_CSV, SHARDS_DIR, ZOO_JSON, load_zoo
+
+from .errors import HubRepoError
+from .fetch import snapshot, upload_files
 
 __all__ = ["push_to_hub", "load_from_hub", "dataset_card", "ZOO_FILES"]
 
@@ -95,14 +100,12 @@ def push_to_hub(root: str | Path, repo_id: str, token: str | None = None, privat
     """
     root = Path(root)
     zoo = load_zoo(root)  # refuse to upload an incomplete or corrupt zoo
-    api = api or HfApi(token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    files = [root / ZOO_JSON, root / METADATA_CSV] + [root / SHARDS_DIR / name for name in zoo.info["shards"]]
-    operations = [CommitOperationAdd(path_in_repo=f.relative_to(root).as_posix(), path_or_fileobj=str(f)) for f in files]
-    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=dataset_card(root).encode()))
-    info = api.create_commit(repo_id, operations, commit_message=commit_message or f"Upload zoo {zoo.info.get('name')}",
-                             repo_type="dataset", revision=revision)
-    return str(getattr(info, "commit_url", info))
+    files: dict[str, Path | bytes] = {f.relative_to(root).as_posix(): f for f in
+                                      [root / ZOO_JSON, root / METADATA_CSV] +
+                                      [root / SHARDS_DIR / name for name in zoo.info["shards"]]}
+    files["README.md"] = dataset_card(root).encode()
+    return upload_files(files, repo_id, "dataset", commit_message or f"Upload zoo {zoo.info.get('name')}", token=token,
+                        private=private, revision=revision, api=api)
 
 
 def load_from_hub(repo_id: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
@@ -111,15 +114,18 @@ def load_from_hub(repo_id: str | Path, revision: str | None = None, cache_dir: s
 
     Extra keyword arguments go to ``huggingface_hub.snapshot_download`` (e.g. ``local_files_only``).
     """
+    from .model_repo import check_repo_id
+
     local = Path(repo_id)
     if local.is_dir():
         if not (local / ZOO_JSON).is_file():
-            raise ZooFormatError(f"{local} has no {ZOO_JSON}: not a netgraph zoo folder")
+            raise HubRepoError(f"{local} has no {ZOO_JSON}: not a netgraph zoo folder (build one with "
+                               "netgraph-zoo, or pass a Hub dataset repo id)")
         return local
-    folder = Path(snapshot_download(str(repo_id), repo_type="dataset", revision=revision, cache_dir=cache_dir,
-                                    token=token, allow_patterns=ZOO_FILES, **kwargs))
+    check_repo_id(repo_id, "a zoo folder")
+    folder = snapshot(str(repo_id), "dataset", revision, cache_dir, token, allow_patterns=ZOO_FILES, **kwargs)
     if not (folder / ZOO_JSON).is_file():
-        raise ZooFormatError(f"dataset repo {repo_id} (snapshot {folder}) has no {ZOO_JSON}; it is not a netgraph zoo")
+        raise HubRepoError(f"dataset repo {repo_id} (snapshot {folder}) has no {ZOO_JSON}; it is not a netgraph zoo")
     return folder
 
 
