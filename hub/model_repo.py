@@ -151,7 +151,8 @@ def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str |
 def check_repo_id(repo: str | Path, alternatives: str) -> None:
     """Refuse what is meant as a local path (it does not exist) before asking the Hub for it."""
     text = str(repo)
-    if isinstance(repo, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep in text.replace("/", ""):
+    if (isinstance(repo, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1
+            or os.sep in text.replace("/", "")):
         raise HubRepoError(f"{text} is not a folder, {alternatives} or a Hub repo id ('owner/name'); check the path")
 
 
@@ -172,7 +173,8 @@ def read_config(folder: Path, name: str) -> dict[str, Any]:
 
 def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[WeightGenerator] | None = None,
                    device: torch.device | str = "cpu", revision: str | None = None,
-                   cache_dir: str | Path | None = None, token: str | None = None, verify: bool = True) -> WeightGenerator:
+                   cache_dir: str | Path | None = None, token: str | None = None,
+                   verify: bool = True) -> WeightGenerator:
     """A weight generator from a bundled name, a local folder or a Hub repo id, in eval mode.
 
     Args:

@@ -78,7 +78,8 @@ Metrics per checkpoint: {metrics}.
 ## Use
 
 ```python
-from netgraph.datasets import load_from_hub, ZooDataset, load_model
+from netgraph.datasets import ZooDataset, load_model
+from netgraph.hub import load_zoo as load_from_hub
 root = load_from_hub("<this repo id>")
 train = ZooDataset(root, split="train", target="{'test_acc' if 'test_acc' in zoo.metrics else 'class'}")
 net = load_model(root, 0)          # any stored net as a torch module

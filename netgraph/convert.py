@@ -218,8 +218,9 @@ def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -
         missing, extra = [k for k in needed if k not in sd], sorted(set(sd) - known)
         if missing or extra:
             raise KeyError(f"state dict {i} of {len(state_dicts)} does not fit the architecture: missing {missing[:3]}"
-                           f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}{' ...' if len(extra) > 3 else ''}"
-                           "; pass state dicts of the architecture given as the first argument")
+                           f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}"
+                           f"{' ...' if len(extra) > 3 else ''}; pass state dicts of the architecture given as the "
+                           "first argument")
     stacked = {}
     for k in needed:
         try:

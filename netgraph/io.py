@@ -170,7 +170,8 @@ def _split(raw: bytes, name: str) -> tuple[dict, bytes]:
         if end != len(data):
             raise ValueError(f"the tensors need {end} data bytes, the file holds {len(data)}")
     except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:  # JSONDecodeError is a ValueError
-        raise CorruptFileError(Path(name), f"it is not a complete safetensors file ({exc}): truncated or damaged") from exc
+        raise CorruptFileError(Path(name), f"it is not a complete safetensors file ({exc}): truncated or "
+                                           "damaged") from exc
     return header, data
 
 

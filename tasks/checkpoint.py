@@ -46,7 +46,8 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from netgraph.errors import CorruptFileError
 from netgraph.io import verify_checksums, write_checksums, write_text
 
-__all__ = ["CheckpointStore", "CheckpointError", "optimizer_state", "load_optimizer_state", "rng_state", "set_rng_state",
+__all__ = ["CheckpointStore", "CheckpointError", "check_folder", "optimizer_state", "load_optimizer_state", "rng_state",
+           "set_rng_state",
            "CHECKPOINT_JSON", "MODEL_FILE", "TRAINING_STATE"]
 
 CHECKPOINT_JSON = "checkpoint.json"
@@ -142,13 +143,13 @@ class CheckpointStore:
             check_folder(folder)
         path = folder / CHECKPOINT_JSON
         if not path.is_file():
-            raise CheckpointError(f"checkpoint {folder} has no {CHECKPOINT_JSON} (it was not written by the Trainer, or "
-                                  f"the file was deleted); {RESUME_HINT}")
+            raise CheckpointError(f"checkpoint {folder} has no {CHECKPOINT_JSON} (it was not written by the Trainer, "
+                                  f"or the file was deleted); {RESUME_HINT}")
         try:
             saved = json.loads(path.read_text())
             tensors = load_file(str(folder / TRAINING_STATE))
         except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, FileNotFoundError) as exc:
-            name = TRAINING_STATE if not isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else CHECKPOINT_JSON
+            name = CHECKPOINT_JSON if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else TRAINING_STATE
             raise CheckpointError(f"{folder / name} is corrupt or missing ({type(exc).__name__}: {exc}); "
                                   f"{RESUME_HINT}") from exc
         return saved, tensors

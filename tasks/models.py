@@ -92,7 +92,7 @@ def load_trained(source: str | Path, device: torch.device | str = "cpu", revisio
     folder = _checkpoint_folder(folder, source)
     if verify:
         try:
-            verify_checksums(folder, [name for name in HUB_FILES if (folder / name).is_file() and name != CHECKSUMS_JSON])
+            verify_checksums(folder, [n for n in HUB_FILES if (folder / n).is_file() and n != CHECKSUMS_JSON])
         except CorruptFileError as exc:
             raise CheckpointError(f"{exc.path} is corrupt ({exc.reason}); restore it, download the repo again, or "
                                   "load with verify=False at your own risk") from exc

@@ -372,8 +372,8 @@ class Trainer:
         differ = _differences(recorded, self.identity)
         if differ:
             shown = "; ".join(differ[:6]) + (f"; ... ({len(differ)} in all)" if len(differ) > 6 else "")
-            raise ValueError(f"{self.run_dir} holds a run of another configuration ({shown}); resuming would mix the two "
-                             "silently. Give this configuration its own run_dir (netgraph-train: another variant= or "
+            raise ValueError(f"{self.run_dir} holds a run of another configuration ({shown}); resuming would mix the "
+                             "two silently. Give this configuration its own run_dir (netgraph-train: another variant= or "
                              "run_dir=), restore the old settings, or pass resume=False to start over")
 
     def _save(self, state: dict[str, Any], scheduler: torch.optim.lr_scheduler.LRScheduler, improved: bool) -> None:

@@ -8,8 +8,6 @@ CI, DDP workers), leak no open figures in loops, and still display inline in Jup
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +18,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("netgraph.viz draws with matplotlib, which is not installed: pip install 'netgraph[viz]' "
                       "(or pip install matplotlib)") from exc
+
+from netgraph.io import atomic_write
 
 __all__ = ["figure_axes", "log_figure", "new_figure", "save_figure"]
 
@@ -61,17 +61,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     True
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
 
 
 def log_figure(fig: Figure, log_dir: str | Path, tag: str, step: int = 0) -> None:
