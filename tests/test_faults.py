@@ -378,3 +378,78 @@ def test_a_stray_file_in_a_published_zoo_folder_is_named(tmp_path):
     torch.save(sd, root / "notes" / "copy.pth")
     with pytest.raises(ZooFormatError, match=r"notes/copy.pth does not lie in a DWSNets run folder .*move stray"):
         load_dwsnets_inrs(root)
+
+
+# ---------------------------------------------------------------------------------------------- kill at random (slow)
+BUILD = """
+import sys
+from netgraph.datasets import build_zoo, zoo_config
+build_zoo(zoo_config("iris_mlp", num_nets=12, epochs=2, checkpoints=[0, 2], nets_per_shard=2, num_threads=1,
+                     root=sys.argv[1]), progress=False)
+"""
+
+
+def _same_zoo(a, b):
+    za, zb = load_zoo(a), load_zoo(b)
+    assert len(za) == len(zb) and torch.equal(za.metrics["test_acc"], zb.metrics["test_acc"])
+    for wa, wb in zip(za.weights, zb.weights):
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.slow
+def test_zoo_builds_killed_at_random_resume_to_the_same_zoo(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    reference, root = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run([sys.executable, "-c", BUILD, str(reference)], check=True)
+    rng = random.Random(0)
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", BUILD, str(root)])
+        time.sleep(rng.uniform(1.0, 6.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    subprocess.run([sys.executable, "-c", BUILD, str(root)], check=True)
+    _same_zoo(reference, root)
+
+
+@pytest.mark.slow
+def test_two_concurrent_builders_finish_one_zoo(tmp_path):
+    import subprocess
+    import sys
+    reference, root = tmp_path / "reference", tmp_path / "shared"
+    subprocess.run([sys.executable, "-c", BUILD, str(reference)], check=True)
+    processes = [subprocess.Popen([sys.executable, "-c", BUILD, str(root)]) for _ in range(2)]
+    assert [p.wait() for p in processes] == [0, 0]
+    _same_zoo(reference, root)
+    assert not list((root / "shards").glob(".*.tmp"))
+
+
+TRAIN = """
+import sys
+from netgraph.tasks import train_metanet
+train_metanet({"name": "accuracy_prediction", "zoo": sys.argv[1], "splits": [0.5, 0.25, 0.25]}, "statnn",
+              {"hidden": 8}, {"epochs": 40, "progress": False}, sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_training_killed_at_random_resumes_exactly(iris_zoo, tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    subprocess.run([sys.executable, "-c", TRAIN, str(iris_zoo), str(tmp_path / "straight")], check=True)
+    rng = random.Random(1)
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", TRAIN, str(iris_zoo), str(tmp_path / "killed")])
+        time.sleep(rng.uniform(3.0, 8.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    subprocess.run([sys.executable, "-c", TRAIN, str(iris_zoo), str(tmp_path / "killed")], check=True)
+    a, b = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("straight", "killed"))
+    assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
+
