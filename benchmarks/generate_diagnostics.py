@@ -45,7 +45,7 @@ def ghn(args: argparse.Namespace) -> None:
     for sizes in ([64, 64, 10], [64, 32, 32, 10], [64, 32, 32, 32, 10]):
         target = mlp(sizes)
         for name, source in (("graph hypernetwork", gen), ("default init", DefaultInitGenerator())):
-            sd = source.generate(target, n=args.nets).state_dicts
+            sd = source.generate(target, n=args.nets).state_dicts()
             singular = torch.linalg.svdvals(sd["0.weight"])
             rank = float((singular.sum(-1) ** 2 / singular.pow(2).sum(-1)).mean())
             hidden = torch.relu(torch.einsum("nhi,bi->nbh", sd["0.weight"], x) + sd["0.bias"][:, None])
@@ -89,7 +89,7 @@ def pdiff(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     nets = gen.generate(target, n=args.nets)
     flat = lambda p: torch.cat([p[k].flatten(1) for k in names], 1)  # noqa: E731
-    g, c = flat(nets.state_dicts), flat(run.weights)
+    g, c = flat(nets.state_dicts()), flat(run.weights)
     distance, nearest = torch.cdist(g, c).min(1)
     noise = torch.randn_like(g)
     noisy = c[nearest] + noise / noise.norm(dim=1, keepdim=True) * distance.unsqueeze(1)
@@ -107,7 +107,7 @@ def pdiff(args: argparse.Namespace) -> None:
         acc = acc.double()
         print(f"| {name} | {len(acc)} | {float(acc.mean()):.4f} ± {float(acc.std()) if len(acc) > 1 else 0:.4f} | "
               f"{float(acc.min()):.4f} | {float(acc.max()):.4f} |")
-    print(nearest_checkpoint(target, nets.state_dicts, run.weights, task.data))
+    print(nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data))
     along = c[-1] - c[0]
     offset = g - c[nearest]
     cosine = (offset @ along) / (offset.norm(dim=1) * along.norm())

@@ -1,7 +1,7 @@
 """Many networks of one architecture as stacked parameters, run and trained with ``torch.func``.
 
 Every parameter of ``B`` networks lives in one tensor ``[B, *shape]``. :class:`StackedModel` runs
-them all at once with ``vmap(functional_call(...))``; :func:`stacked_init` draws ``B`` independent
+them all at once (a :class:`netgraph.population.Population` with per-net dropout rates); :func:`stacked_init` draws ``B`` independent
 initialisations (per-net scheme and scale, no loop over nets); :class:`StackedOptimizer` applies
 SGD (momentum), Adam or RMSprop with per-net learning rate, weight decay and optimiser choice, as
 ``[B]`` tensors. Dropout layers become :class:`RateDropout`, whose rate is a per-net buffer.
@@ -23,7 +23,8 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
-from torch.func import functional_call, vmap
+
+from netgraph.population import Population
 
 __all__ = ["StackedModel", "RateDropout", "StackedOptimizer", "stacked_init", "INITS", "OPTIMIZERS"]
 
@@ -60,8 +61,6 @@ class StackedModel:
                 parent, _, attr = name.rpartition(".")
                 setattr(self.module.get_submodule(parent) if parent else self.module, attr, RateDropout())
                 self.dropout_names.append(f"{name}.p")
-        buffers = dict(self.module.named_buffers())
-        self._plain_buffers = {k: v for k, v in buffers.items() if k not in self.dropout_names}
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.module.modules()):
             raise ValueError(f"{type(module).__name__} has BatchNorm layers, whose running statistics cannot be "
                              "trained per net under vmap; use an architecture without BatchNorm for zoos")
@@ -77,15 +76,10 @@ class StackedModel:
             train: training mode (dropout active, a different mask per net).
         """
         b = next(iter(params.values())).shape[0]
-        device = inputs.device
-        rates = dropout if dropout is not None else torch.zeros(b, device=device)
-        buffers = {name: rates for name in self.dropout_names}
+        rates = dropout if dropout is not None else torch.zeros(b, device=inputs.device)
         self.module.train(train)
-
-        def one(p, rate_buffers, x):
-            return functional_call(self.module, {**p, **rate_buffers, **self._plain_buffers}, (x,))
-
-        return vmap(one, in_dims=(0, 0, None if shared_inputs else 0), randomness="different")(params, buffers, inputs)
+        weights = {**params, **{name: rates for name in self.dropout_names}}
+        return Population(weights, self.module).run(inputs, per_network=not shared_inputs)
 
 
 def stacked_init(module: nn.Module, num: int, init: Sequence[str], init_std: torch.Tensor | Sequence[float] | None = None,

@@ -39,7 +39,9 @@ from .baselines import QUANTILES, FlatMLP, StatNN, layer_statistics
 from .dense import DenseMetanet, EquivariantDenseMetanet
 from .dense_layout import chain_problem, layer_shapes_of
 from .dwsnet import DWSLayer, DWSNet
-from .edit import EditScale, apply_edit, parameter_masks, spec_parameter_masks
+from netgraph.masks import fill_parameter_slots, num_parameter_slots, parameter_masks, read_parameter_slots, spec_parameter_masks
+
+from .edit import EditScale, apply_edit
 from .equivariant import ChainLayout, EquivariantLinear, IOEmbedding, Slot, invariant_pool
 from .gmn import GMN, GMNConv, PNAAggregation
 from .graph_inputs import GraphEmbedding
@@ -52,7 +54,6 @@ from .graph_hypernet import GraphHypernetwork, fan_in_scales
 from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
 from .weight_tokens import TokenLayout
 from .conditioning import ConditionEncoder
-from .parameter_slots import fill_parameter_slots, num_parameter_slots, read_parameter_slots
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .nfn import NFN
 from .probes import ProbeFeatures, probe_features

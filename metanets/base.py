@@ -18,20 +18,7 @@ from torch_geometric.data import Data
 
 from .edit import EditScale, apply_edit
 
-__all__ = ["Metanet", "graph_index", "count_graphs"]
-
-
-def graph_index(graph: Data) -> torch.Tensor:
-    """``[N]`` graph id of every node (zeros for a single ``ParamGraph``)."""
-    index = getattr(graph, "batch", None)
-    if index is None:
-        return torch.zeros(graph.num_nodes, dtype=torch.long, device=graph.x.device)
-    return index
-
-
-def count_graphs(graph: Data) -> int:
-    """Number of graphs of a batch (1 for a single ``ParamGraph``)."""
-    return int(getattr(graph, "num_graphs", 1) or 1)
+__all__ = ["Metanet"]
 
 
 class Metanet(nn.Module):

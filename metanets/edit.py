@@ -1,8 +1,7 @@
 """Residual edits of parameter graphs: ``w + scale * delta`` on parameter slots only.
 
-A *parameter slot* is a value of ``x`` or ``edge_attr`` that holds a learnable parameter of the
-network: weights (inside their kernel window, not the zero padding), biases and normalisation
-affine parameters. Fixed edges (residual identities, product inputs), padding, absent features and
+Parameter slots (:mod:`netgraph.masks`) are the values of ``x`` / ``edge_attr`` that hold learnable
+parameters; fixed edges (residual identities, product inputs), padding, absent features and
 buffers (BatchNorm running statistics) are never edited.
 
 Example:
@@ -25,47 +24,9 @@ import torch
 import torch.nn as nn
 from torch_geometric.data import Data
 
-from netgraph.spec import GraphSpec
-from netgraph.graph import split_by_spec
-from netgraph.types import NodeFeature
+from netgraph.masks import parameter_masks
 
-__all__ = ["parameter_masks", "spec_parameter_masks", "apply_edit", "EditScale"]
-
-_PARAMETER_COLUMNS = (NodeFeature.BIAS, NodeFeature.NORM_WEIGHT, NodeFeature.NORM_BIAS)
-
-
-def spec_parameter_masks(spec: GraphSpec, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Parameter slots of one architecture: ``(node_mask [N, F], edge_mask [E, K])`` booleans."""
-    node_mask = torch.zeros(spec.num_nodes, spec.num_node_features, dtype=torch.bool, device=device)
-    for piece in spec.node_pieces:
-        if piece.column in _PARAMETER_COLUMNS:
-            node_mask[piece.nodes.to(device), piece.column] = True
-    edge_mask = torch.zeros(1, spec.num_edges, *spec.kernel_shape, device=device)
-    for piece in spec.edge_pieces:
-        spec.write_edge_block(edge_mask, piece, torch.ones(1, piece.num_edges, *piece.kernel, device=device))
-    return node_mask, edge_mask.reshape(spec.num_edges, spec.kernel_numel).bool()
-
-
-def parameter_masks(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
-    """Parameter slots of a ``ParamGraph`` or a batch (mixed architectures included):
-    ``(node_mask [N, F], edge_mask [E, K])`` booleans on the graph's device.
-
-    Vectorised over the graphs of each architecture (one loop over architectures).
-    """
-    device = graph.x.device
-    node_mask = torch.zeros(graph.x.shape, dtype=torch.bool, device=device)
-    edge_mask = torch.zeros(graph.edge_attr.shape, dtype=torch.bool, device=device)
-    for group in split_by_spec(graph):
-        spec = group.spec
-        if spec.kernel_numel != graph.edge_attr.shape[1]:
-            raise ValueError(f"a graph of the batch has kernel shape {spec.kernel_shape} ({spec.kernel_numel} edge "
-                             f"features) but the batch has {graph.edge_attr.shape[1]}: build every graph with the "
-                             "same kernel_shape (from_module(m, kernel_shape=...))")
-        nodes, edges = spec_parameter_masks(spec, device)
-        node_mask[group.nodes.reshape(-1)] = nodes.repeat(len(group.graphs), 1)
-        edge_mask[group.edges.reshape(-1)] = edges.repeat(len(group.graphs), 1)
-    return node_mask, edge_mask
-
+__all__ = ["apply_edit", "EditScale"]
 
 def apply_edit(graph: Data, node_delta: torch.Tensor, edge_delta: torch.Tensor,
                scale: torch.Tensor | float) -> Data:

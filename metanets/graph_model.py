@@ -11,9 +11,10 @@ import torch
 import torch.nn as nn
 from torch_geometric.data import Data
 
+from netgraph.batching import graph_index, num_graphs
 from netgraph.types import NODE_FEATURES
 
-from .base import Metanet, count_graphs, graph_index
+from .base import Metanet
 from .graph_inputs import GraphEmbedding
 from .heads import EquivariantHead, InvariantHead
 
@@ -46,7 +47,7 @@ class GraphMetanet(Metanet):
         """``[num_graphs, out_features]``, invariant to the symmetries of every input network."""
         self._require("invariant")
         h, e = self.encode(graph)
-        return self.head(h, e, graph.edge_index, graph_index(graph), count_graphs(graph))
+        return self.head(h, e, graph.edge_index, graph_index(graph), num_graphs(graph))
 
     def _parameter_outputs(self, graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
         h, e = self.encode(graph)

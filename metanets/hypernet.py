@@ -71,7 +71,7 @@ class WeightGenerator(nn.Module, abc.ABC):
     def generate_state_dicts(self, target: nn.Module | GraphSpec | None = None, condition: torch.Tensor | None = None,
                              n: int = 1) -> dict[str, torch.Tensor]:
         """The generated weights as one stacked state dict (``[n, *shape]`` per key), differentiable."""
-        return self.generate(target, condition, n).state_dicts
+        return self.generate(target, condition, n).state_dicts()
 
     def generate_modules(self, target: nn.Module | None = None, condition: torch.Tensor | None = None,
                          n: int = 1) -> list[nn.Module]:

@@ -1,7 +1,7 @@
 """MLP hypernetworks with chunking (Ha et al. 2017; von Oswald et al. 2020), optionally with the
 Magnitude Invariant Parametrisation (MIP, Ortiz et al. 2024).
 
-The ``P`` learnable values of the target (its parameter slots, :mod:`~.parameter_slots`) are cut
+The ``P`` learnable values of the target (its parameter slots, :mod:`netgraph.masks`) are cut
 into ``C = ceil(P / chunk_size)`` chunks. Chunk ``c`` of network ``i`` is
 
     MLP([z_i, e(cond_i), k_c])   ->   chunk_size values,
@@ -41,7 +41,7 @@ from netgraph.spec import GraphSpec
 
 from .conditioning import condition_encoder, require_condition
 from .hypernet import DefaultInitGenerator, WeightGenerator, check_count
-from .parameter_slots import fill_parameter_slots, read_parameter_slots
+from netgraph.masks import fill_parameter_slots, read_parameter_slots
 from .target_architecture import TARGET_CODERS, TargetArchitecture, as_target_architecture
 
 __all__ = ["ChunkedHypernetwork", "mip_encoding"]
@@ -104,7 +104,7 @@ class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="n
         return fill_parameter_slots(spec, self.parameter_vectors(condition, n))
 
     def parameter_vectors(self, condition: torch.Tensor | None = None, n: int = 1) -> torch.Tensor:
-        """The generated learnable values ``[n, P]`` (layout of :mod:`~.parameter_slots`)."""
+        """The generated learnable values ``[n, P]`` (layout of :mod:`netgraph.masks`)."""
         check_count(n)
         device = self.chunk_embeddings.device
         parts = []

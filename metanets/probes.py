@@ -8,8 +8,9 @@ Other nodes (inputs, attention internals, sum nodes) get zeros. Permuting a netw
 neurons permutes its activations the same way, so the features are equivariant and graph metanets
 stay invariant.
 
-All networks of one architecture run together (``vmap`` over their stacked state dicts): one
-batched forward per architecture in the batch, no loop over networks.
+All networks of one architecture run together (a :class:`~netgraph.population.Population`, one
+``vmap`` over their stacked state dicts, capturing the layer outputs): one batched forward per
+architecture in the batch, no loop over networks.
 
 Example:
     >>> import torch, netgraph
@@ -29,12 +30,12 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-from torch.func import functional_call, vmap
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from netgraph.convert import spec_of
 from netgraph.graph import split_by_spec
+from netgraph.population import Population
 from netgraph.spec import GraphSpec
 
 __all__ = ["probe_features", "ProbeFeatures"]
@@ -85,35 +86,24 @@ def probe_features(batch: Data, model: nn.Module | Sequence[nn.Module], probes: 
         params = group.spec.scatter(batch.x[group.nodes], batch.edge_attr[group.edges], batch.aux[group.aux],
                                     batch_dims=1)
         modules = dict(template.named_modules())
-
-        def run(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-            captured: dict[str, torch.Tensor] = {}  # by module path: the call order need not follow the spec's
-            hooks = [modules[path].register_forward_hook(lambda _m, _i, y, path=path: captured.__setitem__(path, y))
-                     for path, _ in layers]
-            try:
-                functional_call(template, state, (probes,))
-            finally:
-                for hook in hooks:
-                    hook.remove()
-            return [_channels_last(captured[path], modules[path]) for path, _ in layers]
-
         was_training = template.training
         template.eval()
         try:
-            with torch.no_grad():
-                outputs = vmap(run)(params)  # each [B, P, C]
+            with torch.no_grad():  # captured by module path: the call order need not follow the spec's
+                _, captured = Population(params, template, spec=group.spec).run(probes, capture=[p for p, _ in layers])
         finally:
             template.train(was_training)
-        for (_, nodes), values in zip(layers, outputs):
+        for path, nodes in layers:
+            values = _channels_last(captured[path], modules[path])  # [B, P, C]
             out[group.nodes[:, nodes.to(out.device)]] = values.transpose(1, 2).to(out.dtype)
     return out
 
 
 def _channels_last(y: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """``[P, C]``: a layer output with spatial / sequence positions averaged."""
+    """``[B, P, C]``: the layer outputs ``[B, P, ...]`` of ``B`` networks with spatial / sequence positions averaged."""
     if isinstance(module, nn.Linear):
-        return y.reshape(y.shape[0], -1, y.shape[-1]).mean(1)
-    return y.flatten(2).mean(2)
+        return y.reshape(*y.shape[:2], -1, y.shape[-1]).mean(2)
+    return y.flatten(3).mean(3)
 
 
 class ProbeFeatures(BaseTransform):

@@ -38,7 +38,7 @@ import netgraph
 from netgraph.spec import GraphSpec
 from netgraph.types import Activation, NodeType
 
-from .edit import spec_parameter_masks
+from netgraph.masks import spec_parameter_masks
 
 __all__ = ["TargetArchitecture", "ArchitectureMismatchError", "as_target_architecture", "TARGET_CODERS"]
 

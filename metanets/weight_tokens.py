@@ -7,7 +7,7 @@ its node (bias, norm weight / bias), zero-padded to the widest token ``W``. A ne
 ``[T, W]`` with ``T`` the number of neurons, so one layer is a block of tokens and a token is the
 natural unit its symmetries move.
 
-Tokens are gathered from the parameter slots (:mod:`~.parameter_slots`) through one index
+Tokens are gathered from the parameter slots (:mod:`netgraph.masks`) through one index
 ``[T, W]`` per architecture, and written back the same way; buffers take PyTorch's defaults. An
 architecture with learnable values outside every layer's neurons (e.g. a LayerNorm on a residual
 stream) is refused with a clear error.
@@ -36,7 +36,7 @@ from netgraph.graph import graph_specs
 from netgraph.spec import GraphSpec
 from netgraph.types import NodeFeature
 
-from .parameter_slots import fill_parameter_slots, num_parameter_slots, read_parameter_slots
+from netgraph.masks import fill_parameter_slots, num_parameter_slots, read_parameter_slots
 from .target_architecture import TargetArchitecture
 
 __all__ = ["TokenLayout", "token_shape"]

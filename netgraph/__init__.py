@@ -19,6 +19,7 @@ from .symmetry import identity_permutation, permute, random_permutation
 from .trace import trace
 from .types import NODE_FEATURES, Activation, EdgeType, NodeFeature, NodeType, Norm
 from .weight_space import WeightSpace, weight_space
+from .population import Population
 from .merge import align  # noqa: E402  (needs the core above)
 
 __version__ = "0.1.0"
@@ -41,5 +42,5 @@ __all__ = [
     "WeightSpace", "ParamGraph", "GraphSpec", "SymmetryGroup", "UnsupportedModuleError", "CorruptFileError",
     "ConfigError", "make_graph",
     "make_batch", "split_by_spec", "SpecGroup", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature",
-    "align",
+    "align", "Population",
 ]

@@ -5,7 +5,7 @@ For every INR of the zoo the target is its own rendering with an image edit appl
 away from the middle of the value range by ``factor``, clipped to it). The metanet's edit head
 gives one value per parameter; the edited INR is ``w + scale * std_w * delta`` (the residual edit
 of :meth:`~netgraph.metanets.Metanet.edit` in standardised weight units, mapped back), rendered
-on the zoo's grid by ``vmap(functional_call)``, and compared to the target.
+on the zoo's grid as one :class:`~netgraph.population.Population`, and compared to the target.
 
 Loss and metric: mean squared error of the rendered images (``mse``). ``mse_no_edit`` is the error
 of the unedited INRs, the floor any useful edit must beat. Needs an edit-capable metanet
@@ -31,6 +31,7 @@ from torch_geometric.data import Batch
 
 import netgraph
 from netgraph.datasets import Zoo, ZooDataset, build_architecture, inr_grid
+from netgraph.population import Population
 
 from .base import Task
 from .metrics import mean_squared_error
@@ -63,7 +64,7 @@ def render_inrs(module: nn.Module, weights: Mapping[str, torch.Tensor], decode: 
     ``{name: [B, *shape]}`` of the architecture ``module`` (``vmap`` over networks)."""
     first = next(iter(weights.values()))
     coords = inr_grid(decode["shape"], decode.get("indexing", "ij"), device=first.device).to(first.dtype)
-    values = torch.func.vmap(lambda w: torch.func.functional_call(module, w, (coords,)))(dict(weights))   # [B, P, out]
+    values = Population(weights, module).run(coords)   # [B, P, out]
     values = values + float(decode.get("offset", 0.0))
     return values.transpose(1, 2).reshape(values.shape[0], values.shape[2], *decode["shape"])
 

@@ -6,7 +6,7 @@
   scale per parameter tensor commute with every neuron permutation, so invariant and equivariant
   metanets stay so; SIREN layers whose weights differ by orders of magnitude (first layer ~0.5,
   hidden layers ~0.01 with ``w0 = 30``) reach the metanet on one scale. Only parameter slots move
-  (:func:`netgraph.metanets.spec_parameter_masks`): padding, fixed edges and buffers are left alone.
+  (:func:`netgraph.masks.spec_parameter_masks`): padding, fixed edges and buffers are left alone.
 * :class:`TargetScaler`: regression targets ``[n, k]`` standardised per column.
 
 Both are plain objects whose ``state_dict()`` is JSON, saved with every checkpoint.
@@ -31,7 +31,7 @@ import torch
 from torch_geometric.data import Data
 
 from netgraph.graph import split_by_spec
-from netgraph.metanets import spec_parameter_masks
+from netgraph.masks import spec_parameter_masks
 from netgraph.spec import GraphSpec
 
 __all__ = ["WeightStandardizer", "TargetScaler"]

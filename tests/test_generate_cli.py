@@ -37,7 +37,7 @@ def test_generate_writes_weights_that_load_and_run(tmp_path):
 def test_generate_checks_a_given_target(tmp_path):
     out = tmp_path / "w.safetensors"
     run(compose_config("generate", [f"out={out}", "n=2", "target=mlp", "target_kwargs={sizes: [4, 16, 16, 3]}"]))
-    assert GeneratedNetworks.load(out, mlp([4, 16, 16, 3])).state_dicts["0.weight"].shape == (2, 16, 4)
+    assert GeneratedNetworks.load(out, mlp([4, 16, 16, 3])).state_dicts()["0.weight"].shape == (2, 16, 4)
     with pytest.raises(ArchitectureMismatchError, match=r"'0.weight' is \(8, 4\) here, \(16, 4\) expected"):
         run(compose_config("generate", [f"out={out}", "target=mlp", "target_kwargs={sizes: [4, 8, 16, 3]}"]))
     with pytest.raises(ValueError, match="unknown architecture .NoSuchNet.; expected one of"):

@@ -81,14 +81,14 @@ def test_generated_networks_run_together_and_as_modules():
         assert type(module) is SmallCNN and module is not target
         assert torch.allclose(module(x), together[i], atol=1e-5)
     assert not torch.allclose(together[0], together[1])
-    assert torch.equal(nets[-1].features[0].weight, nets.state_dicts["features.0.weight"][2])
-    with pytest.raises(IndexError, match="3 networks were generated"):
+    assert torch.equal(nets[-1].features[0].weight, nets.state_dicts()["features.0.weight"][2])
+    with pytest.raises(IndexError, match="network 3 out of range: the population has 3 networks"):
         nets[3]
 
 
 def test_generated_networks_from_a_spec_have_weights_but_no_modules():
     nets = DefaultInitGenerator().generate(netgraph.trace(mlp([2, 4, 1])), n=2)
-    assert nets.state_dicts["0.weight"].shape == (2, 4, 2)
+    assert nets.state_dicts()["0.weight"].shape == (2, 4, 2)
     with pytest.raises(TypeError, match="needs the target nn.Module"):
         nets[0]
 
@@ -127,7 +127,7 @@ def test_hypernetwork_weights_load_into_the_target_and_train(mip):
     hyper = small_hypernet(target, mip=mip)
     assert hyper.num_chunks == -(-sum(p.numel() for p in target.parameters()) // 32)
     nets = hyper.generate(target, n=4)
-    state = nets.state_dicts
+    state = nets.state_dicts()
     clone = SmallCNN(1, channels=4)
     clone.load_state_dict({k: v[1].detach() for k, v in state.items()})       # strict: every key, right shapes
     x = torch.randn(3, 1, 8, 8)

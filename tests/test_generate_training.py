@@ -62,7 +62,7 @@ def test_weight_diffusion_fits_a_small_zoo():
 def test_fine_tuning_starts_from_the_given_weights():
     target = mlp([4, 8, 3])
     data = classification_data("iris")
-    start = DefaultInitGenerator().generate(target, n=3).state_dicts
+    start = DefaultInitGenerator().generate(target, n=3).state_dicts()
     result = train_classifiers(target, data, {"learning_rate": [0.01] * 3}, epochs=1, checkpoints=[0, 1],
                                initial=start, generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(result.weights[k][:, 0], start[k]) for k in start)

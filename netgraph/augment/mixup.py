@@ -27,7 +27,7 @@ from torch_geometric.data import Data
 
 from ..graph import make_batch, split_by_spec
 from ..merge.align import align_batch
-from ..merge.batching import num_graphs
+from ..batching import num_graphs
 from ..symmetry import permute, random_permutation
 from .base import GraphAugmentation
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from ..merge.batching import cached, per_node
+from ..batching import cached, per_node
 from ..spec import GraphSpec
 from ..types import Activation, NodeFeature, Norm
 

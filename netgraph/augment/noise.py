@@ -1,6 +1,6 @@
 """Weight perturbations that do not preserve the function: Gaussian noise, dropout, quantile zeroing.
 
-They act on learned entries only (:func:`~netgraph.merge.parameter_masks`: no residual identities,
+They act on learned entries only (:func:`~netgraph.masks.parameter_masks`: no residual identities,
 kernel padding or BatchNorm statistics), per graph and per weight layer, over a whole batch at once.
 
 Example:
@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from ..merge.batching import cached, graph_index, num_graphs, per_edge, per_node
-from ..merge.masks import parameter_masks
+from ..batching import cached, graph_index, num_graphs, per_edge, per_node
+from ..masks import parameter_masks
 from ..spec import GraphSpec
 from .base import GraphAugmentation
 

@@ -23,8 +23,8 @@ Example:
     >>> mid = interpolate(a, b_aligned, 0.5)            # an nn.Module
 """
 
+from ..activations import record_activations
 from .activation_matching import ActivationFeatures, activation_features
-from .activations import record_activations
 from .align import METHODS, align, align_batch, rebasin
 from .arithmetic import dare, greedy_soup, model_soup, task_arithmetic, task_vectors, ties_merging
 from .assignment import linear_assignment
@@ -32,7 +32,7 @@ from .barrier import InterpolationPath, barrier
 from .batchnorm import batchnorm_keys, recompute_batchnorm_stats, reset_batchnorm
 from .evaluation import evaluate_many
 from .interpolation import interpolate, interpolation_states
-from .masks import buffer_keys, parameter_masks, spec_parameter_masks
+from ..masks import buffer_keys, parameter_masks, spec_parameter_masks
 from .matching import WeightFeatures, coordinate_descent
 from .repair import repair
 from .sinkhorn import SoftPermuter, sinkhorn, sinkhorn_rebasin

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..spec import GraphSpec
-from .activations import record_activations
+from ..activations import record_activations
 from .matching import take_per_pair
 from .plan import GroupPlan, piece_positions
 

@@ -1,7 +1,7 @@
 """Merging fine-tunes of one base (task arithmetic, TIES, DARE) and model soups.
 
 Every function works on the learned entries of the parameter graphs (weights, biases, norm
-affine parameters; see :func:`~netgraph.merge.parameter_masks`), vectorised over all networks.
+affine parameters; see :func:`~netgraph.masks.parameter_masks`), vectorised over all networks.
 Normalisation statistics of the result are the average of the merged networks' (recompute them on
 data with :func:`~netgraph.merge.reset_batchnorm`); counters come from the first network. Networks
 are modules (a module is returned, a copy of the first) or ``ParamGraph`` objects (a graph is returned).
@@ -35,7 +35,7 @@ from torch_geometric.data import Data
 
 from ..graph import ParamGraph
 from .evaluation import evaluate_many
-from .masks import spec_parameter_masks
+from ..masks import spec_parameter_masks
 from .stack import Stacked, stack_networks
 
 __all__ = ["task_vectors", "task_arithmetic", "ties_merging", "dare", "model_soup", "greedy_soup"]
@@ -112,7 +112,7 @@ def greedy_soup(models: Sequence[nn.Module], data: Any, *, model: nn.Module | No
 
     def score(x: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
         aux = nets.aux[:1].expand(x.shape[0], -1)
-        loss, acc = evaluate_many(runner, nets.state_dicts(x, edge_attr, aux), data, loss_fn)
+        loss, acc = evaluate_many(runner, nets.scatter(x, edge_attr, aux), data, loss_fn)
         if metric == "accuracy" and acc is None:
             raise ValueError("metric='accuracy' needs class-index targets; use metric='loss'")
         return acc if metric == "accuracy" else -loss

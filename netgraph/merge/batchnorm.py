@@ -25,8 +25,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from ..population import Population
 from .data import input_batches
-from .functional import run_many
 
 __all__ = ["reset_batchnorm", "recompute_batchnorm_stats", "batchnorm_keys"]
 
@@ -60,7 +60,7 @@ def recompute_batchnorm_stats(model: nn.Module, states: dict[str, torch.Tensor],
         for inputs in tqdm(batches, disable=not progress, desc="BatchNorm statistics"):
             step = dict(states)
             step.update({k: states[k].clone() for k in keys})
-            run_many(work, step, inputs)
+            Population(step, work).run(inputs)  # updates step's running statistics in place
             for k in keys:
                 totals[k] += step[k]
             count += 1

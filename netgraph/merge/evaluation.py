@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import vmap
 
+from ..population import Population
 from .data import labelled_batches
-from .functional import run_many
 
 __all__ = ["evaluate_many"]
 
@@ -41,7 +41,7 @@ def evaluate_many(model: nn.Module, states: dict[str, torch.Tensor], data: Any,
     try:
         with torch.no_grad():
             for inputs, targets in labelled_batches(data):
-                out = run_many(model, states, inputs)  # [B, batch, ...]
+                out = Population(states, model).run(inputs)  # [B, batch, ...]
                 n = targets.shape[0]
                 loss_sum += vmap(loss_fn, in_dims=(0, None))(out, targets).double().cpu() * n
                 classify = classify and not torch.is_floating_point(targets) and out.dim() == targets.dim() + 2

@@ -40,7 +40,7 @@ def interpolation_states(model_a: nn.Module | Data, model_b: nn.Module | Data,
     """Stacked state dicts ``{key: [len(t), *shape]}`` of the networks at every ``t`` (for ``vmap``)."""
     nets = stack_networks([model_a, model_b])
     t = torch.as_tensor(t, dtype=nets.x.dtype, device=nets.x.device).reshape(-1)
-    return nets, nets.state_dicts(*_lerp(nets, t))
+    return nets, nets.scatter(*_lerp(nets, t))
 
 
 def _lerp(nets: Stacked, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -32,7 +32,7 @@ import torch.nn as nn
 from ..convert import from_module, spec_of, to_module
 from ..graph import make_graph
 from ..types import NodeFeature, NodeType, Norm
-from .activations import record_activations
+from ..activations import record_activations
 from .data import input_batches
 
 __all__ = ["repair"]

@@ -33,14 +33,13 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.func import functional_call
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
+from ..population import Population
 from ..spec import GraphSpec
-from .activations import split_inputs
 from .assignment import linear_assignment
-from .masks import buffer_keys
+from ..masks import buffer_keys
 from .matching import LEARNED_COLUMNS
 from .plan import dense_block
 
@@ -219,9 +218,8 @@ def _task_loss(spec: GraphSpec, model: nn.Module, template: Data, blocks_a, feat
     state = spec.scatter(x, edge_attr.reshape(spec.num_edges, -1), template.aux)
     buffers = buffer_keys(spec)
     state = {k: v.detach().clone() if k in buffers else v for k, v in state.items()}
-    args, kwargs = split_inputs(inputs)
     with _batchnorm_in_train_mode(model):
-        out = functional_call(model, state, args, kwargs)
+        out = Population({k: v.unsqueeze(0) for k, v in state.items()}, model, spec=spec).run(inputs)[0]
     return loss_fn(out, targets)
 
 

@@ -14,33 +14,33 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 from torch_geometric.data import Batch, Data
 
-from ..convert import from_module, from_state_dicts, to_module
+from ..convert import from_state_dicts, to_module
 from ..graph import ParamGraph, graph_specs, make_graph
+from ..population import Population
 from ..spec import GraphSpec
 
 __all__ = ["Stacked", "stack_networks"]
 
 
+class Stacked(Population):
+    """``M`` networks of one spec as stacked graph features: ``x [M, N, F]``, ``edge_attr [M, E, K]``,
+    ``aux [M, A]`` (a :class:`~netgraph.population.Population` whose template is the first module given,
+    ``None`` when graphs were given)."""
 
-@dataclass
-class Stacked:
-    """``M`` networks of one spec: ``x [M, N, F]``, ``edge_attr [M, E, K]``, ``aux [M, A]``."""
-
-    spec: GraphSpec
-    x: torch.Tensor
-    edge_attr: torch.Tensor
-    aux: torch.Tensor
-    template: nn.Module | None  #: the first module given (None when graphs were given)
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
+    def __init__(self, graphs: Batch, template: nn.Module | None, spec: GraphSpec | None = None,
+                 device: torch.device | str | None = None):
+        super().__init__(template=template, graphs=graphs, spec=spec)
+        spec, count = self.spec, len(self)
+        device = torch.device(device) if device is not None else graphs.x.device
+        self.x = graphs.x.to(device).reshape(count, spec.num_nodes, -1)
+        self.edge_attr = graphs.edge_attr.to(device).reshape(count, spec.num_edges, -1)
+        self.aux = graphs.aux.to(device).reshape(count, -1)
 
     def result(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor) -> nn.Module | ParamGraph:
         """One network ``x [N, F]``, ``edge_attr [E, K]``, ``aux [A]`` as a module (if modules were
@@ -48,7 +48,7 @@ class Stacked:
         graph = make_graph(self.spec, x, edge_attr, aux)
         return graph if self.template is None else to_module(graph, self.template)
 
-    def state_dicts(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor) -> dict[str, torch.Tensor]:
+    def scatter(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor) -> dict[str, torch.Tensor]:
         """Stacked state dict ``{key: [B, *shape]}`` of ``B`` networks given as stacked features."""
         return self.spec.scatter(x, edge_attr, aux, batch_dims=1)
 
@@ -56,12 +56,7 @@ class Stacked:
 def stack_networks(models: Sequence[nn.Module | Data] | Batch, device: torch.device | str | None = None) -> Stacked:
     """Stack modules / graphs / a one-architecture batch (see module docstring)."""
     if isinstance(models, Batch):
-        graphs, template = models, None
-        specs = graph_specs(models)
-        spec = specs[0]
-        if any(s is not spec for s in specs):
-            raise ValueError("merging needs networks of one architecture; the batch mixes several")
-        count = len(specs)
+        graphs, template, spec = models, None, None
     else:
         models = list(models)
         if not models:
@@ -73,7 +68,7 @@ def stack_networks(models: Sequence[nn.Module | Data] | Batch, device: torch.dev
         if isinstance(models[0], nn.Module):
             template = models[0]
             graphs = from_state_dicts(template, [m.state_dict() for m in models])
-            spec = graph_specs(graphs)[0]
+            spec = None
         else:
             template = None
             spec = graph_specs(models[0])[0]
@@ -81,8 +76,4 @@ def stack_networks(models: Sequence[nn.Module | Data] | Batch, device: torch.dev
                 if graph_specs(g)[0] is not spec and graph_specs(g)[0].keys != spec.keys:
                     raise ValueError(f"network {i} has another architecture than network 0; merging needs one")
             graphs = Batch.from_data_list(models)
-        count = len(models)
-    device = torch.device(device) if device is not None else graphs.x.device
-    return Stacked(spec, graphs.x.to(device).reshape(count, spec.num_nodes, -1),
-                   graphs.edge_attr.to(device).reshape(count, spec.num_edges, -1),
-                   graphs.aux.to(device).reshape(count, -1), template)
+    return Stacked(graphs, template, spec, device)

@@ -11,13 +11,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn as nn
 
 from .. import ops as _ops  # noqa: F401  (registers the op table)
 from ..errors import UnsupportedModuleError
+from ..inputs import ExampleInputs, split_inputs
 from ..ops.registry import FORWARDING, HANDLERS
 from ..spec import GraphSpec
 from .builder import SpecBuilder, _NeedShapes
@@ -28,7 +29,6 @@ from .layout import Layout
 
 __all__ = ["trace", "ExampleInputs"]
 
-ExampleInputs = Any  #: a tensor, a tuple of positional inputs, or a dict of keyword inputs
 
 
 def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
@@ -56,7 +56,7 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
             if example_inputs is None:
                 program = lower_fx(model, set(keys))
             else:
-                args, kwargs = _split_inputs(example_inputs)
+                args, kwargs = split_inputs(example_inputs)
                 program = lower_export(model, args, kwargs)
     finally:
         for module, mode in modes.items():
@@ -111,11 +111,3 @@ def _tied_keys(state: Mapping[str, torch.Tensor]) -> dict[str, str]:
         else:
             first[ident] = key
     return aliases
-
-
-def _split_inputs(example_inputs: ExampleInputs) -> tuple[tuple, dict]:
-    if isinstance(example_inputs, Mapping):
-        return (), dict(example_inputs)
-    if isinstance(example_inputs, (tuple, list)):
-        return tuple(example_inputs), {}
-    return (example_inputs,), {}

@@ -70,7 +70,7 @@ def evaluate_classifier_generator(generator: WeightGenerator, targets: Mapping[s
         rows = {label: summarize(task.evaluate(nets)) for label, nets in starts.items()}
         if finetune_epochs:
             for label, nets in starts.items():
-                params = {k: nets.state_dicts[k] for k, _ in target.named_parameters()}
+                params = {k: nets.state_dicts()[k] for k, _ in target.named_parameters()}
                 tuned = fine_tune(target, task.data, params, finetune_epochs, finetune_lr, finetune_optimizer,
                                   batch_size, seed)
                 rows[f"{label} + {finetune_epochs} epoch{'s' if finetune_epochs > 1 else ''}"] = summarize(tuned)

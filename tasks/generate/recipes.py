@@ -182,7 +182,7 @@ def _nearest_checkpoint(recipe: GenerateRecipe, generator: WeightGenerator, task
     torch.manual_seed(recipe.seed)
     with torch.no_grad():
         nets = generator.generate(target, n=evaluate.get("n", 64))
-    return {name: nearest_checkpoint(target, nets.state_dicts, run.weights, task.data)}
+    return {name: nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data)}
 
 
 def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task, zoo) -> WeightGenerator:

@@ -79,7 +79,7 @@ class ClassificationTask:
         template = nets.template
         if template is None:
             raise TypeError("evaluating generated networks needs their module: generate them from a module, not a GraphSpec")
-        params = {k: nets.state_dicts[k].detach() for k, _ in template.named_parameters()}
+        params = {k: nets.state_dicts()[k].detach() for k, _ in template.named_parameters()}
         return evaluate_classifiers(StackedModel(template), params, self.data)
 
 

@@ -24,14 +24,13 @@ from dataclasses import dataclass
 import torch
 from torch_geometric.data import Data
 
-from netgraph.metanets import spec_parameter_masks
+from netgraph.batching import num_graphs
+from netgraph.masks import parameter_masks
 from netgraph.spec import GraphSpec
-from netgraph.types import NodeFeature
 
 __all__ = ["PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso", "NORMS"]
 
 NORMS = ("l1", "l2")
-_PARAM_COLUMNS = (NodeFeature.BIAS, NodeFeature.NORM_WEIGHT, NodeFeature.NORM_BIAS)
 
 
 @dataclass(frozen=True)
@@ -93,12 +92,10 @@ def node_scores(graph: Data, norm: str = "l1") -> torch.Tensor:
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    spec = graph.spec[0] if isinstance(graph.spec, (list, tuple)) else graph.spec
-    node_mask, edge_mask = spec_parameter_masks(spec, graph.x.device)
-    copies = graph.x.shape[0] // spec.num_nodes
+    node_mask, edge_mask = parameter_masks(graph)
     power = 1 if norm == "l1" else 2
-    edge_values = (graph.edge_attr.abs() ** power * edge_mask.repeat(copies, 1)).sum(-1)
-    node_values = (graph.x.abs() ** power * node_mask.repeat(copies, 1)).sum(-1)
+    edge_values = (graph.edge_attr.abs() ** power * edge_mask).sum(-1)
+    node_values = (graph.x.abs() ** power * node_mask).sum(-1)
     scores = node_values.clone()
     scores = scores.index_add(0, graph.edge_index[0], edge_values)
     return scores.index_add(0, graph.edge_index[1], edge_values)
@@ -119,9 +116,8 @@ def group_lasso(graph: Data, groups: list[PruneGroup], eps: float = 1e-8) -> tor
     """Group-lasso penalty: sum over groups and units of the unit's L2 norm, averaged over the graphs of
     a batch of one architecture (differentiable; the sparsity term of meta-pruning)."""
     scores = node_scores(graph, "l2")
-    spec = graph.spec[0] if isinstance(graph.spec, (list, tuple)) else graph.spec
-    copies = graph.x.shape[0] // spec.num_nodes
-    scores = scores.view(copies, spec.num_nodes)
+    copies = num_graphs(graph)
+    scores = scores.view(copies, -1)
     total = scores.new_zeros(())
     for group in groups:
         total = total + (scores[:, group.nodes.to(scores.device)].sum(-1) + eps).sqrt().sum()

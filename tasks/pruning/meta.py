@@ -6,8 +6,8 @@ stay accurate and become group-sparse, i.e. easy to prune:
 
     loss = CE(f(x; edit(w)), y) + sparsity * sum_groups sum_units ||edit(w)[unit]||_2
 
-The edited networks are run by ``torch.func.functional_call`` under ``vmap`` (one call for the whole
-batch of networks); the training loop is :class:`~netgraph.tasks.Trainer` over a
+The edited networks are run as one :class:`~netgraph.population.Population` (one ``vmap`` for the
+whole batch of networks); the training loop is :class:`~netgraph.tasks.Trainer` over a
 :class:`~netgraph.tasks.FunctionObjective`, the checkpoint is selected on *validation* networks and
 validation data. Zoos are trained with :func:`netgraph.datasets.train_classifiers` (families without
 BatchNorm: ``mlp``, ``vgg``).
@@ -28,12 +28,12 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
 
 import netgraph
 from netgraph.datasets import train_classifiers
 from netgraph.datasets.offline_data import ClassificationData
 from netgraph.metanets import create_metanet, metanet_class
+from netgraph.population import Population
 
 from ..objective import FunctionObjective
 from ..trainer import FitResult, TrainConfig, Trainer
@@ -125,7 +125,7 @@ def _objective(base: nn.Module, groups, sparsity: float) -> FunctionObjective:
     def parts(metanet: nn.Module, batch: _MetaBatch) -> tuple[torch.Tensor, torch.Tensor]:
         edited = metanet.edit(batch.graphs.to(batch.x.device))
         params = netgraph.to_state_dicts(edited, stacked=True)
-        logits = vmap(lambda p: functional_call(base, p, (batch.x,)))(params)
+        logits = Population(params, base).run(batch.x)
         ce = F.cross_entropy(logits.flatten(0, 1), batch.y.repeat(logits.shape[0]))
         return ce, group_lasso(edited, groups)
 

@@ -1,52 +1,47 @@
-"""Per-neuron activations of a network on data, keyed by the weight layers of its spec.
+"""Activation capture: what the layers of a network compute on data.
 
-Every weight layer's output is recorded while the model runs (a ``TorchDispatchMode`` sees each
-``mm`` / ``addmm`` / ``convolution`` / ``embedding`` call and matches its weight to a parameter by
-storage, so functional code, packed attention projections and ``nn.MultiheadAttention`` internals
-are covered). The result is, per edge piece, its output neurons' pre-activation values (bias
-included, before any normalisation or nonlinearity) over every sample and position:
-``[samples, n_out]``.
+Two views, one module:
+
+* :func:`record_activations`: per-neuron pre-activations keyed by the weight layers (edge pieces)
+  of a spec. Every weight layer's output is recorded while the model runs (a ``TorchDispatchMode``
+  sees each ``mm`` / ``addmm`` / ``convolution`` / ``embedding`` call and matches its weight to a
+  parameter by storage, so functional code, packed attention projections and
+  ``nn.MultiheadAttention`` internals are covered). The result is, per edge piece, its output
+  neurons' values (bias included, before any normalisation or nonlinearity) over every sample and
+  position: ``[samples, n_out]``.
+* :func:`capture_outputs`: the outputs of named submodules (forward hooks), a context manager that
+  also works inside ``vmap`` (as :class:`~netgraph.population.Population` uses it).
 
 Example:
     >>> import torch, netgraph
     >>> from netgraph.architectures import mlp
-    >>> from netgraph.merge import record_activations
+    >>> from netgraph.activations import capture_outputs, record_activations
     >>> model = mlp([3, 5, 2])
     >>> acts = record_activations(model, torch.randn(7, 3))
     >>> {i: tuple(a.shape) for i, a in acts.items()}      # edge piece -> [samples, n_out]
     {0: (7, 5), 1: (7, 2)}
+    >>> with capture_outputs(model, ["0"]) as captured:
+    ...     _ = model(torch.randn(7, 3))
+    >>> tuple(captured["0"].shape)                       # module path -> its output
+    (7, 5)
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..convert import spec_of
-from ..spec import GraphSpec
+from .convert import spec_of
+from .inputs import run_model
+from .spec import GraphSpec
 
-__all__ = ["record_activations", "run_model", "split_inputs"]
+__all__ = ["record_activations", "capture_outputs"]
 
 _aten = torch.ops.aten
-
-
-def split_inputs(inputs: Any) -> tuple[tuple, dict]:
-    """Inputs as ``(args, kwargs)``: a tensor, a tuple of positional inputs or a dict of keyword
-    inputs (the convention of ``example_inputs``)."""
-    if isinstance(inputs, Mapping):
-        return (), dict(inputs)
-    if isinstance(inputs, (tuple, list)):
-        return tuple(inputs), {}
-    return (inputs,), {}
-
-
-def run_model(model: nn.Module, inputs: Any) -> Any:
-    """``model(*args, **kwargs)`` for inputs in the ``example_inputs`` convention."""
-    args, kwargs = split_inputs(inputs)
-    return model(*args, **kwargs)
 
 
 def record_activations(model: nn.Module, inputs: Any, spec: GraphSpec | None = None, *,
@@ -141,3 +136,26 @@ def _subsample(values: torch.Tensor, max_samples: int | None) -> torch.Tensor:
         return values
     index = torch.linspace(0, values.shape[0] - 1, max_samples, device=values.device).long()
     return values[index]
+
+
+@contextmanager
+def capture_outputs(model: nn.Module, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Within the block, record the output of each submodule ``paths[i]`` (its module path in
+    ``model``) into the yielded dict ``{path: output}`` (the last call wins). Hooks are removed on exit.
+
+    Raises:
+        KeyError: a path that names no submodule of ``model``.
+    """
+    modules = dict(model.named_modules())
+    missing = [p for p in paths if p not in modules]
+    if missing:
+        raise KeyError(f"no submodule(s) {missing} in {type(model).__name__}; expected module paths such as "
+                       f"{list(modules)[1:4]}")
+    captured: dict[str, Any] = {}
+    hooks = [modules[path].register_forward_hook(lambda _m, _i, y, path=path: captured.__setitem__(path, y))
+             for path in paths]
+    try:
+        yield captured
+    finally:
+        for hook in hooks:
+            hook.remove()

@@ -6,7 +6,7 @@ with one tensor op per *architecture* in the batch, never per network.
 
 Example:
     >>> import torch, torch.nn as nn, netgraph
-    >>> from netgraph.merge.batching import per_node, graph_index
+    >>> from netgraph.batching import per_node, graph_index
     >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     >>> batch = netgraph.from_state_dicts(m, [m.state_dict()] * 2)
     >>> per_node(batch, lambda spec, device: spec.layer.to(device)).tolist()
@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 from torch_geometric.data import Data
 
-from ..graph import graph_specs, split_by_spec
-from ..spec import GraphSpec
+from .graph import graph_specs, split_by_spec
+from .spec import GraphSpec
 
 __all__ = ["per_node", "per_edge", "graph_index", "num_graphs", "cached"]
 
