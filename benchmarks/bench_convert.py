@@ -67,7 +67,7 @@ def convert_resnet(model, stem: str, repeats: int, sync, device) -> None:
     spec = netgraph.spec_of(model)
     cached = timed(lambda: netgraph.from_module(model, spec=spec), repeats, sync)
     graph = netgraph.from_module(model, spec=spec)
-    back = timed(lambda: netgraph.to_state_dict(graph), repeats, sync)
+    back = timed(lambda: netgraph.to_state_dict(graph), repeats, sync)  # noqa: F821 (called before `del graph`)
     print(f"device {device}; ResNet-50 ({stem} stem): {params / 1e6:.1f}M parameters, {graph.num_nodes} nodes, "
           f"{graph.num_edges / 1e6:.2f}M edges, kernel {spec.kernel_shape}, "
           f"edge_attr {graph.edge_attr.numel() * 4 / 2**20:.0f} MiB")

@@ -171,11 +171,6 @@ class GraphSpec:
         return sum(math.prod(self.shapes[k]) for k in self.keys if k not in self.aliases)
 
     @property
-    def num_params(self) -> int:
-        """Number of values in one state dict (tied weights counted once)."""
-        return sum(math.prod(self.shapes[k]) for k in self.keys if k not in self.aliases)
-
-    @property
     def num_edges(self) -> int:
         return self.edge_index.shape[1]
 

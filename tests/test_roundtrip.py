@@ -34,7 +34,7 @@ def test_edges_carry_the_weight_between_their_neurons():
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     graph = netgraph.from_module(model)
     src, dst = graph.edge_index
-    inputs, hidden, outputs = torch.arange(3), torch.arange(3, 7), torch.arange(7, 9)
+    hidden, outputs = torch.arange(3, 7), torch.arange(7, 9)
     assert torch.equal(graph.node_type, torch.tensor([0] * 3 + [1] * 4 + [2] * 2))
     for s_, d_, w in zip(src.tolist(), dst.tolist(), graph.edge_attr[:, 0].tolist()):
         if d_ in hidden:

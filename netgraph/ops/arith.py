@@ -19,7 +19,7 @@ import torch
 
 from ..trace.builder import SpecBuilder
 from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Axis, Layout
+from ..trace.layout import Layout
 from ..types import EdgeType, NodeType
 from ._common import fail
 from .registry import Lowered, arg, bind_function, bind_method, register_op

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..trace.builder import BIAS_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef, Value
+from ..trace.ir import Op, ParamRef
 from ..trace.layout import Axis, Layout
 from ..types import EdgeType, NodeFeature, NodeType
 from ._common import fail, require_value
