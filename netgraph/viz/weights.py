@@ -23,7 +23,7 @@ def plot_weight_stats(sources: Mapping[str, Mapping[str, torch.Tensor]], ax: Axe
 
     Args:
         sources: ``{name: stacked state dict {key: [n, *shape]}}``, e.g. ``{"generated":
-            nets.state_dicts, "trained": zoo_weights}`` (``GeneratedNetworks.state_dicts`` is one).
+            nets.state_dicts(), "trained": zoo_weights}`` (``GeneratedNetworks.state_dicts()`` is one).
         ax: the Axes (``None``: a new figure).
         keys: the state-dict keys to show (default: the floating-point keys all sources share,
             BatchNorm statistics left out).

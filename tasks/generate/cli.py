@@ -146,7 +146,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
                                 command.seed, command.device, command.revision)
         path = nets.save(command.out)
         figure = write_figure(lambda viz: viz.plot_weight_stats(
-            {"generated": nets.state_dicts, "PyTorch init (the template)": {
+            {"generated": nets.state_dicts(), "PyTorch init (the template)": {
                 k: v.unsqueeze(0) for k, v in nets.template.state_dict().items()}},
             title=f"{command.repo}: weights of {len(nets)} generated networks"), path.with_suffix(".png"))
         return {"out": str(path), "n": len(nets), "architecture": type(nets.template).__name__,
