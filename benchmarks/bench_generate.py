@@ -39,7 +39,8 @@ def main() -> None:
     target = SmallCNN(1).to(args.device).eval()
     x = classification_data("digits", device=args.device).x["test"][:128]
     generators = {"ChunkedHypernetwork (MIP)": ChunkedHypernetwork(target, mip=True),
-                  "GraphHypernetwork (GMN dim 16, depth 2)": GraphHypernetwork(dim=16, depth=2, kernel_shape=(3, 3))}
+                  "GraphHypernetwork (GMN dim 16, depth 2)": GraphHypernetwork(dim=16, depth=2, kernel_shape=(3, 3),
+                                                                             encoder_kwargs={"head_hidden": 128})}
     print(f"{args.nets} SmallCNN networks generated and run on {len(x)} digits; {args.threads} thread(s), "
           f"{args.device}, median of {args.repeats}")
     for name, gen in generators.items():

@@ -162,7 +162,7 @@ def throughput(args, device, sync) -> None:
     print(f"{'batch':>6s} {'sparse ms':>10s} {'sparse graphs/s':>16s} {'dense ms':>10s} {'dense graphs/s':>15s} "
           f"{'speed-up':>9s} {'max |diff|':>11s}")
     print("(max |diff|: sparse vs dense, over the outputs and all node and edge features after the last layer)")
-    model = create_metanet("gmn", dim=args.dim, depth=args.depth).to(device)
+    model = create_metanet("gmn", dim=args.dim, depth=args.depth, head_hidden=128).to(device)
     for size in args.batch_sizes:
         batch = zoo_batch(size, device)
         diff = max_gap(model, dense_gmn, batch)
@@ -193,7 +193,7 @@ def measure_child(args) -> None:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     batch = ngt_batch(args.child_arch, device)
-    model = create_metanet("ngt", dim=args.dim, depth=1, heads=4).to(device)
+    model = create_metanet("ngt", dim=args.dim, depth=1, heads=4, head_hidden=128).to(device)
     run = (lambda: model(batch)) if args.child_kind == "sparse" else (lambda: dense_ngt(model, batch)[0])
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -232,7 +232,7 @@ def memory(args) -> None:
 
 def check_ngt(args, device) -> None:
     batch = ngt_batch("resnet20", device)
-    model = create_metanet("ngt", dim=args.dim, depth=2, heads=4).to(device)
+    model = create_metanet("ngt", dim=args.dim, depth=2, heads=4, head_hidden=128).to(device)
     print(f"NG-T sparse vs dense on ResNet-20 (width 8), 2 blocks: max |diff| of outputs, node and edge features "
           f"{max_gap(model, dense_ngt, batch):.1e}")
 

@@ -60,7 +60,7 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
     zoo = build_pruning_zoo(family_name, data, meta["num_nets"], meta["zoo_epochs"], seed=0)
     zoo_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    trained = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 16, "depth": 2, "edit_scale": 0.1},
+    trained = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 16, "depth": 2, "head_hidden": 128, "edit_scale": 0.1},
                                     sparsity=meta["sparsity"],
                                     train={"epochs": meta["epochs"], "batch_size": 4, "lr": 3e-3}, seed=0)
     meta_seconds = time.perf_counter() - started

@@ -65,7 +65,7 @@ def autoencoder(args: argparse.Namespace) -> None:
     graphs = data[index].to_batch()
     target = SmallCNN(in_channels=1, num_classes=10, channels=16, activation="relu")
     task = ClassificationTask("digits")
-    tokens, valid = gen.normalised_tokens(graphs)
+    tokens, valid = gen.normalized_tokens(graphs)
     decoded = gen.decode(gen.latents(tokens), target)
     mse = float((gen.autoencoder.decode(gen.autoencoder.encode(tokens)) - tokens).pow(2)[:, valid].mean())
     original = task.evaluate(GeneratedNetworks(graphs, target))["test_acc"]
@@ -85,7 +85,7 @@ def pdiff(args: argparse.Namespace) -> None:
         run = checkpoints_of_one_run(target, task.data, **config)
     names = [k for k, _ in target.named_parameters()]
     graphs = netgraph.from_state_dicts(target, run.weights)
-    decoded = gen.decode(gen.latents(gen.normalised_tokens(graphs)[0]), target)
+    decoded = gen.decode(gen.latents(gen.normalized_tokens(graphs)[0]), target)
     torch.manual_seed(0)
     nets = gen.generate(target, n=args.nets)
     flat = lambda p: torch.cat([p[k].flatten(1) for k in names], 1)  # noqa: E731

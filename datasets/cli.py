@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from .build import build_zoo, merge_zoos, plan_zoo
 from .config import ZooConfig
 
-__all__ = ["main", "run", "ZooCommand"]
+__all__ = ["main", "run", "register_configs", "ZooCommand"]
 
 ACTIONS = ("build", "merge", "plan")
 
@@ -38,7 +38,10 @@ class ZooCommand(ZooConfig):
     progress: bool = True
 
 
-ConfigStore.instance().store(name="zoo_schema", node=ZooCommand)
+def register_configs() -> None:
+    """Store this app's typed schema in hydra's ConfigStore. The entry point calls it; call it yourself
+    before composing the app's config with ``hydra.compose``."""
+    ConfigStore.instance().store(name="zoo_schema", node=ZooCommand)
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> Path | dict[str, Any]:
@@ -62,9 +65,15 @@ def run(cfg: DictConfig | dict[str, Any]) -> Path | dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="zoo")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     result = run(cfg)
     print(json.dumps(result, indent=1) if isinstance(result, dict) else result)
+
+
+def main() -> None:
+    """The ``netgraph-zoo`` entry point."""
+    register_configs()
+    _main()
 
 
 if __name__ == "__main__":

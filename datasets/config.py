@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Mapping, Optional
+
+from netgraph import configs
 
 __all__ = ["ZooConfig", "zoo_config", "preset_names", "KINDS"]
 
@@ -116,16 +117,13 @@ class ZooConfig:
 
 def preset_names() -> list[str]:
     """Names of the zoo presets shipped in ``netgraph/configs/zoo``."""
-    folder = resources.files("netgraph.configs") / "zoo"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return configs.preset_names("zoo")
 
 
 def zoo_config(name: str = "digits_cnn", **overrides: Any) -> ZooConfig:
     """The preset ``name`` (see :func:`preset_names`) with ``overrides`` applied."""
     from omegaconf import OmegaConf
 
-    if name not in preset_names():
-        raise ValueError(f"unknown zoo preset {name!r}; available: {preset_names()}")
-    text = (resources.files("netgraph.configs") / "zoo" / f"{name}.yaml").read_text()
-    merged = OmegaConf.merge(OmegaConf.structured(ZooConfig), OmegaConf.create(text), OmegaConf.create(overrides))
+    preset = configs.load_preset("zoo", name, what="zoo preset", resolve=False)
+    merged = OmegaConf.merge(OmegaConf.structured(ZooConfig), OmegaConf.create(preset), OmegaConf.create(overrides))
     return ZooConfig.from_any(merged)

@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -36,6 +35,8 @@ from typing import Callable, Mapping, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from netgraph.seeding import scoped_rng
 
 from .offline_data import SPLITS, ClassificationData
 from .stacked import OPTIMIZERS, StackedModel, StackedOptimizer, stacked_init
@@ -88,7 +89,8 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
     if any(not 0 <= p < 1 for p in hp["dropout"]):
         raise ValueError(f"dropout rates must lie in [0, 1); got {hp['dropout']}")
     population = _Population(model, data.to(device), hp, batch_size, generator, device, initial)
-    with _global_rng_seeded_from(generator, device):  # dropout masks under vmap come from the global RNG
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    with scoped_rng(seed):  # dropout masks under vmap come from the global RNG
         return population.train(checkpoints, on_epoch)
 
 
@@ -152,16 +154,6 @@ def _initial_parameters(module: nn.Module, initial: Mapping[str, torch.Tensor], 
         raise ValueError(f"initial parameters must hold {{name: [nets, *shape]}} for every parameter of the model "
                          f"({num} nets); wrong or missing: {wrong}")
     return {k: initial[k].detach().to(device, torch.float32).clone() for k in shapes}
-
-
-@contextlib.contextmanager
-def _global_rng_seeded_from(generator: torch.Generator | None, device: torch.device | str):
-    """Seed the global RNG of ``device`` from ``generator`` inside the block, restoring it afterwards."""
-    device = torch.device(device)
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
-        torch.manual_seed(seed)
-        yield
 
 
 @torch.no_grad()

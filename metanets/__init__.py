@@ -57,11 +57,12 @@ from .conditioning import ConditionEncoder
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .nfn import NFN
 from .probes import ProbeFeatures, probe_features
-from .registry import create_metanet, list_metanets, metanet_class, register_metanet
+from .registry import (create_metanet, list_metanets, metanet_class, metanet_preset, metanet_preset_names,
+                       register_metanet)
 from .target_architecture import ArchitectureMismatchError, TargetArchitecture
 
 __all__ = [
-    "create_metanet", "list_metanets", "metanet_class", "register_metanet",
+    "create_metanet", "list_metanets", "metanet_class", "register_metanet", "metanet_preset", "metanet_preset_names",
     "Metanet", "DenseMetanet", "EquivariantDenseMetanet", "GraphMetanet",
     "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
     "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",

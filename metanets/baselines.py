@@ -15,7 +15,7 @@ Example:
     >>> batch = netgraph.from_state_dicts(mlp([2, 8, 1]), [mlp([2, 8, 1]).state_dict() for _ in range(5)])
     >>> layer_statistics(netgraph.weight_space(batch)).shape        # 2 layers x 14
     torch.Size([5, 28])
-    >>> StatNN.from_spec(batch, out_features=2)(batch).shape
+    >>> StatNN.from_spec(batch, hidden=16, depth=2, out_features=2)(batch).shape
     torch.Size([5, 2])
 """
 
@@ -56,7 +56,7 @@ class FlatMLP(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=
         dropout: dropout between MLP layers.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], hidden: int = 256, depth: int = 2, out_features: int = 1,
+    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, out_features: int = 1,
                  dropout: float = 0.0):
         super().__init__(layer_shapes, out_features, False, 0.0)
         size = sum(math.prod(shape) + shape[0] for shape in self.layer_shapes)
@@ -105,7 +105,7 @@ class StatNN(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=[
             different layers differ in scale by orders of magnitude.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], hidden: int = 256, depth: int = 2, out_features: int = 1,
+    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, out_features: int = 1,
                  dropout: float = 0.0, normalize: bool = True):
         super().__init__(layer_shapes, out_features, False, 0.0)
         num_features = (2 + len(QUANTILES)) * 2 * len(self.layer_shapes)

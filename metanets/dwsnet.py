@@ -13,7 +13,7 @@ Example:
     >>> from netgraph.architectures import Siren
     >>> from netgraph.metanets import DWSNet
     >>> batch = netgraph.from_state_dicts(Siren(), [Siren().state_dict() for _ in range(3)])
-    >>> DWSNet.from_spec(batch, hidden=4, depth=2, out_features=10).eval()(batch).shape
+    >>> DWSNet.from_spec(batch, hidden=4, depth=2, head_hidden=16, out_features=10).eval()(batch).shape
     torch.Size([3, 10])
 """
 
@@ -71,8 +71,8 @@ class DWSNet(EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgra
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], hidden: int = 16, depth: int = 4, out_features: int = 1,
-                 head_hidden: int = 128, reduction: str = "max", dropout: float = 0.0, edit: bool = False,
+    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, head_hidden: int,
+                 out_features: int = 1, reduction: str = "max", dropout: float = 0.0, edit: bool = False,
                  edit_scale: float = 0.01):
         super().__init__(layer_shapes, "hnp", hidden, depth, out_features, head_hidden, reduction, dropout, edit,
                          edit_scale)

@@ -20,7 +20,7 @@ Example:
     >>> import torch.nn as nn, netgraph
     >>> from netgraph.metanets import GMN
     >>> g = netgraph.from_module(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
-    >>> GMN(dim=8, depth=2, edge_features=1, out_features=4).eval()(g).shape
+    >>> GMN(dim=8, depth=2, message="film", aggr="pna", head_hidden=16, edge_features=1, out_features=4).eval()(g).shape
     torch.Size([1, 4])
 """
 
@@ -145,9 +145,8 @@ class GMN(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
-    def __init__(self, dim: int = 64, depth: int = 4, edge_features: int = 9, message: str = "film",
-                 aggr: str = "pna", avg_log_degree: float = 3.0, edge_update: bool = True, out_features: int = 1,
-                 head_hidden: int = 128, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
+    def __init__(self, *, dim: int, depth: int, message: str, aggr: str, head_hidden: int, edge_features: int = 9,
+                 avg_log_degree: float = 3.0, edge_update: bool = True, out_features: int = 1, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
                  max_layers: int = 256, max_positions: int = 1024,
                  probe_features: int = 0):
         super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,

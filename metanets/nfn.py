@@ -17,7 +17,7 @@ Example:
     >>> from netgraph.architectures import SmallCNN
     >>> from netgraph.metanets import NFN
     >>> batch = netgraph.from_state_dicts(SmallCNN(1), [SmallCNN(1).state_dict() for _ in range(2)])
-    >>> model = NFN.from_spec(batch, symmetry="hnp", hidden=4, depth=1, out_features=3).eval()
+    >>> model = NFN.from_spec(batch, symmetry="hnp", hidden=4, depth=1, head_hidden=16, out_features=3).eval()
     >>> model(batch).shape
     torch.Size([2, 3])
 """
@@ -55,8 +55,8 @@ class NFN(EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgraph"
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], symmetry: str = "hnp", hidden: int = 16, depth: int = 3,
-                 out_features: int = 1, head_hidden: int = 128, io_embed: bool = True, reduction: str = "mean",
+    def __init__(self, layer_shapes: list[list[int]], symmetry: str = "hnp", *, hidden: int, depth: int,
+                 head_hidden: int, out_features: int = 1, io_embed: bool = True, reduction: str = "mean",
                  dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01):
         super().__init__(layer_shapes, symmetry, hidden, depth, out_features, head_hidden, reduction, dropout, edit,
                          edit_scale)

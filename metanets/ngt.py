@@ -17,7 +17,7 @@ Example:
     >>> import torch.nn as nn, netgraph
     >>> from netgraph.metanets import NGT
     >>> g = netgraph.from_module(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
-    >>> NGT(dim=8, depth=1, heads=2, edge_features=1).eval()(g).shape
+    >>> NGT(dim=8, depth=1, heads=2, head_hidden=16, edge_features=1).eval()(g).shape
     torch.Size([1, 1])
 """
 
@@ -111,8 +111,8 @@ class NGT(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
-    def __init__(self, dim: int = 64, depth: int = 4, heads: int = 4, edge_features: int = 9, ffn_factor: int = 2,
-                 out_features: int = 1, head_hidden: int = 128, dropout: float = 0.0, edit: bool = False,
+    def __init__(self, *, dim: int, depth: int, heads: int, head_hidden: int, edge_features: int = 9,
+                 ffn_factor: int = 2, out_features: int = 1, dropout: float = 0.0, edit: bool = False,
                  edit_scale: float = 0.01, max_layers: int = 256, max_positions: int = 1024,
                  probe_features: int = 0):
         super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,

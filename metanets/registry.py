@@ -3,25 +3,34 @@
 Every registered class is an ``nn.Module`` with ``PyTorchModelHubMixin``, so the config passed here
 is exactly what ``save_pretrained`` writes to ``config.json`` and ``from_pretrained`` rebuilds from.
 
+A metanet's default settings live in one place, ``netgraph/configs/metanet/<name>.yaml`` (what the
+CLI's ``metanet=<name>`` selects, :func:`metanet_preset`): :func:`create_metanet` starts from them
+and ``config`` overrides them; the classes themselves take those settings without defaults.
+
 Example:
     >>> from netgraph.metanets import create_metanet, list_metanets
     >>> "gmn" in list_metanets()
     True
     >>> model = create_metanet("gmn", dim=8, depth=1, edge_features=1)
-    >>> type(model).__name__
-    'GMN'
+    >>> type(model).__name__, metanet_preset("gmn")["head_hidden"]     # the rest from configs/metanet/gmn.yaml
+    ('GMN', 64)
 """
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import torch
 import torch.nn as nn
 
-__all__ = ["register_metanet", "create_metanet", "list_metanets", "metanet_class"]
+from netgraph.configs import load_preset, preset_names
+from netgraph.registry import Registry
 
-_REGISTRY: dict[str, tuple[type[nn.Module], dict]] = {}
+__all__ = ["register_metanet", "create_metanet", "list_metanets", "metanet_class", "metanet_preset",
+           "metanet_preset_names"]
+
+_METANETS: Registry = Registry("metanet")
+_FIXED: dict[str, dict] = {}  #: settings a registered name fixes (one class can back several names)
 M = TypeVar("M", bound=type[nn.Module])
 
 
@@ -30,10 +39,8 @@ def register_metanet(name: str, **fixed) -> Callable[[M], M]:
     are passed on every :func:`create_metanet` call (one class can back several names)."""
 
     def add(cls: M) -> M:
-        if name in _REGISTRY and _REGISTRY[name][0] is not cls:
-            raise ValueError(f"a metanet named {name!r} is already registered ({_REGISTRY[name][0].__name__}); "
-                             "pick another name")
-        _REGISTRY[name] = (cls, dict(fixed))
+        _METANETS.register(name)(cls)
+        _FIXED[name] = dict(fixed)
         return cls
 
     return add
@@ -41,28 +48,39 @@ def register_metanet(name: str, **fixed) -> Callable[[M], M]:
 
 def metanet_class(name: str) -> type[nn.Module]:
     """The class registered under ``name`` (e.g. to call its ``from_pretrained`` or ``from_spec``)."""
-    if name not in _REGISTRY:
-        raise KeyError(f"no metanet named {name!r}; expected one of {list_metanets()}")
-    return _REGISTRY[name][0]
+    return _METANETS.get(name)
+
+
+def metanet_preset_names() -> list[str]:
+    """Metanets with a settings file in ``netgraph/configs/metanet``."""
+    return preset_names("metanet")
+
+
+def metanet_preset(name: str) -> dict[str, Any]:
+    """The settings of ``netgraph/configs/metanet/<name>.yaml`` (``name`` + the metanet's default arguments)."""
+    return load_preset("metanet", name)
 
 
 def create_metanet(name: str, device: torch.device | str | None = None, **config) -> nn.Module:
-    """A new metanet ``name`` built from ``config`` (JSON-serialisable keyword arguments), on ``device``.
+    """A new metanet ``name`` built from its settings file overridden by ``config`` (JSON-serialisable
+    keyword arguments), on ``device``.
 
     Dense models (``dwsnet``, ``nfn_np``, ``nfn_hnp``, ``mlp``, ``statnn``) need ``layer_shapes``
     (from :func:`netgraph.metanets.layer_shapes_of`); graph models (``gmn``, ``ngt``) take graphs of
     any architecture whose edge features have ``edge_features`` values.
     """
     cls = metanet_class(name)
-    fixed = _REGISTRY[name][1]
+    fixed = _FIXED[name]
+    defaults = metanet_preset(name) if name in metanet_preset_names() else {}
+    defaults.pop("name", None)
     clashes = {k: config[k] for k in fixed if k in config and config[k] != fixed[k]}
     if clashes:
         raise ValueError(f"metanet {name!r} fixes {fixed}; got {clashes}. Pick the name that has the setting you want "
                          f"(one of {list_metanets()})")
-    model = cls(**{**config, **fixed})
+    model = cls(**{**defaults, **config, **fixed})
     return model.to(device) if device is not None else model
 
 
 def list_metanets() -> list[str]:
     """Names accepted by :func:`create_metanet`, sorted."""
-    return sorted(_REGISTRY)
+    return _METANETS.names()

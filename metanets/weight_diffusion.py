@@ -168,7 +168,7 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
             self._layouts[id(spec)] = TokenLayout.of(spec)
         return self._layouts[id(spec)]
 
-    def fit_normalisation(self, graphs: Data) -> None:
+    def fit_normalization(self, graphs: Data) -> None:
         """Set the per-(layer, kind) mean and std of the tokens from training graphs (a batch)."""
         layout = self.layout(graphs.spec[0] if isinstance(graphs.spec, list) else graphs.spec)
         tokens = layout.tokens(graphs).to(self.token_mean.device)                     # [B, T, W]
@@ -187,7 +187,7 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         self.token_mean[valid] = mean[ids]
         self.token_std[valid] = std[ids]
 
-    def normalised_tokens(self, graphs: Data) -> tuple[torch.Tensor, torch.Tensor]:
+    def normalized_tokens(self, graphs: Data) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens [B, T, W] standardised, valid [T, W])`` of training graphs."""
         layout = self.layout(graphs.spec[0] if isinstance(graphs.spec, list) else graphs.spec)
         tokens = layout.tokens(graphs).to(self.token_mean.device)

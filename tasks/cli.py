@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -29,6 +28,8 @@ import torch.distributed as dist
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from netgraph.metanets import metanet_preset
+
 from .experiment import train_metanet
 from .summary import collect_results, results_table
 from netgraph.errors import ConfigError
@@ -36,7 +37,7 @@ from netgraph.validation import field_problems, flag, integer, one_of, optional
 
 from .trainer import TRAIN_RULES, TrainConfig
 
-__all__ = ["main", "run", "validate", "TrainCommand", "metanet_preset", "ACTIONS"]
+__all__ = ["main", "run", "validate", "register_configs", "TrainCommand", "metanet_preset", "ACTIONS"]
 
 ACTIONS = ("train", "summary")
 
@@ -60,16 +61,10 @@ class TrainCommand:
     resume: bool = True
 
 
-ConfigStore.instance().store(name="train_schema", node=TrainCommand)
-
-
-def metanet_preset(name: str) -> dict[str, Any]:
-    """The settings of ``netgraph/configs/metanet/<name>.yaml`` (what ``metanet=<name>`` selects)."""
-    path = resources.files("netgraph.configs") / "metanet" / f"{name}.yaml"
-    if not path.is_file():
-        names = sorted(p.name[:-5] for p in (resources.files("netgraph.configs") / "metanet").iterdir())
-        raise ValueError(f"no metanet config {name!r}; available: {names}")
-    return OmegaConf.to_container(OmegaConf.create(path.read_text()), resolve=True)
+def register_configs() -> None:
+    """Store this app's typed schema in hydra's ConfigStore. The entry point calls it; call it yourself
+    before composing the app's config with ``hydra.compose``."""
+    ConfigStore.instance().store(name="train_schema", node=TrainCommand)
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
@@ -143,8 +138,14 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     return header + "\n\n" + results_table(results.values()).split("\n", 2)[2]
 
 
+def main() -> None:
+    """The ``netgraph-train`` entry point."""
+    register_configs()
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="train")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     result = run(cfg)
     if int(os.environ.get("RANK", "0")) > 0:         # torchrun: rank 0 reports
         return

@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch
 
 from netgraph.augment import compose
 from netgraph.io import write_text
+from netgraph.seeding import scoped_rng
 
 from .base import Task
 from .figures import write_task_figure
@@ -93,8 +93,8 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
             loaders[split] = GraphLoader(data[split], cfg.eval_batch_size, dense=dense, even_shards=False)
     if "test" not in loaders:
         raise ValueError(f"the test split of {task!r} is empty; give a test fraction > 0 (task splits)")
-    torch.manual_seed(cfg.seed)
-    model = build_metanet(metanet, task, data["train"], **config)
+    with scoped_rng(cfg.seed):
+        model = build_metanet(metanet, task, data["train"], **config)
     metadata = {"name": f"{task.name}/{metanet}", "metanet": metanet, "metanet_config": config, "task": task.config(),
                 "augment": [a if isinstance(a, str) else dict(a) for a in augment]}
     zoo_info = data["train"].zoo.info

@@ -18,12 +18,14 @@ Example:
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any, Callable, TypeVar
+
+from netgraph.configs import load_preset, preset_names
+from netgraph.registry import Registry
 
 __all__ = ["register_task", "create_task", "list_tasks", "task_class", "task_preset", "task_preset_names"]
 
-_TASKS: dict[str, type] = {}
+_TASKS: Registry = Registry("task")
 T = TypeVar("T", bound=type)
 
 
@@ -31,11 +33,8 @@ def register_task(name: str) -> Callable[[T], T]:
     """Class decorator adding a task class to the registry under ``name`` (also its ``name`` attribute)."""
 
     def add(cls: T) -> T:
-        if name in _TASKS and _TASKS[name] is not cls:
-            raise ValueError(f"a task named {name!r} is already registered ({_TASKS[name].__name__}); pick another "
-                             "name")
+        _TASKS.register(name)(cls)
         cls.name = name
-        _TASKS[name] = cls
         return cls
 
     return add
@@ -43,30 +42,22 @@ def register_task(name: str) -> Callable[[T], T]:
 
 def task_class(name: str) -> type:
     """The class registered under ``name``."""
-    if name not in _TASKS:
-        raise KeyError(f"no task named {name!r}; expected one of {list_tasks()}")
-    return _TASKS[name]
+    return _TASKS.get(name)
 
 
 def list_tasks() -> list[str]:
     """Names accepted by :func:`create_task`, sorted."""
-    return sorted(_TASKS)
+    return _TASKS.names()
 
 
 def task_preset_names() -> list[str]:
     """Configs in ``netgraph/configs/task`` (a task's own protocol, and variants such as published data)."""
-    folder = resources.files("netgraph.configs") / "task"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return preset_names("task")
 
 
 def task_preset(preset: str) -> dict[str, Any]:
     """The ``task`` node of ``netgraph/configs/task/<preset>.yaml`` (``name`` + the task's arguments)."""
-    from omegaconf import OmegaConf
-
-    if preset not in task_preset_names():
-        raise ValueError(f"no task config {preset!r}; available: {task_preset_names()}")
-    text = (resources.files("netgraph.configs") / "task" / f"{preset}.yaml").read_text()
-    return OmegaConf.to_container(OmegaConf.create(text), resolve=True)["task"]
+    return load_preset("task", preset)["task"]
 
 
 def create_task(name: str, **config: Any):

@@ -53,6 +53,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from netgraph.io import write_text
+from netgraph.seeding import deterministic, scoped_rng
 from netgraph.validation import check_fields, flag, integer, number, optional
 
 from .checkpoint import (CheckpointError, CheckpointStore, load_optimizer_state, optimizer_state, rng_state,
@@ -89,7 +90,7 @@ class TrainConfig:
             global RNG (dropout, augmentations; ``seed + rank`` under DDP).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... (under torchrun each rank uses its local GPU).
         progress: show a tqdm bar; tensorboard: write TensorBoard scalars to ``<run_dir>/tensorboard``.
-        deterministic: ``torch.use_deterministic_algorithms(True)`` (slower on GPU).
+        deterministic: ``torch.use_deterministic_algorithms(True)`` during :meth:`Trainer.fit` (slower on GPU).
     """
 
     epochs: int = 100
@@ -217,10 +218,14 @@ class Trainer:
 
         With ``resume`` and a checkpoint in ``run_dir``, training continues where it stopped (a
         finished run only reloads its best weights); ``resume=False`` deletes the run's checkpoints.
+        The global RNG (seeded from ``config.seed``, dropout and augmentations read it) and the
+        deterministic-algorithms setting are restored when ``fit`` returns.
         """
+        with scoped_rng(), deterministic(self.config.deterministic):
+            return self._fit(train_loader, val_loader, resume)
+
+    def _fit(self, train_loader: Iterable, val_loader: Iterable | None, resume: bool) -> FitResult:
         cfg = self.config
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True)
         steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
         if steps_per_epoch == 0:
             raise ValueError("the training loader yields no batches; check the train split and batch_size")

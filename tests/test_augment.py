@@ -11,9 +11,9 @@ import netgraph
 from _models import CASES, randomize_norm_stats
 from conftest import DEVICES
 from netgraph.architectures import SmallCNN, Siren, mlp
-from netgraph.augment import (AUGMENTATIONS, GaussianNoise, MixUp, QuantileZeroing, RandomPermutation, ReLUScaling,
-                              SignFlip, SirenBiasShift, WeightDropout, compose, create, register, rescalable_nodes,
-                              rescale_neurons)
+from netgraph.augment import (GaussianNoise, MixUp, QuantileZeroing, RandomPermutation, ReLUScaling, SignFlip,
+                              SirenBiasShift, WeightDropout, compose, create_augmentation, list_augmentations,
+                              register_augmentation, rescalable_nodes, rescale_neurons)
 from netgraph.augment.neurons import ODD, POSITIVE_HOMOGENEOUS
 from netgraph.merge import parameter_masks
 
@@ -183,17 +183,17 @@ def test_mixup_of_identical_networks_is_the_identity_and_labels_are_convex():
 
 
 def test_registry_and_bad_arguments():
-    assert set(AUGMENTATIONS) >= {"permutation", "relu_scaling", "sign_flip", "siren_bias_shift", "gaussian_noise",
+    assert set(list_augmentations()) >= {"permutation", "relu_scaling", "sign_flip", "siren_bias_shift", "gaussian_noise",
                                   "dropout", "quantile_zeroing", "mixup"}
-    assert isinstance(create("dropout", p=0.2), WeightDropout)
+    assert isinstance(create_augmentation("dropout", p=0.2), WeightDropout)
     pipeline = compose(["permutation", {"name": "gaussian_noise", "std": 0.01}])
     assert [type(t) for t in pipeline.transforms] == [RandomPermutation, GaussianNoise]
-    with pytest.raises(KeyError, match="unknown augmentation 'rotate'"):
-        create("rotate")
+    with pytest.raises(KeyError, match="no augmentation named 'rotate'"):
+        create_augmentation("rotate")
     with pytest.raises(TypeError, match="'name' key"):
         compose([{"std": 0.1}])
     with pytest.raises(ValueError, match="already registered"):
-        register("mixup")(MixUp)
+        register_augmentation("mixup")(WeightDropout)
     for bad in (lambda: ReLUScaling(low=2, high=1), lambda: SignFlip(p=2), lambda: SirenBiasShift(w0=0),
                 lambda: GaussianNoise(-1), lambda: WeightDropout(1.0), lambda: QuantileZeroing(1.0),
                 lambda: MixUp(mode="cutmix"), lambda: MixUp(alpha=0)):

@@ -10,13 +10,14 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from netgraph.datasets import load_zoo
-from netgraph.datasets.cli import run
+from netgraph.datasets.cli import register_configs, run
 
 
 TINY = ["zoo=iris_mlp", "num_nets=3", "epochs=1", "checkpoints=[1]", "progress=false"]
 
 
 def composed(overrides, config_name="zoo", hydra_node=False):
+    register_configs()
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         return compose(config_name=config_name, overrides=overrides, return_hydra_config=hydra_node)
 

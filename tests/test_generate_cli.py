@@ -12,10 +12,11 @@ from hydra import compose, initialize_config_module
 from netgraph.architectures import mlp
 from netgraph.metanets import ArchitectureMismatchError, GeneratedNetworks
 from netgraph.tasks import ClassificationTask, build_target, generate_weights
-from netgraph.tasks.generate.cli import run
+from netgraph.tasks.generate.cli import register_configs, run
 
 
 def compose_config(name, overrides):
+    register_configs()
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 

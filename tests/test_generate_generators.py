@@ -282,8 +282,8 @@ def test_weight_diffusion_normalises_tokens_and_generates_loadable_networks():
     target = mlp([4, 8, 3])
     model = tiny_diffusion(target)
     zoo = DefaultInitGenerator().generate_graphs(target, n=16)
-    model.fit_normalisation(zoo)
-    tokens, valid = model.normalised_tokens(zoo)
+    model.fit_normalization(zoo)
+    tokens, valid = model.normalized_tokens(zoo)
     weights = tokens[:, :8, :4]                                                   # layer 0 weights
     assert abs(float(weights.mean())) < 1e-5 and abs(float(weights.std(unbiased=False)) - 1) < 1e-4
     assert valid.sum() == num_parameter_slots(netgraph.trace(target))

@@ -16,7 +16,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from netgraph.architectures import SmallCNN
 from netgraph.tasks import CheckpointStore, load_trained, task_preset_names
-from netgraph.tasks.cli import metanet_preset, run
+from netgraph.tasks.cli import metanet_preset, register_configs, run
 
 from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 from _published_formats import dwsnets_state, to_keras, write_small_cnn_zoo_files
@@ -26,6 +26,7 @@ QUICK = ["train.epochs=2", "train.progress=false", "metanet.dim=8", "metanet.dep
 
 
 def composed(overrides):
+    register_configs()
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 

@@ -26,11 +26,12 @@ from .base import GraphAugmentation
 from .mixup import MIXUP_MODES, MixUp
 from .neurons import ODD, PERIODIC, POSITIVE_HOMOGENEOUS, bias_nodes, rescalable_nodes, rescale_neurons
 from .noise import GaussianNoise, QuantileZeroing, WeightDropout
-from .registry import AUGMENTATIONS, compose, create, register
+from .registry import compose, create_augmentation, list_augmentations, register_augmentation
 from .symmetries import RandomPermutation, ReLUScaling, SignFlip, SirenBiasShift
 
 __all__ = [
     "GraphAugmentation", "RandomPermutation", "ReLUScaling", "SignFlip", "SirenBiasShift", "GaussianNoise",
-    "WeightDropout", "QuantileZeroing", "MixUp", "MIXUP_MODES", "AUGMENTATIONS", "create", "compose", "register",
+    "WeightDropout", "QuantileZeroing", "MixUp", "MIXUP_MODES", "create_augmentation", "list_augmentations",
+    "register_augmentation", "compose",
     "rescalable_nodes", "rescale_neurons", "bias_nodes", "POSITIVE_HOMOGENEOUS", "ODD", "PERIODIC",
 ]

@@ -37,8 +37,8 @@ from netgraph.validation import check_fields, integer
 from ..figures import write_figure
 from .recipes import GenerateRecipe, run_recipe
 
-__all__ = ["main", "run", "generate_weights", "build_target", "check_memory", "generation_bytes", "GenerateCommand",
-           "TrainCommand"]
+__all__ = ["main", "run", "register_configs", "generate_weights", "build_target", "check_memory", "generation_bytes",
+           "GenerateCommand", "TrainCommand"]
 
 ACTIONS = ("generate", "train")
 
@@ -67,8 +67,11 @@ class TrainCommand(GenerateRecipe):
     push_to: Optional[str] = None
 
 
-ConfigStore.instance().store(name="generate_schema", node=GenerateCommand)
-ConfigStore.instance().store(name="generate_train_schema", node=TrainCommand)
+def register_configs() -> None:
+    """Store this app's typed schema in hydra's ConfigStore. The entry point calls it; call it yourself
+    before composing the app's config with ``hydra.compose``."""
+    ConfigStore.instance().store(name="generate_schema", node=GenerateCommand)
+    ConfigStore.instance().store(name="generate_train_schema", node=TrainCommand)
 
 
 def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
@@ -166,8 +169,14 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"action={action!r}; expected one of {list(ACTIONS)}")
 
 
+def main() -> None:
+    """The ``netgraph-generate`` entry point."""
+    register_configs()
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="generate")
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     print(json.dumps(run(cfg), indent=1))
 
 

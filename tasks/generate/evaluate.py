@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from netgraph.datasets import ClassificationData, StackedModel, Zoo, train_classifiers
 from netgraph.metanets import DefaultInitGenerator, WeightGenerator
+from netgraph.seeding import seeds_global_rng
 
 from .tasks import ClassificationTask, SineTask
 
@@ -55,12 +56,12 @@ def fine_tune(target: nn.Module, data: ClassificationData, params: Mapping[str, 
     return {k: v[:, -1] for k, v in result.metrics.items()}
 
 
+@seeds_global_rng("seed")
 def evaluate_classifier_generator(generator: WeightGenerator, targets: Mapping[str, nn.Module],
                                   task: ClassificationTask, n: int = 64, finetune_epochs: int = 1,
                                   finetune_lr: float = 1e-3, finetune_optimizer: str = "adam", batch_size: int = 32,
                                   seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
     """Per target name: summaries of ``generated``, ``random init`` and both after fine-tuning."""
-    torch.manual_seed(seed)
     report = {}
     generator.eval()
     for name, target in targets.items():  # a loop over architectures
@@ -114,12 +115,12 @@ def nearest_checkpoint(target: nn.Module, generated: Mapping[str, torch.Tensor],
 
 
 @torch.no_grad()
+@seeds_global_rng("seed")
 def evaluate_signal_generator(generator: WeightGenerator, target: nn.Module, task: SineTask,
                               waves: Mapping[str, torch.Tensor], zoo_psnr: torch.Tensor | None = None,
                               seed: int = 0) -> dict[str, dict[str, float]]:
     """PSNR of one generated network per wave (``waves``: ``amplitude``, ``frequency``, ``phase`` ``[k]``),
     conditioned on a set of samples of its wave, and conditioned on another wave's samples."""
-    torch.manual_seed(seed)
     generator.eval()
     condition, coords, values = task.waves(waves["amplitude"], waves["frequency"], waves["phase"],
                                            torch.Generator(task.device).manual_seed(seed))

@@ -42,6 +42,7 @@ from netgraph.convert import from_state_dicts
 from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
 from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
                                WeightGenerator)
+from netgraph.seeding import scoped_rng, seeds_global_rng
 
 from .evaluate import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
                             zoo_summary)
@@ -124,10 +125,10 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     run = _run_checkpoints(recipe, task, targets) if recipe.run_checkpoints else None
     if run is not None:
         clock.lap("checkpoints")
-    torch.manual_seed(recipe.seed)  # after the zoo, so a zoo built in this run or before gives the same generator
-    generator = _make_generator(recipe, targets, task, zoo)
-    generator.to(recipe.device)
-    history = _train(recipe, generator, task, targets, zoo, zoo_nets, run)
+    with scoped_rng(recipe.seed):  # after the zoo, so a zoo built in this run or before gives the same generator
+        generator = _make_generator(recipe, targets, task, zoo)
+        generator.to(recipe.device)
+        history = _train(recipe, generator, task, targets, zoo, zoo_nets, run)
     clock.lap("train")
     results: dict[str, Any] = {"recipe": recipe.name}
     evaluate = dict(recipe.evaluate)
@@ -174,12 +175,12 @@ def _run_checkpoints(recipe: GenerateRecipe, task, targets: dict[str, nn.Module]
     return checkpoints_of_one_run(next(iter(targets.values())), task.data, device=recipe.device, **config)
 
 
+@seeds_global_rng("recipe.seed")
 def _nearest_checkpoint(recipe: GenerateRecipe, generator: WeightGenerator, task: ClassificationTask,
                         targets: dict[str, nn.Module], run: TrainResult, evaluate: dict) -> dict[str, Any]:
     """Distances of the networks :func:`evaluate_classifier_generator` judged (same seed, same ``n``)
     to the training checkpoints."""
     name, target = next(iter(targets.items()))
-    torch.manual_seed(recipe.seed)
     with torch.no_grad():
         nets = generator.generate(target, n=evaluate.get("n", 64))
     return {name: nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data)}

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from netgraph.datasets import ClassificationData, TrainResult, train_classifiers
 from netgraph.metanets import WeightDiffusion, WeightGenerator
+from netgraph.seeding import seeds_global_rng
 
 from .tasks import ClassificationTask, SineTask
 
@@ -45,6 +46,7 @@ __all__ = ["train_on_task", "train_weight_diffusion", "checkpoints_of_one_run", 
 ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+@seeds_global_rng("seed")  # the generators' noise
 def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTask, targets: Sequence[nn.Module],
                   steps: int, lr: float = 1e-3, nets_per_step: int = 8, batch_size: int = 64, grad_clip: float = 1.0,
                   seed: int = 0, eval_every: int = 0, eval_nets: int = 16, progress: bool = True) -> list[dict]:
@@ -63,7 +65,6 @@ def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTas
                          f"{len(targets)} targets")
     device = next(generator.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
-    torch.manual_seed(seed)  # the generators' noise
     generator.train()
 
     def loss_of_step(step: int) -> torch.Tensor:
@@ -130,6 +131,7 @@ def mean_val_accuracy(generator: WeightGenerator, task: ClassificationTask, targ
     return float(torch.stack(accuracies).mean())
 
 
+@seeds_global_rng("seed")
 def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_steps: int, steps: int,
                            batch_size: int = 64, lr: float = 1e-3, condition: ConditionFn | None = None,
                            input_noise: float = 0.001, latent_noise: float = 0.1, seed: int = 0,
@@ -150,9 +152,8 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
                          "and an unconditioned one takes none")
     device = model.token_mean.device
     rng = torch.Generator(device).manual_seed(seed)
-    torch.manual_seed(seed)
-    model.fit_normalisation(graphs)
-    tokens, valid = model.normalised_tokens(graphs)
+    model.fit_normalization(graphs)
+    tokens, valid = model.normalized_tokens(graphs)
     num = tokens.shape[0]
     model.train()
 

@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from netgraph.io import save_safetensors, write_text
 from netgraph.datasets.offline_data import ClassificationData
+from netgraph.seeding import scoped_rng
 
 from .data import data_shape, load_data
 from .engine import METHODS, apply_metanet, check_speedup, prune_to_speedup, torch_pruning_to_speedup
@@ -132,8 +133,8 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
     else:
         pruned = prune_to_speedup(model, x, speedup, norm, step)
     rows.append(_row("pruned", pruned, x, loaded, base_flops))
-    torch.manual_seed(seed)
-    history = finetune(pruned, loaded, finetune_epochs, lr=lr, seed=seed)
+    with scoped_rng(seed):
+        history = finetune(pruned, loaded, finetune_epochs, lr=lr, seed=seed)
     rows.append(_row("fine-tuned", pruned, x, loaded, base_flops))
     return PruneResult(pruned, method, rows, history)
 

@@ -34,6 +34,7 @@ from netgraph.datasets import train_classifiers
 from netgraph.datasets.offline_data import ClassificationData
 from netgraph.metanets import create_metanet, metanet_class
 from netgraph.population import Population
+from netgraph.seeding import scoped_rng
 
 from ..objective import FunctionObjective
 from ..trainer import FitResult, TrainConfig, Trainer
@@ -168,7 +169,8 @@ def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "d
         arch, data: the family and its data (the zoo is built unless ``zoo`` is given).
         num_nets, zoo_epochs: zoo size and training length.
         metanet, metanet_config: registry name (an edit-capable graph metanet, ``gmn`` or ``ngt``) and
-            its settings (``edit=True`` and ``edge_features`` are filled in).
+            its settings over those of ``configs/metanet/<name>.yaml`` (``edit=True`` and ``edge_features``
+            are filled in).
         sparsity: weight of the group-lasso term.
         train: :class:`~netgraph.tasks.TrainConfig` fields (epochs, batch_size = networks per step, lr...).
         data_batch: data examples per step (validation uses the first ``data_batch`` of the val split).
@@ -189,11 +191,10 @@ def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "d
                          "num_nets >= 2")
     train_loader = _ZooLoader(zoo, order[n_val:], "train", cfg.batch_size, data_batch, kernel_shape, seed, True)
     val_loader = _ZooLoader(zoo, order[:n_val], "val", cfg.batch_size, data_batch, kernel_shape, seed, False)
-    settings = {"dim": 32, "depth": 3, **dict(metanet_config or {}), "edit": True,
-                "edge_features": max(1, spec.kernel_numel)}
+    settings = {**dict(metanet_config or {}), "edit": True, "edge_features": max(1, spec.kernel_numel)}
     settings.setdefault("out_features", 0)
-    torch.manual_seed(seed)
-    model = create_metanet(metanet, **settings)
+    with scoped_rng(seed):
+        model = create_metanet(metanet, **settings)
     trainer = Trainer(model, _objective(zoo.base, groups, sparsity), cfg, run_dir=run_dir,
                       metadata={"name": f"meta-prune-{zoo.arch}", "metanet": metanet, "config": settings,
                                 "arch": zoo.arch, "sparsity": sparsity})
