@@ -59,3 +59,13 @@ def test_trainer_fit_leaves_global_rng_and_determinism_as_it_found_them():
     Trainer(model, objective, TrainConfig(epochs=1, progress=False, deterministic=True)).fit([batch])
     assert torch.equal(torch.random.get_rng_state(), before)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_generate_weights_is_reproducible_and_leaves_the_global_rng_alone():
+    from netgraph.tasks import generate_weights
+
+    before = torch.random.get_rng_state()
+    a = generate_weights("iris-mlp-hypernet", n=2, seed=1).state_dicts()
+    b = generate_weights("iris-mlp-hypernet", n=2, seed=1).state_dicts()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(torch.random.get_rng_state(), before)

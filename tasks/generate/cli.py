@@ -32,6 +32,7 @@ from safetensors import safe_open
 
 from netgraph import NODE_FEATURES, GraphSpec, architectures
 from netgraph.metanets import GeneratedNetworks
+from netgraph.seeding import scoped_rng
 from netgraph.validation import check_fields, integer
 
 from ..figures import write_figure
@@ -93,17 +94,17 @@ def generate_weights(repo: str, target: str | nn.Module | None = None, target_kw
     from netgraph.hub import load_generator
 
     check_fields("netgraph-generate request", {"n": n, "seed": seed}, {"n": integer(1), "seed": integer(0)})
-    generator = load_generator(repo, device=device, revision=revision)
-    module = build_target(target, target_kwargs) if isinstance(target, str) else target
-    module = generator.resolve_target(module)
+    with scoped_rng():  # building modules draws from the global RNG; leave it as it was
+        generator = load_generator(repo, device=device, revision=revision)
+        module = build_target(target, target_kwargs) if isinstance(target, str) else target
+        module = generator.resolve_target(module)
     check_memory(generator.target_spec(module), n, device)
     if isinstance(condition, (str, Path)):
         with safe_open(str(condition), framework="pt") as f:
             if "condition" not in f.keys():
                 raise ValueError(f"{condition} holds {list(f.keys())}; expected a tensor named 'condition'")
             condition = f.get_tensor("condition")
-    torch.manual_seed(seed)
-    with torch.no_grad():
+    with scoped_rng(seed), torch.no_grad():  # the generator's noise
         return generator.generate(module, condition, n=n)
 
 

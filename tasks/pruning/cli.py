@@ -23,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from netgraph.io import save_safetensors, write_text
+from netgraph.seeding import scoped_rng
 from netgraph.validation import check_fields, integer, number, optional
 
 from ..figures import write_figure
@@ -61,9 +62,9 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
     if values.get("model"):
         model = load_model_file(values["model"], arch, shape, data.num_classes, kwargs).to(device)
     else:
-        torch.manual_seed(seed)
-        model = family.build(shape, data.num_classes, **kwargs).to(device)
-        finetune(model, data, int(values["base"]["epochs"]), lr=float(values["base"]["lr"]), seed=seed)
+        with scoped_rng(seed):
+            model = family.build(shape, data.num_classes, **kwargs).to(device)
+            finetune(model, data, int(values["base"]["epochs"]), lr=float(values["base"]["lr"]), seed=seed)
         save_safetensors(out / "original.safetensors", model.state_dict(), {"arch": arch})
     metanet = _metanet(values, arch, kwargs, data, out, seed, device)
     result = prune(model, metanet, speedup, data, arch=arch, method=values.get("method"),
