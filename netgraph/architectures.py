@@ -8,6 +8,7 @@
 * :func:`resnet50` - ResNet-50 (bottlenecks [3, 4, 6, 3]): ImageNet stem (7x7 conv + max pool,
   25.6M parameters) or CIFAR stem (3x3 conv, 23.5M parameters).
 * :func:`vgg` - VGG-style conv3x3-ReLU stacks with max pooling, global pool, linear head.
+* :class:`TinyViT` - a small vision transformer (patch conv, learned positions, pre-norm blocks).
 
 Every factory is registered by name: :func:`create_architecture` builds one from a name (as stored in
 ``zoo.json`` or a generator config), :func:`list_architectures` lists them, and
@@ -36,7 +37,7 @@ import torch.nn as nn
 from netgraph.registry import Registry
 
 __all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50", "vgg",
-           "ACTIVATIONS", "ARCHITECTURES", "register_architecture", "create_architecture", "list_architectures",
+           "TinyViT", "ACTIVATIONS", "ARCHITECTURES", "register_architecture", "create_architecture", "list_architectures",
            "resolve_factory"]
 
 ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
@@ -292,3 +293,61 @@ def vgg(widths: Sequence[int | str] = (16, 16, "M", 32, 32, "M"), in_channels: i
             channels = int(width)
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
     return nn.Sequential(*layers)
+
+
+class _SelfAttention(nn.Module):
+    """Multi-head self-attention with separate q / k / v / out layers; head count read from the widths
+    (``[..., -1, head_dim]`` views), so removing whole heads needs no attribute change."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int):
+        super().__init__()
+        self.head_dim = head_dim
+        self.q, self.k, self.v = (nn.Linear(dim, heads * head_dim) for _ in range(3))
+        self.out = nn.Linear(heads * head_dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[0], x.shape[1]
+        q, k, v = (f(x).view(b, t, -1, self.head_dim).transpose(1, 2) for f in (self.q, self.k, self.v))
+        y = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(b, t, -1))
+
+
+class _TransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, head_dim: int, hidden: int):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim), _SelfAttention(dim, heads, head_dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+@register_architecture()
+class TinyViT(nn.Module):
+    """A small vision transformer: conv patch embedding, learned positions, pre-norm blocks (multi-head
+    attention + GELU MLP), mean pooling, LayerNorm, linear head.
+
+    Input ``[B, in_channels, image, image]`` -> logits ``[B, num_classes]``.
+
+    >>> TinyViT(image=8, patch=2)(torch.zeros(1, 1, 8, 8)).shape
+    torch.Size([1, 10])
+    """
+
+    def __init__(self, image: int = 8, patch: int = 2, in_channels: int = 1, num_classes: int = 10, dim: int = 32,
+                 depth: int = 2, heads: int = 4, head_dim: int = 8, mlp_hidden: int = 64):
+        super().__init__()
+        if image % patch:
+            raise ValueError(f"image size {image} must be a multiple of the patch size {patch}")
+        tokens = (image // patch) ** 2
+        self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.pos = nn.Embedding(tokens, dim)
+        self.blocks = nn.Sequential(*(_TransformerBlock(dim, heads, head_dim, mlp_hidden) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        x = x + self.pos(torch.arange(x.shape[1], device=x.device))
+        return self.head(self.norm(self.blocks(x).mean(1)))

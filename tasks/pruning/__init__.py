@@ -7,8 +7,9 @@ group-norm pruning to a FLOPs target, and fine-tuning.
 * :func:`prune` -> :class:`PruneResult` (pruned module + params / FLOPs / accuracy table); the
   ``netgraph-prune`` command is a hydra app over it.
 * :func:`train_pruning_metanet` (zoo by :func:`build_pruning_zoo`), :func:`load_metanet`.
-* Building blocks: :func:`prunable_groups` (channel groups = level-0 symmetry groups of the
-  parameter graph), :func:`group_importance`, :func:`group_lasso`, :func:`remove_channels`,
+* Building blocks: :func:`prunable_groups` (channels, whole conv groups, tied channels and attention
+  heads = level-0 symmetry groups of the parameter graph), :func:`group_importance`, :func:`group_lasso`,
+  :func:`remove_units` / :func:`remove_channels` (surgery through the same groups),
   :func:`measure`, :func:`prune_to_speedup`, :func:`torch_pruning_to_speedup`.
 * Families (``mlp``, ``vgg``, ``resnet``, ``resnet56``): :func:`get_family`; saved pruned models:
   :func:`save_pruned` / :func:`load_pruned`.
@@ -21,18 +22,19 @@ Example:
 """
 
 from .api import CONFIG_JSON, MODEL_FILE, PruneResult, load_model_file, load_pruned, prune, save_pruned
-from .engine import METHODS, apply_metanet, check_speedup, output_layers, prune_to_speedup, torch_pruning_to_speedup
+from .engine import (METHODS, apply_metanet, check_speedup, output_layers, prune_to_speedup, spec_for,
+                     torch_pruning_to_speedup)
 from .families import FAMILIES, Family, get_family
 from .finetune import accuracy, finetune
-from .groups import NORMS, PruneGroup, group_importance, group_lasso, node_scores, prunable_groups
+from .groups import KINDS, NORMS, PruneGroup, group_importance, group_kind, group_lasso, node_scores, prunable_groups
 from .meta import MetaPruningRun, PruningZoo, build_pruning_zoo, load_metanet, train_pruning_metanet
-from .surgery import dependency_graph, measure, remove_channels, resize_like
+from .surgery import dependency_graph, measure, remove_channels, remove_units, resize_like
 
 __all__ = [
     "prune", "PruneResult", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE",
-    "METHODS", "prune_to_speedup", "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
+    "METHODS", "prune_to_speedup", "spec_for", "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
     "FAMILIES", "Family", "get_family", "accuracy", "finetune",
-    "NORMS", "PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso",
+    "NORMS", "KINDS", "PruneGroup", "prunable_groups", "group_kind", "node_scores", "group_importance", "group_lasso",
     "MetaPruningRun", "PruningZoo", "build_pruning_zoo", "train_pruning_metanet", "load_metanet",
-    "dependency_graph", "measure", "remove_channels", "resize_like",
+    "dependency_graph", "measure", "remove_units", "remove_channels", "resize_like",
 ]

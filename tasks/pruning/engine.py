@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 
 import netgraph
+from netgraph.trace import ExampleInputs
 from netgraph.types import NodeType
 
 from .groups import NORMS, group_importance, prunable_groups
-from .surgery import measure, remove_channels
+from .surgery import measure, remove_units
 
-__all__ = ["prune_to_speedup", "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
+__all__ = ["prune_to_speedup", "spec_for", "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
            "METHODS"]
 
 METHODS = ("magnitude", "metanet", "torch_pruning")
@@ -51,18 +53,34 @@ def _step_widths(original: int, step: int, fraction: float) -> int:
     return max(1, original - round(original * min(1.0, step * fraction)))
 
 
-def prune_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: float, norm: str = "l1",
-                     step: float = 0.05, max_steps: int | None = None) -> nn.Module:
+def spec_for(model: nn.Module, example_inputs: ExampleInputs) -> "netgraph.GraphSpec":
+    """The parameter-graph spec of ``model``: symbolic tracing for a plain tensor input (``torch.export``
+    when that fails), ``torch.export`` on ``example_inputs`` for dict / tuple inputs (e.g. Hugging Face)."""
+    if isinstance(example_inputs, torch.Tensor):
+        try:
+            return netgraph.spec_of(model)
+        except Exception:  # noqa: BLE001 - fx cannot trace every forward; torch.export on the real input can
+            pass
+    return netgraph.spec_of(model, example_inputs)
+
+
+def prune_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: float, norm: str = "l1",
+                     step: float = 0.05, max_steps: int | None = None,
+                     structures: Sequence[str] = ("channels", "heads")) -> nn.Module:
     """A pruned copy of ``model`` with ``FLOPs(model) / FLOPs(copy) >= speedup``, by graph magnitude.
 
     Args:
-        model: any network :func:`netgraph.from_module` supports (its Conv / Linear channels are pruned).
-        example_inputs: one input batch (tracing and FLOP counting).
+        model: any network :func:`netgraph.from_module` converts.
+        example_inputs: one input batch (tracing and FLOP counting): a tensor, a tuple or a dict of
+            keyword inputs (Hugging Face models).
         speedup: FLOPs target ratio (``>= 1``).
         norm: ``"l1"`` or ``"l2"`` group norm.
         step: share of every group's original units removed per step.
         max_steps: stop after this many steps even if the target is not reached (default: until
             every group is down to one unit).
+        structures: the kinds of groups pruned (:data:`~netgraph.tasks.pruning.KINDS`): ``channels``
+            (neurons, conv channels / groups, tied channels), ``heads``, ``normalized`` (channels under a
+            LayerNorm / GroupNorm; off by default: not exact).
     Raises:
         ValueError: when the target cannot be reached by pruning the groups.
     """
@@ -71,23 +89,24 @@ def prune_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: fl
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     pruned = copy.deepcopy(model).eval()
     base_flops = measure(pruned, example_inputs)[0]
-    original = {g.module: g.units for g in prunable_groups(netgraph.spec_of(pruned))}
+    original = {g.name: g.units for g in prunable_groups(spec_for(pruned, example_inputs), structures)}
     if not original:
-        raise ValueError(f"{type(model).__name__} has no prunable channel group (no hidden Conv / Linear units)")
+        raise ValueError(f"{type(model).__name__} has no prunable group of kinds {list(structures)} (no hidden "
+                         "Conv / Linear units or attention heads outside fixed outputs)")
     limit = max_steps or math.ceil(1 / step)
     for k in range(1, limit + 1):
         if base_flops / measure(pruned, example_inputs)[0] >= speedup:
             return pruned
-        spec = netgraph.spec_of(pruned)
-        groups = prunable_groups(spec)
+        spec = spec_for(pruned, example_inputs)
+        groups = [g for g in prunable_groups(spec, structures) if g.name in original]
         scores = group_importance(netgraph.from_module(pruned, spec=spec), groups, norm)
         removal = {}
         for group, score in zip(groups, scores):
-            drop = group.units - _step_widths(original[group.module], k, step)
+            drop = group.units - _step_widths(original[group.name], k, step)
             if drop > 0:
-                removal[group.module] = group.channels[score.argsort()[:drop].cpu()]
+                removal[group.index] = score.argsort()[:drop].cpu()
         if removal:
-            remove_channels(pruned, example_inputs, removal)
+            remove_units(pruned, removal, spec)
     reached = base_flops / measure(pruned, example_inputs)[0]
     if reached < speedup:
         raise ValueError(f"cannot reach speedup={speedup}: pruning every group to one unit gives {reached:.2f}x; "
