@@ -37,7 +37,8 @@ import torch.nn as nn
 from netgraph.registry import Registry
 
 __all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50", "vgg",
-           "TinyViT", "ACTIVATIONS", "ARCHITECTURES", "register_architecture", "create_architecture", "list_architectures",
+           "TinyViT", "ACTIVATIONS", "ARCHITECTURES",
+           "register_architecture", "create_architecture", "list_architectures",
            "resolve_factory"]
 
 ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")

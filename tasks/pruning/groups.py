@@ -31,7 +31,8 @@ from netgraph.masks import parameter_masks
 from netgraph.spec import GraphSpec, SymmetryGroup
 from netgraph.types import NodeType, Norm
 
-__all__ = ["PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso", "NORMS", "KINDS", "group_kind"]
+__all__ = ["PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso", "NORMS", "KINDS",
+           "group_kind"]
 
 NORMS = ("l1", "l2")
 KINDS = ("channels", "heads", "normalized")

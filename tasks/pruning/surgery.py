@@ -247,7 +247,8 @@ def _sync_heads(model: nn.Module, spec: GraphSpec, removal: Mapping[int, torch.T
     for index, units in removal.items():
         group = spec.groups[int(index)]
         gone = len(torch.as_tensor(units).reshape(-1).unique())
-        layers = {p.param.rsplit(".", 1)[0] for p in spec.edge_pieces if bool(torch.isin(p.out_nodes, group.nodes).any())}
+        layers = {p.param.rsplit(".", 1)[0] for p in spec.edge_pieces
+                  if bool(torch.isin(p.out_nodes, group.nodes).any())}
         if gone == 0 or not layers or group_kind(spec, group) != "heads":
             continue
         parents = {name.rpartition(".")[0] for name in layers}
