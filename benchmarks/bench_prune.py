@@ -6,7 +6,8 @@ Run: python benchmarks/bench_prune.py [--families mlp vgg] [--seeds 0 1 2] [--sp
        python benchmarks/bench_prune.py --timing [mlp vgg resnet resnet56]   # pruning time only
 
 For each family (``mlp``: 64-64-64-10 on flattened digits; ``vgg``: conv 16-16-M-32-32-M on 8x8
-digits), on scikit-learn's digits (fixed train / val / test split):
+digits; ``vit``: TinyViT, 2 blocks of 4 heads x 8 + MLP 64, pruned by whole heads and MLP neurons, with
+Torch-Pruning's head pruning as its baseline), on scikit-learn's digits (fixed train / val / test split):
 
 1. a zoo of the family is trained (``build_pruning_zoo``, seed 0) and a GMN pruning metanet is
    meta-trained on it (``train_pruning_metanet``: CE of the edited nets + group lasso; checkpoint
@@ -38,6 +39,7 @@ from netgraph.tasks.pruning.data import data_shape, load_data
 META = {  # zoo and meta-training settings per family (CPU-sized)
     "mlp": {"num_nets": 48, "zoo_epochs": 10, "epochs": 30, "sparsity": 5e-3},
     "vgg": {"num_nets": 32, "zoo_epochs": 8, "epochs": 25, "sparsity": 5e-3},
+    "vit": {"num_nets": 12, "zoo_epochs": 8, "epochs": 10, "sparsity": 5e-3},   # heads + MLP neurons
 }
 METHODS = ("metanet", "magnitude", "torch_pruning")
 

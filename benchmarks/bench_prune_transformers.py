@@ -9,7 +9,8 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_prune_transformers.py            # the RESULTS.md tables
     OMP_NUM_THREADS=1 python benchmarks/bench_prune_transformers.py --quick    # a smoke run
 
-Sizes are set for one CPU thread (see RESULTS.md, "Pruning transformers").
+Sizes are set for one CPU thread (see RESULTS.md, "Pruning transformers"). Latency: the original and
+the pruned model are timed alternately (median of ``--repeats``), so the ratio holds on a loaded machine.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from netgraph.tasks.pruning.data import load_data
 from netgraph.tasks.pruning.text import docstring_sentences, distill, encode, mean_pooled
 
 
-def latency(model, inputs, repeats: int) -> float:
-    """Median seconds of one forward pass (after two warm-up passes)."""
-    times = []
+def latency_ratio(base, model, inputs, repeats: int) -> tuple[float, float]:
+    """``(median seconds of base, median of base / median of model)`` for one forward pass each, the two
+    timed alternately (after two warm-up passes) so that load on a shared machine hits both alike."""
+    times: dict[int, list[float]] = {0: [], 1: []}
     with torch.no_grad():
         for i in range(repeats + 2):
-            start = time.perf_counter()
-            model(**inputs) if isinstance(inputs, dict) else model(inputs)
-            if i >= 2:
-                times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+            for k, net in enumerate((base, model)):
+                start = time.perf_counter()
+                net(**inputs) if isinstance(inputs, dict) else net(inputs)
+                if i >= 2:
+                    times[k].append(time.perf_counter() - start)
+    medians = [sorted(t)[len(t) // 2] for t in times.values()]
+    return medians[0], medians[0] / medians[1]
 
 
 def minilm(args) -> None:
@@ -53,7 +57,7 @@ def minilm(args) -> None:
     example = {k: v[:2] for k, v in inputs["train"].items()}
     timing = {k: v[:8] for k, v in inputs["test"].items()}
     base_flops, base_params = measure(model, example)
-    base_time = latency(model, timing, args.repeats)
+    base_time = latency_ratio(model, model, timing, 2)[0]
     print(f"MiniLM-L6: {base_params:,} params, {base_flops:,} MACs for 2 x {args.max_length} tokens, "
           f"{base_time * 1e3:.1f} ms per batch of 8 (1 thread); {len(splits['train'])} train / {len(splits['val'])} "
           f"val / {len(splits['test'])} held-out sentences, distillation {args.epochs} epochs\n")
@@ -73,7 +77,7 @@ def minilm(args) -> None:
             seconds = time.perf_counter() - start
             cos2 = F.cosine_similarity(mean_pooled(pruned, inputs["test"]), targets["test"], dim=-1).mean()
             ratio = base_flops / measure(pruned, example)[0]
-            lat = base_time / latency(pruned, timing, args.repeats)
+            lat = latency_ratio(model, pruned, timing, args.repeats)[1]
             heads = sorted({lay.attention.self.query.out_features // 32 for lay in pruned.encoder.layer})
             neurons = sorted({lay.intermediate.dense.out_features for lay in pruned.encoder.layer})
             print(f"| {method} | {speedup}x | {'/'.join(map(str, heads))} | {'/'.join(map(str, neurons))} | "

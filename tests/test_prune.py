@@ -192,7 +192,7 @@ def _compose(overrides):
         return compose(config_name="prune", overrides=overrides)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "vgg", "resnet", "resnet56"])
+@pytest.mark.parametrize("arch", ["mlp", "vgg", "resnet", "resnet56", "vit"])
 def test_every_arch_config_composes_and_builds(arch):
     cfg = _compose([f"arch={arch}"])
     model = get_family(cfg.arch.name).build((3, 32, 32) if arch != "mlp" else (64,), 10, **cfg.arch.kwargs)

@@ -264,3 +264,17 @@ def test_factory_model_with_weights_and_callable_data(tmp_path):
     result, out = run(values)
     x = torch.randn(3, 1, 8, 8)
     assert torch.equal(load_pruned(out)(x), result.model(x)) and result.speedup >= 1.5
+
+
+@pytest.mark.slow
+def test_meta_pruning_route_on_transformer_blocks():
+    from netgraph.tasks.pruning import build_pruning_zoo, prune, train_pruning_metanet
+
+    zoo = build_pruning_zoo("vit", "digits", num_nets=4, epochs=1, seed=0)
+    run = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 8, "depth": 1, "head_hidden": 8}, sparsity=1e-2,
+                                train={"epochs": 1, "batch_size": 2, "lr": 1e-2}, data_batch=32)
+    model = zoo.base
+    model.load_state_dict({k: v[0] for k, v in zoo.weights.items()})
+    result = prune(model, run.metanet, speedup=1.5, data="digits", finetune_epochs=0, arch="vit", step=0.1)
+    assert [r["stage"] for r in result.rows] == ["original", "edited", "pruned", "fine-tuned"]
+    assert result.model.blocks[0].attn.q.out_features < 32 and result.speedup >= 1.5

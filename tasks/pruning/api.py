@@ -28,9 +28,10 @@ from netgraph.datasets.offline_data import ClassificationData
 from netgraph.seeding import scoped_rng
 
 from .data import data_shape, load_data
-from .engine import METHODS, apply_metanet, check_speedup, prune_to_speedup, torch_pruning_to_speedup
+from .engine import METHODS, apply_metanet, check_speedup, prune_to_speedup, spec_for, torch_pruning_to_speedup
 from .families import get_family
 from .finetune import accuracy, finetune
+from .groups import prunable_groups
 from .surgery import measure, resize_like
 
 __all__ = ["PruneResult", "prune", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE"]
@@ -128,10 +129,12 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
     if method == "metanet":
         from .meta import load_metanet
         net = load_metanet(metanet, metanet_name, device)
-        model = apply_metanet(model, net, _kernel_shape(model))
+        model = apply_metanet(model, net, spec_for(model, x).kernel_shape if arch is None else
+                              get_family(arch).kernel_shape, x)
         rows.append(_row("edited", model, x, loaded, base_flops))
     if method == "torch_pruning":
-        pruned = torch_pruning_to_speedup(model, x, speedup, step)
+        heads = any(g.kind == "heads" for g in prunable_groups(spec_for(model, x), structures))
+        pruned = torch_pruning_to_speedup(model, x, speedup, step, heads_and_neurons=heads)
     else:
         pruned = prune_to_speedup(model, x, speedup, norm, step, structures=structures)
     rows.append(_row("pruned", pruned, x, loaded, base_flops))
@@ -139,11 +142,6 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
         history = finetune(pruned, loaded, finetune_epochs, lr=lr, seed=seed)
     rows.append(_row("fine-tuned", pruned, x, loaded, base_flops))
     return PruneResult(pruned, method, rows, history)
-
-
-def _kernel_shape(model: nn.Module) -> tuple[int, ...]:
-    import netgraph
-    return netgraph.spec_of(model).kernel_shape
 
 
 def save_pruned(folder: str | Path, model: nn.Module, arch: str, data_shape: tuple[int, ...], num_classes: int,

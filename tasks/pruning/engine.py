@@ -201,14 +201,16 @@ def _set_heads(attention: nn.Module, width: int, head_dim: int) -> None:
 
 
 @torch.no_grad()
-def apply_metanet(model: nn.Module, metanet: nn.Module, kernel_shape: tuple[int, ...] = ()) -> nn.Module:
+def apply_metanet(model: nn.Module, metanet: nn.Module, kernel_shape: tuple[int, ...] = (),
+                  example_inputs: ExampleInputs | None = None) -> nn.Module:
     """A copy of ``model`` carrying ``metanet.edit`` of its weights (one forward pass of the metanet)."""
     if not getattr(metanet, "can_edit", False):
         raise ValueError(f"the metanet ({type(metanet).__name__}) has no edit head; meta-pruning needs a metanet "
                          "built with edit=True (see train_pruning_metanet)")
     device = next(metanet.parameters()).device
     edited_model = copy.deepcopy(model)
-    graph = netgraph.from_module(edited_model, kernel_shape=kernel_shape).to(device)
+    spec = netgraph.spec_of(edited_model) if example_inputs is None else spec_for(edited_model, example_inputs)
+    graph = netgraph.from_module(edited_model, spec=spec.with_kernel_shape(kernel_shape)).to(device)
     was_training = metanet.training
     metanet.eval()
     edited = metanet.edit(graph)

@@ -5,6 +5,7 @@
 ``vgg``      :func:`~netgraph.architectures.vgg`: VGG-style conv3x3-ReLU stacks with max pooling, global pool, linear head
 ``resnet``   :func:`~netgraph.architectures.cifar_resnet` depth 20, width 8 (BatchNorm, residual ties)
 ``resnet56`` CIFAR ResNet-56 (width 16), the paper's CIFAR-10 model; bring CIFAR-shaped data
+``vit``      :class:`~netgraph.architectures.TinyViT`: patch-2 ViT, dim 32, 2 blocks of 4 heads x 8 (heads + MLP)
 ============ ==========================================================================================
 
 Input channels / features and the number of classes come from the data.
@@ -25,7 +26,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from netgraph.architectures import cifar_resnet, mlp, vgg
+from netgraph.architectures import TinyViT, cifar_resnet, mlp, vgg
 
 __all__ = ["Family", "FAMILIES", "get_family"]
 
@@ -82,11 +83,20 @@ def _resnet(shape, classes, depth=20, width=8):
     return cifar_resnet(depth, width, classes, _image_channels(shape, "resnet"))
 
 
+def _vit(shape, classes, patch=2, dim=32, depth=2, heads=4, head_dim=8, mlp_hidden=64):
+    channels = _image_channels(shape, "vit")
+    if shape[1] != shape[2]:
+        raise ValueError(f"arch=vit needs square images; this data has inputs of shape {list(shape)}")
+    return TinyViT(shape[1], patch, channels, classes, dim, depth, heads, head_dim, mlp_hidden)
+
+
 FAMILIES: dict[str, Family] = {
     "mlp": Family("mlp", _mlp, {"hidden": [64, 64]}, flatten=True),
     "vgg": Family("vgg", _vgg, {"widths": [16, 16, "M", 32, 32, "M"]}, kernel_shape=(3, 3)),
     "resnet": Family("resnet", _resnet, {"depth": 20, "width": 8}, kernel_shape=(3, 3), zoo_ready=False),
     "resnet56": Family("resnet56", _resnet, {"depth": 56, "width": 16}, kernel_shape=(3, 3), zoo_ready=False),
+    "vit": Family("vit", _vit, {"patch": 2, "dim": 32, "depth": 2, "heads": 4, "head_dim": 8, "mlp_hidden": 64},
+                  kernel_shape=(2, 2)),
 }
 
 

@@ -39,6 +39,7 @@ from netgraph.seeding import scoped_rng
 from ..objective import FunctionObjective
 from ..trainer import FitResult, TrainConfig, Trainer
 from .data import data_shape, load_data
+from .engine import spec_for
 from .families import get_family
 from .groups import group_lasso, prunable_groups
 
@@ -98,7 +99,8 @@ class _ZooLoader:
     def __init__(self, zoo: PruningZoo, nets: torch.Tensor, split: str, batch_size: int, data_batch: int,
                  kernel_shape: tuple[int, ...], seed: int, shuffle: bool):
         self.zoo, self.nets, self.split = zoo, nets, split
-        self.batch_size, self.data_batch, self.kernel_shape = batch_size, data_batch, kernel_shape
+        self.batch_size, self.data_batch = batch_size, data_batch
+        self.spec = spec_for(zoo.base, zoo.data.x["train"][:1]).with_kernel_shape(kernel_shape)
         self.seed, self.shuffle, self.epoch = seed, shuffle, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -116,7 +118,7 @@ class _ZooLoader:
             rows = torch.randperm(len(y), generator=generator)[:self.data_batch] if self.shuffle else \
                 torch.arange(min(len(y), self.data_batch))
             stacked = {k: v[ids.to(v.device)] for k, v in self.zoo.weights.items()}
-            graphs = netgraph.from_state_dicts(self.zoo.base, stacked, kernel_shape=self.kernel_shape)
+            graphs = netgraph.from_state_dicts(self.spec, stacked)
             yield _MetaBatch(graphs, x[rows.to(x.device)], y[rows.to(y.device)])
 
 
@@ -182,7 +184,7 @@ def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "d
     zoo = zoo if zoo is not None else build_pruning_zoo(arch, data, num_nets, zoo_epochs, seed, device)
     family = get_family(zoo.arch)
     kernel_shape = family.kernel_shape
-    spec = netgraph.spec_of(zoo.base, kernel_shape=kernel_shape)
+    spec = spec_for(zoo.base, zoo.data.x["train"][:1]).with_kernel_shape(kernel_shape)
     groups = prunable_groups(spec)
     order = torch.randperm(len(zoo), generator=torch.Generator().manual_seed(seed))
     n_val = max(1, round(len(zoo) * val_fraction))
