@@ -13,7 +13,7 @@ import torch.nn as nn
 
 import netgraph
 from netgraph.architectures import TinyViT, cifar_resnet, mlp, vgg
-from netgraph.metanets import parameter_masks
+from netgraph.masks import parameter_masks
 from netgraph.tasks.pruning import dependency_graph, prunable_groups, prune_to_speedup, remove_channels, remove_units
 from netgraph.tasks.pruning.engine import spec_for
 
