@@ -34,7 +34,7 @@ import torch.nn as nn
 from safetensors.torch import load_file
 
 from netgraph.architectures import resolve_factory
-from netgraph.datasets.atomic import save_safetensors, write_text
+from netgraph.io import save_safetensors, write_text
 
 from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, resize_like
 
