@@ -1,26 +1,73 @@
-"""Conversion speed: module -> parameter graph -> state dict, against copying the state dict.
+"""Conversion cost: module -> parameter graph -> state dict, against copying the state dict.
 
-Run: python benchmarks/bench_convert.py [--device cpu|cuda] [--repeats 5]
+Run: python benchmarks/bench_convert.py [--device cpu|cuda] [--repeats 5] [--models cifar imagenet gpt2 zoo]
 
-Prints, for ResNet-50 (defined locally) with a CIFAR stem (3x3 kernels at most, 23.5M parameters)
-and with the ImageNet stem (one 7x7 conv forces every edge feature to 49 values, 25.6M parameters):
+Models: ResNet-50 with a CIFAR stem (3x3 kernels at most, 23.5M parameters), ResNet-50 with the
+ImageNet stem (one 7x7 conv, 25.6M parameters), and a GPT-2-sized decoder (124M parameters: token and
+position embeddings, 12 blocks of LayerNorm / Linear q, k, v / scaled-dot-product attention / GELU
+MLP, final LayerNorm; the GPT-2 small shapes, random weights, no LM head, built here). For each:
   * copy.deepcopy(model.state_dict())           (the baseline, same run)
   * from_module with tracing (first call)        and its ratio to the baseline
   * from_module with the cached spec             and its ratio
   * to_state_dict                                and its ratio
+  * peak memory growth (resident set, CPU only) of the first and of a cached from_module call, as a
+    multiple of the state dict's bytes; each measured in a fresh process (``/proc/self/clear_refs``
+    resets the high-water mark just before the call)
 and for 1,000 Small-CNN-Zoo networks: from_state_dicts graphs/s (list of state dicts and stacked).
+Use one torch thread (the script sets it; ``--threads`` changes it).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import math
+import subprocess
+import sys
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 import netgraph
 from netgraph.architectures import SmallCNN, resnet50
 from _timing import median_time
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm GPT-2 block: LayerNorm, q/k/v projections, causal SDPA, output projection, GELU MLP."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.q, self.k, self.v, self.proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.fc, self.out = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, t, d = h.shape
+        x = self.ln1(h)
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (self.q(x), self.k(x), self.v(x)))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        h = h + self.proj(a.transpose(1, 2).reshape(b, t, d))
+        return h + self.out(F.gelu(self.fc(self.ln2(h))))
+
+
+class Decoder(nn.Module):
+    """GPT-2-sized decoder (defaults: GPT-2 small, 124.4M parameters) returning the final hidden states."""
+
+    def __init__(self, vocab: int = 50257, context: int = 1024, dim: int = 768, depth: int = 12, heads: int = 12):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, dim), nn.Embedding(context, dim)
+        self.blocks = nn.ModuleList(DecoderBlock(dim, heads) for _ in range(depth))
+        self.ln_f = nn.LayerNorm(dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            h = block(h)
+        return self.ln_f(h)
 
 
 def timed(fn, repeats: int, sync) -> float:
@@ -28,54 +75,116 @@ def timed(fn, repeats: int, sync) -> float:
     return median_time(fn, repeats, warmup=True, sync=sync)[0]
 
 
+def _kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_growth(fn) -> int:
+    """Bytes by which the peak resident set grows while ``fn()`` runs (its result is kept until then)."""
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set (VmHWM) to the current size
+    before = _kib("VmRSS")
+    result = fn()
+    growth = (_kib("VmHWM") - before) * 1024
+    del result
+    return growth
+
+
+def build(name: str, device) -> tuple[nn.Module, object, str]:
+    """The model ``name``, its example inputs (None: torch.fx) and its label."""
+    if name in ("cifar", "imagenet"):
+        return resnet50(10 if name == "cifar" else 1000, name).to(device).eval(), None, f"ResNet-50 ({name} stem)"
+    return Decoder().to(device).eval(), torch.zeros(1, 8, dtype=torch.long, device=device), "GPT-2-sized decoder"
+
+
+def memory_probe(name: str, which: str) -> None:
+    """Print the peak memory growth of one from_module call (first or cached) in this fresh process."""
+    model, example_inputs, _ = build(name, "cpu")
+    if which == "cached":
+        spec = netgraph.spec_of(model, example_inputs)
+        print(peak_growth(lambda: netgraph.from_module(model, spec=spec)))
+    else:
+        print(peak_growth(lambda: netgraph.from_module(model, example_inputs)))
+
+
+def probed_growth(name: str, which: str, threads: int) -> int:
+    out = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--probe", name, which],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--models", nargs="+", default=["cifar", "imagenet", "gpt2", "zoo"],
+                        choices=["cifar", "imagenet", "gpt2", "zoo"])
+    parser.add_argument("--probe", nargs=2, metavar=("MODEL", "first|cached"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.probe:
+        return memory_probe(*args.probe)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
 
-    for stem, classes in (("cifar", 10), ("imagenet", 1000)):
-        convert_resnet(resnet50(classes, stem).to(device).eval(), stem, args.repeats, sync, device)
+    for name in args.models:
+        if name == "zoo":
+            convert_zoo(args.repeats, sync, device)
+        else:
+            convert(name, args.repeats, sync, device, args.threads)
+        gc.collect()
 
+
+def convert(name: str, repeats: int, sync, device, threads: int) -> None:
+    model, example_inputs, label = build(name, device)
+    params = sum(p.numel() for p in model.parameters())
+    state_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    baseline = timed(lambda: copy.deepcopy(model.state_dict()), repeats, sync)
+
+    def first_call():
+        netgraph.convert._SPECS.clear()
+        return netgraph.from_module(model, example_inputs)
+
+    traced = timed(first_call, max(1, repeats // 2), sync)
+    spec = netgraph.spec_of(model, example_inputs)
+    cached = timed(lambda: netgraph.from_module(model, spec=spec), repeats, sync)
+    memory = device.type == "cpu"
+    first_mem = probed_growth(name, "first", threads) if memory else math.nan
+    cached_mem = probed_growth(name, "cached", threads) if memory else math.nan
+    graph = netgraph.from_module(model, spec=spec)
+    back = timed(lambda: netgraph.to_state_dict(graph), repeats, sync)
+    stored = sum(v.numel() * v.element_size() for v in graph.stores[0].values() if isinstance(v, torch.Tensor))
+    mib = 2**20
+    print(f"device {device}; {label}: {params / 1e6:.1f}M parameters, state dict {state_bytes / mib:.0f} MiB, "
+          f"{graph.num_nodes} nodes, {spec.num_edges / 1e6:.2f}M edges, kernel {spec.kernel_shape}, "
+          f"graph tensors {stored / mib:.0f} MiB")
+    print(f"  deepcopy(state_dict)          {baseline * 1e3:8.1f} ms   (baseline)")
+    print(f"  from_module, traced           {traced * 1e3:8.1f} ms   ratio {traced / baseline:5.2f}x")
+    print(f"  from_module, cached spec      {cached * 1e3:8.1f} ms   ratio {cached / baseline:5.2f}x")
+    print(f"  to_state_dict                 {back * 1e3:8.1f} ms   ratio {back / baseline:5.2f}x")
+    print(f"  peak memory growth, traced    {first_mem / mib:8.0f} MiB  ratio {first_mem / state_bytes:5.2f}x")
+    print(f"  peak memory growth, cached    {cached_mem / mib:8.0f} MiB  ratio {cached_mem / state_bytes:5.2f}x")
+    del graph
+
+
+def convert_zoo(repeats: int, sync, device) -> None:
     nets = []
     for seed in range(1000):
         torch.manual_seed(seed)
         nets.append({k: v.to(device) for k, v in SmallCNN(1).state_dict().items()})
     zoo_spec = netgraph.trace(SmallCNN(1))
-    listed = timed(lambda: netgraph.from_state_dicts(zoo_spec, nets), args.repeats, sync)
+    listed = timed(lambda: netgraph.from_state_dicts(zoo_spec, nets), repeats, sync)
     stacked = {k: torch.stack([n[k] for n in nets]) for k in nets[0]}
-    stacked_time = timed(lambda: netgraph.from_state_dicts(zoo_spec, stacked), args.repeats, sync)
+    stacked_time = timed(lambda: netgraph.from_state_dicts(zoo_spec, stacked), repeats, sync)
     pyg = timed(lambda: torch_geometric_batch(zoo_spec, nets), 1, sync)
     print(f"1,000 Small CNN Zoo nets ({zoo_spec.num_nodes} nodes, {zoo_spec.num_edges} edges each):")
     print(f"  from_state_dicts(list)        {listed * 1e3:8.1f} ms   {1000 / listed:9.0f} graphs/s")
     print(f"  from_state_dicts(stacked)     {stacked_time * 1e3:8.1f} ms   {1000 / stacked_time:9.0f} graphs/s")
     print(f"  one by one + Batch.from_data_list {pyg * 1e3:6.1f} ms   ratio to list path {pyg / listed:5.1f}x")
-
-
-def convert_resnet(model, stem: str, repeats: int, sync, device) -> None:
-    params = sum(p.numel() for p in model.parameters())
-    baseline = timed(lambda: copy.deepcopy(model.state_dict()), repeats, sync)
-
-    def first_call():
-        netgraph.convert._SPECS.clear()
-        return netgraph.from_module(model)
-
-    traced = timed(first_call, max(1, repeats // 2), sync)
-    spec = netgraph.spec_of(model)
-    cached = timed(lambda: netgraph.from_module(model, spec=spec), repeats, sync)
-    graph = netgraph.from_module(model, spec=spec)
-    back = timed(lambda: netgraph.to_state_dict(graph), repeats, sync)  # noqa: F821 (called before `del graph`)
-    print(f"device {device}; ResNet-50 ({stem} stem): {params / 1e6:.1f}M parameters, {graph.num_nodes} nodes, "
-          f"{graph.num_edges / 1e6:.2f}M edges, kernel {spec.kernel_shape}, "
-          f"edge_attr {graph.edge_attr.numel() * 4 / 2**20:.0f} MiB")
-    print(f"  deepcopy(state_dict)          {baseline * 1e3:8.1f} ms   (baseline)")
-    print(f"  from_module, traced           {traced * 1e3:8.1f} ms   ratio {traced / baseline:5.2f}x")
-    print(f"  from_module, cached spec      {cached * 1e3:8.1f} ms   ratio {cached / baseline:5.2f}x")
-    print(f"  to_state_dict                 {back * 1e3:8.1f} ms   ratio {back / baseline:5.2f}x")
-    del graph
 
 
 def torch_geometric_batch(spec, nets):

@@ -85,8 +85,8 @@ class ZooDataset(Dataset):
 
     def get(self, idx: int) -> ParamGraph:
         arch, row = int(self._arch[idx]), int(self._row[idx])
-        x, edge_attr, aux = self._tensors[arch]
-        graph = make_graph(self.specs[arch], x[row], edge_attr[row], aux[row])
+        x, values, aux = self._tensors[arch]
+        graph = make_graph(self.specs[arch], x[row], None, aux[row], edge_values=values[row])
         graph.y = self.y[idx:idx + 1]
         graph.net_id = self.net_ids[idx:idx + 1]
         graph.checkpoint = self.checkpoint_of[idx:idx + 1]
@@ -117,8 +117,8 @@ class ZooDataset(Dataset):
         if not archs.numel() or bool((archs != archs[0]).any()):
             return Batch.from_data_list([self.get(int(i)) for i in positions])
         arch, rows = int(archs[0]), self._row[positions]
-        x, edge_attr, aux = self._tensors[arch]
-        batch = make_batch(self.specs[arch], x[rows], edge_attr[rows], aux[rows])
+        x, values, aux = self._tensors[arch]
+        batch = make_batch(self.specs[arch], x[rows], None, aux[rows], edge_values=values[rows])
         batch.y, batch.net_id, batch.checkpoint = (t[positions] for t in (self.y, self.net_ids, self.checkpoint_of))
         return batch
 
@@ -156,9 +156,10 @@ class ZooDataset(Dataset):
             return netgraph.weight_space(self.to_batch())
         views = {}
         for arch in groups:
-            x, edge_attr, aux = self._tensors[arch]
+            x, values, aux = self._tensors[arch]
             rows = self._row[positions[archs == arch]]
-            views[arch] = netgraph.weight_space(make_batch(self.specs[arch], x[rows], edge_attr[rows], aux[rows]))
+            views[arch] = netgraph.weight_space(make_batch(self.specs[arch], x[rows], None, aux[rows],
+                                                           edge_values=values[rows]))
         first = views[groups[0]]
         shapes = {a: [tuple(w.shape[1:]) for w in v.weights] for a, v in views.items()}
         if any(s != shapes[groups[0]] for s in shapes.values()):
@@ -219,7 +220,7 @@ class ZooDataset(Dataset):
                 batch = netgraph.from_state_dicts(self.specs[arch], stacked)
                 spec = self.specs[arch]
                 self._tensors.append((batch.x.view(len(mine), spec.num_nodes, -1),
-                                      batch.edge_attr.view(len(mine), spec.num_edges, -1), batch.aux.view(len(mine), -1)))
+                                      batch.edge_values.view(len(mine), -1), batch.aux.view(len(mine), -1)))
             else:
                 self._tensors.append((torch.empty(0), torch.empty(0), torch.empty(0)))
             local_row[mine] = torch.arange(len(mine))

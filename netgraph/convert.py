@@ -69,8 +69,8 @@ def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *
 def from_state_dict(spec: GraphSpec, state_dict: Mapping[str, torch.Tensor]) -> ParamGraph:
     """The parameter graph of a state dict of the architecture ``spec``."""
     _require_parameters(spec)
-    x, edge_attr, aux = spec.gather(state_dict)
-    return make_graph(spec, x, edge_attr, aux)
+    x, values, aux = spec.gather_values(state_dict)
+    return make_graph(spec, x, None, aux, edge_values=values)
 
 
 def from_state_dicts(model: nn.Module | GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]] |
@@ -89,8 +89,8 @@ def from_state_dicts(model: nn.Module | GraphSpec, state_dicts: Sequence[Mapping
         if len(state_dicts) == 0:
             raise ValueError("from_state_dicts needs at least one state dict")
         stacked = _stack(spec, state_dicts)
-    x, edge_attr, aux = spec.gather(stacked, batch_dims=1)
-    return make_batch(spec, x, edge_attr, aux)
+    x, values, aux = spec.gather_values(stacked, batch_dims=1)
+    return make_batch(spec, x, None, aux, edge_values=values)
 
 
 def to_state_dict(graph: Data) -> dict[str, torch.Tensor]:
@@ -98,7 +98,7 @@ def to_state_dict(graph: Data) -> dict[str, torch.Tensor]:
     specs = graph_specs(graph)
     if len(specs) != 1:
         raise ValueError(f"to_state_dict takes one graph; got a batch of {len(specs)}: use to_state_dicts")
-    return specs[0].scatter(graph.x, graph.edge_attr, graph.aux)
+    return specs[0].scatter_values(graph.x, graph.edge_values, graph.aux)
 
 
 def to_state_dicts(batch: Batch, stacked: bool = False) -> list[dict[str, torch.Tensor]] | dict[str, torch.Tensor]:
@@ -111,8 +111,8 @@ def to_state_dicts(batch: Batch, stacked: bool = False) -> list[dict[str, torch.
     first = specs[0]
     if all(s is first for s in specs):
         b = len(specs)
-        out = first.scatter(batch.x.reshape(b, first.num_nodes, -1), batch.edge_attr.reshape(b, first.num_edges, -1),
-                            batch.aux.reshape(b, -1), batch_dims=1)
+        out = first.scatter_values(batch.x.reshape(b, first.num_nodes, -1), batch.edge_values.reshape(b, -1),
+                                   batch.aux.reshape(b, -1), batch_dims=1)
         if stacked:
             return out
         return [{k: v[i] for k, v in out.items()} for i in range(b)]

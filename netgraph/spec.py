@@ -24,7 +24,7 @@ import torch
 
 from .types import NODE_FEATURES
 
-__all__ = ["EdgePiece", "NodePiece", "AuxPiece", "ConstEdges", "SymmetryGroup", "Space", "LayerRef", "GraphSpec",
+__all__ = ["EdgePiece", "NodePiece", "AuxPiece", "ConstEdges", "EdgeBlock", "ValueBlock", "SymmetryGroup", "Space", "LayerRef", "GraphSpec",
            "common_kernel_shape"]
 
 
@@ -90,6 +90,63 @@ class ConstEdges:
     offset: int
     count: int
     value: float
+    src: torch.Tensor | None = None  #: [count] source nodes
+    dst: torch.Tensor | None = None  #: [count] target nodes
+
+
+EdgeBlock = tuple[int, int, int, "EdgePiece | ConstEdges"]
+"""One block of consecutive edges of a spec: ``(first edge, count, EdgeType, source)``; ``source`` is the
+weight piece the edges carry or, for fixed edges, a :class:`ConstEdges` holding their ``(src, dst)`` nodes."""
+
+
+@dataclass(frozen=True)
+class ValueBlock:
+    """Where one block of edges keeps its values in ``edge_values``: ``count`` edges from ``edge_offset``,
+    each with ``prod(kernel)`` values, from ``value_offset`` on (``kernel`` is ``()`` for fixed edges)."""
+
+    edge_offset: int
+    count: int
+    value_offset: int
+    kernel: tuple[int, ...]
+    source: "EdgePiece | ConstEdges"
+
+    @property
+    def num_values(self) -> int:
+        return self.count * math.prod(self.kernel)
+
+
+class _Topology(dict):
+    """Topology tensors of one spec on one device, each made on first access (see :meth:`GraphSpec.on`)."""
+
+    def __init__(self, spec: "GraphSpec", device: torch.device):
+        super().__init__()
+        self._spec, self._device = spec, device
+
+    def __missing__(self, name: str) -> torch.Tensor:
+        spec = self._spec
+        if name in ("edge_index", "edge_type"):
+            cpu = spec.on("cpu")
+            if self is cpu:
+                self.update(spec._edge_tensors())
+                return self[name]
+            value = cpu[name].to(self._device)
+        elif name in _TOPOLOGY_FIELDS:
+            value = getattr(spec, name).to(self._device)
+        else:
+            raise KeyError(f"'{name}' is not a topology tensor; expected one of {_TOPOLOGY_FIELDS + ('edge_index', 'edge_type')}")
+        self[name] = value
+        return value
+
+
+def _inverse(perm: tuple[int, ...]) -> list[int]:
+    """Dims of the permutation undoing ``perm`` (shifted by one for a leading batch dim)."""
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return [0] + [p + 1 for p in inverse]
+
+
+_TOPOLOGY_FIELDS = ("node_type", "layer", "node_act", "node_norm", "pos_index", "sym_group", "sym_unit", "sym_stride")
 
 
 @dataclass(frozen=True)
@@ -144,8 +201,8 @@ class GraphSpec:
     node_act: torch.Tensor  #: [N]
     node_norm: torch.Tensor  #: [N]
     pos_index: torch.Tensor  #: [N] position in its space for never-permuted nodes, else -1
-    edge_index: torch.Tensor  #: [2, E]
-    edge_type: torch.Tensor  #: [E]
+    num_edges: int
+    edge_blocks: list[EdgeBlock]  #: the edges in order, block by block (``edge_index`` is built from them on demand)
     edge_pieces: list[EdgePiece]
     const_edges: list[ConstEdges]
     node_pieces: list[NodePiece]
@@ -163,6 +220,19 @@ class GraphSpec:
     dtype: torch.dtype  #: floating dtype of ``x`` and ``edge_attr``
     trace_mode: str = "fx"
     _device_cache: dict = field(default_factory=dict, repr=False)
+    _topology: dict = field(default_factory=dict, repr=False)  #: device -> topology tensors (kernel-independent)
+
+    def __post_init__(self) -> None:
+        self._value_blocks, offset = [], 0
+        for start, count, kind, source in self.edge_blocks:
+            kernel = source.kernel if isinstance(source, EdgePiece) else ()
+            self._value_blocks.append(ValueBlock(start, count, offset, tuple(kernel), source))
+            offset += count * math.prod(kernel)
+        self.num_values = offset
+        # edge_values read as [E, K] as they are: no padding, and every weight stored in edge order
+        self._unpadded = all(self._kernel_padded(b.kernel) == tuple(self.kernel_shape) and (
+            not isinstance(b.source, EdgePiece) or list(b.source.perm) == sorted(b.source.perm))
+            for b in self._value_blocks)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -171,8 +241,14 @@ class GraphSpec:
         return sum(math.prod(self.shapes[k]) for k in self.keys if k not in self.aliases)
 
     @property
-    def num_edges(self) -> int:
-        return self.edge_index.shape[1]
+    def edge_index(self) -> torch.Tensor:
+        """``[2, E]`` int64 source (input neuron) -> target (output neuron), built on first use and cached."""
+        return self.on("cpu")["edge_index"]
+
+    @property
+    def edge_type(self) -> torch.Tensor:
+        """``[E]`` :class:`~netgraph.types.EdgeType` of every edge, built on first use and cached."""
+        return self.on("cpu")["edge_type"]
 
     @property
     def kernel_numel(self) -> int:
@@ -196,87 +272,185 @@ class GraphSpec:
         return torch.tensor([g.units for g in self.groups], dtype=torch.long)
 
     def on(self, device: torch.device | str) -> dict[str, torch.Tensor]:
-        """The topology tensors on ``device`` (cached)."""
-        device = torch.device(device)
-        key = str(device)
-        if key not in self._device_cache:
-            self._device_cache[key] = {
-                name: getattr(self, name).to(device)
-                for name in ("node_type", "layer", "node_act", "node_norm", "pos_index", "edge_index",
-                             "edge_type", "sym_group", "sym_unit", "sym_stride")
-            }
-        return self._device_cache[key]
+        """The topology tensors on ``device``: ``node_type``, ``layer``, ``node_act``, ``node_norm``,
+        ``pos_index``, ``sym_group``, ``sym_unit``, ``sym_stride`` (``[N]`` or ``[N, 2]``), ``edge_index``
+        ``[2, E]`` and ``edge_type`` ``[E]``; each is made on first access and cached (shared by every
+        graph of the architecture, whatever its kernel shape)."""
+        key = str(torch.device(device))
+        if key not in self._topology:
+            self._topology[key] = _Topology(self, torch.device(device))
+        return self._topology[key]
+
+    def _edge_tensors(self) -> dict[str, torch.Tensor]:
+        """``edge_index [2, E]`` and ``edge_type [E]`` on the CPU, written block by block."""
+        edge_index = torch.empty(2, self.num_edges, dtype=torch.long)
+        edge_type = torch.empty(self.num_edges, dtype=torch.long)
+        for start, count, kind, source in self.edge_blocks:
+            edge_type[start: start + count] = int(kind)
+            src, dst = edge_index[:, start: start + count]
+            if isinstance(source, EdgePiece):
+                g, n_in, n_out = source.groups, source.n_in, source.n_out
+                src.view(g, n_out // g, n_in).copy_(source.in_nodes.view(g, 1, n_in).expand(g, n_out // g, n_in))
+                dst.view(n_out, n_in).copy_(source.out_nodes.view(-1, 1).expand(n_out, n_in))
+            else:
+                src.copy_(source.src)
+                dst.copy_(source.dst)
+        return {"edge_index": edge_index, "edge_type": edge_type}
 
     # ------------------------------------------------------------ gathering
-    def gather(self, state: Mapping[str, torch.Tensor], batch_dims: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """State dict -> ``(x [*, N, F], edge_attr [*, E, K], aux [*, A])``.
+    def gather_values(self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """State dict -> ``(x [*, N, F], edge_values [*, P], aux [*, A])``, the tensors a graph stores.
 
-        With ``batch_dims=1`` every tensor of ``state`` carries a leading batch dim ``B`` (stacked
-        networks) and so do the outputs.
+        ``edge_values`` holds every edge's own kernel, unpadded (``P = num_values``), block after block of
+        edges; a weight's block is the weight itself in its state-dict order (``[n_out, n_in, *kernel]``
+        for linear and conv layers), so gathering is one plain copy per parameter. With ``batch_dims=1`` every tensor of ``state`` carries a leading batch dim ``B``
+        (stacked networks) and so do the outputs.
         """
         self._check_keys(state, batch_dims)
         ref = state[self.keys[0]] if self.keys else torch.zeros(())
         batch = tuple(ref.shape[:batch_dims])
         flat = math.prod(batch)
         device = ref.device
+        values = torch.empty(flat, self.num_values, dtype=self.dtype, device=device)
+        for block in self._value_blocks:
+            target = values[:, block.value_offset: block.value_offset + block.num_values]
+            if isinstance(block.source, EdgePiece):
+                piece = block.source
+                target.view(flat, *piece.view).copy_(self._rows(piece, state[piece.param], flat))
+            else:
+                target.fill_(block.source.value)
         x = torch.zeros(flat, self.num_nodes, self.num_node_features, dtype=self.dtype, device=device)
-        edge_attr = torch.empty(flat, self.num_edges, *self.kernel_shape, dtype=self.dtype, device=device)
-        for piece in self.edge_pieces:
-            self.write_edge_block(edge_attr, piece, self._canonical(piece, state[piece.param], flat))
-        for const in self.const_edges:
-            block = edge_attr[:, const.offset: const.offset + const.count]
-            block.zero_()
-            block[(slice(None), slice(None)) + self._centre()] = const.value
         for piece in self.node_pieces:
-            values = state[piece.param].reshape(flat, -1)
+            column = state[piece.param].reshape(flat, -1)
             if piece.rows is not None:
-                values = values[:, piece.rows[0]: piece.rows[1]]
-            x[:, piece.nodes.to(device), piece.column] = values.to(self.dtype)
+                column = column[:, piece.rows[0]: piece.rows[1]]
+            x[:, piece.nodes.to(device), piece.column] = column.to(self.dtype)
         aux = torch.zeros(flat, self.aux_size, dtype=torch.float64, device=device)
         for piece in self.aux_pieces:
             aux[:, piece.offset: piece.offset + piece.numel] = state[piece.param].reshape(flat, -1).to(torch.float64)
-        edge_attr = edge_attr.reshape(flat, self.num_edges, self.kernel_numel)
-        return (x.reshape(batch + x.shape[1:]), edge_attr.reshape(batch + edge_attr.shape[1:]),
+        return (x.reshape(batch + x.shape[1:]), values.reshape(batch + values.shape[1:]),
                 aux.reshape(batch + aux.shape[-1:]))
 
-    def scatter(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor | None = None,
-                batch_dims: int = 0) -> dict[str, torch.Tensor]:
-        """Graph tensors -> state dict (the exact inverse of :meth:`gather`).
+    def gather(self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """State dict -> ``(x [*, N, F], edge_attr [*, E, K], aux [*, A])`` (edge features padded, see
+        :meth:`edge_attr_of`)."""
+        x, values, aux = self.gather_values(state, batch_dims)
+        batch = tuple(values.shape[:-1])
+        edge_attr = self.edge_attr_of(values.reshape(-1, self.num_values))
+        return x, edge_attr.reshape(batch + edge_attr.shape[1:]), aux
 
-        Takes ``x [*, N, F]``, ``edge_attr [*, E, K]`` and ``aux [*, A]`` with ``batch_dims`` leading
-        batch dims and returns every state-dict key (tied weights included), each with the
-        original dtype and the leading batch dims.
+    def scatter_values(self, x: torch.Tensor, values: torch.Tensor, aux: torch.Tensor | None = None,
+                       batch_dims: int = 0) -> dict[str, torch.Tensor]:
+        """Graph tensors -> state dict (the exact inverse of :meth:`gather_values`).
+
+        Takes ``x [*, N, F]``, ``edge_values [*, P]`` and ``aux [*, A]`` with ``batch_dims`` leading batch
+        dims and returns every state-dict key (tied weights included), each with the original dtype and
+        the leading batch dims (views of ``edge_values`` where no reordering is needed).
         """
         batch = tuple(x.shape[:batch_dims])
         flat = math.prod(batch)
         x = x.reshape(flat, self.num_nodes, -1)
-        edge_attr = edge_attr.reshape(flat, self.num_edges, *self.kernel_shape)
+        values = values.reshape(flat, self.num_values)
         out: dict[str, torch.Tensor] = {}
         rows_parts: dict[str, list[tuple[int, torch.Tensor]]] = {}
         for piece in self.edge_pieces:
-            values = self.edge_block(edge_attr, piece)
+            block = self.block_values(values, self._value_blocks[self._block_of(piece)])
             rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0,
-                                                           self._from_canonical(piece, values, flat)))
+                                                           block.reshape(flat, -1, *self.shapes[piece.param][1:])))
         for piece in self.node_pieces:
-            values = x[:, piece.nodes.to(x.device), piece.column]
-            rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0, values))
+            column = x[:, piece.nodes.to(x.device), piece.column]
+            rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0, column))
         for name, parts in rows_parts.items():
             parts.sort(key=lambda p: p[0])
-            values = parts[0][1] if len(parts) == 1 else torch.cat([p[1] for p in parts], dim=1)
-            out[name] = values.reshape(batch + self.shapes[name]).to(self.dtypes[name])
+            joined = parts[0][1] if len(parts) == 1 else torch.cat([p[1] for p in parts], dim=1)
+            out[name] = joined.reshape(batch + self.shapes[name]).to(self.dtypes[name])
         if self.aux_pieces:
             if aux is None:
                 raise ValueError("this architecture stores tensors in `aux`; pass the graph's aux")
             aux = aux.reshape(flat, -1)
             for piece in self.aux_pieces:
-                values = aux[:, piece.offset: piece.offset + piece.numel]
-                out[piece.param] = values.reshape(batch + self.shapes[piece.param]).to(self.dtypes[piece.param])
-        ordered = {}
-        for key in self.keys:
-            ordered[key] = out[self.aliases.get(key, key)]
-        return ordered
+                kept = aux[:, piece.offset: piece.offset + piece.numel]
+                out[piece.param] = kept.reshape(batch + self.shapes[piece.param]).to(self.dtypes[piece.param])
+        return {key: out[self.aliases.get(key, key)] for key in self.keys}
+
+    def scatter(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor | None = None,
+                batch_dims: int = 0) -> dict[str, torch.Tensor]:
+        """Graph tensors with padded edge features -> state dict (the exact inverse of :meth:`gather`).
+
+        Takes ``x [*, N, F]``, ``edge_attr [*, E, K]`` and ``aux [*, A]``; see :meth:`scatter_values`.
+        """
+        flat = math.prod(x.shape[:batch_dims])
+        values = self.values_of(edge_attr.reshape(flat, self.num_edges, -1))
+        return self.scatter_values(x, values.reshape(tuple(x.shape[:batch_dims]) + (-1,)), aux, batch_dims)
+
+    # ---------------------------------------------------- edge features, padded
+    def edge_attr_of(self, values: torch.Tensor) -> torch.Tensor:
+        """Padded edge features ``[B, E, K]`` from ``edge_values [B, P]``: each kernel centred, zero padded
+        to ``kernel_shape``. A view of ``values`` when no edge needs padding (e.g. MLPs), else a new
+        tensor (differentiable either way).
+        """
+        b = values.shape[0]
+        if self._unpadded:
+            return values.view(b, self.num_edges, self.kernel_numel)
+        out = values.new_zeros(b, self.num_edges, *self.kernel_shape)
+        windows = self._padded_kernel_layout()
+        for block in self._value_blocks:
+            window, _ = windows[block.edge_offset]
+            out[(slice(None), slice(block.edge_offset, block.edge_offset + block.count)) + window] = self._edge_order(
+                values, block).reshape(b, block.count, *self._kernel_padded(block.kernel))
+        return out.reshape(b, self.num_edges, self.kernel_numel)
+
+    def values_of(self, edge_attr: torch.Tensor) -> torch.Tensor:
+        """``edge_values [B, P]`` from padded edge features ``[B, E, K]`` (the inverse of
+        :meth:`edge_attr_of`; padding is dropped)."""
+        b = edge_attr.shape[0]
+        if edge_attr.reshape(b, -1).shape[1] != self.num_edges * self.kernel_numel:
+            raise ValueError(f"edge features of shape {tuple(edge_attr.shape)} do not fit this architecture: expected "
+                             f"[{b}, {self.num_edges}, {self.kernel_numel}] (edges x prod(kernel_shape "
+                             f"{self.kernel_shape})); build the graphs with the same kernel_shape")
+        if self._unpadded:
+            return edge_attr.reshape(b, self.num_values)
+        padded = edge_attr.reshape(b, self.num_edges, *self.kernel_shape)
+        windows = self._padded_kernel_layout()
+        parts = []
+        for block in self._value_blocks:
+            window, _ = windows[block.edge_offset]
+            edges = padded[(slice(None), slice(block.edge_offset, block.edge_offset + block.count)) + window]
+            if isinstance(block.source, EdgePiece):
+                piece = block.source
+                edges = edges.reshape(b, *(piece.view[p] for p in piece.perm)).permute(*_inverse(piece.perm))
+            parts.append(edges.reshape(b, -1))
+        return torch.cat(parts, dim=1) if parts else edge_attr.new_zeros(b, 0)
 
     # ----------------------------------------------------------- edge blocks
+    def block_values(self, values: torch.Tensor, block: "ValueBlock") -> torch.Tensor:
+        """The values of one block of edges, ``edge_values [B, P]`` -> ``[B, count * prod(kernel)]`` (a view)."""
+        return values[:, block.value_offset: block.value_offset + block.num_values]
+
+    def value_block(self, values: torch.Tensor, piece: EdgePiece) -> torch.Tensor:
+        """The weights of ``piece`` from ``edge_values [B, P]`` as ``[B, n_out, n_in, *piece.kernel]`` (a view
+        for linear and conv layers; a copy where the edge order differs from the state dict's, e.g. embeddings)."""
+        b = values.shape[0]
+        return self._edge_order(values, self._value_blocks[self._block_of(piece)]).reshape(
+            b, piece.n_out, piece.n_in, *piece.kernel)
+
+    def write_value_block(self, values: torch.Tensor, piece: EdgePiece, weights: torch.Tensor) -> None:
+        """Write ``weights [B, n_out, n_in, *piece.kernel]`` into the block of ``piece`` of ``edge_values [B, P]``."""
+        b = values.shape[0]
+        target = self.block_values(values, self._value_blocks[self._block_of(piece)]).view(b, *piece.view)
+        target = target.permute(0, *(p + 1 for p in piece.perm))
+        target.copy_(weights.reshape(target.shape))
+
+    def _edge_order(self, values: torch.Tensor, block: "ValueBlock") -> torch.Tensor:
+        """The values of ``block`` as ``[B, *]`` in edge order (``[n_out, n_in, *kernel]``)."""
+        out = self.block_values(values, block)
+        if isinstance(block.source, EdgePiece):
+            piece = block.source
+            out = out.view(values.shape[0], *piece.view).permute(0, *(p + 1 for p in piece.perm))
+        return out
+
     def edge_block(self, edge_attr: torch.Tensor, piece: EdgePiece) -> torch.Tensor:
         """The weights of ``piece`` from ``edge_attr [B, E, *kernel_shape]`` (or ``[B, E, K]``) as
         ``[B, n_out, n_in, *piece.kernel]`` (a view where no padding had to be removed)."""
@@ -312,34 +486,32 @@ class GraphSpec:
                 raise ValueError(f"'{key}' has shape {shape}, the architecture expects {self.shapes[key]}"
                                  f"{' after the batch dim' if batch_dims else ''}")
 
-    def _canonical(self, piece: EdgePiece, tensor: torch.Tensor, flat: int) -> torch.Tensor:
+    def _rows(self, piece: EdgePiece, tensor: torch.Tensor, flat: int) -> torch.Tensor:
+        """The weight of ``piece`` (its rows), ``[flat, *piece.view]`` (a view of ``tensor``)."""
         t = tensor.reshape(flat, *self.shapes[piece.param])
         if piece.rows is not None:
             t = t[:, piece.rows[0]: piece.rows[1]]
-        t = t.reshape(flat, *piece.view).permute(0, *(p + 1 for p in piece.perm))
-        return t.reshape(flat, piece.num_edges, *piece.kernel).to(self.dtype)
-
-    def _from_canonical(self, piece: EdgePiece, values: torch.Tensor, flat: int) -> torch.Tensor:
-        permuted = [piece.view[p] for p in piece.perm]
-        inverse = [0] * len(piece.perm)
-        for i, p in enumerate(piece.perm):
-            inverse[p] = i
-        t = values.reshape(flat, *permuted).permute(0, *(p + 1 for p in inverse))
-        return t.reshape(flat, -1, *self.shapes[piece.param][1:])
+        return t.reshape(flat, *piece.view)
 
     def _kernel_padded(self, kernel: tuple[int, ...]) -> tuple[int, ...]:
         return (1,) * (len(self.kernel_shape) - len(kernel)) + tuple(kernel)
 
-    def _centre(self) -> tuple[int, ...]:
-        return tuple(k // 2 for k in self.kernel_shape)
+    def _block_of(self, piece: EdgePiece) -> int:
+        if "_block_index" not in self._device_cache:
+            self._device_cache["_block_index"] = {b.edge_offset: i for i, b in enumerate(self._value_blocks)}
+        return self._device_cache["_block_index"][piece.offset]
 
     def _padded_kernel_layout(self) -> dict[int, tuple[tuple[slice, ...], bool]]:
+        """Edge offset of every block -> (its window in ``kernel_shape``, whether it fills it)."""
         if "_windows" not in self._device_cache:
             windows = {}
-            for piece in self.edge_pieces:
-                kernel = self._kernel_padded(piece.kernel)
-                window = tuple(slice((c - k) // 2, (c - k) // 2 + k) for c, k in zip(self.kernel_shape, kernel))
-                windows[piece.offset] = (window, kernel == tuple(self.kernel_shape))
+            for block in self._value_blocks:
+                kernel = self._kernel_padded(block.kernel)
+                if isinstance(block.source, EdgePiece):
+                    window = tuple(slice((c - k) // 2, (c - k) // 2 + k) for c, k in zip(self.kernel_shape, kernel))
+                else:  # a constant edge: one value at the centre
+                    window = tuple(slice(c // 2, c // 2 + 1) for c in self.kernel_shape)
+                windows[block.edge_offset] = (window, kernel == tuple(self.kernel_shape))
             self._device_cache["_windows"] = windows
         return self._device_cache["_windows"]
 

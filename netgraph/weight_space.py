@@ -51,13 +51,13 @@ class WeightSpace:
         spec = self.spec
         b = self.weights[0].shape[0] if self.weights else 1
         out = copy.copy(self.template)
-        edge_attr = self.template.edge_attr.clone().reshape(b, spec.num_edges, *spec.kernel_shape)
+        values = self.template.edge_values.clone().reshape(b, spec.num_values)
         x = self.template.x.clone().reshape(b, spec.num_nodes, -1)
         for layer, weight, bias in zip(spec.layers, self.weights, self.biases):
-            spec.write_edge_block(edge_attr, layer.weight, weight.reshape(b, layer.weight.num_edges, *layer.weight.kernel))
+            spec.write_value_block(values, layer.weight, weight)
             if layer.bias is not None:
                 x[:, layer.bias.nodes.to(x.device), NodeFeature.BIAS] = bias
-        out.edge_attr = edge_attr.reshape(self.template.edge_attr.shape)
+        out.edge_values = values.reshape(-1)
         out.x = x.reshape(self.template.x.shape)
         return out
 
@@ -70,11 +70,11 @@ def weight_space(model_or_graph: nn.Module | Data, example_inputs=None) -> Weigh
     if any(s is not spec for s in specs):
         raise ValueError("weight_space needs all graphs of a batch to share one architecture")
     b = len(specs)
-    edge_attr = graph.edge_attr.reshape(b, spec.num_edges, -1)
+    values = graph.edge_values.reshape(b, spec.num_values)
     x = graph.x.reshape(b, spec.num_nodes, -1)
     weights, biases = [], []
     for layer in spec.layers:
-        weights.append(spec.edge_block(edge_attr, layer.weight))
+        weights.append(spec.value_block(values, layer.weight))
         bias = x[:, layer.weight.out_nodes.to(x.device), NodeFeature.BIAS]
         biases.append(bias)
     return WeightSpace(weights, biases, [layer.name for layer in spec.layers], spec, graph)

@@ -153,9 +153,9 @@ class GraphLoader:
             parts = [transform(part) for part in parts]
         spec = self.shared_spec
         b = sum(p.num_graphs for p in parts)
-        batch = make_batch(spec, torch.cat([p.x for p in parts]).view(b, spec.num_nodes, -1),
-                           torch.cat([p.edge_attr for p in parts]).view(b, spec.num_edges, -1),
-                           torch.cat([p.aux for p in parts]).view(b, -1))
+        batch = make_batch(spec, torch.cat([p.x for p in parts]).view(b, spec.num_nodes, -1), None,
+                           torch.cat([p.aux for p in parts]).view(b, -1),
+                           edge_values=torch.cat([p.edge_values for p in parts]).view(b, -1))
         for key in ("y", "net_id", "checkpoint"):
             batch[key] = torch.cat([p[key] for p in parts])
         return batch

@@ -89,8 +89,10 @@ def test_permuted_graphs_compute_the_same_function_and_broken_ones_do_not(zoo_ro
         broken = plain[i].clone()                 # permute hidden channels of one conv's outputs only
         spec = plain.spec if len(plain.specs) == 1 else plain.specs[int(plain._arch[i])]
         piece = next(p for p in spec.edge_pieces if p.param == "features.0.weight")
-        block = spec.edge_block(broken.edge_attr.unsqueeze(0), piece)[0]
-        spec.write_edge_block(broken.edge_attr.unsqueeze(0), piece, block.roll(1, dims=0).unsqueeze(0))
+        edge_attr = broken.edge_attr  # computed from the stored weights: edit it, then assign it back
+        block = spec.edge_block(edge_attr.unsqueeze(0), piece)[0]
+        spec.write_edge_block(edge_attr.unsqueeze(0), piece, block.roll(1, dims=0).unsqueeze(0))
+        broken.edge_attr = edge_attr
         assert not torch.allclose(netgraph.to_module(broken, model)(x), model(x), rtol=1e-2, atol=1e-6)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import UnsupportedModuleError
-from ..spec import (AuxPiece, ConstEdges, EdgePiece, GraphSpec, LayerRef, NodePiece, Space, SymmetryGroup,
+from ..spec import (AuxPiece, ConstEdges, EdgeBlock, EdgePiece, GraphSpec, LayerRef, NodePiece, Space, SymmetryGroup,
                     common_kernel_shape)
 from ..types import Activation, EdgeType, NodeFeature, NodeType, Norm
 from .ir import Op, ParamRef, Program, Value
@@ -58,7 +58,7 @@ class SpecBuilder:
         self.spaces: list[_Space] = []
         self._starts: list[int] = []
         self.num_nodes = 0
-        self.edge_blocks: list[tuple[int, EdgeType, EdgePiece | tuple[torch.Tensor, torch.Tensor]]] = []
+        self.edge_blocks: list[EdgeBlock] = []
         self.num_edges = 0
         self.edge_pieces: list[EdgePiece] = []
         self.const_edges_: list[ConstEdges] = []
@@ -197,8 +197,9 @@ class SpecBuilder:
 
     def const_edges(self, src: torch.Tensor, dst: torch.Tensor, value: float, edge_type: EdgeType) -> None:
         """Fixed edges (no parameter) with feature ``value`` at the kernel centre."""
-        self.const_edges_.append(ConstEdges(self.num_edges, src.numel(), value))
-        self._add_edges(src.numel(), edge_type, (src.reshape(-1), dst.reshape(-1)))
+        const = ConstEdges(self.num_edges, src.numel(), value, src.reshape(-1).clone(), dst.reshape(-1).clone())
+        self.const_edges_.append(const)
+        self._add_edges(src.numel(), edge_type, const)
 
     def node_param(self, op: Op, ref: ParamRef, nodes: torch.Tensor, column: NodeFeature,
                    rows: tuple[int, int] | None = None, claim: bool = True) -> str:
@@ -213,27 +214,9 @@ class SpecBuilder:
         self.node_pieces.append(NodePiece(name, rows, nodes.reshape(-1).clone(), int(column)))
         return name
 
-    def _add_edges(self, count: int, edge_type: EdgeType, block) -> None:
-        self.edge_blocks.append((count, edge_type, block))
+    def _add_edges(self, count: int, edge_type: EdgeType, source) -> None:
+        self.edge_blocks.append((self.num_edges, count, int(edge_type), source))
         self.num_edges += count
-
-    def _edge_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``edge_index [2, E]`` and ``edge_type [E]``, written block by block into preallocated tensors."""
-        edge_index = torch.empty(2, self.num_edges, dtype=torch.long)
-        edge_type = torch.empty(self.num_edges, dtype=torch.long)
-        offset = 0
-        for count, kind, block in self.edge_blocks:
-            edge_type[offset: offset + count] = int(kind)
-            src, dst = edge_index[:, offset: offset + count]
-            if isinstance(block, EdgePiece):
-                g, n_in = block.groups, block.n_in
-                src.view(g, block.n_out // g, n_in).copy_(block.in_nodes.view(g, 1, n_in).expand(g, block.n_out // g, n_in))
-                dst.view(block.n_out, n_in).copy_(block.out_nodes.view(-1, 1).expand(block.n_out, n_in))
-            else:
-                src.copy_(block[0])
-                dst.copy_(block[1])
-            offset += count
-        return edge_index, edge_type
 
     # ============================================================== couplings
     def couple(self, grid_a: torch.Tensor, grid_b: torch.Tensor) -> None:
@@ -359,8 +342,6 @@ class SpecBuilder:
             pos_index[sl] = torch.arange(s.size)
         pos_index[(sym_group >= 0).any(dim=1)] = -1
 
-        edge_index, edge_type = self._edge_tensors()
-
         kernel_shape = common_kernel_shape([p.kernel for p in self.edge_pieces] + [min_kernel])
         float_dtypes = [self.params[p.param].dtype for p in [*self.edge_pieces, *self.node_pieces]]
         dtype = float_dtypes[0] if float_dtypes else torch.float32
@@ -373,7 +354,7 @@ class SpecBuilder:
         spaces = [Space(s.name, s.start, s.size, int(s.node_type), s.layer) for s in self.spaces]
         return GraphSpec(
             num_nodes=n, kernel_shape=kernel_shape, node_type=node_type, layer=layer, node_act=act,
-            node_norm=norm, pos_index=pos_index, edge_index=edge_index, edge_type=edge_type,
+            node_norm=norm, pos_index=pos_index, num_edges=self.num_edges, edge_blocks=self.edge_blocks,
             edge_pieces=self.edge_pieces, const_edges=self.const_edges_, node_pieces=self.node_pieces,
             aux_pieces=aux_pieces, groups=groups, sym_group=sym_group, sym_unit=sym_unit,
             sym_stride=sym_stride, spaces=spaces, layers=layers, keys=list(self.keys),
