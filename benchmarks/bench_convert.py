@@ -180,7 +180,6 @@ def convert(name: str, repeats: int, sync, device, threads: int) -> None:
     print(f"  to_state_dict                 {back * 1e3:8.1f} ms   ratio {back / baseline:5.2f}x")
     print(f"  peak memory growth, traced    {first_mem / mib:8.0f} MiB  ratio {first_mem / state_bytes:5.2f}x")
     print(f"  peak memory growth, cached    {cached_mem / mib:8.0f} MiB  ratio {cached_mem / state_bytes:5.2f}x")
-    del graph
 
 
 def convert_zoo(repeats: int, sync, device) -> None:

@@ -64,7 +64,7 @@ def graph_index(graph: Data, kind: str = "node") -> torch.Tensor:
 def _offsets(graph: Data, kind: str) -> torch.Tensor:
     """Graph index of every node / edge (built per architecture)."""
     device = graph.x.device
-    size = graph.num_nodes if kind == "node" else graph.edge_attr.shape[0]
+    size = graph.num_nodes if kind == "node" else graph.num_edges
     out = torch.zeros(size, dtype=torch.long, device=device)
     for group in split_by_spec(graph):
         ids = group.nodes if kind == "node" else group.edges
@@ -81,7 +81,7 @@ def _spread(graph: Data, fn: SpecTensor, kind: str) -> torch.Tensor:
     if len(groups) == 1:
         value = fn(groups[0].spec, device)
         return value.repeat(len(specs), *([1] * (value.dim() - 1)))
-    size = graph.num_nodes if kind == "node" else graph.edge_attr.shape[0]
+    size = graph.num_nodes if kind == "node" else graph.num_edges
     out = None
     for group in groups:
         value = fn(group.spec, device)
