@@ -100,6 +100,7 @@ def test_plot_graph_rejects_batches_and_unknown_modes():
         plot_graph(Batch.from_data_list([g, g]))
     with pytest.raises(ValueError, match="mode"):
         plot_graph(g, mode="edges")
+    assert plot_graph(mlp([2, 3, 1])).axes[0].get_title() == "6 nodes, 9 edges, 1 symmetry group"  # a module
 
 
 def test_plot_barrier_draws_a_line_per_method_and_metric_with_bands_for_several_pairs():
@@ -188,6 +189,9 @@ def test_save_figure_writes_atomically(tmp_path):
     fig = plot_predictions(torch.rand(4), torch.rand(4))
     path = save_figure(fig, tmp_path / "sub" / "scatter.png")
     assert path.stat().st_size > 0 and os.listdir(path.parent) == ["scatter.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it
 
 
 def _script(name):

@@ -287,5 +287,5 @@ def _short(name: str) -> str:
         return name.replace("input features of ", "input ")
     path, kind, rest = match.groups()
     rest = rest.replace("input features of ", "input ")
-    return f"{path or kind} {rest}".strip()
+    return f"{path} {rest}".strip() if path else rest or kind  # the root module: "sum", not its class name
 
