@@ -61,6 +61,21 @@ def test_plot_graph_columns_follow_layers_and_conv_kernels_keep_their_sign():
     assert torch.allclose(torch.as_tensor(lines.get_array()).sort().values, signed.sort().values)
 
 
+def test_plot_graph_colours_per_layer_when_layer_scales_differ():
+    model = mlp([2, 8, 8, 1])
+    with torch.no_grad():
+        model[0].weight.mul_(100.0)  # a SIREN-like first layer
+    g = netgraph.from_module(model)
+    lines = _collections(plot_graph(g), LineCollection)[0]
+    shown = torch.as_tensor(lines.get_array())
+    layer_of = g.layer[g.edge_index[1]]
+    weights = g.edge_attr.reshape(-1).double()
+    expected = weights / torch.stack([weights[layer_of == i].abs().max() for i in range(1, 4)])[layer_of - 1]
+    assert torch.allclose(shown.sort().values, expected.sort().values)
+    raw = _collections(plot_graph(g, per_layer=False), LineCollection)[0]
+    assert torch.allclose(torch.as_tensor(raw.get_array()).sort().values, weights.sort().values)
+
+
 @pytest.mark.parametrize("build", ["resnet_block", "transformer_block"])
 def test_plot_graph_draws_residual_edges_dashed_and_attention_nodes(build):
     if build == "resnet_block":

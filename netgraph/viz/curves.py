@@ -116,9 +116,10 @@ def plot_pruning(results: Sequence[Any], ax: Axes | None = None, metric: str = "
             a.fill_between(speedup.numpy(), [min(v) for v in tuned], [max(v) for v in tuned], color=line.get_color(),
                            alpha=0.15, linewidth=0)
     original = [100 * r["original"] for r in rows if r.get("original") is not None]
-    if original:
-        a.axhline(sum(original) / len(original), color="black", linestyle=":", linewidth=1,
-                  label=f"original ({sum(original) / len(original):.1f} %)")
+    if original:  # the unpruned network: a star at 1x and its level across the plot
+        level = sum(original) / len(original)
+        a.plot([1.0, max(r["speedup"] for r in rows)], [level, level], color="black", linestyle=":", linewidth=1,
+               marker="*", markersize=9, markevery=[0], label=f"original ({level:.1f} %)")
     a.set_xlabel("FLOPs speed-up (original / pruned)")
     a.set_ylabel(f"{'test' if metric == 'test_acc' else 'validation'} accuracy (%)")
     a.grid(alpha=0.3)

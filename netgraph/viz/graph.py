@@ -37,7 +37,7 @@ from ..types import EdgeType, NodeType
 __all__ = ["GRAPH_MODES", "plot_graph"]
 
 GRAPH_MODES = ("auto", "full", "summary")
-_MARKERS = {NodeType.INPUT: "s", NodeType.HIDDEN: "o", NodeType.OUTPUT: "s", NodeType.QUERY: "^",
+_MARKERS = {NodeType.INPUT: "s", NodeType.HIDDEN: "o", NodeType.OUTPUT: "p", NodeType.QUERY: "^",
             NodeType.KEY: "v", NodeType.VALUE: "D", NodeType.SUM: "P", NodeType.PRODUCT: "X"}
 _FIXED = (int(EdgeType.RESIDUAL), int(EdgeType.PRODUCT))
 _NOT_PERMUTED = "#b0b0b0"
@@ -46,7 +46,8 @@ _GAP = 1.5  # vertical gap between the spaces of one layer (in node heights)
 
 
 def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int = 4000, max_nodes: int = 400,
-               cmap: str = "coolwarm", legend: bool = True, title: str | None = None) -> Figure:
+               cmap: str = "coolwarm", per_layer: bool | None = None, legend: bool = True,
+               title: str | None = None) -> Figure:
     """Draw the parameter graph of one network.
 
     Args:
@@ -56,6 +57,9 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
         mode: ``"full"``, ``"summary"`` or ``"auto"`` (full up to ``max_edges`` edges and
             ``max_nodes`` nodes, see the module docstring).
         cmap: colour map of the edge weights (diverging for ``"full"``).
+        per_layer: colour each edge by its weight over the largest ``|weight|`` of its layer (the
+            target node's layer), so layers of very different scales (a SIREN's first layer and the
+            rest) all show their pattern; ``None``: when those largest values differ more than 10x.
         legend: add the legend (node kinds, symmetry groups) and the colour bar.
         title: the axes title (default: the spec's size).
 
@@ -93,7 +97,7 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
     fig = ax.figure
     edge_attr = graph.edge_attr.detach().cpu().double().reshape(spec.num_edges, -1)
     if mode == "full":
-        _draw_full(ax, spec, layout, edge_attr, cmap, legend)
+        _draw_full(ax, spec, layout, edge_attr, cmap, legend, per_layer)
     else:
         _draw_summary(ax, spec, layout, edge_attr, cmap, legend)
     layout.label(ax)
@@ -161,13 +165,22 @@ def _curves(start: torch.Tensor, end: torch.Tensor, rise: float, points: int = 1
     return torch.stack([x, y], -1)
 
 
-def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str, legend: bool) -> None:
+def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str, legend: bool,
+               per_layer: bool | None) -> None:
     src, dst = spec.edge_index
     segments = _curves(torch.stack([layout.node_x[src], layout.node_y[src]], -1),
                        torch.stack([layout.node_x[dst], layout.node_y[dst]], -1), 0.12 * layout.height)  # [E, P, 2]
     weight = edge_attr.gather(1, edge_attr.abs().argmax(1, keepdim=True)).squeeze(1) if edge_attr.shape[1] else \
         torch.zeros(spec.num_edges, dtype=torch.float64)
     fixed = torch.isin(spec.edge_type, torch.tensor(_FIXED))
+    layer = spec.layer[dst]
+    largest = torch.zeros(int(spec.layer.max()) + 1, dtype=torch.float64).scatter_reduce(
+        0, layer[~fixed], weight[~fixed].abs(), "amax")  # [layers] largest |weight| into each layer
+    present = largest[largest > 0]
+    if per_layer is None:
+        per_layer = len(present) > 1 and float(present.max() / present.min()) > 10
+    if per_layer:
+        weight = weight / largest[layer].clamp_min(1e-30)
     learned = (~fixed).nonzero().squeeze(1)
     learned = learned[weight[learned].abs().argsort()]  # strongest drawn last
     scale = float(weight[learned].abs().quantile(0.99)) if len(learned) else 1.0
@@ -195,7 +208,9 @@ def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tens
         if bool(fixed.any()):
             handles.append(Line2D([], [], color="#707070", linestyle="--", label="fixed edge (residual)"))
         _legend(ax, spec, handles)
-        ax.figure.colorbar(lines, ax=ax, shrink=0.6, pad=0.01, label="weight (max-|.| kernel entry)")
+        label = "weight / largest |weight| of its layer" if per_layer else "weight"
+        ax.figure.colorbar(lines, ax=ax, shrink=0.6, pad=0.01,
+                           label=label + (" (kernel: its max-|.| entry)" if spec.kernel_numel > 1 else ""))
 
 
 def _draw_summary(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str,
