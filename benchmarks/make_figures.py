@@ -73,7 +73,7 @@ def weights(out: Path, root: Path) -> None:
     from netgraph.datasets import build_zoo, load_zoo, zoo_config
     from netgraph.tasks import generate_weights
 
-    generated = generate_weights("iris-mlp-hypernet", n=64, seed=0).state_dicts
+    generated = generate_weights("iris-mlp-hypernet", n=64, seed=0).state_dicts()
     zoo = load_zoo(build_zoo(zoo_config("iris_mlp", root=str(root / "iris"), num_nets=64, num_threads=1),
                              progress=False))
     trained = {k: v[:, -1] for k, v in zoo.weights[0].items()}  # [nets, checkpoints, *shape] -> the last checkpoint
