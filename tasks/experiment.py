@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 
 from netgraph.augment import compose
+from netgraph.datasets import ZooConfig
 from netgraph.io import write_text
 from netgraph.seeding import scoped_rng
 
@@ -98,7 +99,7 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
     metadata = {"name": f"{task.name}/{metanet}", "metanet": metanet, "metanet_config": config, "task": task.config(),
                 "augment": [a if isinstance(a, str) else dict(a) for a in augment]}
     zoo_info = data["train"].zoo.info
-    identity = {"task": task.config(), "metanet": metanet, "metanet_config": config, "augment": metadata["augment"],
+    identity = {"task": _identity_of(task.config()), "metanet": metanet, "metanet_config": config, "augment": metadata["augment"],
                 "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")}}
     trainer = Trainer(model, task, cfg, run_dir, metadata, identity=identity)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
@@ -116,6 +117,16 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
         results["figure"] = write_task_figure(task, outputs, Path(run_dir), tensorboard=cfg.tensorboard)
         write_text(Path(run_dir) / RESULTS_JSON, json.dumps(results, indent=1))
     return results
+
+
+def _identity_of(task_config: dict[str, Any]) -> dict[str, Any]:
+    """The task config without the zoo source's settings that do not change the zoo (where it is
+    stored, threads, device, progress bars): its content is covered by the zoo's recipe."""
+    zoo = task_config.get("zoo")
+    if isinstance(zoo, Mapping):
+        ignored = {*ZooConfig.RUNTIME_FIELDS, "progress"}
+        task_config = {**task_config, "zoo": {k: v for k, v in zoo.items() if k not in ignored}}
+    return task_config
 
 
 def _task(task: Task | str | Mapping[str, Any]) -> Task:

@@ -281,6 +281,18 @@ def test_train_metanet_refuses_a_stale_run(iris_zoo, tmp_path, change, message):
         run(changed)
 
 
+def test_runtime_settings_of_the_zoo_do_not_change_a_runs_identity(tmp_path):
+    zoo = {"preset": "iris_mlp", "num_nets": 6, "epochs": 1, "checkpoints": [1], "root": str(tmp_path / "zoo")}
+    settings = dict(metanet="statnn", metanet_config={"hidden": 8}, train={"epochs": 1, "progress": False},
+                    run_dir=tmp_path / "run")
+    task = {"name": "accuracy_prediction", "splits": [0.5, 0.25, 0.25]}
+    first = train_metanet({**task, "zoo": {**zoo, "num_threads": 1}}, **settings)
+    again = train_metanet({**task, "zoo": {**zoo, "num_threads": None}}, **settings)     # resumes, not refused
+    assert again["test"] == first["test"]
+    with pytest.raises(ValueError, match=r"task.zoo.num_nets: 6 -> 7.*zoo.config.num_nets: 6 -> 7"):
+        train_metanet({**task, "zoo": {**zoo, "num_nets": 7, "root": str(tmp_path / "zoo7")}}, **settings)
+
+
 # ---------------------------------------------------------------------------------------------- 6. impossible sizes
 @pytest.mark.parametrize("override, line", [
     (dict(batch_size=-8), "batch_size=-8: expected an integer >= 1"),
@@ -327,6 +339,15 @@ def test_prune_cli_configs_are_validated(override, line):
     with pytest.raises(ConfigError, match="invalid netgraph-prune config") as info:
         run(cfg)
     assert line in str(info.value)
+
+
+def test_generator_recipes_are_validated():
+    from netgraph.tasks.generate.recipes import run_recipe
+    with pytest.raises(ConfigError, match="invalid generator recipe 'generator'") as info:
+        run_recipe({"train": {"steps": 0, "lr": -1.0}, "evaluate": {"n": 0}})
+    assert str(info.value).splitlines()[1:] == ["  train.steps=0: expected an integer >= 1",
+                                                "  train.lr=-1.0: expected a number > 0",
+                                                "  evaluate.n=0: expected an integer >= 1"]
 
 
 def test_trainer_refuses_zero_epochs():

@@ -43,6 +43,7 @@ from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build
 from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
                                WeightGenerator)
 from netgraph.seeding import scoped_rng, seeds_global_rng
+from netgraph.validation import check_fields, integer, number, optional
 
 from .evaluate import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
                             zoo_summary)
@@ -90,6 +91,13 @@ class GenerateRecipe:
         return cls(**dict(config))
 
 
+#: what the numeric fields of a recipe accept (checked before anything is built)
+RECIPE_RULES = {"seed": integer(0), "num_threads": optional(integer(1)), "train.steps": integer(1),
+                "train.lr": number(0, open_min=True), "train.nets_per_step": integer(1), "train.batch_size": integer(1),
+                "evaluate.n": integer(1), "evaluate.finetune_epochs": integer(0),
+                "evaluate.finetune_lr": number(0, open_min=True)}
+
+
 def architecture_name(ref: Mapping[str, Any]) -> str:
     """A short readable name of an architecture reference, e.g. ``mlp([64, 32, 10])``."""
     kwargs = dict(ref.get("kwargs", {}))
@@ -106,6 +114,7 @@ def run_recipe(recipe: GenerateRecipe | Mapping[str, Any]) -> tuple[WeightGenera
     training row), ``cpu_seconds`` and ``wall_seconds`` per phase.
     """
     recipe = GenerateRecipe.from_any(recipe)
+    check_fields(f"generator recipe {recipe.name!r}", recipe, RECIPE_RULES)
     threads = torch.get_num_threads()
     if recipe.num_threads:
         torch.set_num_threads(recipe.num_threads)
