@@ -317,7 +317,8 @@ def test_zoo_configs_are_validated_one_line_per_field(tmp_path, override, line):
 ])
 def test_train_cli_configs_are_validated(override, line):
     from hydra import compose, initialize_config_module
-    from netgraph.tasks.cli import run
+    from netgraph.tasks.cli import register_configs, run
+    register_configs()
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         cfg = compose(config_name="train", overrides=[override])
     with pytest.raises(ConfigError, match="invalid netgraph-train config") as info:
