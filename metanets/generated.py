@@ -78,13 +78,18 @@ class GeneratedNetworks(Population):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path, target: nn.Module | GraphSpec) -> "GeneratedNetworks":
+    def load(cls, path: str | Path, target: nn.Module | GraphSpec, verify: bool = True) -> "GeneratedNetworks":
         """Read a file written by :meth:`save`; ``target`` must be the architecture recorded in it
-        (:class:`~.target_architecture.ArchitectureMismatchError` names what differs)."""
+        (:class:`~.target_architecture.ArchitectureMismatchError` names what differs). ``verify``
+        checks the SHA-256 recorded in the file (:class:`~netgraph.errors.CorruptFileError`)."""
+        from netgraph.io import verify_safetensors
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: expected a safetensors file written by GeneratedNetworks.save "
                                     "or netgraph-generate out=...")
+        if verify:
+            verify_safetensors(path)
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
             if metadata.get("format") != GENERATED_FORMAT:

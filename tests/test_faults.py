@@ -475,3 +475,16 @@ def test_training_killed_at_random_resumes_exactly(iris_zoo, tmp_path):
     a, b = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("straight", "killed"))
     assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
 
+
+
+def test_generated_weights_files_are_verified(tmp_path):
+    from netgraph.metanets import GeneratedNetworks
+    from netgraph.tasks.generate.cli import run
+    out = tmp_path / "w.safetensors"
+    run({"action": "generate", "repo": "iris-mlp-hypernet", "n": 2, "out": str(out)})
+    target = mlp([4, 16, 16, 3])
+    assert len(GeneratedNetworks.load(out, target)) == 2
+    flip_byte(out, 0.99)
+    with pytest.raises(CorruptFileError, match="w.safetensors is corrupt"):
+        GeneratedNetworks.load(out, target)
+    assert len(GeneratedNetworks.load(out, target, verify=False)) == 2
