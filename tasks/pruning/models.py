@@ -153,7 +153,8 @@ def rebuild(folder: Path, config: Mapping[str, Any], device: torch.device | str 
     if config.get("library") == "transformers":
         import transformers
         hf_config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
-        model = _hf_class(hf_config)._from_config(hf_config)
+        cls = _hf_class(hf_config)
+        model = cls.from_config(hf_config) if cls is transformers.AutoModel else cls._from_config(hf_config)
     else:
         model = resolve_factory(config["factory"])(**config.get("kwargs", {}))
     resize_like(model, {k: tuple(v) for k, v in config["shapes"].items()}, config.get("attributes"))
