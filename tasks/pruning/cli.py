@@ -147,7 +147,8 @@ def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, s
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs.prune", config_name="prune")
 def main(cfg: DictConfig) -> None:
     result, out = run(cfg)
-    print(f"{OmegaConf.select(cfg, 'arch.name')} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
+    name = OmegaConf.select(cfg, "model") or OmegaConf.select(cfg, "arch.name")
+    print(f"{name} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
           f"(target {cfg.speedup}x):\n\n{result.table()}\n\npruned model: {out}/model.safetensors "
           f"(+ prune_config.json; load with netgraph.tasks.pruning.load_pruned('{out}'))")
 
