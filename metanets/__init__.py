@@ -3,17 +3,19 @@
 
 Registry (timm-style): ``create_metanet(name, **config)``, ``list_metanets()``.
 
-=========== ============================================================= ====================
-name        model                                                         input
-=========== ============================================================= ====================
-``dwsnet``  DWSNets (Navon et al. 2023), four equivariant blocks            dense, MLP/CNN chain
-``nfn_hnp`` NFN with HNP layers (Zhou et al. 2023)                          dense, MLP/CNN chain
-``nfn_np``  NFN with NP layers and io-embeddings                            dense, MLP/CNN chain
-``gmn``     GMN / NG-GNN message passing with edge updates (FiLM, PNA)      graphs, any architecture
-``ngt``     NG-T relational transformer, attention on real edges only       graphs, any architecture
-``mlp``     MLP on flattened weights (not invariant; a baseline)            dense, MLP/CNN chain
-``statnn``  per-layer weight statistics -> MLP (Unterthiner et al. 2020)    dense, MLP/CNN chain
-=========== ============================================================= ====================
+============== ============================================================ ========================
+name           model                                                        input
+============== ============================================================ ========================
+``dwsnet``     DWSNets (Navon et al. 2023), four equivariant blocks         dense, MLP/CNN chain
+``nfn_hnp``    NFN with HNP layers (Zhou et al. 2023)                       dense, MLP/CNN chain
+``nfn_np``     NFN with NP layers and io-embeddings                         dense, MLP/CNN chain
+``gmn``        GMN / NG-GNN message passing with edge updates (FiLM, PNA)   graphs, any architecture
+``ngt``        NG-T relational transformer, attention on real edges only    graphs, any architecture
+``scalegmn``   ScaleGMN (2024): GMN also invariant to sign flips / scales   graphs, any architecture
+``scalegmn_b`` ScaleGMN-B: ScaleGMN with backward messages                  graphs, any architecture
+``mlp``        MLP on flattened weights (not invariant; a baseline)         dense, MLP/CNN chain
+``statnn``     per-layer weight statistics -> MLP (Unterthiner et al. 2020) dense, MLP/CNN chain
+============== ============================================================ ========================
 
 Every model: ``model(batch) -> [num_graphs, out_features]`` (invariant), and for ``edit=True``
 models ``model.parameter_outputs(batch)`` / ``model.edit(batch)`` (equivariant, residual edit
@@ -55,6 +57,7 @@ from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
 from .weight_tokens import TokenLayout
 from .conditioning import ConditionEncoder
 from .ngt import NGT, NGTLayer, RelationalAttention
+from .scalegmn import ScaleEquivariant, ScaleGMN, ScaleGMNConv, ScaleInvariant
 from .nfn import NFN
 from .probes import ProbeFeatures, probe_features
 from .registry import (create_metanet, list_metanets, metanet_class, metanet_preset, metanet_preset_names,
@@ -65,6 +68,7 @@ __all__ = [
     "create_metanet", "list_metanets", "metanet_class", "register_metanet", "metanet_preset", "metanet_preset_names",
     "Metanet", "DenseMetanet", "EquivariantDenseMetanet", "GraphMetanet",
     "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
+    "ScaleGMN", "ScaleGMNConv", "ScaleInvariant", "ScaleEquivariant",
     "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",
     "ChainLayout", "EquivariantLinear", "IOEmbedding", "Slot", "invariant_pool",
     "GraphEmbedding", "InvariantHead", "EquivariantHead", "ProbeFeatures", "probe_features",

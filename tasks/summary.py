@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 __all__ = ["collect_results", "results_table", "METANET_ORDER"]
 
 #: row order of the tables: baselines, dense equivariant models, graph models
-METANET_ORDER = ("mlp", "statnn", "dwsnet", "nfn_np", "nfn_hnp", "gmn", "ngt")
+METANET_ORDER = ("mlp", "statnn", "dwsnet", "nfn_np", "nfn_hnp", "gmn", "ngt", "scalegmn", "scalegmn_b")
 
 
 def collect_results(root: str | Path, results_file: str = "results.json") -> list[dict[str, Any]]:

@@ -22,20 +22,22 @@ SMALL = {
     "dwsnet": dict(hidden=2, depth=1, head_hidden=8), "nfn_hnp": dict(hidden=2, depth=1, head_hidden=8),
     "nfn_np": dict(hidden=2, depth=1, head_hidden=8), "mlp": dict(hidden=8), "statnn": dict(hidden=8),
     "gmn": dict(dim=8, depth=1, head_hidden=8), "ngt": dict(dim=8, depth=1, heads=2, head_hidden=8),
+    "scalegmn_b": dict(dim=8, depth=1, head_hidden=8),
 }
 
 
 def small(name, batch, **extra):
     config = dict(SMALL[name], **extra)
-    if name not in ("gmn", "ngt"):
+    if name not in ("gmn", "ngt", "scalegmn_b"):
         config["layer_shapes"] = layer_shapes_of(batch)
     return create_metanet(name, **config).eval()
 
 
 # ------------------------------------------------------------------ registry and Hub
 def test_registry_lists_every_model():
-    assert list_metanets() == ["dwsnet", "gmn", "mlp", "nfn_hnp", "nfn_np", "ngt", "statnn"]
+    assert list_metanets() == ["dwsnet", "gmn", "mlp", "nfn_hnp", "nfn_np", "ngt", "scalegmn", "scalegmn_b", "statnn"]
     assert metanet_class("nfn_np") is metanet_class("nfn_hnp")
+    assert metanet_class("scalegmn") is metanet_class("scalegmn_b")
 
 
 def test_registry_errors_name_the_choices():
@@ -58,6 +60,8 @@ def test_save_and_load_with_the_hub_mixin(name, tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     if name == "nfn_np":
         assert config["symmetry"] == "np"
+    if name == "scalegmn_b":
+        assert config["bidirectional"] is True
     loaded = metanet_class(name).from_pretrained(tmp_path).eval()
     assert torch.equal(loaded(batch), model(batch))
     if editable:
