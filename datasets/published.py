@@ -9,13 +9,16 @@ in the netgraph format with ``zoo.save(root)``). Nothing is downloaded.
   ``test_accuracy``, ``test_loss``, ``train_accuracy``, ``train_loss``, ``modeldir``,
   ``config.*`` hyper-parameters) and ``layout.csv`` (``varname, start_idx, end_idx, shape``: where
   each Keras variable, e.g. ``sequential/conv2d/kernel:0`` of shape ``(3, 3, 1, 16)``, lies in a
-  row). Kernels are converted from Keras ``[kh, kw, in, out]`` / ``[in, out]`` to PyTorch layout;
+  row). ``config.activation`` may be any of ``netgraph.architectures.ACTIVATIONS`` or the Keras names
+  ``linear`` / ``swish``. Kernels are converted from Keras ``[kh, kw, in, out]`` / ``[in, out]`` to PyTorch layout;
   nets are :class:`netgraph.architectures.SmallCNN` with ``padding=0`` (Keras "valid", as trained),
   so a loaded net computes what the original did.
 * :func:`load_dwsnets_inrs` - the DWSNets MNIST / Fashion-MNIST INRs: ``.pth`` state dicts of
   ``seq.{0,1,2}.{weight,bias}`` (SIREN 2 -> 32 -> 32 -> 1, w0 = 30, forward adds 0.5) listed by a
   splits JSON ``{"train": {"path": [...], "label": [...]}, "val": ..., "test": ...}``, or found in
-  a folder laid out as ``mnist_png_<split>_<label>_<n>/checkpoints/*.pth``.
+  a folder laid out as ``mnist_png_<split>_<label>_<n>/checkpoints/*.pth``. The Fashion-MNIST INRs
+  (DWSNets / Neural Graphs / ScaleGMN) carry their label as a ``"label"`` entry of each file: it is
+  read from there, and only the weight / bias tensors are kept.
 * :func:`load_nfn_sirens` - the NFN SIREN data sets: ``<prefix>_*/net<idx>.pth`` state dicts of
   ``net.0.linear.*``, ``net.1.linear.*``, ``net.2.*``, the label in the path as ``_<digit>s``.
 
@@ -50,11 +53,15 @@ from .storage import FORMAT, Zoo, ZooFormatError
 
 __all__ = ["load_small_cnn_zoo", "load_dwsnets_inrs", "load_nfn_sirens"]
 
+#: Keras activation names of the Small CNN Zoo configs that netgraph spells differently
+KERAS_ACTIVATIONS = {"linear": "identity", "swish": "silu"}
+
 _SMALL_CNN_METRICS = {"test_accuracy": "test_acc", "train_accuracy": "train_acc", "test_loss": "test_loss",
                       "train_loss": "train_loss"}
 
 
-def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> Zoo:
+def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None,
+                       order: str | Path | Sequence[int] | None = None) -> Zoo:
     """Load a Small CNN Zoo folder (``weights.npy``, ``metrics.csv[.gz]``, ``layout.csv``).
 
     Args:
@@ -62,6 +69,9 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
         steps: checkpoints (epochs, the ``step`` column) to keep; default: every step that occurs.
             Nets lacking one of them (runs that stopped early) are left out and counted in
             ``zoo.info["dropped_nets"]``; ``steps=[86]`` keeps every net that reached epoch 86.
+        order: the shuffled row order of the NFN / Neural Graphs code (their index csv, one row
+            index per line, or the indices): each net records ``shuffled_position``, the place of
+            its last kept row in that order, which ``ZooDataset(splits="small_cnn_zoo")`` reads.
     Metrics ``test_acc``, ``train_acc``, ``test_loss``, ``train_loss`` are per checkpoint;
     ``config.*`` columns become row fields without the prefix (``activation``, ``learning_rate``...).
     """
@@ -91,19 +101,23 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
     if not kept:
         raise ValueError(f"{path}: no net has every step of {chosen}; pass fewer steps=[...]")
     index = np.array([[nets[n][c] for c in chosen] for n in kept])                    # [nets, C]
+    position = _shuffled_positions(order, len(table), path) if order is not None else None
     state = _keras_to_small_cnn(flat, layout, index, layout_file)
     rows, architectures = [], []
     for i, net in enumerate(kept):
         first = table[nets[net][chosen[-1]]]
         config = {k[len("config."):]: _parse(v) for k, v in first.items() if k.startswith("config.")}
-        activation = str(config.get("activation", "relu"))
+        given = str(config.get("activation", "relu"))
+        activation = KERAS_ACTIVATIONS.get(given.lower(), given.lower())
         if activation not in ACTIVATIONS:
-            raise ValueError(f"net {net} uses activation {activation!r}, which netgraph.architectures.ACTIVATIONS "
-                             f"lacks ({sorted(ACTIVATIONS)}); add it there to load this zoo")
+            raise ValueError(f"net {net} uses activation {given!r}, which netgraph cannot build; known: "
+                             f"{sorted(ACTIVATIONS)} and the Keras names {sorted(KERAS_ACTIVATIONS)}; add it to "
+                             "netgraph.architectures.ACTIVATIONS to load this zoo")
         ref = {"factory": "SmallCNN", "kwargs": {**state["kwargs"], "activation": activation, "padding": 0}}
         if ref not in architectures:
             architectures.append(ref)
-        rows.append({"net_id": i, "arch": architectures.index(ref), "modeldir": net, **config})
+        extra = {"shuffled_position": int(position[nets[net][chosen[-1]]])} if position is not None else {}
+        rows.append({"net_id": i, "arch": architectures.index(ref), "modeldir": net, **config, **extra})
     metrics = {ours: torch.tensor([[_parse(table[r].get(theirs)) for r in line] for line in index.tolist()],
                                   dtype=torch.float64)
                for theirs, ours in _SMALL_CNN_METRICS.items() if theirs in table[0]}
@@ -115,6 +129,20 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None) -> 
             "metrics": sorted(metrics), "dropped_nets": len(nets) - len(kept), "config": {}, "categories": {},
             "default_target": "test_acc"}
     return Zoo(info, rows, metrics, weights, members)
+
+
+def _shuffled_positions(order: str | Path | Sequence[int], num_rows: int, path: Path) -> np.ndarray:
+    """``[num_rows]`` place of every metrics row in the shuffled ``order`` (a csv of row indices or the indices)."""
+    if isinstance(order, (str, Path)):
+        with open(order, newline="") as f:
+            order = [int(float(line[0])) for line in csv.reader(f) if line]
+    order = np.asarray(order, dtype=np.int64)
+    if sorted(order.tolist()) != list(range(num_rows)):
+        raise ValueError(f"order must be a permutation of the {num_rows} metrics rows of {path} (NFN's shuffled index "
+                         f"file); got {len(order)} indices")
+    position = np.empty(num_rows, dtype=np.int64)
+    position[order] = np.arange(num_rows)
+    return position
 
 
 def _keras_to_small_cnn(flat: np.ndarray, layout: list[dict], index: np.ndarray, layout_file: Path) -> dict[str, Any]:
@@ -157,21 +185,28 @@ def load_dwsnets_inrs(path: str | Path, offset: float = 0.5) -> Zoo:
         splits = json.loads(path.read_text())
         entries = []
         for split, content in splits.items():
-            if not isinstance(content, Mapping) or "path" not in content or "label" not in content:
-                raise ZooFormatError(f"{path}: split {split!r} must be {{'path': [...], 'label': [...]}}")
-            for file, label in zip(content["path"], content["label"]):
-                entries.append((_resolve(file, path.parent), int(label), split))
+            if not isinstance(content, Mapping) or "path" not in content:
+                raise ZooFormatError(f"{path}: split {split!r} must be {{'path': [...], 'label': [...]}} (labels may "
+                                     "instead be a 'label' entry in each file)")
+            labels = content.get("label") or [None] * len(content["path"])
+            for file, label in zip(content["path"], labels):
+                entries.append((_resolve(file, path.parent), None if label is None else int(label), split))
     elif path.is_dir():
         files = sorted(path.glob("*/**/*.pth"))
         if not files:
             raise FileNotFoundError(f"no .pth files under {path}/<run>/<...>/*.pth (DWSNets INR layout)")
-        entries = [(f, _dwsnets_label(f, path), "train" if "train" in f.relative_to(path).as_posix() else "test")
-                   for f in files]
+        entries = [(f, _label_in_path(f.relative_to(path)), "train" if "train" in f.relative_to(path).as_posix()
+                    else "test") for f in files]
     else:
         raise FileNotFoundError(f"{path} is neither a DWSNets splits JSON nor a folder of INRs")
     prefix = re.compile(r"^seq\.(\d+)\.(weight|bias)$")
     rows = [{"net_id": i, "class": label, "split": split, "path": str(file)} for i, (file, label, split) in enumerate(entries)]
     zoo = _siren_zoo([f for f, _, _ in entries], prefix, rows, "DWSNets INRs (Navon et al. 2023)")
+    unlabelled = [r["path"] for r in zoo.rows if r["class"] is None]
+    if unlabelled:
+        raise ZooFormatError(f"{unlabelled[0]} does not lie in a DWSNets run folder <name>_<label>_<n> (e.g. "
+                             "mnist_png_training_7_0/checkpoints/model_final.pth) and holds no 'label' entry "
+                             f"({len(unlabelled)} such files); move stray .pth files out of {path}")
     zoo.info["decode"] = {"shape": [28, 28], "offset": offset, "indexing": "xy", "value_range": [0.0, 1.0]}
     return zoo
 
@@ -206,11 +241,28 @@ def load_nfn_sirens(path: str | Path, prefix: str = "randinit_smaller", split_po
     return zoo
 
 
+def _label_in_path(relative: Path) -> int | None:
+    """The label of a DWSNets MNIST INR from its run folder ``<name>_<label>_<index>`` (the first part of
+    the path below the data folder), or ``None`` when the folder is not named so (the label is then
+    read from the file)."""
+    match = re.search(r"_(\d+)_(\d+)$", relative.parts[0]) if len(relative.parts) > 1 else None
+    return int(match.group(1)) if match else None
+
+
 def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], source: str) -> Zoo:
-    """Stack SIREN state dicts whose keys match ``pattern`` (layer index, weight|bias) into a Zoo."""
+    """Stack SIREN state dicts whose keys match ``pattern`` (layer index, weight|bias) into a Zoo.
+
+    A ``"label"`` entry of a file (the Fashion-MNIST INRs of DWSNets / Neural Graphs / ScaleGMN)
+    becomes the row's ``class``; it must agree with a label the row already has."""
     stacked: dict[str, list[torch.Tensor]] = {}
-    for file in files:  # one file per net: reading them is the I/O itself
+    for file, row in zip(files, rows):  # one file per net: reading them is the I/O itself
         state = torch.load(file, map_location="cpu", weights_only=True)
+        if "label" in state:
+            label = int(state.pop("label"))
+            if row.get("class") is not None and row["class"] != label:
+                raise ZooFormatError(f"{file}: its 'label' entry is {label} but the split file / folder name says "
+                                     f"{row['class']}")
+            row["class"] = label
         mapped = {}
         for key, value in state.items():
             match = pattern.match(key)
@@ -229,16 +281,6 @@ def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], sou
             "architectures": [{"factory": "Siren", "kwargs": kwargs}], "checkpoints": [0], "checkpoint_unit": "final",
             "metrics": [], "config": {}, "categories": {}, "num_classes": 10, "default_target": "class"}
     return Zoo(info, rows, {}, [weights], [torch.arange(len(rows))])
-
-
-def _dwsnets_label(file: Path, root: Path) -> int:
-    """The label in the run folder's name (``mnist_png_training_7_0`` -> 7); a stray file is named."""
-    run = file.relative_to(root).parts[0]
-    match = re.search(r"_(\d+)_\d+$", run)
-    if match is None:
-        raise ZooFormatError(f"{file} does not lie in a DWSNets run folder <name>_<label>_<n> (e.g. "
-                             f"mnist_png_training_7_0/checkpoints/model_final.pth); move stray .pth files out of {root}")
-    return int(match.group(1))
 
 
 def _resolve(file: str, base: Path) -> Path:

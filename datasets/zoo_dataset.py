@@ -8,7 +8,12 @@ Each item is one net at one checkpoint: a :class:`netgraph.ParamGraph` with
 * ``net_id`` and ``checkpoint`` (``[1]`` each), so predictions can be grouped per net.
 
 Splits are drawn per *net* (a seeded permutation of net ids, or the split stored with a published
-zoo), so all checkpoints of a net fall in the same split. Graphs are built once for the whole
+zoo), so all checkpoints of a net fall in the same split. ``splits="small_cnn_zoo"`` is the split of
+the NFN / Neural Graphs / ScaleGMN code for the Small CNN Zoo (load it with ``steps=[86]``): nets in
+their shuffled order (NFN's index file given to :func:`~netgraph.datasets.load_small_cnn_zoo` as
+``order``, else a permutation drawn with ``split_seed``), the second half is ``test``, the first half
+is shuffled by Python's ``random.Random(split_seed)`` and cut 80 / 20 into ``train`` / ``val``
+(``split_seed=0`` is their seed). Graphs are built once for the whole
 split with :func:`netgraph.from_state_dicts` (one call per architecture), not net by net; nets
 whose weights are not finite (diverged training) are left out unless ``include_diverged``.
 
@@ -24,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,9 +42,33 @@ from netgraph.spec import GraphSpec
 
 from .storage import Zoo, build_architecture, load_zoo
 
-__all__ = ["ZooDataset", "SPLIT_NAMES"]
+__all__ = ["ZooDataset", "SPLIT_NAMES", "NAMED_SPLITS", "small_cnn_zoo_split"]
 
 SPLIT_NAMES = ("train", "val", "test")
+NAMED_SPLITS = ("small_cnn_zoo",)
+
+
+def small_cnn_zoo_split(zoo: Zoo, seed: int = 0) -> dict[str, list[int]]:
+    """Net ids of ``train`` / ``val`` / ``test`` in the Small CNN Zoo protocol of NFN / Neural Graphs /
+    ScaleGMN (module docstring): test = second half of the shuffled nets, train / val = the first half
+    shuffled by ``random.Random(seed)`` and cut at ``int(0.8 * n)``.
+
+    >>> from types import SimpleNamespace
+    >>> zoo = SimpleNamespace(rows=[{"shuffled_position": p} for p in (3, 0, 2, 1, 5, 4)])
+    >>> small_cnn_zoo_split(zoo)["test"]
+    [0, 5, 4]
+    """
+    positions = [row.get("shuffled_position") for row in zoo.rows]
+    if any(p is None for p in positions):
+        drawn = torch.randperm(len(positions), generator=torch.Generator().manual_seed(seed)).tolist()
+        positions = [drawn.index(i) for i in range(len(positions))]
+    order = sorted(range(len(positions)), key=positions.__getitem__)             # nets in their shuffled order
+    half = int(0.5 * len(order))
+    trainval = list(range(half))
+    random.Random(seed).shuffle(trainval)
+    cut = int(0.8 * len(trainval))
+    return {"train": [order[i] for i in trainval[:cut]], "val": [order[i] for i in trainval[cut:]],
+            "test": order[half:]}
 
 
 class ZooDataset(Dataset):
@@ -54,7 +84,8 @@ class ZooDataset(Dataset):
         checkpoints: ``"last"``, ``"all"`` or a list of epochs / steps among ``zoo.checkpoints``.
         transform: a PyG-style transform applied to each item on access.
         splits: fractions of nets in train / val / test; ``None`` uses the split stored with the
-            zoo when it has one (published zoos), else ``(0.8, 0.1, 0.1)``.
+            zoo when it has one (published zoos), else ``(0.8, 0.1, 0.1)``; ``"small_cnn_zoo"``: the
+            published protocol's split (module docstring).
         split_seed: seed of the permutation of net ids.
         include_diverged: keep nets whose weights contain NaN / inf.
         kernel_shape: minimum edge-feature kernel shape (to batch with other architectures).
@@ -63,7 +94,7 @@ class ZooDataset(Dataset):
 
     def __init__(self, root: str | Path | Zoo, split: str = "train", target: str | Sequence[str] | None = None,
                  checkpoints: str | Sequence[int] = "last", transform: Callable | None = None,
-                 splits: Sequence[float] | None = None, split_seed: int = 0, include_diverged: bool = False,
+                 splits: Sequence[float] | str | None = None, split_seed: int = 0, include_diverged: bool = False,
                  kernel_shape: tuple[int, ...] = (), device: torch.device | str = "cpu"):
         self.zoo = root if isinstance(root, Zoo) else load_zoo(root)
         if split not in SPLIT_NAMES + ("all",):
@@ -174,8 +205,14 @@ class ZooDataset(Dataset):
         return netgraph.WeightSpace(weights, biases, first.names, first.spec, self.to_batch())
 
     # ----------------------------------------------------------------- construction
-    def _split_nets(self, split: str, splits: Sequence[float] | None, seed: int) -> torch.Tensor:
+    def _split_nets(self, split: str, splits: Sequence[float] | str | None, seed: int) -> torch.Tensor:
         num = len(self.zoo)
+        if isinstance(splits, str):
+            if splits not in NAMED_SPLITS:
+                raise ValueError(f"splits={splits!r}; expected three fractions or one of {list(NAMED_SPLITS)}")
+            if split == "all":
+                return torch.arange(num)
+            return torch.tensor(sorted(small_cnn_zoo_split(self.zoo, seed)[split]), dtype=torch.long)
         stored = [row.get("split") for row in self.zoo.rows]
         if splits is None and all(s in SPLIT_NAMES for s in stored):
             keep = [i for i, s in enumerate(stored) if split in ("all", s)]

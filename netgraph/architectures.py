@@ -85,7 +85,8 @@ def resolve_factory(name: str) -> Callable[..., nn.Module]:
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU, "softplus": nn.Softplus, "relu6": nn.ReLU6,
+    "hardtanh": nn.Hardtanh, "identity": nn.Identity,
 }
 
 

@@ -43,7 +43,8 @@ class Task:
         target: the :class:`~netgraph.datasets.ZooDataset` target(s); ``None``: the zoo's default.
         checkpoints: which stored checkpoints are items (``"last"``, ``"all"`` or a list).
         splits: train / val / test fractions of the nets; ``None``: the zoo's stored split if it
-            has one (published zoos), else ``ZooDataset``'s default (0.8, 0.1, 0.1).
+            has one (published zoos), else ``ZooDataset``'s default (0.8, 0.1, 0.1); a name: a
+            published protocol's split (``"small_cnn_zoo"``, see :class:`~netgraph.datasets.ZooDataset`).
         split_seed: seed of the split (fixed across training seeds, so seeds share a test set).
         normalize: standardise each parameter tensor with its train-set mean and std.
     """
@@ -53,11 +54,11 @@ class Task:
     mode: ClassVar[str] = "min"
 
     def __init__(self, zoo: str | Mapping[str, Any] | Zoo | None = None, target: str | Sequence[str] | None = None,
-                 checkpoints: str | Sequence[int] = "last", splits: Sequence[float] | None = None,
+                 checkpoints: str | Sequence[int] = "last", splits: Sequence[float] | str | None = None,
                  split_seed: int = 0, normalize: bool = True):
         self.zoo, self.target = zoo, target
         self.checkpoints = checkpoints if isinstance(checkpoints, str) else [int(c) for c in checkpoints]
-        self.splits = [float(s) for s in splits] if splits is not None else None
+        self.splits = splits if splits is None or isinstance(splits, str) else [float(s) for s in splits]
         self.split_seed, self.normalize = split_seed, normalize
         self.standardizer: WeightStandardizer | None = None
         self.data: dict[str, ZooDataset] = {}

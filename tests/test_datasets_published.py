@@ -144,3 +144,96 @@ def test_nfn_sirens_layout_labels_and_split_points(tmp_path):
 def test_keras_layout_helper_is_the_published_size():
     flat, layout = to_keras(SmallCNN(1, padding=0).state_dict())
     assert flat.size == 4970 and layout[1]["shape"] == "(3, 3, 1, 16)" and layout[0]["varname"] == "sequential/conv2d/bias:0"
+
+
+def test_fashion_mnist_inrs_read_their_label_from_the_file(tmp_path):
+    """The Fashion-MNIST INR files hold {'seq.*': tensors, 'label': ...}; the splits JSON may omit labels."""
+    root = tmp_path / "fmnist_inrs"
+    paths = {}
+    for i, (label, split) in enumerate([(4, "train"), (9, "val"), (0, "test")]):
+        folder = root / f"fmnist_{split}"
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({**dwsnets_state(i), "label": torch.tensor(label)}, folder / f"{i}.pth")
+        paths[split] = f"fmnist_inrs/fmnist_{split}/{i}.pth"
+    splits = {s: {"path": [p]} for s, p in paths.items()}
+    (tmp_path / "fmnist_splits.json").write_text(json.dumps(splits))
+    zoo = load_dwsnets_inrs(tmp_path / "fmnist_splits.json")
+    assert [(r["class"], r["split"]) for r in zoo.rows] == [(4, "train"), (9, "val"), (0, "test")]
+    assert sorted(zoo.state_dict(0)) == [f"layers.{i}.{k}" for i in range(3) for k in ("bias", "weight")]
+    assert torch.equal(zoo.state_dict(1)["layers.2.weight"], dwsnets_state(1)["seq.2.weight"])
+    from_folder = load_dwsnets_inrs(root)                  # folder mode: no label in the path, read from the file
+    assert sorted(r["class"] for r in from_folder.rows) == [0, 4, 9]
+    assert ZooDataset(zoo, split="val").y.tolist() == [9]
+    splits["train"]["label"] = ["5"]                      # disagrees with the file's label 4
+    (tmp_path / "bad.json").write_text(json.dumps(splits))
+    with pytest.raises(ZooFormatError, match="'label' entry is 4"):
+        load_dwsnets_inrs(tmp_path / "bad.json")
+    unlabelled = tmp_path / "plain" / "run" / "0.pth"
+    unlabelled.parent.mkdir(parents=True)
+    torch.save(dwsnets_state(0), unlabelled)
+    with pytest.raises(ZooFormatError, match="holds no .label. entry"):
+        load_dwsnets_inrs(tmp_path / "plain")
+
+
+def _nfn_split_oracle(steps, nets, idcs):
+    """The NFN / Neural Graphs reading code's split, step by step on plain lists: rows shuffled by idcs,
+    final rows (step 86) kept, test = second half, train / val = first half shuffled by Random(0), 80/20."""
+    import random
+
+    rows = [(nets[i], steps[i]) for i in idcs]
+    final = [net for net, step in rows if step == 86]
+    half = int(0.5 * len(final))
+    trainval = list(range(half))
+    random.Random(0).shuffle(trainval)
+    cut = int(0.8 * len(trainval))
+    return {"train": sorted(final[i] for i in trainval[:cut]), "val": sorted(final[i] for i in trainval[cut:]),
+            "test": sorted(final[half:])}
+
+
+def test_small_cnn_zoo_split_matches_the_published_protocol(tmp_path):
+    torch.manual_seed(0)
+    rows, metrics, steps, nets = [], [], [], []
+    for n in range(13):
+        model = SmallCNN(1, channels=2, padding=0)
+        for step in ((0, 86) if n != 5 else (0,)):                     # net 5 stopped early: no step 86
+            flat, layout = to_keras(model.state_dict())
+            rows.append(flat)
+            metrics.append({"modeldir": f"net{n:02d}", "step": step, "test_accuracy": n / 13,
+                            "config.activation": "relu"})
+            steps.append(step)
+            nets.append(f"net{n:02d}")
+    write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
+    idcs = torch.randperm(len(rows), generator=torch.Generator().manual_seed(3)).tolist()
+    (tmp_path / "idcs.csv").write_text("\n".join(str(i) for i in idcs) + "\n")
+    zoo = load_small_cnn_zoo(tmp_path, steps=[86], order=tmp_path / "idcs.csv")
+    expected = _nfn_split_oracle(steps, nets, idcs)
+    for split, names in expected.items():
+        data = ZooDataset(zoo, split=split, splits="small_cnn_zoo")
+        assert sorted(r["modeldir"] for r in data.rows) == names
+    assert sum(len(v) for v in expected.values()) == 12 and len(expected["test"]) == 6
+    seeded = [sorted(r["modeldir"] for r in ZooDataset(load_small_cnn_zoo(tmp_path, steps=[86]), split="test",
+                                                       splits="small_cnn_zoo", split_seed=s).rows) for s in (0, 0, 1)]
+    assert seeded[0] == seeded[1] != seeded[2]                          # without the index file: seeded halves
+    with pytest.raises(ValueError, match="permutation of the 25 metrics rows"):
+        load_small_cnn_zoo(tmp_path, steps=[86], order=[0, 1])
+    with pytest.raises(ValueError, match="small_cnn_zoo"):
+        ZooDataset(zoo, splits="nfn")
+
+
+def test_small_cnn_zoo_activation_names(tmp_path):
+    torch.manual_seed(0)
+    rows, metrics = [], []
+    for n, act in enumerate(["linear", "relu", "selu"]):
+        flat, layout = to_keras(SmallCNN(1, channels=2, padding=0).state_dict())
+        rows.append(flat)
+        metrics.append({"modeldir": f"n{n}", "step": 86, "test_accuracy": 0.5, "config.activation": act})
+    write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
+    zoo = load_small_cnn_zoo(tmp_path)
+    assert [a["kwargs"]["activation"] for a in zoo.architectures] == ["identity", "relu", "selu"]
+    x = torch.randn(2, 1, 28, 28)
+    assert zoo.model(0)(x).shape == (2, 10) and isinstance(zoo.model(0).features[1], nn.Identity)
+    assert len(ZooDataset(zoo, split="all")) == 3                         # graphs build for every activation
+    metrics[2]["config.activation"] = "weird"
+    write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
+    with pytest.raises(ValueError, match="'weird'.*linear"):
+        load_small_cnn_zoo(tmp_path)

@@ -167,7 +167,7 @@ def test_bad_configs_are_explained(tmp_path):
     with pytest.raises(ValueError, match="unknown hyper-parameter"):
         build_zoo(tiny_cnn_config(tmp_path / "a", hparams={"momentum": 0.5}), progress=False)
     with pytest.raises(ValueError, match="classifier zoos train on"):
-        build_zoo(tiny_cnn_config(tmp_path / "b", data="mnist"), progress=False)
+        build_zoo(tiny_cnn_config(tmp_path / "b", data="cifar10"), progress=False)
     with pytest.raises(ValueError, match="1797 digit images"):
         build_zoo(zoo_config("digits_inr", num_nets=2000, root=str(tmp_path / "c")), progress=False)
     with pytest.raises(ValueError, match="unknown zoo preset"):
