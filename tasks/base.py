@@ -46,7 +46,8 @@ class Task:
             has one (published zoos), else ``ZooDataset``'s default (0.8, 0.1, 0.1); a name: a
             published protocol's split (``"small_cnn_zoo"``, see :class:`~netgraph.datasets.ZooDataset`).
         split_seed: seed of the split (fixed across training seeds, so seeds share a test set).
-        normalize: standardise each parameter tensor with its train-set mean and std.
+        normalize: standardise each parameter tensor with its train-set mean and std; ``"scale"``:
+            divide by the std only (keeps sign / scale symmetries exact, for ScaleGMN).
     """
 
     name: ClassVar[str] = ""
@@ -55,10 +56,12 @@ class Task:
 
     def __init__(self, zoo: str | Mapping[str, Any] | Zoo | None = None, target: str | Sequence[str] | None = None,
                  checkpoints: str | Sequence[int] = "last", splits: Sequence[float] | str | None = None,
-                 split_seed: int = 0, normalize: bool = True):
+                 split_seed: int = 0, normalize: bool | str = True):
         self.zoo, self.target = zoo, target
         self.checkpoints = checkpoints if isinstance(checkpoints, str) else [int(c) for c in checkpoints]
         self.splits = splits if splits is None or isinstance(splits, str) else [float(s) for s in splits]
+        if normalize not in (True, False, "scale"):
+            raise ValueError(f"normalize={normalize!r}; expected true, false or 'scale' (divide by the std only)")
         self.split_seed, self.normalize = split_seed, normalize
         self.standardizer: WeightStandardizer | None = None
         self.data: dict[str, ZooDataset] = {}
@@ -88,7 +91,8 @@ class Task:
 
     def fit(self, train: ZooDataset, zoo: Zoo) -> None:
         """Fit what the task learns from the training split before training (called by :meth:`setup`)."""
-        self.standardizer = WeightStandardizer.fit(train.state_dicts()) if self.normalize else None
+        self.standardizer = (WeightStandardizer.fit(train.state_dicts(), center=self.normalize is True)
+                             if self.normalize else None)
 
     def inputs(self, batch: Batch) -> Batch:
         """The batch as the metanet sees it (standardised weights when ``normalize``)."""

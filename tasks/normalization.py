@@ -7,6 +7,8 @@
   metanets stay so; SIREN layers whose weights differ by orders of magnitude (first layer ~0.5,
   hidden layers ~0.01 with ``w0 = 30``) reach the metanet on one scale. Only parameter slots move
   (:func:`netgraph.masks.spec_parameter_masks`): padding, fixed edges and buffers are left alone.
+  ``center=False`` divides by the std only: a shift would not commute with sign flips and positive
+  rescalings of neurons, a scale per tensor does, so scale-invariant metanets (ScaleGMN) stay so.
 * :class:`TargetScaler`: regression targets ``[n, k]`` standardised per column.
 
 Both are plain objects whose ``state_dict()`` is JSON, saved with every checkpoint.
@@ -51,14 +53,15 @@ class WeightStandardizer:
         self._templates: dict[tuple[int, str], tuple[GraphSpec, tuple[torch.Tensor, ...]]] = {}
 
     @classmethod
-    def fit(cls, state_dicts: Mapping[str, torch.Tensor]) -> "WeightStandardizer":
-        """Statistics of stacked state dicts ``{name: [n, *shape]}`` (e.g. ``ZooDataset.state_dicts()``)."""
+    def fit(cls, state_dicts: Mapping[str, torch.Tensor], center: bool = True) -> "WeightStandardizer":
+        """Statistics of stacked state dicts ``{name: [n, *shape]}`` (e.g. ``ZooDataset.state_dicts()``);
+        ``center=False``: mean 0 (divide by the std only, see the module docstring)."""
         stats = {}
         for name, values in state_dicts.items():
             if not torch.is_floating_point(values) or values.dim() < 1 or values.shape[0] == 0:
                 continue                                   # buffers such as num_batches_tracked
             flat = values.detach().double().reshape(-1)
-            stats[name] = (float(flat.mean()), float(flat.std(correction=0)))
+            stats[name] = (float(flat.mean()) if center else 0.0, float(flat.std(correction=0)))
         if not stats:
             raise ValueError("WeightStandardizer.fit got no floating-point tensors [n, *shape]; pass stacked state "
                              "dicts of the training networks, e.g. ZooDataset(...).state_dicts()")
