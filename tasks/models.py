@@ -76,6 +76,12 @@ def build_metanet(name: str, task: Task, dataset: ZooDataset, device: torch.devi
         editors = [n for n in list_metanets() if "edit" in inspect.signature(metanet_class(n)).parameters]
         raise ValueError(f"task {task.name} edits networks, but metanet {name!r} has no equivariant edit head; use one "
                          f"of {editors}")
+    if getattr(task, "probes", 0):
+        if "probe_features" not in inspect.signature(metanet_class(name)).parameters:
+            readers = [n for n in list_metanets() if "probe_features" in inspect.signature(metanet_class(n)).parameters]
+            raise ValueError(f"task {task.name} adds {task.probes} probe features, but metanet {name!r} cannot read "
+                             f"them; use one of {readers} or task.probes=0")
+        head = {**head, "probe_features": task.probes}
     specs = [dense_layout_spec(dataset)] if is_dense_metanet(name) else dataset.specs
     return create_metanet(name, device=device, **{**metanet_input_config(name, specs), **head, **config})
 
