@@ -23,7 +23,7 @@ EPOCHS_SINE=${EPOCHS_SINE:-6}
 EPOCHS_INR_CLS=${EPOCHS_INR_CLS:-3}
 EPOCHS_INR_EDIT=${EPOCHS_INR_EDIT:-3}
 MNIST_IMAGES=${MNIST_IMAGES:-500}       # images of the mnist_inr zoo (the preset: all 5,000)
-MNIST_CNNS=${MNIST_CNNS:-64}           # nets of the mnist_cnn zoo (the preset: 256)
+MNIST_CNNS=${MNIST_CNNS:-32}           # nets of the mnist_cnn zoo (the preset: 256), one shard per activation
 EPOCHS_MNIST_INR=${EPOCHS_MNIST_INR:-20}
 EPOCHS_MNIST_INR_GRAPH=${EPOCHS_MNIST_INR_GRAPH:-6}
 EPOCHS_MNIST_CNN=${EPOCHS_MNIST_CNN:-30}
@@ -71,7 +71,8 @@ for section in "${sections[@]}"; do
       run /usr/bin/time -f "mnist_inr $MNIST_IMAGES images: %e s wall, %U s user, %S s system" \
         ${ZOO:-netgraph-zoo} zoo=mnist_inr num_nets=$MNIST_IMAGES num_threads=1 root=$ZOOS/mnist-inr-$MNIST_IMAGES
       run /usr/bin/time -f "mnist_cnn $MNIST_CNNS nets: %e s wall, %U s user, %S s system" \
-        ${ZOO:-netgraph-zoo} zoo=mnist_cnn num_nets=$MNIST_CNNS num_threads=1 root=$ZOOS/mnist-cnn-$MNIST_CNNS ;;
+        ${ZOO:-netgraph-zoo} zoo=mnist_cnn num_nets=$MNIST_CNNS nets_per_shard=$MNIST_CNNS num_threads=1 \
+        root=$ZOOS/mnist-cnn-$MNIST_CNNS ;;
     mnist_inr)   # INR classification on mnist_inr (stored image split 70/10/20); ScaleGMN with scale-only standardisation
       M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-inr-$MNIST_IMAGES task.zoo.num_nets=$MNIST_IMAGES"
       run $TRAIN -m task=inr_classification_mnist metanet=mlp,statnn,dwsnet,nfn_np,nfn_hnp seed=$MNIST_SEEDS $M \
@@ -89,6 +90,7 @@ for section in "${sections[@]}"; do
         train.epochs=$EPOCHS_MNIST_INR_GRAPH task.normalize=scale +task.probes=16 variant=probes ;;
     mnist_cnn)   # accuracy prediction on mnist_cnn (40/10/50 split of the nets)
       M="$COMMON runs_root=$MNIST_RUNS task.zoo.root=$ZOOS/mnist-cnn-$MNIST_CNNS task.zoo.num_nets=$MNIST_CNNS"
+      M="$M +task.zoo.nets_per_shard=$MNIST_CNNS"
       run $TRAIN -m task=accuracy_prediction_mnist metanet=$ALL seed=$MNIST_SEEDS $M train.epochs=$EPOCHS_MNIST_CNN
       run $TRAIN -m task=accuracy_prediction_mnist metanet=scalegmn,scalegmn_b seed=$MNIST_SEEDS $M \
         train.epochs=$EPOCHS_MNIST_CNN task.normalize=scale ;;

@@ -29,9 +29,10 @@ ARCHS = {  # (factory, kernel_shape, the augmentation whose rescalings are symme
 
 def zoo(arch, n=3):
     factory, kernel, _ = ARCHS[arch]
+    torch.manual_seed(sorted(ARCHS).index(arch))                      # fixed nets: the margins below are checked
     nets = [factory() for _ in range(n)]
     batch = netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets], kernel_shape=kernel)
-    batch.x, batch.edge_attr = batch.x.double(), batch.edge_attr.double()
+    batch.x, batch.edge_attr = 4 * batch.x.double(), 4 * batch.edge_attr.double()   # about the scale of standardised weights
     return batch
 
 
@@ -59,6 +60,7 @@ def test_invariant_to_permutations_and_rescalings(name, arch):
     kind = ARCHS[arch][2]
     for seed in range(2):
         permuted = RandomPermutation(generator=torch.Generator().manual_seed(seed))(batch)
+        assert diff(permuted.edge_attr, batch.edge_attr) > 1e-3
         rescaled = augmentation(kind, seed)(batch)
         assert diff(rescaled.edge_attr, batch.edge_attr) > 1e-3      # the augmentation did change the weights
         both = augmentation(kind, seed + 7)(permuted)
@@ -68,6 +70,7 @@ def test_invariant_to_permutations_and_rescalings(name, arch):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_invariant_on_mixed_architectures_with_norms_and_residuals(name):
+    torch.manual_seed(0)
     nets = [SmallCNN(1, channels=4), mlp([3, 8, 8, 2], "tanh"), cifar_resnet(8, 4)] * 2
     for i, net in enumerate(nets):
         randomize_norm_stats(net, seed=i)
@@ -150,7 +153,7 @@ def test_plain_gmn_is_not_invariant_to_sign_flips():
     batch = zoo("siren")
     gmn = create_metanet("gmn", dim=8, depth=2, head_hidden=16, edge_features=1).double().eval()
     flipped = augmentation(SignFlip, 0)(batch)
-    assert diff(gmn(RandomPermutation()(batch)), gmn(batch)) < EXACT
+    assert diff(gmn(RandomPermutation(generator=torch.Generator().manual_seed(0))(batch)), gmn(batch)) < EXACT
     assert diff(gmn(flipped), gmn(batch)) > CHANGED
 
 
@@ -158,6 +161,7 @@ def test_probe_features_rescale_with_their_neurons():
     """Probe features (pre-activations) flip with their neurons, so the model stays invariant."""
     from netgraph.metanets import ProbeFeatures
 
+    torch.manual_seed(0)
     nets = [Siren(hidden=8).double() for _ in range(3)]
     batch = netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets])
     net = nets[0]
