@@ -57,9 +57,10 @@ from torch_geometric.nn import MLP
 from torch_geometric.utils import scatter
 
 from netgraph.augment.neurons import ODD, POSITIVE_HOMOGENEOUS, batch_rescalable
+from netgraph.batching import graph_index, num_graphs
 from netgraph.types import NODE_FEATURES
 
-from .base import Metanet, count_graphs, graph_index
+from .base import Metanet
 from .graph_inputs import GraphEmbedding
 from .heads import InvariantHead
 from .registry import register_metanet
@@ -228,7 +229,7 @@ class ScaleGMN(Metanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         h, e, g = self.encode(graph)
         h = self.node_readout(h, g.node_sign, g.node_positive, g.node_context)
         e = self.edge_readout(e, g.edge_sign, g.edge_positive, g.edge_context)
-        return self.head(h, e, graph.edge_index, graph_index(graph), count_graphs(graph))
+        return self.head(h, e, graph.edge_index, graph_index(graph), num_graphs(graph))
 
     def _parameter_outputs(self, graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
         h, e, _ = self.encode(graph)
