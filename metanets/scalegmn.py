@@ -39,7 +39,7 @@ Example:
     >>> from netgraph.metanets import create_metanet
     >>> net = mlp([2, 8, 8, 1], "tanh")
     >>> g = netgraph.from_module(net)
-    >>> model = create_metanet("scalegmn_b", dim=8, depth=2, edge_features=1).eval()
+    >>> model = create_metanet("scalegmn_b", dim=8, depth=2, head_hidden=16, edge_features=1).eval()
     >>> flipped = SignFlip(generator=torch.Generator().manual_seed(0))(g)
     >>> torch.allclose(model(flipped), model(g), atol=1e-5)
     True
@@ -181,7 +181,7 @@ class ScaleGMN(Metanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
     """ScaleGMN / ScaleGMN-B on parameter graphs: invariant to neuron permutations and to the
     activations' scalings (sign flips for tanh / sine, positive scales for ReLU).
 
-    Args:
+    Args (``dim``, ``depth``, ``head_hidden``: defaults in ``configs/metanet/scalegmn.yaml``):
         dim: node and edge feature size.
         depth: number of :class:`ScaleGMNConv` layers.
         edge_features: size ``K`` of ``edge_attr`` (9 for graphs built with ``kernel_shape=(3, 3)``).
@@ -195,9 +195,9 @@ class ScaleGMN(Metanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (0: none).
     """
 
-    def __init__(self, dim: int = 64, depth: int = 4, edge_features: int = 9, bidirectional: bool = False,
-                 out_features: int = 1, head_hidden: int = 128, dropout: float = 0.0, edit: bool = False,
-                 edit_scale: float = 0.01, max_layers: int = 256, max_positions: int = 1024, probe_features: int = 0):
+    def __init__(self, *, dim: int, depth: int, head_hidden: int, edge_features: int = 9, bidirectional: bool = False,
+                 out_features: int = 1, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
+                 max_layers: int = 256, max_positions: int = 1024, probe_features: int = 0):
         super().__init__(out_features, edit, edit_scale)
         self.embedding = GraphEmbedding(dim, edge_features, max_layers, max_positions, probe_features, values=False)
         self.node_values = nn.Linear(len(NODE_FEATURES), dim, bias=False)
