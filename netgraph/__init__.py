@@ -12,12 +12,13 @@ Example:
 
 from .convert import (from_module, from_state_dict, from_state_dicts, spec_of, to_module, to_state_dict,
                       to_state_dicts)
-from .errors import ConfigError, CorruptFileError, UnsupportedModuleError
+from .errors import ConfigError, ConversionCheckError, CorruptFileError, UnsupportedModuleError
 from .graph import ParamGraph, SpecGroup, make_batch, make_graph, split_by_spec
 from .spec import GraphSpec, SymmetryGroup
 from .symmetry import identity_permutation, permute, random_permutation
 from .trace import trace
 from .types import NODE_FEATURES, Activation, EdgeType, NodeFeature, NodeType, Norm
+from .verify import check_conversion
 from .weight_space import WeightSpace, weight_space
 from .population import Population
 from .merge import align  # noqa: E402  (needs the core above)
@@ -40,7 +41,7 @@ __all__ = [
     "from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts", "to_module",
     "spec_of", "trace", "random_permutation", "permute", "identity_permutation", "weight_space",
     "WeightSpace", "ParamGraph", "GraphSpec", "SymmetryGroup", "UnsupportedModuleError", "CorruptFileError",
-    "ConfigError", "make_graph",
+    "ConfigError", "ConversionCheckError", "check_conversion", "make_graph",
     "make_batch", "split_by_spec", "SpecGroup", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature",
     "align", "Population",
 ]

@@ -27,11 +27,14 @@ from .graph import ParamGraph, graph_specs, make_batch, make_graph
 from .spec import GraphSpec
 from .trace import ExampleInputs, trace
 from .types import Activation
+from .trace.inputs import describe_inputs, synthesize_inputs
+from .verify import check_conversion
 
 __all__ = ["from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts",
            "to_module", "spec_of", "spec_differences"]
 
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
+_CHECKED: "weakref.WeakKeyDictionary[nn.Module, GraphSpec]" = weakref.WeakKeyDictionary()
 
 
 def spec_of(model: nn.Module | GraphSpec, example_inputs: ExampleInputs | None = None,
@@ -52,7 +55,8 @@ def spec_of(model: nn.Module | GraphSpec, example_inputs: ExampleInputs | None =
 
 
 def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *,
-                spec: GraphSpec | None = None, kernel_shape: tuple[int, ...] = ()) -> ParamGraph:
+                spec: GraphSpec | None = None, kernel_shape: tuple[int, ...] = (),
+                verify: bool | None = None) -> ParamGraph:
     """The parameter graph of ``model`` (on the device of its parameters).
 
     Args:
@@ -61,9 +65,29 @@ def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *
             given the model is traced with ``torch.export`` (needed for e.g. Hugging Face models).
         spec: a spec traced before for this architecture (skips tracing).
         kernel_shape: minimum edge-feature kernel shape (to batch with other architectures).
+        verify: check the conversion (:func:`~netgraph.verify.check_conversion`: a random permutation
+            of the graph must keep the module's outputs) and raise ``ConversionCheckError`` naming the
+            operation at fault. ``None`` (default): check once per traced architecture when inputs are
+            known (``example_inputs``, or synthesised from the first layer), skip otherwise;
+            ``True``: always check (an error if no inputs can be found); ``False``: never.
     """
+    given = spec is not None
     spec = spec_of(spec or model, example_inputs, kernel_shape)
+    if verify or (verify is None and not given and _CHECKED.get(model) is not _SPECS[model][1]):
+        _check(model, spec, example_inputs, required=bool(verify))
     return from_state_dict(spec, model.state_dict())
+
+
+def _check(model: nn.Module, spec: GraphSpec, example_inputs: ExampleInputs | None, required: bool) -> None:
+    if example_inputs is None:
+        example_inputs = synthesize_inputs(model)
+        if example_inputs is None:
+            if required:
+                raise ValueError(f"from_module(verify=True) needs inputs for {type(model).__name__}: "
+                                 f"{describe_inputs(model)}")
+            return
+    check_conversion(model, spec, example_inputs)
+    _CHECKED[model] = _SPECS[model][1]
 
 
 def from_state_dict(spec: GraphSpec, state_dict: Mapping[str, torch.Tensor]) -> ParamGraph:

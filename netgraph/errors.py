@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["UnsupportedModuleError", "CorruptFileError", "ConfigError"]
+__all__ = ["UnsupportedModuleError", "CorruptFileError", "ConfigError", "ConversionCheckError"]
 
 
 class UnsupportedModuleError(ValueError):
@@ -53,3 +53,12 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         count = f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"
         super().__init__(f"invalid {what} ({count}):\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class ConversionCheckError(UnsupportedModuleError):
+    """A converted graph failed its self-check: a permutation of its symmetry groups changed the
+    rebuilt module's outputs, so the graph (or its symmetry groups) is wrong for this module.
+
+    The message names the symmetry groups (hence the operations) whose permutation changes the
+    outputs. Raised by ``from_module(..., verify=True)`` and :func:`netgraph.check_conversion`.
+    """

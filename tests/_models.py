@@ -157,6 +157,67 @@ class TinyViT(nn.Module):
         return self.head(t[:, 0])
 
 
+class HandCrossAttention(nn.Module):
+    """Hand-written multi-head cross-attention: queries from the decoder stream, keys/values from the
+    encoder stream (different widths before the projections)."""
+
+    def __init__(self, dim=16, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.dec_in, self.enc_in = nn.Linear(5, dim), nn.Linear(3, 12)
+        self.q, self.k, self.v, self.o = nn.Linear(dim, dim), nn.Linear(12, dim), nn.Linear(12, dim), nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, 2)
+
+    def split(self, t):
+        b, n, d = t.shape
+        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, x):
+        tgt, src = x
+        h, m = self.dec_in(tgt), torch.tanh(self.enc_in(src))
+        q, k, v = self.split(self.q(h)), self.split(self.k(m)), self.split(self.v(m))
+        a = torch.softmax(q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5), dim=-1) @ v
+        h = h + self.o(a.transpose(1, 2).reshape(h.shape))
+        return self.out(h)
+
+
+class MHAEncoderDecoder(nn.Module):
+    """A custom encoder-decoder from nn.MultiheadAttention (fx-traceable): encoder self-attention, decoder
+    self-attention, then cross-attention whose keys/values are the encoder's output."""
+
+    def __init__(self, dim=16, heads=2):
+        super().__init__()
+        self.src_in, self.tgt_in = nn.Linear(3, dim), nn.Linear(5, dim)
+        self.enc = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.dec = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.cross = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        tgt, src = x
+        m = self.src_in(src)
+        m = m + self.enc(m, m, m, need_weights=False)[0]
+        h = self.tgt_in(tgt)
+        h = h + self.dec(h, h, h, need_weights=False)[0]
+        h = self.norm(h + self.cross(h, m, m, need_weights=False)[0])
+        return self.out(h)
+
+
+class Seq2Seq(nn.Module):
+    """nn.Transformer (encoder-decoder) with learned input projections for source and target."""
+
+    def __init__(self, dim=16):
+        super().__init__()
+        self.src_in, self.tgt_in = nn.Linear(3, dim), nn.Linear(5, dim)
+        self.transformer = nn.Transformer(dim, 2, 2, 2, 32, dropout=0.0, batch_first=True)
+        self.out = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        src, tgt = x
+        return self.out(self.transformer(self.src_in(src), self.tgt_in(tgt)))
+
+
 def transformer_encoder():
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True)
     return nn.Sequential(nn.Linear(7, 16), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
@@ -182,6 +243,11 @@ CASES = {
     "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
     "transformer_encoder": (transformer_encoder, lambda: torch.randn(2, 6, 7), True),
+    "cross_attention_export": (CrossAttention, lambda: (torch.randn(2, 5, 4), torch.randn(2, 3, 3)), True),
+    "hand_cross_attention_export": (HandCrossAttention, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), True),
+    "mha_encoder_decoder": (MHAEncoderDecoder, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), False),
+    "mha_encoder_decoder_export": (MHAEncoderDecoder, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), True),
+    "seq2seq_transformer": (Seq2Seq, lambda: (torch.randn(2, 6, 3), torch.randn(2, 4, 5)), True),
 }
 
 

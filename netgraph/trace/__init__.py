@@ -23,7 +23,8 @@ from ..ops.registry import FORWARDING, HANDLERS
 from ..spec import GraphSpec
 from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
-from .fx_frontend import lower_fx
+from .fx_frontend import FxTraceError, lower_fx
+from .inputs import call_kwargs, describe_inputs, synthesize_inputs
 from .ir import Op, ParamRef, Program
 from .layout import Layout
 
@@ -37,7 +38,10 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
 
     Without ``example_inputs`` the forward pass is traced symbolically with ``torch.fx``; with them
     (a tensor, a tuple of positional inputs or a dict of keyword inputs) ``torch.export`` is used,
-    which handles arbitrary Python (e.g. Hugging Face models) and knows every shape. The model is
+    which handles arbitrary Python (e.g. Hugging Face models) and knows every shape. When ``torch.fx``
+    cannot trace the module (control flow on shapes, ops that need ranks), inputs are synthesised
+    from its first layers (:func:`~netgraph.trace.inputs.synthesize_inputs`) and ``torch.export`` is
+    used with them. The model is
     traced in eval mode (dropout off, BatchNorm on running statistics); its mode is restored after.
     ``kernel_shape`` sets a minimum edge-feature kernel shape (e.g. ``(3, 3)`` so MLP and CNN graphs
     can be batched together).
@@ -53,11 +57,14 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
     model.eval()
     try:
         with torch.no_grad():
-            if example_inputs is None:
-                program = lower_fx(model, set(keys))
-            else:
+            if example_inputs is not None:
                 args, kwargs = split_inputs(example_inputs)
-                program = lower_export(model, args, kwargs)
+                program = lower_export(model, args, call_kwargs(model, kwargs))
+            else:
+                try:
+                    return build_spec(lower_fx(model, set(keys)), params, keys, aliases, tuple(kernel_shape))
+                except (FxTraceError, _NeedShapes) as err:
+                    program = _export_synthesised(model, err)
     finally:
         for module, mode in modes.items():
             module.training = mode
@@ -76,12 +83,25 @@ def build_spec(program: Program, params: dict[str, torch.Tensor], keys: list[str
         try:
             handler(builder, op)
         except _NeedShapes as err:
-            raise UnsupportedModuleError(
+            raise _NeedShapes(
                 f"{op.where} (operation `{op.target}`): {err}. Symbolic tracing (no example_inputs) does not "
                 "know tensor ranks or shapes here; pass example_inputs=... to from_module / trace so netgraph "
                 "traces with torch.export.") from None
     outputs = [builder.get(v) for v in program.outputs]
     return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+
+
+def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:
+    """Trace with ``torch.export`` on inputs synthesised from the first layer, after ``torch.fx`` failed."""
+    inputs = synthesize_inputs(model)
+    if inputs is None:
+        raise UnsupportedModuleError(f"{fx_error} netgraph could not synthesise an input from the first "
+                                     f"layer: {describe_inputs(model)}.") from None
+    try:
+        return lower_export(model, inputs, call_kwargs(model, {}))
+    except UnsupportedModuleError as err:
+        shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+        raise UnsupportedModuleError(f"{fx_error} With synthesised inputs of shapes {shapes}, {err}") from None
 
 
 def _check_opaque(builder: SpecBuilder, op: Op) -> None:
@@ -91,7 +111,8 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
     if not touches and not params:
         return
     reason = op.attrs.get("reason")
-    what = f"parameter '{params[0].name}'" if params else "neuron activations"
+    kind = "parameter" if params and params[0].is_parameter else "buffer"
+    what = f"{kind} '{params[0].name}'" if params else "neuron activations"
     raise UnsupportedModuleError(
         f"{op.where}: operation `{op.target}` acts on {what}"
         f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "

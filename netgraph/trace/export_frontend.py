@@ -32,6 +32,7 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
     graph = exported.graph
     signature = exported.graph_signature
     state = {**dict(model.named_parameters(remove_duplicate=False)), **dict(model.named_buffers(remove_duplicate=False))}
+    state_names = set(model.state_dict(keep_vars=True))
     env: dict[fx.Node, Any] = {}
     inputs: list[Value] = []
     ops: list[Op] = []
@@ -42,7 +43,7 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
     root = f"<root> ({type(model).__name__})"
     for node in graph.nodes:
         if node.op == "placeholder":
-            env[node] = _placeholder(node, specs.get(node.name), state)
+            env[node] = _placeholder(node, specs.get(node.name), state, state_names)
             if isinstance(env[node], Value):
                 inputs.append(env[node])
         elif node.op == "output":
@@ -66,10 +67,15 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
     return Program(inputs, ops, outputs, "export")
 
 
-def _placeholder(node: fx.Node, spec, state: dict[str, torch.Tensor]) -> Any:
-    if spec is not None and spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+def _placeholder(node: fx.Node, spec, state: dict[str, torch.Tensor], state_names: set[str]) -> Any:
+    """Parameters and float state-dict buffers are ParamRefs; other buffers (token type / position
+    ids used as indices, non-persistent constants such as rotary frequencies) are data."""
+    if spec is not None and spec.kind == InputKind.PARAMETER:
+        return ParamRef(spec.target, tuple(state[spec.target].shape), True)
+    if spec is not None and spec.kind == InputKind.BUFFER:
         tensor = state[spec.target]
-        return ParamRef(spec.target, tuple(tensor.shape), spec.kind == InputKind.PARAMETER)
+        if spec.target in state_names and torch.is_floating_point(tensor):
+            return ParamRef(spec.target, tuple(tensor.shape), False)
     return _value(node)
 
 
@@ -129,13 +135,8 @@ def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[st
         for a in n.all_input_nodes:
             if a not in member_set and a not in sources and isinstance(env.get(a), Value) and env[a].is_tensor:
                 sources.append(a)
-    first_linear = next((n for n in members if "linear" in str(n.target)), None)
-    feeding = [s for s in sources if first_linear is not None and _is_ancestor(s, first_linear, member_set)]
-    if len(feeding) != 1:
-        raise UnsupportedModuleError(
-            f"{where}: under torch.export netgraph supports self-attention (query is key is value); this call "
-            "uses different query/key/value tensors. Trace without example_inputs (torch.fx) instead.")
-    source = env[feeding[0]]
+    roles = _attention_sources(members, member_set, sources, module, where)
+    q, k, v = (env[s] for s in roles)
     exits = [n for n in members if any(u not in member_set for u in n.users)]
     out_linear = [n for n in members if "linear" in str(n.target)][-1]
     main = next((n for n in exits if n is out_linear or _is_ancestor(out_linear, n, member_set)), None)
@@ -144,13 +145,42 @@ def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[st
     ops = []
     for n in members:
         env[n] = _value(n)
-    lowered = MODULE_BINDINGS[type(module)](module, path, (source, source, source), {})
+    lowered = MODULE_BINDINGS[type(module)](module, path, (q, k, v), {})
     ops.append(Op(lowered.kind, lowered.args, env[main], {**lowered.attrs, "direct_output": True}, where,
                   type(module).__name__))
     for n in exits:
         if n is not main:
             ops.append(Op("meta", (), env[n], {}, where, "attention weights"))
     return ops
+
+
+def _attention_sources(members: list[fx.Node], member_set: set[fx.Node], sources: list[fx.Node],
+                       module: nn.Module, where: str) -> tuple[fx.Node, fx.Node, fx.Node]:
+    """The outside tensors read as query, key and value by an exported ``nn.MultiheadAttention``.
+
+    The input projections are the module's linear ops before the output projection, in the order
+    query, key, value: one fused ``3E`` projection (self-attention), a query projection and a fused
+    ``2E`` key/value projection (key is value), or three projections. Each projection's rows say
+    which roles it serves, and the outside tensor feeding it is the source of those roles.
+    """
+    linears = [n for n in members if "linear" in str(n.target)]
+    in_proj = linears[:-1]
+    roles: list[fx.Node] = []
+    for node in in_proj:
+        feeding = [s for s in sources if _is_ancestor(s, node.args[0], member_set)
+                   or s is node.args[0]]
+        weight = node.args[1].meta.get("val") if isinstance(node.args[1], fx.Node) else None
+        rows = None if weight is None else int(weight.shape[0])
+        if len(feeding) != 1 or rows is None or rows % module.embed_dim:
+            roles = []
+            break
+        roles.extend([feeding[0]] * (rows // module.embed_dim))
+    if len(roles) != 3:
+        raise UnsupportedModuleError(
+            f"{where}: could not tell which input tensors the exported attention reads as query, key and value "
+            f"(found {len(in_proj)} input projections). Trace without example_inputs (torch.fx) instead, or "
+            "report this architecture.")
+    return roles[0], roles[1], roles[2]
 
 
 def _is_ancestor(a: fx.Node, b: fx.Node, within: set[fx.Node]) -> bool:

@@ -18,7 +18,11 @@ from ..errors import UnsupportedModuleError
 from ..ops.registry import FUNCTION_BINDINGS, METHOD_BINDINGS, MODULE_BINDINGS, Lowered
 from .ir import Op, ParamRef, Program, Value, flatten_args as _flatten, resolve_args as _resolve
 
-__all__ = ["lower_fx"]
+__all__ = ["lower_fx", "FxTraceError"]
+
+
+class FxTraceError(UnsupportedModuleError):
+    """``torch.fx`` could not trace the forward pass (data-dependent Python, shape checks...)."""
 
 
 class _LeafTracer(fx.Tracer):
@@ -31,7 +35,7 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
     try:
         graph = _LeafTracer().trace(model)
     except Exception as err:  # fx raises many error types for data-dependent code
-        raise UnsupportedModuleError(
+        raise FxTraceError(
             f"{type(model).__name__}: torch.fx could not trace the forward pass ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''}). Pass example_inputs=... to from_module so "
             "netgraph traces with torch.export instead.") from err
@@ -89,7 +93,7 @@ def _get_attr(model: nn.Module, node: fx.Node, state_names: set[str]) -> Any:
     for part in node.target.split("."):
         value = getattr(value, part)
     if isinstance(value, torch.Tensor):
-        if node.target in state_names:
+        if node.target in state_names and (isinstance(value, nn.Parameter) or torch.is_floating_point(value)):
             return ParamRef(node.target, tuple(value.shape), isinstance(value, nn.Parameter))
-        return value  # a non-persistent buffer / tensor constant: data
+        return value  # an integer / non-persistent buffer or a tensor constant: data
     return value
