@@ -355,11 +355,18 @@ class GraphSpec:
         values = values.reshape(flat, self.num_values)
         out: dict[str, torch.Tensor] = {}
         rows_parts: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        written: set[tuple] = set()  # a shared parameter is placed once per use and read back once
         for piece in self.edge_pieces:
+            if (piece.param, piece.rows) in written:
+                continue
+            written.add((piece.param, piece.rows))
             block = self.block_values(values, self._value_blocks[self._block_of(piece)])
             rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0,
                                                            block.reshape(flat, -1, *self.shapes[piece.param][1:])))
         for piece in self.node_pieces:
+            if (piece.param, piece.rows) in written:
+                continue
+            written.add((piece.param, piece.rows))
             column = x[:, piece.nodes.to(x.device), piece.column]
             rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0, column))
         for name, parts in rows_parts.items():

@@ -28,36 +28,33 @@ def test_untraceable_forward_suggests_example_inputs():
         netgraph.from_module(DataDependent())
 
 
-def test_weight_sharing_is_refused():
-    class Shared(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.fc(torch.relu(self.fc(x)))
-
-    with pytest.raises(netgraph.UnsupportedModuleError, match="more than one operation"):
-        netgraph.from_module(Shared())
-
-
 def test_layer_norm_over_several_dims_is_refused():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 6, 6]))
     with pytest.raises(netgraph.UnsupportedModuleError, match="LayerNorm over 3 dims"):
         netgraph.from_module(model, example_inputs=(torch.randn(1, 3, 8, 8),))
 
 
-def test_selecting_neurons_is_refused():
-    class Select(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2 = nn.Linear(3, 8), nn.Linear(4, 2)
+class _Select(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(3, 8), nn.Linear(4, 2)
 
-        def forward(self, x):
-            return self.fc2(self.fc1(x)[..., :4])
+    def forward(self, x):
+        return self.fc2(self.fc1(x)[..., :4])
 
+
+def test_selecting_neurons_is_refused_under_fx():
     with pytest.raises(netgraph.UnsupportedModuleError, match="neuron dim"):
-        netgraph.from_module(Select())
+        netgraph.trace(_Select())
+
+
+def test_selected_neurons_are_pinned_under_export():
+    """A slice of the neuron dim (aten.slice) selects neurons by position: their layer converts but is not
+    permuted."""
+    model = _Select()
+    graph = netgraph.from_module(model, (torch.randn(2, 3),), verify=True)
+    fc1 = [s for s in graph.spec.spaces if "fc1" in s.name][0]
+    assert (graph.spec.sym_group[fc1.start: fc1.start + fc1.size] == -1).all()
 
 
 def test_parametrised_weights_are_refused():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from ..trace.builder import ACT_LEVEL, SpecBuilder
 from ..trace.ir import Op
 from ..types import Activation
-from .registry import Lowered, arg, bind_function, bind_method, bind_module, register_op
+from .registry import Lowered, arg, bind_function, bind_method, bind_module, bind_module_name, register_op
 
 aten = torch.ops.aten
 
@@ -47,6 +47,16 @@ for _kind, (_modules, _functions, _methods) in _BY_KIND.items():
     bind_module(*_modules)(_m)
     bind_function(*_functions)(_f)
     bind_method(*_methods)(_f)
+
+
+_NAMED = {  # Hugging Face activation modules (composites of ATen ops under torch.export)
+    Activation.GELU: ("NewGELUActivation", "GELUActivation", "FastGELUActivation", "GELUTanh", "PytorchGELUTanh",
+                      "GELUPytorchTanh", "QuickGELUActivation", "AccurateGELUActivation"),
+    Activation.SILU: ("SiLUActivation",),
+    Activation.RELU: ("ReLUSquaredActivation",),
+}
+for _kind, _names in _NAMED.items():
+    bind_module_name(*_names)(_binder(_kind)[0])
 
 
 @register_op("act")

@@ -48,6 +48,12 @@ bind_function(operator.truediv, operator.itruediv, torch.div, aten.div, aten.div
 bind_method("div", "div_")(_binary("div"))
 
 
+@bind_function(operator.neg, torch.neg, aten.neg)
+@bind_method("neg", "__neg__")
+def _neg(args, kwargs) -> Lowered:
+    return Lowered("mul", (args[0], -1.0))
+
+
 def _feature_sizes(shape: tuple[int, ...], layout: Layout) -> list[int]:
     """Sizes of ``shape`` (broadcast against the layout's tensor) on the layout's feature dims."""
     return [shape[d] if -d <= len(shape) else 1 for d in layout.dims]
@@ -109,7 +115,15 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
     if isinstance(other, (int, float, bool)) or other is None:
         return
     shape = other.shape if isinstance(other, Value) else tuple(other.shape) if isinstance(other, torch.Tensor) else None
-    if shape is None or any(s > 1 for s in _feature_sizes(shape, layout)):
+    if shape is None:
+        b.fix(layout.nodes)
+        return
+    varies = [s > 1 for s in _feature_sizes(shape, layout)]
+    node_dims = [a.dim for a in layout.node_axes]
+    if (len(node_dims) == 2 and not layout.has_reps and node_dims[0] != node_dims[1] and varies == [False, True]
+            and layout.dims == tuple(sorted(node_dims)) and node_dims[0] < node_dims[1]):
+        b.fix_inner(layout.grid, layout.grid.shape[0])  # e.g. rotary cos/sin: same for every head
+    elif any(varies):
         b.fix(layout.nodes)
 
 

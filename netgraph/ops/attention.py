@@ -98,9 +98,43 @@ def _sdpa(args, kwargs) -> Lowered:
     return Lowered("sdpa", tuple(args[:3]))
 
 
+def _repeated_heads(layout: Layout | None) -> tuple[int, int, int] | None:
+    """(kv heads, repeats, dims) of a key/value layout repeated for grouped-query attention
+    (``[.., kv_heads * repeats, tokens, dims]`` made by ``repeat_kv``), else None."""
+    if layout is None or len(layout.axes) != 3:
+        return None
+    heads, rep, dims = layout.axes
+    if heads.dim == rep.dim == -3 and not heads.rep and rep.rep and dims.dim == -1 and not dims.rep:
+        return heads.size, rep.size, dims.size
+    return None
+
+
+def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -> bool:
+    """Grouped-query attention: each key/value head serves a group of consecutive query heads. Key/value
+    heads move together with their query-head group (level 0); value dims move inside a head (level 1;
+    the output projection reads them through edges carrying one weight per query head of the group).
+    Query/key dims are pinned (a query head's dims would have to follow its key head's dims)."""
+    rk, rv = _repeated_heads(lk), _repeated_heads(lv)
+    if rk is None or rv is None or rk[:2] != rv[:2]:
+        return False
+    hq, dq = _heads(op, lq, "query")
+    kv_heads, repeats, dk = rk
+    if hq != kv_heads * repeats or dq != dk:
+        raise fail(op, f"grouped-query attention with {hq} query heads of {dq} dims and {kv_heads} x {repeats} "
+                       f"key heads of {dk} dims does not match")
+    b.fix_inner(lq.grid, hq)
+    b.fix_inner(lk.grid, kv_heads)
+    b.couple_heads(lq.grid, lk.grid, kv_heads)
+    b.couple_heads(lq.grid, lv.grid, kv_heads)
+    b.set(op.out, b.fresh_layout(op.out, lv.grid, lv.axes, b.ndim(op.out, lv)))
+    return True
+
+
 @register_op("sdpa")
 def scaled_dot_product_attention(b: SpecBuilder, op: Op) -> None:
     lq, lk, lv = (b.get(a) for a in op.args[:3])
+    if _grouped_query(b, op, lq, lk, lv):
+        return
     (hq, dq), (hk, dk), (hv, _) = _heads(op, lq, "query"), _heads(op, lk, "key"), _heads(op, lv, "value")
     if not hq == hk == hv or dq != dk:
         raise fail(op, f"query/key/value heads differ ({hq}x{dq}, {hk}x{dk}, {hv}); grouped-query "

@@ -3,6 +3,8 @@
 Each weight ``W[o, i]`` is an edge from input node ``i`` to output node ``o``; the bias is the BIAS
 feature of the output nodes. A linear layer reading a flattened feature map (``flatten`` after a
 conv) gets one edge per (channel, output) whose feature holds the spatial weights, like a kernel.
+``aten.addmm(bias, x, W)`` (Hugging Face ``Conv1D``, GPT-2) is a linear layer with a transposed
+weight ``W[i, o]``.
 """
 
 from __future__ import annotations
@@ -30,14 +32,24 @@ def _linear_function(args, kwargs) -> Lowered:
     return Lowered("linear", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")))
 
 
+@bind_function(torch.ops.aten.addmm)
+def _addmm(args, kwargs) -> Lowered:
+    if arg(args, kwargs, 3, "beta", 1) != 1 or arg(args, kwargs, 4, "alpha", 1) != 1:
+        return Lowered("unknown", args, {"reason": "addmm with alpha/beta != 1"})
+    return Lowered("linear", (args[1], args[2], args[0]), {"transposed": True})
+
+
 @register_op("linear")
 def linear(b: SpecBuilder, op: Op) -> None:
+    if b.get(op.args[0]) is None and not any(isinstance(a, ParamRef) for a in op.args[1:3]):
+        return  # a product of data (masks, positions): nothing to place
     x = require_value(op, op.args[0], "input")
     weight = param_or_none(op, op.args[1], "weight")
     bias = param_or_none(op, op.args[2], "bias")
     if weight is None or len(weight.shape) != 2:
         raise fail(op, "a linear layer needs a 2-D weight parameter")
-    out_features, in_features = weight.shape
+    transposed = op.attrs.get("transposed", False)
+    out_features, in_features = reversed(weight.shape) if transposed else weight.shape
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, -1, in_features, b.ndim(x))
@@ -54,7 +66,10 @@ def linear(b: SpecBuilder, op: Op) -> None:
     kernel = tuple(axes[i - 1].size for i in rep_pos)
     in_nodes = layout.nodes
     out_nodes = b.new_space(op, out_features, NodeType.HIDDEN, role="out", inputs=[in_nodes], level=BIAS_LEVEL)
-    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes,
-                   view=(out_features, *(a.size for a in axes)), perm=(0, *node_pos, *rep_pos), kernel=kernel,
+    if transposed:  # W[i, o]: the input axes come first
+        view, perm = (*(a.size for a in axes), out_features), (len(axes), *(p - 1 for p in node_pos + rep_pos))
+    else:
+        view, perm = (out_features, *(a.size for a in axes)), (0, *node_pos, *rep_pos)
+    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=view, perm=perm, kernel=kernel,
                    edge_type=EdgeType.FLATTEN if kernel else EdgeType.LINEAR, bias=bias, layer_name=op.where)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, out_features),), b.ndim(op.out, layout)))

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm (1d/2d/3d), LayerNorm (over the feature dim), GroupNorm.
+"""Normalisation layers: BatchNorm (1d/2d/3d), LayerNorm and RMSNorm (over the feature dim), GroupNorm.
 
 Their affine parameters and running statistics are node features of the channels they act on
 (``NORM_WEIGHT``, ``NORM_BIAS``, ``RUNNING_MEAN``, ``RUNNING_VAR``); ``node_norm`` records the kind.
@@ -16,7 +16,7 @@ from ..trace.ir import Op, ParamRef, Value
 from ..trace.layout import Layout
 from ..types import NodeFeature, Norm
 from ._common import fail, param_or_none, require_value
-from .registry import Lowered, arg, bind_function, bind_module, register_op
+from .registry import Lowered, arg, bind_function, bind_module, bind_module_name, register_op
 
 
 def _ref(module: nn.Module, path: str, name: str, is_parameter: bool = True) -> ParamRef | None:
@@ -53,6 +53,26 @@ def _layer_norm_module(module: nn.LayerNorm, path: str, args, kwargs) -> Lowered
 def _layer_norm_function(args, kwargs) -> Lowered:
     return Lowered("layer_norm", (args[0], tuple(arg(args, kwargs, 1, "normalized_shape")),
                                   arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")))
+
+
+@bind_module(nn.RMSNorm)
+def _rms_norm_module(module: nn.RMSNorm, path: str, args, kwargs) -> Lowered:
+    return Lowered("rms_norm", (args[0], tuple(module.normalized_shape), _ref(module, path, "weight")))
+
+
+@bind_function(F.rms_norm, torch.ops.aten.rms_norm)
+def _rms_norm_function(args, kwargs) -> Lowered:
+    return Lowered("rms_norm", (args[0], tuple(arg(args, kwargs, 1, "normalized_shape")),
+                                arg(args, kwargs, 2, "weight")))
+
+
+@bind_module_name("*RMSNorm", "T5LayerNorm")
+def _rms_norm_named(module: nn.Module, path: str, args, kwargs) -> Lowered:
+    """Hugging Face RMSNorm modules (Llama, Mistral, Qwen, T5...): a per-feature ``weight``."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 1:
+        return Lowered("unknown", (args[0],), {"reason": "an RMSNorm without a 1-D weight"})
+    return Lowered("rms_norm", (args[0], (weight.shape[0],), _ref(module, path, "weight")))
 
 
 @bind_module(nn.GroupNorm)
@@ -117,6 +137,23 @@ def layer_norm(b: SpecBuilder, op: Op) -> None:
         raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
     layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
     _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT), (bias, NodeFeature.NORM_BIAS)])
+    b.set(op.out, layout)
+
+
+@register_op("rms_norm")
+def rms_norm(b: SpecBuilder, op: Op) -> None:
+    x = require_value(op, op.args[0], "input")
+    shape, weight = op.args[1:3]
+    if len(shape) != 1:
+        raise fail(op, f"RMSNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
+                       "RMSNorm over the feature dim is supported")
+    layout = b.get(x)
+    if layout is None:
+        layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
+    if not layout.is_vector_on(-1) or layout.size_on(-1) != shape[0]:
+        raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
+    layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.RMS)
+    _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT)])
     b.set(op.out, layout)
 
 

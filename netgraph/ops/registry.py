@@ -26,7 +26,7 @@ import torch.nn as nn
 
 __all__ = ["Lowered", "register_op", "bind_module", "bind_function", "bind_method", "HANDLERS",
            "FORWARDING", "MODULE_BINDINGS", "FUNCTION_BINDINGS", "METHOD_BINDINGS", "COMPOSITE_MODULES",
-           "arg"]
+           "NAMED_MODULES", "bind_module_name", "module_binding", "arg"]
 
 
 @dataclass
@@ -43,6 +43,7 @@ HANDLERS: dict[str, Handler] = {}
 FORWARDING: set[str] = set()
 MODULE_BINDINGS: dict[type, Callable[..., Lowered]] = {}
 COMPOSITE_MODULES: set[type] = set()
+NAMED_MODULES: dict[str, Callable[..., Lowered]] = {}
 FUNCTION_BINDINGS: dict[Any, Callable[..., Lowered]] = {}
 METHOD_BINDINGS: dict[str, Callable[..., Lowered]] = {}
 
@@ -72,6 +73,31 @@ def bind_module(*types: type[nn.Module], composite: bool = False):
         return fn
 
     return deco
+
+
+def bind_module_name(*names: str):
+    """Bind modules by class name (``"NewGELUActivation"``, or ``"*RMSNorm"`` for a suffix), for
+    libraries netgraph does not import (Hugging Face ``transformers``). Such a module is a leaf under
+    ``torch.fx``, and under ``torch.export`` its ATen ops are collapsed into this one op; the binding
+    receives the module's one input tensor as ``args[0]``."""
+
+    def deco(fn):
+        for n in names:
+            NAMED_MODULES[n] = fn
+        return fn
+
+    return deco
+
+
+def module_binding(module: nn.Module) -> Callable[..., Lowered] | None:
+    """The binding of a module: by exact type, else by class name (exact, then ``*suffix``)."""
+    found = MODULE_BINDINGS.get(type(module))
+    if found is not None:
+        return found
+    name = type(module).__name__
+    if name in NAMED_MODULES:
+        return NAMED_MODULES[name]
+    return next((fn for key, fn in NAMED_MODULES.items() if key.startswith("*") and name.endswith(key[1:])), None)
 
 
 def bind_function(*targets: Any):

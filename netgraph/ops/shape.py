@@ -437,8 +437,29 @@ def slice_(b: SpecBuilder, op: Op) -> None:
         size = layout.size_on(d)
         full = (start in (None, 0) and step in (None, 1) and (end is None or (size is not None and end >= size)))
         if not full:
-            raise fail(op, "slices the neuron dim; selecting neurons is not supported")
+            b.set(op.out, _select_neurons(b, op, layout, d, slice(start, end, step)))
+            return
     b.set(op.out, layout)
+
+
+def _select_neurons(b: SpecBuilder, op: Op, layout: Layout, d: int, part: slice) -> Layout:
+    """A slice of the neurons on dim ``d`` (e.g. a half of each head in rotary ``rotate_half``). The
+    selected nodes are those of the input (no new nodes); since which neurons are selected depends on
+    their order, the positions on that axis are pinned (inside each head when the heads are on another dim)."""
+    on = [i for i, a in enumerate(layout.axes) if a.dim == d]
+    if len(on) != 1 or layout.axes[on[0]].rep or layout.has_reps:
+        raise fail(op, f"slices the neuron dim {d} of neurons laid out as {layout.axes}; not supported")
+    grid_axis = sum(1 for a in layout.axes[:on[0]] if not a.rep)
+    index = torch.arange(layout.grid.shape[grid_axis])[part]
+    if index.numel() == 0:
+        raise fail(op, "selects no neuron")
+    if layout.grid.dim() == 2 and grid_axis == 1 and layout.axes[0].dim < d:
+        b.fix_inner(layout.grid, layout.grid.shape[0])
+    else:
+        b.fix(layout.nodes)
+    selected = layout.grid.index_select(grid_axis, index)
+    axes = tuple(Axis(a.dim, index.numel()) if i == on[0] else a for i, a in enumerate(layout.axes))
+    return Layout(selected, axes, layout.state, layout.ndim)
 
 
 # ------------------------------------------------------------ concatenation
@@ -462,10 +483,22 @@ def cat(b: SpecBuilder, op: Op) -> None:
     d = b.neg(int(dim), ndim)
     first = featured[0]
     if d in first.dims:
-        if any(l is None for l in layouts) or any(not l.is_vector_on(d) or l.dims != (d,) for l in featured):
-            raise fail(op, "concatenates neurons with data / differently laid out tensors on the neuron dim")
-        grid = torch.cat([l.nodes for l in featured])
-        b.set(op.out, b.fresh_layout(op.out, grid, (Axis(d, grid.numel()),), ndim))
+        if any(l is None for l in layouts):
+            raise fail(op, "concatenates neurons with data on the neuron dim")
+        if all(l.is_vector_on(d) and l.dims == (d,) for l in featured):
+            grid = torch.cat([l.nodes for l in featured])
+            b.set(op.out, b.fresh_layout(op.out, grid, (Axis(d, grid.numel()),), ndim))
+            return
+        # several node axes (e.g. [heads, .., dims] halves of rotate_half): concatenate along d's grid axis
+        on = [i for i, a in enumerate(first.axes) if a.dim == d]
+        others = [tuple(a for a in l.axes if a.dim != d) for l in featured]
+        if len(on) != 1 or first.has_reps or any(o != others[0] for o in others) or any(
+                len([a for a in l.axes if a.dim == d]) != 1 or l.has_reps for l in featured):
+            raise fail(op, "concatenates differently laid out tensors on the neuron dim")
+        grid_axis = sum(1 for a in first.axes[:on[0]] if not a.rep)
+        grid = torch.cat([l.grid for l in featured], dim=grid_axis)
+        axes = tuple(Axis(d, grid.shape[grid_axis]) if i == on[0] else a for i, a in enumerate(first.axes))
+        b.set(op.out, b.fresh_layout(op.out, grid, axes, ndim))
         return
     if any(l is not None and l.axes != first.axes for l in layouts):
         raise fail(op, "concatenates token sequences whose neurons are laid out differently")
@@ -493,29 +526,58 @@ def cat(b: SpecBuilder, op: Op) -> None:
 
 
 # --------------------------------------------------------------- splitting
-@bind_function(torch.split, torch.chunk, aten.split, aten.chunk, aten.split_with_sizes)
-@bind_method("split", "chunk")
+@bind_function(torch.split, aten.split, aten.split_with_sizes)
+@bind_method("split")
 def _split(args, kwargs) -> Lowered:
-    return Lowered("split", (args[0], arg(args, kwargs, 2, "dim", 0)))
+    return Lowered("split", (args[0], arg(args, kwargs, 2, "dim", 0), ("size", arg(args, kwargs, 1, "split_size"))))
+
+
+@bind_function(torch.chunk, aten.chunk)
+@bind_method("chunk")
+def _chunk(args, kwargs) -> Lowered:
+    return Lowered("split", (args[0], arg(args, kwargs, 2, "dim", 0), ("chunks", arg(args, kwargs, 1, "chunks"))))
 
 
 @bind_function(aten.unbind, torch.unbind)
 @bind_method("unbind")
 def _unbind(args, kwargs) -> Lowered:
-    return Lowered("split", (args[0], arg(args, kwargs, 1, "dim", 0)))
+    return Lowered("split", (args[0], arg(args, kwargs, 1, "dim", 0), ("unbind", None)))
+
+
+def _part_sizes(total: int, how: tuple[str, object]) -> list[int] | None:
+    kind, value = how
+    if kind == "size" and isinstance(value, int):
+        return [min(value, total - i) for i in range(0, total, value)]
+    if kind == "size" and isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
+        return list(value)
+    if kind == "chunks" and isinstance(value, int):
+        step = -(-total // value)
+        return [min(step, total - i) for i in range(0, total, step)]
+    return None
 
 
 @register_op("split", forwards=True)
 def split(b: SpecBuilder, op: Op) -> None:
+    """Splitting token / spatial dims keeps the neurons; splitting the neuron dim of a fused layer
+    (GPT-2's q/k/v projection) cuts its space into one space per part."""
     layout = b.get(op.args[0])
     if layout is None:
         return
     ndim = b.ndim(op.args[0], layout)
     d = b.neg(int(op.args[1]), ndim)
-    if d in layout.dims:
-        raise fail(op, "splits the neuron dim into parts; give each part its own layer instead "
-                       "(e.g. separate q/k/v projections)")
-    b.layouts[op.out.name] = SameForAll(layout)
+    if d not in layout.dims:
+        b.layouts[op.out.name] = SameForAll(layout)
+        return
+    sizes = _part_sizes(layout.size_on(d) or 0, op.args[2]) if layout.is_vector_on(d) else None
+    if sizes is None:
+        raise fail(op, "splits the neuron dim into parts of unknown or uneven layout; give each part its own "
+                       "layer instead (e.g. separate q/k/v projections)")
+    parts = b.split_space(layout.grid, sizes)
+    if parts is None:  # the space is shared with other ops: keep it whole and pin the parts
+        b.fix(layout.grid)
+        bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
+        parts = [layout.grid.reshape(-1)[bounds[k]: bounds[k + 1]] for k in range(len(sizes))]
+    b.layouts[op.out.name] = tuple(b.fresh_layout(op.out, p, (Axis(d, p.numel()),), ndim) for p in parts)
 
 
 # -------------------------------------------------------------- reductions

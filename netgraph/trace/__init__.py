@@ -49,6 +49,7 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
     Raises:
         UnsupportedModuleError: naming the module and operation that cannot be represented.
     """
+    _refuse_unsupported_modules(model)
     state = model.state_dict(keep_vars=True)
     keys = list(state.keys())
     aliases = _tied_keys(state)
@@ -89,6 +90,18 @@ def build_spec(program: Program, params: dict[str, torch.Tensor], keys: list[str
                 "traces with torch.export.") from None
     outputs = [builder.get(v) for v in program.outputs]
     return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+
+
+def _refuse_unsupported_modules(model: nn.Module) -> None:
+    """Modules whose weights the tracers cannot see as parameters (``torch.export`` reads an RNN's
+    flattened weight copies as constants) are refused up front rather than converted without them."""
+    for path, module in model.named_modules():
+        if isinstance(module, nn.RNNBase):
+            raise UnsupportedModuleError(
+                f"module '{path or '<root>'}' ({type(module).__name__}): recurrent layers (nn.RNN / nn.LSTM / "
+                "nn.GRU) are not supported yet: their weights are read through flattened copies that the tracers "
+                "cannot follow. Replace the module with explicit nn.Linear gates, or register a handler for it "
+                "(netgraph.ops.register_op + bind_module).")
 
 
 def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:

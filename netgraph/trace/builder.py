@@ -65,10 +65,13 @@ class SpecBuilder:
         self.node_pieces: list[NodePiece] = []
         self.layer_refs: list[tuple] = []  # (name, weight piece, bias name, bias rows)
         self.used: dict[str, str] = {}
+        self._placed: dict[tuple, tuple[dict[int, torch.Tensor] | None, list[torch.Tensor]]] = {}
         self._parent: dict[int, int] = {}
         self._split: dict[int, tuple[int, int]] = {}
         self._split_conflict: set[int] = set()
+        self._splits_all: dict[int, set[tuple[int, int]]] = {}  # every block split asked of a class
         self._head_pairs: list[tuple[int, int]] = []
+        self._inner_fixed: set[int] = set()  # spaces whose positions inside a block may not move
         self._state_root: dict[int, str] = {}
         self._real_uses = self._count_real_uses(program, forwarding_kinds)
 
@@ -161,18 +164,32 @@ class SpecBuilder:
 
     # ============================================================= parameters
     def use_param(self, op: Op, ref: ParamRef) -> str:
-        """Claim a parameter for ``op``; a parameter may be placed once (no weight sharing)."""
+        """Claim a parameter for ``op``. A parameter used by several operations (a tied embedding and
+        LM head, one layer applied twice) is placed once per use; :meth:`_share` ties the placements."""
         name = self.aliases.get(ref.name, ref.name)
-        if name in self.used:
-            raise UnsupportedModuleError(
-                f"{op.where}: parameter '{name}' is used by more than one operation (also by "
-                f"{self.used[name]}). Weight sharing cannot be represented as one set of edges; "
-                "untie the weights (copy the parameter) before conversion.")
         if not torch.is_floating_point(self.params[name]):
             raise UnsupportedModuleError(f"{op.where}: parameter '{name}' has non-float dtype "
                                          f"{self.params[name].dtype}; only float weights become graph features.")
-        self.used[name] = op.where
+        self.used.setdefault(name, op.where)
         return name
+
+    def _share(self, key: tuple, axes: dict[int, torch.Tensor] | None, nodes: list[torch.Tensor]) -> bool:
+        """Tie a new placement of a parameter (rows) to its first placement: the nodes of each of its
+        axes are permuted alike in both (``axes``: parameter axis -> node ids); placements that cannot be
+        matched axis by axis pin all their nodes. Returns True if the parameter was placed before."""
+        first = self._placed.get(key)
+        if first is None:
+            self._placed[key] = (axes, nodes)
+            return False
+        first_axes, first_nodes = first
+        if axes is None or first_axes is None or set(axes) != set(first_axes) or any(
+                axes[a].numel() != first_axes[a].numel() for a in axes):
+            for n in nodes + first_nodes:
+                self._fix_nodes(n)
+            return True
+        for a in axes:
+            self.couple(first_axes[a], axes[a])
+        return True
 
     def weight_edges(self, op: Op, ref: ParamRef, *, out_nodes: torch.Tensor, in_nodes: torch.Tensor,
                      view: tuple[int, ...], perm: tuple[int, ...], kernel: tuple[int, ...] = (),
@@ -189,10 +206,14 @@ class SpecBuilder:
                           out_nodes.reshape(-1).clone(), in_nodes.reshape(-1).clone(), groups)
         self.edge_pieces.append(piece)
         self._add_edges(piece.num_edges, edge_type, piece)
+        simple = groups == 1 and len(view) == 2 + len(kernel)
+        axes = {perm[0]: piece.out_nodes, perm[1]: piece.in_nodes} if simple else None
+        shared = self._share(("edges", name, rows, tuple(view), tuple(perm[2:])), axes,
+                             [piece.out_nodes, piece.in_nodes])
         bias_name = None
         if bias is not None:
             bias_name = self.node_param(op, bias, out_nodes, NodeFeature.BIAS, rows=bias_rows)
-        if layer_name is not None:
+        if layer_name is not None and not shared:
             self.layer_refs.append((layer_name, piece, bias_name, bias_rows))
 
     def const_edges(self, src: torch.Tensor, dst: torch.Tensor, value: float, edge_type: EdgeType) -> None:
@@ -212,6 +233,7 @@ class SpecBuilder:
                 f"neuron ({nodes.numel()} neurons); netgraph stores such parameters as node features only "
                 "when they are per-channel.")
         self.node_pieces.append(NodePiece(name, rows, nodes.reshape(-1).clone(), int(column)))
+        self._share(("nodes", name, rows), {0: nodes.reshape(-1)}, [nodes.reshape(-1)])
         return name
 
     def _add_edges(self, count: int, edge_type: EdgeType, source) -> None:
@@ -223,8 +245,9 @@ class SpecBuilder:
         """Nodes at equal positions of the two grids must be permuted alike."""
         a, b = self.whole_space(grid_a), self.whole_space(grid_b)
         if a is None or b is None or self.spaces[a].size != self.spaces[b].size:
-            self._fix_nodes(grid_a)
-            self._fix_nodes(grid_b)
+            if not self._couple_blocks(grid_a, grid_b):
+                self._fix_nodes(grid_a)
+                self._fix_nodes(grid_b)
             return
         ra, rb = self._find(a), self._find(b)
         if ra == rb:
@@ -232,8 +255,41 @@ class SpecBuilder:
         self._parent[rb] = ra
         if rb in self._split_conflict:
             self._split_conflict.add(ra)
+        self._splits_all.setdefault(ra, set()).update(self._splits_all.pop(rb, set()))
         if rb in self._split:
             self._merge_split(ra, self._split.pop(rb))
+
+    def _block_space(self, grid: torch.Tensor) -> int | None:
+        """The space whose ``h``-th block holds exactly the nodes of row ``h`` of ``grid`` (in any order
+        inside the row), for a grid ``[blocks, ...]``; None otherwise."""
+        if grid.dim() < 2 or grid.numel() == 0:
+            return None
+        rows = grid.reshape(grid.shape[0], -1).sort(dim=1).values
+        return self.whole_space(rows)
+
+    def _couple_blocks(self, grid_a: torch.Tensor, grid_b: torch.Tensor) -> bool:
+        """Coupling of grids that rearrange nodes inside blocks (rotary embeddings' ``rotate_half`` on
+        each attention head): blocks are tied, positions inside the blocks are pinned."""
+        if grid_a.shape != grid_b.shape:
+            return False
+        a, b = self._block_space(grid_a), self._block_space(grid_b)
+        if a is None or b is None:
+            return False
+        heads = grid_a.shape[0]
+        self.fix_inner(grid_a, heads)
+        self.fix_inner(grid_b, heads)
+        self._head_pairs.append((a, b))
+        return True
+
+    def fix_inner(self, grid: torch.Tensor, heads: int) -> None:
+        """The spaces of ``grid`` are made of ``heads`` blocks that may move as wholes, but nothing may
+        move inside a block (data that differs along the head dim, e.g. rotary cos/sin tables)."""
+        for s in self.spaces_of(grid):
+            if self.spaces[s].size % heads:
+                self.spaces[s].fixed = True
+                continue
+            self._merge_split(self._find(s), (heads, self.spaces[s].size // heads))
+            self._inner_fixed.add(s)
 
     def require_split(self, grid: torch.Tensor, heads: int) -> None:
         """The space of ``grid`` is made of ``heads`` blocks that may only move as wholes
@@ -256,6 +312,40 @@ class SpecBuilder:
         self.require_split(grid_b, heads)
         self._head_pairs.append((a, b))
 
+    def split_space(self, grid: torch.Tensor, sizes: list[int]) -> list[torch.Tensor] | None:
+        """Cut the space whose nodes are exactly ``grid`` into consecutive spaces of ``sizes`` nodes
+        (a fused projection split into parts, e.g. GPT-2's q/k/v), so that each part gets its own
+        symmetry. Only a space nothing has been coupled to yet can be cut; returns the parts' node
+        ids, or None when the space cannot be cut."""
+        s = self.whole_space(grid)
+        if s is None or sum(sizes) != self.spaces[s].size or any(n <= 0 for n in sizes):
+            return None
+        if (self._find(s) != s or any(self._find(t) == s for t in self._parent if t != s) or s in self._split
+                or any(s in pair for pair in self._head_pairs) or s in self._inner_fixed):
+            return None
+        space = self.spaces[s]
+        parts, start = [], space.start
+        for k, n in enumerate(sizes):
+            parts.append(_Space(f"{space.name} part {k}", start, n, space.node_type, space.layer, space.level,
+                                space.act, space.norm, space.fixed))
+            start += n
+        shift = len(sizes) - 1
+
+        def moved(t: int) -> int:
+            return t + shift if t > s else t
+
+        self.spaces[s: s + 1] = parts
+        self._starts[s: s + 1] = [p.start for p in parts]
+        self._parent = {moved(t): moved(r) for t, r in self._parent.items()}
+        for k in range(len(sizes)):
+            self._parent[s + k] = s + k
+        self._split = {moved(t): v for t, v in self._split.items()}
+        self._split_conflict = {moved(t) for t in self._split_conflict}
+        self._head_pairs = [(moved(a), moved(c)) for a, c in self._head_pairs]
+        self._inner_fixed = {moved(t) for t in self._inner_fixed}
+        self._splits_all = {moved(t): v for t, v in self._splits_all.items()}
+        return [torch.arange(p.start, p.start + p.size) for p in parts]
+
     def fix(self, nodes: torch.Tensor) -> None:
         """These nodes may never be permuted (public for op handlers)."""
         self._fix_nodes(nodes)
@@ -271,6 +361,7 @@ class SpecBuilder:
         return s
 
     def _merge_split(self, root: int, split: tuple[int, int]) -> None:
+        self._splits_all.setdefault(root, set()).add(split)
         current = self._split.get(root)
         if current is None:
             self._split[root] = split
@@ -370,6 +461,12 @@ class SpecBuilder:
         classes: dict[int, list[int]] = {}
         for s in range(len(self.spaces)):
             classes.setdefault(self._find(s), []).append(s)
+        inner_fixed = {self._find(s) for s in self._inner_fixed}
+        for root in list(self._split_conflict):  # nested block splits of a class pinned inside its blocks:
+            splits = sorted(self._splits_all.get(root, ()))  # the coarsest blocks are the symmetry
+            if root in inner_fixed and all(splits[-1][0] % h == 0 for h, _ in splits):
+                self._split[root] = splits[0]
+                self._split_conflict.discard(root)
         fixed = {r for r, members in classes.items()
                  if r in self._split_conflict or any(self.spaces[m].fixed for m in members)}
         # level-0 components of split classes (heads tied across spaces)
@@ -412,7 +509,7 @@ class SpecBuilder:
             heads = {self._split[r][0] for r in roots}
             comp_fixed = any(r in fixed for r in roots) or len(heads) != 1
             for r in roots:  # level 1: inside each head / group
-                if r in fixed:
+                if r in fixed or r in inner_fixed:
                     continue
                 h, d = self._split[r]
                 if d < 2:

@@ -16,7 +16,7 @@ import torch.nn as nn
 from torch.export.graph_signature import InputKind, OutputKind
 
 from ..errors import UnsupportedModuleError
-from ..ops.registry import COMPOSITE_MODULES, FUNCTION_BINDINGS, MODULE_BINDINGS, Lowered
+from ..ops.registry import COMPOSITE_MODULES, FUNCTION_BINDINGS, MODULE_BINDINGS, Lowered, module_binding
 from .ir import Op, ParamRef, Program, Value, resolve_args as _resolve
 
 __all__ = ["lower_export"]
@@ -117,7 +117,8 @@ def _composite_groups(model: nn.Module, graph: fx.Graph) -> dict[str, str]:
                 module = model.get_submodule(path)
             except AttributeError:
                 continue
-            if type(module) in COMPOSITE_MODULES:
+            if type(module) in COMPOSITE_MODULES or (type(module) not in MODULE_BINDINGS
+                                                     and module_binding(module) is not None):
                 groups[node.name] = path
                 break
     return groups
@@ -135,6 +136,8 @@ def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[st
         for a in n.all_input_nodes:
             if a not in member_set and a not in sources and isinstance(env.get(a), Value) and env[a].is_tensor:
                 sources.append(a)
+    if type(module) not in COMPOSITE_MODULES:
+        return _named_composite_ops(module, path, where, members, member_set, sources, env)
     roles = _attention_sources(members, member_set, sources, module, where)
     q, k, v = (env[s] for s in roles)
     exits = [n for n in members if any(u not in member_set for u in n.users)]
@@ -152,6 +155,44 @@ def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[st
         if n is not main:
             ops.append(Op("meta", (), env[n], {}, where, "attention weights"))
     return ops
+
+
+def _named_composite_ops(module: nn.Module, path: str, where: str, members: list[fx.Node], member_set: set[fx.Node],
+                         sources: list[fx.Node], env: dict[fx.Node, Any]) -> list[Op]:
+    """One op for a module bound by class name (an activation, an RMSNorm): one input, one output.
+    Dtype casts of the input that export shares with code outside the module stand for the input."""
+    passing: set[fx.Node] = set()
+    for n in members:
+        if (_aten_name(n) in _PASS_THROUGH and n.args and isinstance(n.args[0], fx.Node)
+                and (n.args[0] in sources or n.args[0] in passing) and _same_shape(n, n.args[0])):
+            passing.add(n)
+    source = next(iter(sources), None)
+    for n in passing:
+        env[n] = env[source]
+    members = [n for n in members if n not in passing]
+    exits = [n for n in members if any(u not in member_set for u in n.users)]
+    if len(sources) != 1 or len(exits) != 1:
+        raise UnsupportedModuleError(
+            f"{where}: netgraph reads this module as one operation on one input tensor, but under torch.export it "
+            f"has {len(sources)} input and {len(exits)} output tensors. Replace the module, or register a handler "
+            "(netgraph.ops.register_op + bind_module).")
+    for n in members:
+        env[n] = _value(n)
+    lowered = module_binding(module)(module, path, (env[sources[0]],), {})
+    return [Op(lowered.kind, lowered.args, env[exits[0]], lowered.attrs, where, type(module).__name__)]
+
+
+_PASS_THROUGH = {"to", "_to_copy", "alias", "clone", "contiguous", "detach", "type_as"}
+
+
+def _aten_name(node: fx.Node) -> str:
+    parts = str(node.target).split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "aten" else ""
+
+
+def _same_shape(a: fx.Node, b: fx.Node) -> bool:
+    va, vb = a.meta.get("val"), b.meta.get("val")
+    return isinstance(va, torch.Tensor) and isinstance(vb, torch.Tensor) and va.shape == vb.shape
 
 
 def _attention_sources(members: list[fx.Node], member_set: set[fx.Node], sources: list[fx.Node],

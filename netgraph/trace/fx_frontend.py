@@ -15,7 +15,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from ..errors import UnsupportedModuleError
-from ..ops.registry import FUNCTION_BINDINGS, METHOD_BINDINGS, MODULE_BINDINGS, Lowered
+from ..ops.registry import FUNCTION_BINDINGS, METHOD_BINDINGS, Lowered, module_binding
 from .ir import Op, ParamRef, Program, Value, flatten_args as _flatten, resolve_args as _resolve
 
 __all__ = ["lower_fx", "FxTraceError"]
@@ -27,7 +27,7 @@ class FxTraceError(UnsupportedModuleError):
 
 class _LeafTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return type(m) in MODULE_BINDINGS
+        return module_binding(m) is not None
 
 
 def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
@@ -69,7 +69,7 @@ def _lower(model: nn.Module, node: fx.Node, args: tuple, kwargs: dict, root: str
     if node.op == "call_module":
         module = model.get_submodule(node.target)
         where = f"module '{node.target}' ({type(module).__name__})"
-        return MODULE_BINDINGS[type(module)](module, node.target, args, kwargs), where, type(module).__name__
+        return module_binding(module)(module, node.target, args, kwargs), where, type(module).__name__
     stack = node.meta.get("nn_module_stack") or {}
     if stack:
         path, kind = list(stack.values())[-1]
