@@ -79,14 +79,15 @@ def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *
 
 
 def _check(model: nn.Module, spec: GraphSpec, example_inputs: ExampleInputs | None, required: bool) -> None:
+    generator = torch.Generator().manual_seed(0)  # never the global RNG: conversion has no side effects
     if example_inputs is None:
-        example_inputs = synthesize_inputs(model)
+        example_inputs = synthesize_inputs(model, generator)
         if example_inputs is None:
             if required:
                 raise ValueError(f"from_module(verify=True) needs inputs for {type(model).__name__}: "
                                  f"{describe_inputs(model)}")
             return
-    check_conversion(model, spec, example_inputs)
+    check_conversion(model, spec, example_inputs, generator=generator)
     _CHECKED[model] = _SPECS[model][1]
 
 

@@ -218,6 +218,65 @@ class Seq2Seq(nn.Module):
         return self.out(self.transformer(self.src_in(src), self.tgt_in(tgt)))
 
 
+class PadConv(nn.Module):
+    """F.pad with zeros and with reflection before convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 3)
+
+    def forward(self, x):
+        return self.c2(F.pad(torch.relu(self.c1(F.pad(x, (1, 1, 1, 1)))), (1, 1, 1, 1), mode="reflect"))
+
+
+def conv_transpose(dims: int, groups: int = 1) -> nn.Module:
+    """Strided conv down, transposed conv up (ConvTranspose1d/2d/3d), 1x1 conv."""
+    conv, up = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1], (nn.ConvTranspose1d, nn.ConvTranspose2d,
+                                                               nn.ConvTranspose3d)[dims - 1]
+    return nn.Sequential(conv(2, 6, 3, stride=2, padding=1), nn.ReLU(),
+                         up(6, 4, 4, stride=2, padding=1, groups=groups), nn.ReLU(), conv(4, 3, 1))
+
+
+class UpsampleNet(nn.Module):
+    """nn.Upsample (nearest) and F.interpolate (bilinear) between convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.up, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Upsample(scale_factor=2), nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        h = self.up(torch.relu(self.c1(x)))
+        return self.c2(F.interpolate(h, scale_factor=0.5, mode="bilinear", align_corners=False))
+
+
+class UNet(nn.Module):
+    """Two-level U-Net: conv blocks, max-pool down, transposed-conv up, concatenated skips."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.d1 = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU())
+        self.d2 = nn.Sequential(nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU())
+        self.up = nn.ConvTranspose2d(2 * c, c, 2, stride=2)
+        self.u1 = nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU())
+        self.out = nn.Conv2d(c, 2, 1)
+
+    def forward(self, x):
+        a = self.d1(x)
+        b = self.d2(F.max_pool2d(a, 2))
+        return self.out(self.u1(torch.cat([a, self.up(b)], dim=1)))
+
+
+class SharedLayer(nn.Module):
+    """One hidden layer applied twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp, self.shared, self.out = nn.Linear(3, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.shared(torch.relu(self.shared(torch.relu(self.inp(x)))))))
+
+
 def transformer_encoder():
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True)
     return nn.Sequential(nn.Linear(7, 16), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
@@ -247,6 +306,16 @@ CASES = {
     "hand_cross_attention_export": (HandCrossAttention, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), True),
     "mha_encoder_decoder": (MHAEncoderDecoder, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), False),
     "mha_encoder_decoder_export": (MHAEncoderDecoder, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), True),
+    "pad_conv": (PadConv, lambda: torch.randn(2, 3, 8, 8), False),
+    "pad_conv_export": (PadConv, lambda: torch.randn(2, 3, 8, 8), True),
+    "conv_transpose1d": (lambda: conv_transpose(1), lambda: torch.randn(2, 2, 8), False),
+    "conv_transpose2d_grouped": (lambda: conv_transpose(2, groups=2), lambda: torch.randn(2, 2, 8, 8), False),
+    "conv_transpose3d_export": (lambda: conv_transpose(3), lambda: torch.randn(2, 2, 4, 4, 4), True),
+    "upsample": (UpsampleNet, lambda: torch.randn(2, 3, 8, 8), False),
+    "upsample_export": (UpsampleNet, lambda: torch.randn(2, 3, 8, 8), True),
+    "unet": (UNet, lambda: torch.randn(2, 3, 8, 8), False),
+    "unet_export": (UNet, lambda: torch.randn(2, 3, 8, 8), True),
+    "shared_layer": (SharedLayer, lambda: torch.randn(4, 3), False),
     "seq2seq_transformer": (Seq2Seq, lambda: (torch.randn(2, 6, 3), torch.randn(2, 4, 5)), True),
 }
 

@@ -3,7 +3,8 @@
 A kernel ``W[o, i]`` (``[k1, k2, ...]``) is one edge from input channel ``i`` to output channel ``o``
 whose feature is the kernel, zero-padded and centred to the spec's common kernel shape. With
 ``groups > 1`` output channel ``o`` reads only the channels of its group, and whole groups may only be
-permuted together on both sides (their order inside a group is free).
+permuted together on both sides (their order inside a group is free). A transposed convolution
+(``nn.ConvTranspose1d/2d/3d``) has weights ``W[i, o / groups, *k]``: the same edges, read transposed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ def _conv_module(module: nn.Conv2d, path: str, args, kwargs) -> Lowered:
     return Lowered("conv", (args[0], ParamRef(f"{path}.weight", tuple(module.weight.shape)), bias, module.groups))
 
 
+@bind_module(nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def _conv_transpose_module(module: nn.ConvTranspose2d, path: str, args, kwargs) -> Lowered:
+    lowered = _conv_module(module, path, args, kwargs)
+    lowered.attrs["transposed"] = True
+    return lowered
+
+
+@bind_function(F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, torch.ops.aten.conv_transpose1d,
+               torch.ops.aten.conv_transpose2d, torch.ops.aten.conv_transpose3d)
+def _conv_transpose_function(args, kwargs) -> Lowered:
+    return Lowered("conv", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"),
+                            arg(args, kwargs, 6, "groups", 1)), {"transposed": True})
+
+
 @bind_function(F.conv1d, F.conv2d, F.conv3d, torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d)
 def _conv_function(args, kwargs) -> Lowered:
     return Lowered("conv", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"),
@@ -34,9 +49,8 @@ def _conv_function(args, kwargs) -> Lowered:
 
 @bind_function(torch.ops.aten.convolution)
 def _convolution(args, kwargs) -> Lowered:
-    if arg(args, kwargs, 6, "transposed", False):
-        return Lowered("unknown", args, {"reason": "transposed convolution is not supported yet"})
-    return Lowered("conv", (args[0], args[1], args[2], arg(args, kwargs, 8, "groups", 1)))
+    transposed = bool(arg(args, kwargs, 6, "transposed", False))
+    return Lowered("conv", (args[0], args[1], args[2], arg(args, kwargs, 8, "groups", 1)), {"transposed": transposed})
 
 
 @register_op("conv")
@@ -47,9 +61,17 @@ def conv(b: SpecBuilder, op: Op) -> None:
     groups = int(op.args[3])
     if weight is None:
         raise fail(op, "a convolution needs a weight parameter")
-    out_channels, in_per_group, *kernel = weight.shape
+    transposed = op.attrs.get("transposed", False)
+    if transposed:  # W[i, o / groups, *k]
+        in_channels, out_per_group, *kernel = weight.shape
+        out_channels, in_per_group = out_per_group * groups, in_channels // groups
+        view = (groups, in_per_group, out_per_group, *kernel)
+        perm = (0, 2, 1, *range(3, 3 + len(kernel)))
+    else:
+        out_channels, in_per_group, *kernel = weight.shape
+        in_channels = in_per_group * groups
+        view, perm = tuple(weight.shape), tuple(range(len(weight.shape)))
     channel_dim = -(len(kernel) + 1)
-    in_channels = in_per_group * groups
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, channel_dim, in_channels, b.ndim(x))
@@ -58,8 +80,10 @@ def conv(b: SpecBuilder, op: Op) -> None:
                        f"dims {layout.dims} ({layout.axes})")
     in_nodes = layout.nodes
     out_nodes = b.new_space(op, out_channels, NodeType.HIDDEN, role="out", inputs=[in_nodes], level=BIAS_LEVEL)
-    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=tuple(weight.shape),
-                   perm=tuple(range(len(weight.shape))), kernel=tuple(kernel), groups=groups,
+    if transposed and groups == 1:
+        view, perm = tuple(weight.shape), (1, 0, *range(2, 2 + len(kernel)))
+    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=view, perm=perm,
+                   kernel=tuple(kernel), groups=groups,
                    edge_type=EdgeType.CONV, bias=bias, layer_name=op.where)
     if groups > 1:
         b.couple_heads(in_nodes, out_nodes, groups)

@@ -672,3 +672,49 @@ def pool(b: SpecBuilder, op: Op) -> None:
         b.layouts[op.out.name] = (layout, None)
     else:
         b.set(op.out, layout)
+
+
+# ------------------------------------------------- padding and resizing
+@bind_function(F.pad, aten.pad, aten.constant_pad_nd, aten.reflection_pad1d, aten.reflection_pad2d,
+               aten.reflection_pad3d, aten.replication_pad1d, aten.replication_pad2d, aten.replication_pad3d)
+def _pad(args, kwargs) -> Lowered:
+    pad = arg(args, kwargs, 1, "pad")
+    return Lowered("resize", (args[0], len(pad) // 2 if isinstance(pad, (list, tuple)) else None))
+
+
+@bind_module(nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
+             nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
+             nn.ReplicationPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+def _pad_module(module, path, args, kwargs) -> Lowered:
+    return Lowered("resize", (args[0], len(module.padding) // 2))
+
+
+@bind_module(nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
+def _upsample_module(module, path, args, kwargs) -> Lowered:
+    return Lowered("resize", (args[0], "spatial"))
+
+
+@bind_function(F.interpolate, F.upsample, aten.upsample_nearest1d, aten.upsample_nearest2d, aten.upsample_nearest3d,
+               aten.upsample_linear1d, aten.upsample_bilinear2d, aten.upsample_trilinear3d, aten.upsample_bicubic2d,
+               aten._upsample_nearest_exact1d, aten._upsample_nearest_exact2d, aten._upsample_nearest_exact3d)
+def _interpolate(args, kwargs) -> Lowered:
+    return Lowered("resize", (args[0], "spatial"))
+
+
+@register_op("resize", forwards=True)
+def resize(b: SpecBuilder, op: Op) -> None:
+    """Padding / resizing the last ``k`` dims (``"spatial"``: every dim after the channel dim) moves
+    values between positions, the same way for every channel: the neurons must lie before those dims."""
+    layout = b.get(op.args[0])
+    if layout is None:
+        return
+    ndim = b.ndim(op.args[0], layout)
+    count = op.args[1]
+    if count == "spatial":
+        if ndim is None:
+            raise _NeedShapes(f"{op.where}: resizing a tensor of unknown rank; pass example_inputs")
+        count = ndim - 2
+    if count is None or any(a.dim is None or a.dim >= -count for a in layout.axes) or layout.has_reps:
+        raise fail(op, f"pads / resizes the last {count} dims, which carry neurons ({layout.axes}); only spatial "
+                       "dims may be padded or resized")
+    b.set(op.out, b.fresh_layout(op.out, layout.grid, layout.axes, b.ndim(op.out, layout)))

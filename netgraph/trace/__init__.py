@@ -106,7 +106,7 @@ def _refuse_unsupported_modules(model: nn.Module) -> None:
 
 def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:
     """Trace with ``torch.export`` on inputs synthesised from the first layer, after ``torch.fx`` failed."""
-    inputs = synthesize_inputs(model)
+    inputs = synthesize_inputs(model, torch.Generator().manual_seed(0))
     if inputs is None:
         raise UnsupportedModuleError(f"{fx_error} netgraph could not synthesise an input from the first "
                                      f"layer: {describe_inputs(model)}.") from None
