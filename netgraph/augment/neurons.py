@@ -66,8 +66,16 @@ def rescalable_nodes(spec: GraphSpec, activations: frozenset[Activation],
             count[row].index_add_(0, nodes[mask], torch.ones(int(mask.sum()), dtype=torch.long))
         weights_in, const_in, weights_out, const_out = count
         act = torch.isin(spec.node_act, torch.tensor(sorted(int(a) for a in activations)))
+        shared = torch.zeros(n, dtype=torch.bool)  # a parameter placed more than once (tied weights, a layer
+        uses: dict[tuple, int] = {}  # applied twice) cannot take per-placement scalings: its neurons are excluded
+        for piece in spec.edge_pieces:
+            uses[(piece.param, piece.rows)] = uses.get((piece.param, piece.rows), 0) + 1
+        for piece in spec.edge_pieces:
+            if uses[(piece.param, piece.rows)] > 1:
+                shared[piece.out_nodes] = True
+                shared[piece.in_nodes] = True
         return (act & (spec.node_norm == int(Norm.NONE)) & (spec.pos_index == -1) & (weights_in > 0)
-                & (weights_out > 0) & (const_in == 0) & (const_out == 0))
+                & (weights_out > 0) & (const_in == 0) & (const_out == 0) & ~shared)
 
     return cached(spec, key, device, build)
 
