@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet, mlp
-from netgraph.trace.inputs import call_kwargs
+from netgraph.trace.synthesize import call_kwargs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _models import (CASES, MHAEncoderDecoder, PadConv, Seq2Seq, SharedLayer, UNet,  # noqa: E402

@@ -27,7 +27,7 @@ from .graph import ParamGraph, graph_specs, make_batch, make_graph
 from .spec import GraphSpec
 from .trace import ExampleInputs, trace
 from .types import Activation
-from .trace.inputs import describe_inputs, synthesize_inputs
+from .trace.synthesize import describe_inputs, synthesize_inputs
 from .verify import check_conversion
 
 __all__ = ["from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts",

@@ -71,7 +71,6 @@ class Norm(IntEnum):
     BATCH = 1
     LAYER = 2
     GROUP = 3
-    RMS = 4
 
 
 class NodeFeature(IntEnum):

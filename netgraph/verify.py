@@ -24,9 +24,10 @@ from torch.func import functional_call
 
 from .errors import ConversionCheckError
 from .graph import make_graph
+from .inputs import split_inputs
 from .spec import GraphSpec
 from .symmetry import _node_map, permute
-from .trace.inputs import call_kwargs, describe_inputs, synthesize_inputs
+from .trace.synthesize import call_kwargs, describe_inputs, synthesize_inputs
 
 __all__ = ["check_conversion"]
 
@@ -55,7 +56,7 @@ def check_conversion(model: nn.Module, spec: GraphSpec, example_inputs: Any = No
         example_inputs = synthesize_inputs(model, generator)
         if example_inputs is None:
             raise ValueError(f"check_conversion needs inputs for {type(model).__name__}: {describe_inputs(model)}")
-    args, kwargs = _split(example_inputs)
+    args, kwargs = split_inputs(example_inputs)
     kwargs = call_kwargs(model, kwargs)
     state = model.state_dict()
     if spec.num_groups == 0:
@@ -161,11 +162,3 @@ def _leaves(obj: Any) -> list[torch.Tensor]:
     if hasattr(obj, "to_tuple"):  # transformers ModelOutput
         return _leaves(obj.to_tuple())
     return []
-
-
-def _split(example_inputs: Any) -> tuple[tuple, dict]:
-    if isinstance(example_inputs, Mapping):
-        return (), dict(example_inputs)
-    if isinstance(example_inputs, (tuple, list)):
-        return tuple(example_inputs), {}
-    return (example_inputs,), {}

@@ -152,7 +152,8 @@ def rms_norm(b: SpecBuilder, op: Op) -> None:
         layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
     if not layout.is_vector_on(-1) or layout.size_on(-1) != shape[0]:
         raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
-    layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.RMS)
+    # recorded as the LAYER kind with no NORM_BIAS: a new Norm kind would resize the metanets' norm tables
+    layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
     _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT)])
     b.set(op.out, layout)
 

@@ -24,7 +24,7 @@ from ..spec import GraphSpec
 from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
 from .fx_frontend import FxTraceError, lower_fx
-from .inputs import call_kwargs, describe_inputs, synthesize_inputs
+from .synthesize import call_kwargs, describe_inputs, synthesize_inputs
 from .ir import Op, ParamRef, Program
 from .layout import Layout
 
@@ -40,7 +40,7 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
     (a tensor, a tuple of positional inputs or a dict of keyword inputs) ``torch.export`` is used,
     which handles arbitrary Python (e.g. Hugging Face models) and knows every shape. When ``torch.fx``
     cannot trace the module (control flow on shapes, ops that need ranks), inputs are synthesised
-    from its first layers (:func:`~netgraph.trace.inputs.synthesize_inputs`) and ``torch.export`` is
+    from its first layers (:func:`~netgraph.trace.synthesize.synthesize_inputs`) and ``torch.export`` is
     used with them. The model is
     traced in eval mode (dropout off, BatchNorm on running statistics); its mode is restored after.
     ``kernel_shape`` sets a minimum edge-feature kernel shape (e.g. ``(3, 3)`` so MLP and CNN graphs

@@ -8,7 +8,7 @@ forward signature says how many inputs are required. A few candidate shapes are 
 
 Example:
     >>> import torch.nn as nn
-    >>> from netgraph.trace.inputs import synthesize_inputs
+    >>> from netgraph.trace.synthesize import synthesize_inputs
     >>> [tuple(t.shape) for t in synthesize_inputs(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)))]
     [(2, 6)]
     >>> [tuple(t.shape) for t in synthesize_inputs(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))]
