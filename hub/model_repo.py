@@ -202,9 +202,10 @@ def load_metanet(repo: str | Path, cls: type[nn.Module] | None = None, device: t
 
 
 def verify_repo(folder: Path, repo: str | Path) -> None:
-    """Check a model folder's files against its ``checksums.json`` (:class:`HubRepoError` naming the file)."""
+    """Check a model folder's ``config.json`` and weights against its ``checksums.json``
+    (:class:`HubRepoError` naming the file)."""
     try:
-        verify_checksums(folder, [name for name in MODEL_FILES if (folder / name).is_file() and name != CHECKSUMS_JSON])
+        verify_checksums(folder, [CONFIG, WEIGHTS])      # what builds the model (the card may be edited)
     except CorruptFileError as exc:
         raise HubRepoError(f"{repo}: {exc.path.name} is corrupt ({exc.reason}); download it again (delete the cached "
                            f"snapshot {folder}) or save / push the model again; verify=False skips this check") from exc

@@ -380,6 +380,15 @@ def test_truncated_hub_weights_raise_hub_repo_error(tmp_path):
         load_generator(folder)
 
 
+def test_the_bundled_generator_is_verified(tmp_path):
+    from netgraph.hub import HubRepoError, bundled_path, load_generator
+    folder = shutil.copytree(bundled_path("iris-mlp-hypernet"), tmp_path / "gen")
+    load_generator(folder)
+    flip_byte(folder / "model.safetensors", 0.99)
+    with pytest.raises(HubRepoError, match="model.safetensors is corrupt"):
+        load_generator(folder)
+
+
 def test_hub_load_zoo_wraps_missing_repos_and_malformed_ids(tmp_path, monkeypatch):
     from netgraph.hub import HubRepoError, load_zoo as hub_load_zoo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
