@@ -53,6 +53,7 @@ from .generated import GeneratedNetworks
 from .hypernet import DefaultInitGenerator, WeightGenerator
 from .hypernetworks import ChunkedHypernetwork, mip_encoding
 from .graph_hypernet import GraphHypernetwork, fan_in_scales
+from .ghn import ENCODERS, GHN, OperationGraph, operation_graph
 from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
 from .weight_tokens import TokenLayout
 from .conditioning import ConditionEncoder
@@ -75,6 +76,6 @@ __all__ = [
     "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
     "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
     "GeneratedNetworks", "TargetArchitecture", "ArchitectureMismatchError", "ChunkedHypernetwork", "mip_encoding",
-    "GraphHypernetwork", "fan_in_scales", "WeightDiffusion", "WeightAutoencoder", "LatentDenoiser", "TokenLayout",
+    "GraphHypernetwork", "fan_in_scales", "GHN", "OperationGraph", "operation_graph", "ENCODERS", "WeightDiffusion", "WeightAutoencoder", "LatentDenoiser", "TokenLayout",
     "ConditionEncoder", "fill_parameter_slots", "read_parameter_slots", "num_parameter_slots",
 ]

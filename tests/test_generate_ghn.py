@@ -1,0 +1,165 @@
+"""The operation-graph GHN (netgraph.metanets.GHN): graph construction, the operation-dependent
+normalisation, full rank, padding invariance, training, the architecture space, Hub round trips."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import netgraph
+from netgraph.metanets import GHN, operation_graph
+from netgraph.tasks.generate import ClassificationTask
+from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnn_config, sample_cnns
+from netgraph.tasks.generate.ghn import calibrate_batchnorm, layer_statistics, start_accuracy, train_ghn
+
+
+class SkipNet(nn.Module):
+    """c1 -> c2 (depthwise) -> (c2 + c1) -> cat with c1 -> c3 -> mean -> fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 5, padding=2, groups=8)
+        self.c3 = nn.Conv2d(16, 12, 1)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.c1(x))
+        h = torch.cat([self.c2(h) + h, h], 1)
+        return self.fc(self.c3(h).mean((2, 3)))
+
+
+def test_operation_graph_follows_sums_and_concatenations():
+    g = operation_graph(netgraph.spec_of(SkipNet()))
+    assert g.weight_keys == ["c1.weight", "c2.weight", "c3.weight", "fc.weight"]
+    # nodes: 0 input, 1 c1, 2 c2, 3 c3, 4 fc
+    expected = torch.tensor([[0, 1, 2, 2, 3], [-1, 0, 1, 1, 2], [-1, -1, 0, 1, 2], [-1, -1, -1, 0, 1],
+                             [-1, -1, -1, -1, 0]])
+    assert torch.equal(g.distance, expected)     # c1 -> c3 directly (the concatenation and the sum)
+    kinds = g.features[:, :5].argmax(1).tolist()
+    assert kinds == [0, 2, 3, 2, 1]              # input, conv, depthwise, conv, linear
+    assert g.features[4, -5] == 1 and g.features[1:4, -5].sum() == 0   # only fc is last
+
+
+def _predict_structured(ghn, net, n=1):
+    """Prediction with the tiled part at its maximal share."""
+    with torch.no_grad():
+        ghn.decoder[-1].bias[-1] = 50.0                                     # mix logit -> rho = 1 - min_noise
+    return ghn.predict([net], n, torch.Generator().manual_seed(0))[0]
+
+
+def test_every_predicted_row_is_standardised_to_the_fan_in_scale():
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2, min_noise=0.0).eval()
+    net = SkipNet()
+    params = _predict_structured(ghn, net)
+    g = ghn.graph_of(net)
+    with torch.no_grad():
+        decoded = ghn.decoder(ghn.embed([g])[0][1:])
+    gains = decoded[:, -2].clamp(-4, 2).exp()
+    for key, shape, gain in zip(g.weight_keys, g.shapes, gains):
+        rows = params[key][0].reshape(shape[0], -1)
+        fan_in = math.prod(shape[1:])
+        torch.testing.assert_close(rows.pow(2).mean(1).sqrt(), torch.full((shape[0],), float(gain) / math.sqrt(fan_in)),
+                                   rtol=1e-4, atol=1e-6)
+        if fan_in > 1:
+            torch.testing.assert_close(rows.mean(1), torch.zeros(shape[0]), atol=1e-5, rtol=0)
+
+
+def test_the_noise_share_keeps_tiled_weights_full_rank():
+    net = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 10))
+    torch.manual_seed(0)
+    tiled_only = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.0).eval(), net)
+    torch.manual_seed(0)
+    noisy = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.2).eval(), net)
+    assert int(torch.linalg.matrix_rank(tiled_only["2.weight"][0])) <= 8            # rows repeat every 8 channels
+    assert int(torch.linalg.matrix_rank(noisy["2.weight"][0])) == 40
+
+
+@pytest.mark.parametrize("encoder", ["transformer", "gnn"])
+def test_embeddings_do_not_depend_on_what_else_is_in_the_batch(encoder):
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=2, heads=2, encoder=encoder).eval()
+    small, big = ghn.graph_of(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))), ghn.graph_of(SkipNet())
+    with torch.no_grad():
+        alone = ghn.embed([small])[0]
+        padded = ghn.embed([big, small])[1]
+    assert big.num_ops > small.num_ops
+    torch.testing.assert_close(alone, padded, atol=1e-5, rtol=1e-5)
+
+
+def test_call_writes_the_prediction_into_the_model_and_generate_runs_n_networks():
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    net = SkipNet()
+    expected = ghn.predict([net], 1, torch.Generator().manual_seed(3))[0]
+    assert ghn(net, torch.Generator().manual_seed(3)) is net
+    for key, value in expected.items():
+        torch.testing.assert_close(net.state_dict()[key], value[0].detach())
+    nets = ghn.generate(net, n=3)
+    assert tuple(nets(torch.randn(2, 1, 8, 8)).shape) == (3, 2, 10)
+    assert not torch.equal(nets.state_dicts["c1.weight"][0], nets.state_dicts["c1.weight"][1])   # fresh noise each
+
+
+def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
+    rng = torch.Generator().manual_seed(0)
+    pool = sample_cnns(12, rng)
+    assert len({str(c) for c in pool}) == 12
+    again = sample_cnns(12, torch.Generator().manual_seed(0))
+    assert again == pool                                                    # deterministic from the generator
+    other = sample_cnns(12, torch.Generator().manual_seed(0), exclude=pool)
+    assert not any(c in pool for c in other)
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    nets = [SampledCNN(c) for c in pool[:6]] + [f() for f in handwritten_cnns().values()]
+    for net, params in zip(nets, ghn.predict(nets)):
+        own = dict(net.named_parameters())
+        for key, value in params.items():
+            assert value.shape[1:] == own[key].shape
+        assert torch.isfinite(ghn(net)(torch.randn(2, 1, 8, 8))).all()
+    kinds = {b["kind"] for c in sample_cnns(40, torch.Generator().manual_seed(1)) for b in c["blocks"]}
+    assert kinds == {"plain", "residual", "concat"}
+    assert sample_cnn_config(torch.Generator().manual_seed(5)) == sample_cnn_config(torch.Generator().manual_seed(5))
+
+
+def test_training_lowers_the_loss_of_predicted_networks():
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(16, 10))
+    torch.manual_seed(0)
+    ghn = GHN(dim=32, layers=1, heads=2, min_noise=0.0)
+    history = train_ghn(ghn, ClassificationTask("digits"), [net], steps=150, meta_batch=1, lr=1e-3, progress=False)
+    first, last = (sum(r["loss"] for r in rows) / len(rows) for rows in (history[:10], history[-10:]))
+    assert last < first - 0.2
+
+
+def test_calibrate_batchnorm_sets_the_statistics_of_the_given_inputs():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    x = torch.randn(16, 1, 8, 8) * 3 + 1
+    calibrate_batchnorm(net, x)
+    with torch.no_grad():
+        h = net[0](x)
+    torch.testing.assert_close(net[1].running_mean, h.mean((0, 2, 3)), atol=1e-5, rtol=1e-5)
+    assert net[1].momentum == 0.1
+
+
+def test_start_accuracy_and_layer_statistics_shapes():
+    task = ClassificationTask("digits")
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    scores = start_accuracy(handwritten_cnns()["depthwise_separable"], ghn, task.data, seed=0, epochs=(1,))
+    assert set(scores) == {"default", "ghn"} and all(len(v) == 2 and 0 <= min(v) <= max(v) <= 1 for v in scores.values())
+    rows = layer_statistics(nn.Linear(8, 4))
+    assert rows[0]["max_rank"] == 4 and 1 <= rows[0]["effective_rank"] <= 4
+
+
+def test_a_saved_ghn_loads_and_predicts_the_same(tmp_path):
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2, encoder="gnn", trained_on={"data": "digits"}).eval()
+    netgraph.hub.save(ghn, tmp_path / "ghn")
+    loaded = netgraph.hub.load_generator(str(tmp_path / "ghn"))
+    assert isinstance(loaded, GHN) and loaded.trained_on == {"data": "digits"}
+    a = ghn.predict([SkipNet()], 1, torch.Generator().manual_seed(0))[0]
+    b = loaded.predict([SkipNet()], 1, torch.Generator().manual_seed(0))[0]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
