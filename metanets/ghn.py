@@ -350,10 +350,14 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
         state.update(self.predict([spec], n)[0])
         return netgraph.from_state_dicts(target, state)
 
-    def forward(self, model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
-        """Write one predicted network into ``model`` (in place, no gradient) and return it."""
+    def forward(self, model: nn.Module, generator: torch.Generator | None = None,
+                example_inputs: Any = None) -> nn.Module:
+        """Write one predicted network into ``model`` (in place, no gradient) and return it.
+
+        ``example_inputs`` (a tensor, tuple or dict of keyword inputs) is needed for models that
+        :func:`netgraph.from_module` traces with ``torch.export`` (e.g. Hugging Face models)."""
         with torch.no_grad():
-            params = self.predict([model], 1, generator)[0]
+            params = self.predict([netgraph.spec_of(model, example_inputs)], 1, generator)[0]
             own = dict(model.named_parameters())
             for key, value in params.items():
                 own[key].copy_(value[0])

@@ -163,3 +163,47 @@ def test_a_saved_ghn_loads_and_predicts_the_same(tmp_path):
     b = loaded.predict([SkipNet()], 1, torch.Generator().manual_seed(0))[0]
     for key in a:
         torch.testing.assert_close(a[key], b[key])
+
+
+def _saved_ghn(tmp_path):
+    torch.manual_seed(0)
+    folder = tmp_path / "ghn"
+    netgraph.hub.save(GHN(dim=16, layers=1, heads=2).eval(), folder)
+    return str(folder)
+
+
+def test_netgraph_generate_init_writes_a_model_the_factory_loads(tmp_path):
+    from safetensors.torch import load_file
+
+    from netgraph.tasks.generate.cli import run
+
+    repo = _saved_ghn(tmp_path)
+    summary = run({"action": "init", "repo": repo, "target": "vgg", "out": str(tmp_path / "vgg-init"), "seed": 3})
+    model = netgraph.architectures.create_architecture("vgg")
+    model.load_state_dict(load_file(tmp_path / "vgg-init" / "model.safetensors"))
+    expected = netgraph.hub.load_generator(repo)(netgraph.architectures.create_architecture("vgg"),
+                                                 torch.Generator().manual_seed(3))
+    for key, value in expected.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+    assert summary["initialised_values"] == sum(p.numel() for p in model.parameters())
+    with pytest.raises(TypeError, match="does not initialise a given model"):
+        run({"action": "init", "repo": "iris-mlp-hypernet", "target": "mlp", "out": str(tmp_path / "x")})
+    with pytest.raises(ValueError, match="action=init needs target"):
+        run({"action": "init", "repo": repo, "out": str(tmp_path / "x")})
+
+
+@pytest.mark.slow
+def test_netgraph_generate_init_reads_and_writes_a_hugging_face_folder(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from netgraph.tasks.generate.cli import run
+
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                                     vocab_size=100, max_position_embeddings=16, architectures=["BertModel"])
+    transformers.BertModel(config).save_pretrained(tmp_path / "bert")
+    run({"action": "init", "repo": _saved_ghn(tmp_path), "target": str(tmp_path / "bert"), "out": str(tmp_path / "out")})
+    before = transformers.BertModel.from_pretrained(tmp_path / "bert")
+    after = transformers.BertModel.from_pretrained(tmp_path / "out")
+    query = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(before.state_dict()[query], after.state_dict()[query])
+    rms = after.state_dict()[query].pow(2).mean().sqrt() * math.sqrt(32)
+    assert 0.01 < float(rms) < 10                                       # at the fan-in scale, not a copy

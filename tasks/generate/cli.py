@@ -3,6 +3,8 @@
     netgraph-generate repo=iris-mlp-hypernet n=8 out=weights.safetensors    # weights from a generator
     netgraph-generate repo=me/ghn target=SmallCNN "target_kwargs={channels: 8}" out=cnn.safetensors
     netgraph-generate repo=./my-generator target=mypkg.models:MyNet          # any importable factory
+    netgraph-generate action=init repo=digits-cnn-ghn target=vgg out=vgg-init  # initialise one model (GHN)
+    netgraph-generate action=init repo=digits-cnn-ghn target=./my-hf-model out=./my-hf-model-ghn
     netgraph-generate --config-name generate_train generate_recipe=digits_hypernet      # train a generator
     netgraph-generate --config-name generate_train generate_recipe=iris_hypernet push_to=me/iris-hypernet
 
@@ -13,11 +15,17 @@ The output file holds the stacked weights ``[n, *shape]`` per state-dict key and
 (:meth:`netgraph.metanets.GeneratedNetworks.load` reads it back); a picture of their per-layer
 distributions next to a PyTorch-initialised network's is written beside it (``out`` with ``.png``).
 
+``action=init`` initialises *one* model with a generator that takes a model
+(:class:`~netgraph.metanets.GHN`: ``generator(model)``) and writes it to the folder ``out``: a
+Hugging Face folder (``save_pretrained``) when ``target`` is one (a folder with a transformers
+``config.json``), else ``model.safetensors`` (``model.load_state_dict(safetensors.torch.load_file(...))``).
+
 :func:`run` does the work for a composed config, so it can be called without hydra too.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,19 +37,21 @@ import torch.nn as nn
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from netgraph import NODE_FEATURES, GraphSpec, architectures
-from netgraph.metanets import GeneratedNetworks
+from netgraph.io import atomic_write
+from netgraph.metanets import GHN, GeneratedNetworks
 from netgraph.seeding import scoped_rng
 from netgraph.validation import check_fields, integer
 
 from ..figures import write_figure
 from .recipes import GenerateRecipe, run_recipe
 
-__all__ = ["main", "run", "register_configs", "generate_weights", "build_target", "check_memory", "generation_bytes",
-           "GenerateCommand", "TrainCommand"]
+__all__ = ["main", "run", "register_configs", "generate_weights", "build_target", "initialise", "load_hf_model",
+           "write_model", "check_memory", "generation_bytes", "GenerateCommand", "TrainCommand"]
 
-ACTIONS = ("generate", "train")
+ACTIONS = ("generate", "train", "init")
 
 
 @dataclass
@@ -140,6 +150,55 @@ def check_memory(spec: GraphSpec, n: int, device: torch.device | str, share: flo
                           "(several runs with different seeds), or use a device with more memory")
 
 
+def load_hf_model(folder: str | Path) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """A freshly initialised ``transformers`` model of the folder's ``config.json`` (the class its
+    ``architectures`` names, else ``AutoModel``) and example inputs to trace it with (8 tokens)."""
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ImportError(f"target={str(folder)!r} is a Hugging Face folder; reading it needs transformers "
+                          "(pip install transformers)") from exc
+    config = transformers.AutoConfig.from_pretrained(str(folder))
+    names = getattr(config, "architectures", None) or []
+    cls = getattr(transformers, names[0], None) if names else None
+    model = cls(config) if cls is not None else transformers.AutoModel.from_config(config)
+    accepted = inspect.signature(model.forward).parameters
+    example = {"input_ids": torch.zeros(1, 8, dtype=torch.long), "token_type_ids": torch.zeros(1, 8, dtype=torch.long),
+               "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    return model.eval(), {k: v for k, v in example.items() if k in accepted}
+
+
+def initialise(repo: str, target: str | nn.Module, target_kwargs: dict[str, Any] | None = None, seed: int = 0,
+               device: torch.device | str = "cpu", revision: str | None = None) -> nn.Module:
+    """``target`` (a module, a factory name, ``package.module:factory`` or a Hugging Face folder)
+    initialised by the generator ``repo`` (one that takes a model, e.g. a :class:`~netgraph.metanets.GHN`)."""
+    from netgraph.hub import load_generator
+
+    generator = load_generator(repo, device=device, revision=revision)
+    if not isinstance(generator, GHN):
+        raise TypeError(f"{repo} holds a {type(generator).__name__}, which generates networks of its own architecture "
+                        "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or action=generate")
+    example = None
+    if isinstance(target, (str, Path)) and Path(target).is_dir():
+        model, example = load_hf_model(target)
+    else:
+        model = build_target(target, target_kwargs) if isinstance(target, str) else target
+    model.to(device)
+    return generator(model, torch.Generator(device).manual_seed(seed), example_inputs=example)
+
+
+def write_model(model: nn.Module, folder: str | Path) -> Path:
+    """Save ``model`` into ``folder``: ``save_pretrained`` when it has one, else ``model.safetensors``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(str(folder))
+    else:
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+    return folder
+
+
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """Carry out ``cfg.action`` and return a summary (also printed by the app)."""
     values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
@@ -155,6 +214,15 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
             title=f"{command.repo}: weights of {len(nets)} generated networks"), path.with_suffix(".png"))
         return {"out": str(path), "n": len(nets), "architecture": type(nets.template).__name__,
                 "learnable_values": nets.spec.num_params, "figure": figure and str(figure)}
+    if action == "init":
+        command = GenerateCommand(**values)
+        if command.target is None:
+            raise ValueError("action=init needs target=<factory name | package.module:factory | Hugging Face folder>")
+        model = initialise(command.repo, command.target, command.target_kwargs, command.seed, command.device,
+                           command.revision)
+        folder = write_model(model, command.out)
+        return {"out": str(folder), "architecture": type(model).__name__, "generator": command.repo,
+                "initialised_values": sum(p.numel() for p in model.parameters())}
     if action == "train":
         push_to = values.pop("push_to", None)
         generator, results = run_recipe(values)
