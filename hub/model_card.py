@@ -62,7 +62,7 @@ def model_card(model: nn.Module, repo_id: str, config: Mapping[str, Any] | None 
         call = "gen.generate(n=8)" if target is not None and target.factory else "gen.generate(MyNet(), n=8)"
         if isinstance(model, GHN):
             sections += [f'ghn = netgraph.hub.load_generator("{repo_id}")',
-                         "model = ghn(MyCNN())                     # MyCNN's weights predicted in place: fine-tune from here"]
+                         "model = ghn(MyCNN())                     # weights predicted in place: fine-tune from here"]
         sections += [f'gen = netgraph.hub.load_generator("{repo_id}")',
                      f"nets = {call}          # 8 networks ready to run: nets(x) -> [8, ...], nets[0] is an nn.Module"]
     else:

@@ -148,7 +148,8 @@ def test_start_accuracy_and_layer_statistics_shapes():
     torch.manual_seed(0)
     ghn = GHN(dim=16, layers=1, heads=2).eval()
     scores = start_accuracy(handwritten_cnns()["depthwise_separable"], ghn, task.data, seed=0, epochs=(1,))
-    assert set(scores) == {"default", "ghn"} and all(len(v) == 2 and 0 <= min(v) <= max(v) <= 1 for v in scores.values())
+    assert set(scores) == {"default", "ghn"}
+    assert all(len(v) == 2 and 0 <= min(v) <= max(v) <= 1 for v in scores.values())
     rows = layer_statistics(nn.Linear(8, 4))
     assert rows[0]["max_rank"] == 4 and 1 <= rows[0]["effective_rank"] <= 4
 
@@ -200,10 +201,35 @@ def test_netgraph_generate_init_reads_and_writes_a_hugging_face_folder(tmp_path)
     config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
                                      vocab_size=100, max_position_embeddings=16, architectures=["BertModel"])
     transformers.BertModel(config).save_pretrained(tmp_path / "bert")
-    run({"action": "init", "repo": _saved_ghn(tmp_path), "target": str(tmp_path / "bert"), "out": str(tmp_path / "out")})
+    run({"action": "init", "repo": _saved_ghn(tmp_path), "target": str(tmp_path / "bert"),
+         "out": str(tmp_path / "out")})
     before = transformers.BertModel.from_pretrained(tmp_path / "bert")
     after = transformers.BertModel.from_pretrained(tmp_path / "out")
     query = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(before.state_dict()[query], after.state_dict()[query])
     rms = after.state_dict()[query].pow(2).mean().sqrt() * math.sqrt(32)
     assert 0.01 < float(rms) < 10                                       # at the fan-in scale, not a copy
+
+
+def test_the_bundled_ghn_initialises_a_users_cnn_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "digits-cnn-ghn" in netgraph.hub.bundled_generators()
+    ghn = netgraph.hub.load_generator("digits-cnn-ghn")
+    assert isinstance(ghn, GHN) and not ghn.training
+
+    class MyCNN(nn.Module):                       # a network of the user's own, never sampled
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(),
+                                          nn.Conv2d(12, 20, 3, stride=2, padding=1), nn.ReLU())
+            self.classifier = nn.Linear(20, 10)
+
+        def forward(self, x):
+            return self.classifier(self.features(x).mean((2, 3)))
+
+    model = ghn(MyCNN(), torch.Generator().manual_seed(0))
+    assert torch.isfinite(model(torch.randn(4, 1, 8, 8))).all()
+    for row in layer_statistics(model):
+        assert 0.05 < row["rms_times_sqrt_fan_in"] < 10 and row["effective_rank"] > 0.5 * row["max_rank"]
+    results = (netgraph.hub.bundled_path("digits-cnn-ghn") / "results.json").read_text()
+    assert all(name in results for name in handwritten_cnns())

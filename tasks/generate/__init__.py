@@ -23,7 +23,8 @@ from .tasks import ClassificationTask, SineTask, make_task, mnist5k_data
 from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 
 __all__ = [
-    "ClassificationTask", "SineTask", "make_task", "mnist5k_data", "train_on_task", "train_weight_diffusion", "checkpoints_of_one_run",
+    "ClassificationTask", "SineTask", "make_task", "mnist5k_data", "train_on_task", "train_weight_diffusion",
+    "checkpoints_of_one_run",
     "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary",
     "nearest_checkpoint", "GenerateRecipe", "run_recipe", "architecture_name", "generate_weights", "build_target",
 ]

@@ -177,7 +177,8 @@ def initialise(repo: str, target: str | nn.Module, target_kwargs: dict[str, Any]
     generator = load_generator(repo, device=device, revision=revision)
     if not isinstance(generator, GHN):
         raise TypeError(f"{repo} holds a {type(generator).__name__}, which generates networks of its own architecture "
-                        "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or action=generate")
+                        "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or "
+                        "action=generate")
     example = None
     if isinstance(target, (str, Path)) and Path(target).is_dir():
         model, example = load_hf_model(target)
