@@ -99,7 +99,7 @@ def test_call_writes_the_prediction_into_the_model_and_generate_runs_n_networks(
         torch.testing.assert_close(net.state_dict()[key], value[0].detach())
     nets = ghn.generate(net, n=3)
     assert tuple(nets(torch.randn(2, 1, 8, 8)).shape) == (3, 2, 10)
-    assert not torch.equal(nets.state_dicts["c1.weight"][0], nets.state_dicts["c1.weight"][1])   # fresh noise each
+    assert not torch.equal(nets.state_dicts()["c1.weight"][0], nets.state_dicts()["c1.weight"][1])   # fresh noise each
 
 
 def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
