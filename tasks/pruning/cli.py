@@ -6,7 +6,7 @@
     netgraph-prune model=resnet56.safetensors arch=resnet56 data=cifar10.pt speedup=2 metanet=none
     netgraph-prune -m method=magnitude,torch_pruning speedup=1.5,2,3
     netgraph-prune model=path/to/hf_folder speedup=2 finetune.epochs=2    # heads + MLP neurons, distilled
-    netgraph-prune model=mypkg.nets:build model_kwargs.width=32 weights=net.safetensors data=mypkg.data:load
+    netgraph-prune model=mypkg.nets:build +model_kwargs.width=32 weights=net.safetensors data=mypkg.data:load
 
 Writes to ``out`` (default ``pruned/<arch>-<speedup>x-seed<seed>``): ``model.safetensors`` and
 ``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md`` and its
