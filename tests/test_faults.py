@@ -497,3 +497,16 @@ def test_generated_weights_files_are_verified(tmp_path):
     with pytest.raises(CorruptFileError, match="w.safetensors is corrupt"):
         GeneratedNetworks.load(out, target)
     assert len(GeneratedNetworks.load(out, target, verify=False)) == 2
+
+
+def test_pruned_model_files_are_verified(tmp_path):
+    from netgraph.tasks.pruning import load_pruned, save_pruned
+    from netgraph.tasks.pruning.families import get_family
+    model = get_family("mlp").build((4,), 3)
+    folder = save_pruned(tmp_path / "pruned", model, "mlp", (4,), 3, {})
+    x = torch.randn(2, 4)
+    assert torch.equal(load_pruned(folder)(x), model.eval()(x))
+    flip_byte(folder / "model.safetensors", 0.99)
+    with pytest.raises(CorruptFileError, match="model.safetensors is corrupt"):
+        load_pruned(folder)
+    load_pruned(folder, verify=False)

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from netgraph.io import save_safetensors, write_text
+from netgraph.io import save_safetensors, verify_safetensors, write_text
 from netgraph.datasets.offline_data import ClassificationData
 from netgraph.seeding import scoped_rng
 
@@ -157,12 +157,15 @@ def save_pruned(folder: str | Path, model: nn.Module, arch: str, data_shape: tup
     return folder
 
 
-def load_pruned(folder: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> nn.Module:
     """The pruned module saved by :func:`save_pruned` or ``netgraph-prune`` in ``folder`` (a built-in
-    family, a ``package.module:factory`` model, or a Hugging Face ``save_pretrained`` folder)."""
+    family, a ``package.module:factory`` model, or a Hugging Face ``save_pretrained`` folder).
+    ``verify`` checks the weights against the SHA-256 recorded in them (``CorruptFileError``)."""
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_JSON}; give a folder written by netgraph-prune / save_pruned")
+    if verify and (folder / MODEL_FILE).is_file():
+        verify_safetensors(folder / MODEL_FILE)
     config = json.loads((folder / CONFIG_JSON).read_text())
     if config.get("format") == "netgraph-pruned/2":
         from .models import rebuild
