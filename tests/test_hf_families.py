@@ -128,3 +128,64 @@ def test_gated_mlp_and_gqa_tie_the_right_spaces():
     assert all(g.nodes.shape[1] >= (HEADS // KV_HEADS) * HEAD_DIM + 2 * HEAD_DIM for g in heads)
     mlp = [g for g in graph.spec.groups if g.units == FFN]
     assert all(g.nodes.shape[1] == 3 for g in mlp)  # gate, up, their product
+
+
+# ------------------------------------------------- encoders: T5, CLIP vision, Wav2Vec2, Swin, MobileNetV2
+SMALL = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN)
+
+
+def _encoders():
+    tf = transformers
+    ids = {"input_ids": torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(0)),
+           "attention_mask": torch.ones(2, 7, dtype=torch.long)}
+    pixels = {"pixel_values": torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))}
+    return {
+        "t5_encoder": (lambda: tf.T5EncoderModel(tf.T5Config(vocab_size=VOCAB, d_model=HIDDEN, d_kv=HEAD_DIM, d_ff=FFN,
+                                                              num_layers=LAYERS, num_heads=HEADS)), ids),
+        "clip_vision": (lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **SMALL)), pixels),
+        "wav2vec2": (lambda: tf.Wav2Vec2Model(tf.Wav2Vec2Config(
+            conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=4, **SMALL)),
+            {"input_values": torch.randn(2, 400, generator=torch.Generator().manual_seed(0))}),
+        "swin": (lambda: tf.SwinModel(tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2),
+                                                    num_heads=(2, 4), window_size=4)), pixels),
+        "mobilenet_v2_tf_padding": (lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(
+            image_size=32, depth_multiplier=0.35, tf_padding=True)), pixels),
+    }
+
+
+def _first_output(model, inputs):
+    with torch.no_grad():
+        return model(**inputs).to_tuple()[0]
+
+
+@pytest.mark.parametrize("name", ["t5_encoder", "clip_vision", "wav2vec2", "swin", "mobilenet_v2_tf_padding"])
+def test_encoders_convert_exactly_and_keep_their_function(name):
+    make, inputs = _encoders()[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    with torch.no_grad():  # O(1) activations (HF inits are small: deep nets would output ~0, a check of nothing)
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)) and m.weight.dim() > 1 \
+                    and not torch.nn.utils.parametrize.is_parametrized(m):
+                m.weight.normal_(0, m.weight[0].numel() ** -0.5)
+    graph = netgraph.from_module(model, example_inputs=inputs, verify=True)
+    state = netgraph.to_state_dict(graph)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert graph.spec.num_groups > 0
+    reference = _first_output(model, inputs)
+    assert reference.abs().max() > 1e-3
+    perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(1))
+    permuted = netgraph.to_module(netgraph.permute(graph, perm), model)
+    torch.testing.assert_close(_first_output(permuted, inputs), reference, atol=1e-5, rtol=1e-4)
+    assert any(not torch.equal(a, b) for a, b in zip(permuted.state_dict().values(), model.state_dict().values()))
+
+
+def test_t5_position_bias_ties_the_heads_of_every_layer():
+    """The relative position bias (computed once, added in every layer) moves with the heads: one head
+    group for all layers, as large as the true symmetry (the heads of all layers move together)."""
+    make, inputs = _encoders()["t5_encoder"]
+    graph = netgraph.from_module(make().eval(), example_inputs=inputs)
+    heads = [g for g in graph.spec.groups if g.level == 0 and g.units == HEADS]
+    assert len(heads) == 1
+    assert heads[0].nodes.shape[1] >= LAYERS * 3 * HEAD_DIM + 1  # q, k, v of both layers + the bias node

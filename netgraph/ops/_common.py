@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import UnsupportedModuleError
 from ..trace.ir import Op, ParamRef, Value
 
-__all__ = ["fail", "require_value", "param_or_none"]
+__all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm"]
 
 
 def fail(op: Op, message: str) -> UnsupportedModuleError:
@@ -21,6 +21,25 @@ def require_value(op: Op, value: object, role: str) -> Value:
     if not isinstance(value, Value):
         raise fail(op, f"expected a tensor as the {role}, got {type(value).__name__}")
     return value
+
+
+class WeightNorm:
+    """The traced value ``g * v / ||v||`` of a weight-norm parametrisation (``aten._weight_norm``)."""
+
+    def __init__(self, v: ParamRef, g: ParamRef, dim: int):
+        self.v, self.g, self.dim = v, g, dim
+
+
+def weight_param(b, op: Op, value: object, role: str) -> tuple[ParamRef | None, bool]:
+    """``(parameter, pin_outputs)``: the parameter placed as a layer's weight: the parameter itself, or the
+    direction ``v`` of a weight-norm parametrisation. Its gain ``g`` goes to ``aux``: a gain shared by all
+    channels (``dim`` other than 0, e.g. Wav2Vec2's positional conv) is unchanged by permutations; a gain per
+    output channel (``dim=0``) is not, so the caller pins the output channels (``pin_outputs``)."""
+    raw = b.get_raw(value) if isinstance(value, Value) else None
+    if isinstance(raw, WeightNorm):
+        b.keep_in_aux(op, raw.g)
+        return raw.v, raw.dim == 0
+    return param_or_none(op, value, role), False
 
 
 def param_or_none(op: Op, value: object, role: str) -> ParamRef | None:

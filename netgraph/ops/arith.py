@@ -48,6 +48,32 @@ bind_function(operator.truediv, operator.itruediv, torch.div, aten.div, aten.div
 bind_method("div", "div_")(_binary("div"))
 
 
+@bind_function(torch.where, aten.where)
+def _where(args, kwargs) -> Lowered:
+    if len(args) < 3:
+        return Lowered("meta", ())  # torch.where(cond): indices of data
+    return Lowered("where", (args[0], args[1], args[2]))
+
+
+@register_op("where")
+def where(b: SpecBuilder, op: Op) -> None:
+    """``where(cond, a, b)`` with one of ``a`` / ``b`` neurons and the other data or a constant (masking):
+    the neurons keep their nodes; the condition and the fill are data (pinned if they vary across neurons)."""
+    cond, left, right = op.args
+    la, lb = b.get(left), b.get(right)
+    if b.get(cond) is not None or (la is not None and lb is not None):
+        raise fail(op, "selects between neurons elementwise (where on two neuron tensors / a neuron condition)")
+    layout, other = (la, right) if la is not None else (lb, left)
+    if layout is None:
+        return
+    if isinstance(other, ParamRef):
+        raise fail(op, f"selects between neurons and parameter '{other.name}'")
+    if not any(a.dim is None for a in layout.axes):
+        pin_data(b, layout, cond)
+        pin_data(b, layout, other)
+    b.set(op.out, layout)
+
+
 @bind_function(operator.neg, torch.neg, aten.neg)
 @bind_method("neg", "__neg__")
 def _neg(args, kwargs) -> Lowered:
@@ -127,7 +153,22 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
         b.fix(layout.nodes)
 
 
+def _head_bias(b: SpecBuilder, scores: Layout, bias: Layout) -> bool:
+    """Attention scores plus one value per head (a relative position bias): the bias neurons move with
+    their heads. Returns False when the operands are not laid out that way."""
+    heads = [a for a in scores.axes if a.dim is not None]
+    if not any(a.dim is None for a in scores.axes) or len(heads) != 1 or len(bias.axes) != 1 or bias.has_reps:
+        return False
+    if bias.axes[0].dim != heads[0].dim or bias.axes[0].size != heads[0].size:
+        return False
+    b.couple_heads(bias.grid, scores.grid, heads[0].size)
+    return True
+
+
 def _two_features(b: SpecBuilder, op: Op, la: Layout, lb: Layout, sign: float | None) -> None:
+    if sign == 1.0 and (_head_bias(b, la, lb) or _head_bias(b, lb, la)):
+        b.set(op.out, la if any(a.dim is None for a in la.axes) else lb)
+        return
     if la.axes != lb.axes:
         raise fail(op, f"combines neurons laid out differently ({la.axes} vs {lb.axes})")
     if any(a.dim is None for a in la.axes):

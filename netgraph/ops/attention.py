@@ -95,7 +95,7 @@ def _heads(op: Op, layout: Layout | None, role: str) -> tuple[int, int]:
 def _sdpa(args, kwargs) -> Lowered:
     if kwargs.get("enable_gqa"):
         return Lowered("unknown", args[:3], {"reason": "grouped-query attention"})
-    return Lowered("sdpa", tuple(args[:3]))
+    return Lowered("sdpa", (*args[:3], arg(args, kwargs, 3, "attn_mask")))
 
 
 def _repeated_heads(layout: Layout | None) -> tuple[int, int, int] | None:
@@ -130,9 +130,25 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
     return True
 
 
+def _mask_bias(b: SpecBuilder, op: Op, lq: Layout) -> None:
+    """An additive attention mask computed from neurons (T5's relative position bias, one value per head
+    on dim -3): its neurons move with the query heads."""
+    mask = op.args[3] if len(op.args) > 3 else None
+    layout = b.get(mask)
+    if layout is None:
+        return
+    heads, _ = _heads(op, lq, "query")
+    if len(layout.axes) != 1 or layout.axes[0] != Axis(-3, heads) or heads < 1:
+        raise fail(op, f"the attention mask carries neurons laid out as {layout.axes}; only one value per head "
+                       "(dim -3) is supported")
+    b.couple_heads(layout.grid, lq.grid, heads)
+
+
 @register_op("sdpa")
 def scaled_dot_product_attention(b: SpecBuilder, op: Op) -> None:
     lq, lk, lv = (b.get(a) for a in op.args[:3])
+    if len(op.args) > 3 and b.get(op.args[3]) is not None:
+        _mask_bias(b, op, lq)
     if _grouped_query(b, op, lq, lk, lv):
         return
     (hq, dq), (hk, dk), (hv, _) = _heads(op, lq, "query"), _heads(op, lk, "key"), _heads(op, lv, "value")

@@ -17,7 +17,7 @@ from ..trace.builder import BIAS_LEVEL, SpecBuilder
 from ..trace.ir import Op, ParamRef
 from ..trace.layout import Axis
 from ..types import EdgeType, NodeType
-from ._common import fail, param_or_none, require_value
+from ._common import WeightNorm, fail, param_or_none, require_value, weight_param
 from .registry import Lowered, arg, bind_function, bind_module, register_op
 
 
@@ -53,10 +53,24 @@ def _convolution(args, kwargs) -> Lowered:
     return Lowered("conv", (args[0], args[1], args[2], arg(args, kwargs, 8, "groups", 1)), {"transposed": transposed})
 
 
+@bind_function(torch.ops.aten._weight_norm)
+def _weight_norm(args, kwargs) -> Lowered:
+    return Lowered("weight_norm", (args[0], args[1], arg(args, kwargs, 2, "dim", 0)))
+
+
+@register_op("weight_norm")
+def weight_norm(b: SpecBuilder, op: Op) -> None:
+    """``g * v / ||v||`` of two parameters: remembered, placed by the layer that uses it (its ``v``)."""
+    v, g, dim = op.args
+    if not isinstance(v, ParamRef) or not isinstance(g, ParamRef):
+        raise fail(op, "weight norm of computed tensors; only of parameters")
+    b.layouts[op.out.name] = WeightNorm(v, g, int(dim) % len(v.shape))
+
+
 @register_op("conv")
 def conv(b: SpecBuilder, op: Op) -> None:
     x = require_value(op, op.args[0], "input")
-    weight = param_or_none(op, op.args[1], "weight")
+    weight, pin_out = weight_param(b, op, op.args[1], "weight")
     bias = param_or_none(op, op.args[2], "bias")
     groups = int(op.args[3])
     if weight is None:
@@ -87,5 +101,7 @@ def conv(b: SpecBuilder, op: Op) -> None:
                    edge_type=EdgeType.CONV, bias=bias, layer_name=op.where)
     if groups > 1:
         b.couple_heads(in_nodes, out_nodes, groups)
+    if pin_out:
+        b.fix(out_nodes)
     ndim = b.ndim(op.out, layout) or (len(kernel) + 2)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(channel_dim, out_channels),), ndim))

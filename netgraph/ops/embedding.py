@@ -33,6 +33,15 @@ def _embedding_aten(args, kwargs) -> Lowered:
     return Lowered("embedding", (args[1], args[0]))
 
 
+@bind_function(torch.ops.aten.index)
+def _index_aten(args, kwargs) -> Lowered:
+    indices = args[1]
+    if isinstance(args[0], ParamRef) and isinstance(indices, (list, tuple)) and len(indices) == 1 \
+            and indices[0] is not None:
+        return Lowered("embedding", (indices[0], args[0]))  # table[ids]: rows picked by data
+    return Lowered("unknown", tuple(args), {"reason": "advanced indexing"})
+
+
 @register_op("embedding")
 def embedding(b: SpecBuilder, op: Op) -> None:
     ids = require_value(op, op.args[0], "token ids")

@@ -14,10 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..trace.builder import BIAS_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef
+from ..trace.ir import Op, ParamRef, Value
 from ..trace.layout import Axis
 from ..types import EdgeType, NodeType
-from ._common import fail, param_or_none, require_value
+from ._common import WeightNorm, fail, param_or_none, require_value, weight_param
 from .registry import Lowered, arg, bind_function, bind_module, register_op
 
 
@@ -41,10 +41,11 @@ def _addmm(args, kwargs) -> Lowered:
 
 @register_op("linear")
 def linear(b: SpecBuilder, op: Op) -> None:
-    if b.get(op.args[0]) is None and not any(isinstance(a, ParamRef) for a in op.args[1:3]):
+    weight_normed = isinstance(op.args[1], Value) and isinstance(b.get_raw(op.args[1]), WeightNorm)
+    if b.get(op.args[0]) is None and not weight_normed and not any(isinstance(a, ParamRef) for a in op.args[1:3]):
         return  # a product of data (masks, positions): nothing to place
     x = require_value(op, op.args[0], "input")
-    weight = param_or_none(op, op.args[1], "weight")
+    weight, pin_out = weight_param(b, op, op.args[1], "weight")
     bias = param_or_none(op, op.args[2], "bias")
     if weight is None or len(weight.shape) != 2:
         raise fail(op, "a linear layer needs a 2-D weight parameter")
@@ -72,4 +73,6 @@ def linear(b: SpecBuilder, op: Op) -> None:
         view, perm = (out_features, *(a.size for a in axes)), (0, *node_pos, *rep_pos)
     b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=view, perm=perm, kernel=kernel,
                    edge_type=EdgeType.FLATTEN if kernel else EdgeType.LINEAR, bias=bias, layer_name=op.where)
+    if pin_out:
+        b.fix(out_nodes)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, out_features),), b.ndim(op.out, layout)))

@@ -674,19 +674,30 @@ def pool(b: SpecBuilder, op: Op) -> None:
         b.set(op.out, layout)
 
 
+@bind_function(torch.roll, aten.roll)
+@bind_method("roll")
+def _roll(args, kwargs) -> Lowered:
+    dims = arg(args, kwargs, 2, "dims", None)
+    dims = (dims,) if isinstance(dims, int) else dims
+    return Lowered("resize", (args[0], None if not dims else tuple(dims)), {"positive_dims": True})
+
+
 # ------------------------------------------------- padding and resizing
 @bind_function(F.pad, aten.pad, aten.constant_pad_nd, aten.reflection_pad1d, aten.reflection_pad2d,
                aten.reflection_pad3d, aten.replication_pad1d, aten.replication_pad2d, aten.replication_pad3d)
 def _pad(args, kwargs) -> Lowered:
     pad = arg(args, kwargs, 1, "pad")
-    return Lowered("resize", (args[0], len(pad) // 2 if isinstance(pad, (list, tuple)) else None))
+    if not isinstance(pad, (list, tuple)):
+        return Lowered("resize", (args[0], None))
+    padded = tuple(-(i + 1) for i in range(len(pad) // 2) if pad[2 * i] != 0 or pad[2 * i + 1] != 0)
+    return Lowered("resize", (args[0], padded))
 
 
 @bind_module(nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
              nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
              nn.ReplicationPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
 def _pad_module(module, path, args, kwargs) -> Lowered:
-    return Lowered("resize", (args[0], len(module.padding) // 2))
+    return Lowered("resize", (args[0], tuple(range(-(len(module.padding) // 2), 0))))
 
 
 @bind_module(nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d)
@@ -703,18 +714,20 @@ def _interpolate(args, kwargs) -> Lowered:
 
 @register_op("resize", forwards=True)
 def resize(b: SpecBuilder, op: Op) -> None:
-    """Padding / resizing the last ``k`` dims (``"spatial"``: every dim after the channel dim) moves
-    values between positions, the same way for every channel: the neurons must lie before those dims."""
+    """Padding / resizing some dims (``"spatial"``: every dim after the channel dim) moves values between
+    positions, the same way for every channel: the neurons must not lie on those dims."""
     layout = b.get(op.args[0])
     if layout is None:
         return
     ndim = b.ndim(op.args[0], layout)
-    count = op.args[1]
-    if count == "spatial":
+    dims = op.args[1]
+    if op.attrs.get("positive_dims") and dims is not None:
+        dims = tuple(b.neg(int(d), ndim) for d in dims)
+    if dims == "spatial":
         if ndim is None:
             raise _NeedShapes(f"{op.where}: resizing a tensor of unknown rank; pass example_inputs")
-        count = ndim - 2
-    if count is None or any(a.dim is None or a.dim >= -count for a in layout.axes) or layout.has_reps:
-        raise fail(op, f"pads / resizes the last {count} dims, which carry neurons ({layout.axes}); only spatial "
+        dims = tuple(range(2 - ndim, 0))
+    if dims is None or any(a.dim is None or a.dim in dims for a in layout.axes) or layout.has_reps:
+        raise fail(op, f"pads / resizes dims {dims}, which carry neurons ({layout.axes}); only spatial "
                        "dims may be padded or resized")
     b.set(op.out, b.fresh_layout(op.out, layout.grid, layout.axes, b.ndim(op.out, layout)))

@@ -66,6 +66,7 @@ class SpecBuilder:
         self.layer_refs: list[tuple] = []  # (name, weight piece, bias name, bias rows)
         self.used: dict[str, str] = {}
         self._placed: dict[tuple, tuple[dict[int, torch.Tensor] | None, list[torch.Tensor]]] = {}
+        self._aux_kept: set[str] = set()  # used by the forward pass but stored verbatim in aux
         self._parent: dict[int, int] = {}
         self._split: dict[int, tuple[int, int]] = {}
         self._split_conflict: set[int] = set()
@@ -172,6 +173,13 @@ class SpecBuilder:
                                          f"{self.params[name].dtype}; only float weights become graph features.")
         self.used.setdefault(name, op.where)
         return name
+
+    def keep_in_aux(self, op: Op, ref: ParamRef) -> None:
+        """A parameter the forward pass uses in a way no permutation changes (e.g. a weight-norm gain
+        over all channels): stored verbatim in ``aux``."""
+        name = self.aliases.get(ref.name, ref.name)
+        self.used.setdefault(name, op.where)
+        self._aux_kept.add(name)
 
     def _share(self, key: tuple, axes: dict[int, torch.Tensor] | None, nodes: list[torch.Tensor]) -> bool:
         """Tie a new placement of a parameter (rows) to its first placement: the nodes of each of its
@@ -409,10 +417,10 @@ class SpecBuilder:
                     self.spaces[s].node_type = NodeType.OUTPUT
         aux_pieces, offset = [], 0
         for key in self.keys:
-            if key in self.aliases or key in self.used:
+            if key in self.aliases or (key in self.used and key not in self._aux_kept):
                 continue
             tensor = self.params[key]
-            if torch.is_floating_point(tensor) and tensor.numel() > 0:
+            if torch.is_floating_point(tensor) and tensor.numel() > 0 and key not in self._aux_kept:
                 warnings.warn(f"'{key}' is not used by the traced forward pass; it is kept verbatim in "
                               "`aux` and is not part of the graph.", stacklevel=4)
             aux_pieces.append(AuxPiece(key, offset, tensor.numel()))
