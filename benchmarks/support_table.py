@@ -24,7 +24,6 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet, mlp

@@ -75,3 +75,19 @@ def test_default_checks_once_per_architecture(monkeypatch):
     model[2] = nn.Linear(9, 2)
     netgraph.from_module(model)  # a new architecture: checked again
     assert len(calls) == 2
+
+
+def test_default_skips_graphs_too_large_to_check_cheaply(monkeypatch):
+    convert = sys.modules["netgraph.convert"]
+    calls = []
+    real = convert.check_conversion
+    monkeypatch.setattr(convert, "check_conversion", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))  # 40 edges
+    monkeypatch.setattr(convert, "DEFAULT_CHECK_MAX_VALUES", 39)
+    netgraph.from_module(model)
+    assert calls == []  # over the cap: the default skips the check
+    netgraph.from_module(model, verify=True)
+    assert calls == [1]  # verify=True checks whatever the size
+    monkeypatch.setattr(convert, "DEFAULT_CHECK_MAX_VALUES", 40)
+    netgraph.from_module(nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2)))
+    assert calls == [1, 1]  # at the cap: checked
