@@ -9,8 +9,14 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def median_time(fn: Callable[[], T], repeats: int, *, warmup: bool = False, sync: Callable[[], None] = lambda: None,
-                clock: Callable[[], float] = time.perf_counter) -> tuple[float, T]:
+def median_time(
+    fn: Callable[[], T],
+    repeats: int,
+    *,
+    warmup: bool = False,
+    sync: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[float, T]:
     """Median time in seconds of ``repeats`` calls of ``fn`` on ``clock``, and the last result.
 
     ``warmup``: one untimed call first; ``sync`` runs after every call (e.g. ``torch.cuda.synchronize``).

@@ -23,9 +23,14 @@ from netgraph.datasets import Zoo, load_zoo  # noqa: E402
 def synthetic_zoo(nets: int, checkpoints: int, generator: torch.Generator) -> Zoo:
     """``nets`` SmallCNNs with random weights at ``checkpoints`` checkpoints (one architecture)."""
     template = SmallCNN(1, channels=16)
-    weights = {k: torch.randn(nets, checkpoints, *v.shape, generator=generator) for k, v in template.state_dict().items()}
-    info = {"name": "bench", "architectures": [{"factory": "SmallCNN", "kwargs": {"in_channels": 1, "channels": 16}}],
-            "checkpoints": list(range(checkpoints))}
+    weights = {
+        k: torch.randn(nets, checkpoints, *v.shape, generator=generator) for k, v in template.state_dict().items()
+    }
+    info = {
+        "name": "bench",
+        "architectures": [{"factory": "SmallCNN", "kwargs": {"in_channels": 1, "channels": 16}}],
+        "checkpoints": list(range(checkpoints)),
+    }
     metrics = {"test_acc": torch.rand(nets, checkpoints, generator=generator, dtype=torch.float64)}
     rows = [{"net_id": i, "arch": 0} for i in range(nets)]
     return Zoo(info, rows, metrics, [weights], [torch.arange(nets)])
@@ -47,8 +52,10 @@ def main() -> None:
         checked, _ = median_time(lambda: load_zoo(root, verify=True), args.repeats, warmup=True)
     print(f"zoo: {args.nets} SmallCNNs x {args.checkpoints} checkpoints, {size:.1f} MiB of shards")
     print(f"load_zoo verify=False: {plain * 1e3:.1f} ms")
-    print(f"load_zoo verify=True:  {checked * 1e3:.1f} ms  ({checked / plain:.2f}x; "
-          f"{size / max(checked - plain, 1e-9):.0f} MiB/s of checking)")
+    print(
+        f"load_zoo verify=True:  {checked * 1e3:.1f} ms  ({checked / plain:.2f}x; "
+        f"{size / max(checked - plain, 1e-9):.0f} MiB/s of checking)"
+    )
 
 
 if __name__ == "__main__":

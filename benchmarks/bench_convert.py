@@ -116,8 +116,12 @@ def memory_probe(name: str, which: str) -> None:
 
 
 def probed_growth(name: str, which: str, threads: int) -> int:
-    out = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--probe", name, which],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--threads", str(threads), "--probe", name, which],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.split()[-1])
 
 
@@ -126,10 +130,18 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--models", nargs="+", default=["cifar", "imagenet", "gpt2", "zoo"],
-                        choices=["cifar", "imagenet", "gpt2", "zoo"])
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
-                        help="process CPU time (default: steady on a shared machine; one thread) or wall time")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["cifar", "imagenet", "gpt2", "zoo"],
+        choices=["cifar", "imagenet", "gpt2", "zoo"],
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="process CPU time (default: steady on a shared machine; one thread) or wall time",
+    )
     parser.add_argument("--probe", nargs=2, metavar=("MODEL", "first|cached"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -171,9 +183,11 @@ def convert(name: str, repeats: int, sync, device, threads: int) -> None:
     back = timed(lambda: netgraph.to_state_dict(graph), repeats, sync)
     stored = sum(v.numel() * v.element_size() for v in graph.stores[0].values() if isinstance(v, torch.Tensor))
     mib = 2**20
-    print(f"device {device}, clock {CLOCK.__name__}; {label}: {params / 1e6:.1f}M parameters, state dict {state_bytes / mib:.0f} MiB, "
-          f"{graph.num_nodes} nodes, {spec.num_edges / 1e6:.2f}M edges, kernel {spec.kernel_shape}, "
-          f"graph tensors {stored / mib:.0f} MiB")
+    print(
+        f"device {device}, clock {CLOCK.__name__}; {label}: {params / 1e6:.1f}M parameters, state dict {state_bytes / mib:.0f} MiB, "
+        f"{graph.num_nodes} nodes, {spec.num_edges / 1e6:.2f}M edges, kernel {spec.kernel_shape}, "
+        f"graph tensors {stored / mib:.0f} MiB"
+    )
     print(f"  deepcopy(state_dict)          {baseline * 1e3:8.1f} ms   (baseline)")
     print(f"  from_module, traced           {traced * 1e3:8.1f} ms   ratio {traced / baseline:5.2f}x")
     print(f"  from_module, cached spec      {cached * 1e3:8.1f} ms   ratio {cached / baseline:5.2f}x")
@@ -200,6 +214,7 @@ def convert_zoo(repeats: int, sync, device) -> None:
 
 def torch_geometric_batch(spec, nets):
     from torch_geometric.data import Batch
+
     return Batch.from_data_list([netgraph.from_state_dict(spec, n) for n in nets])
 
 

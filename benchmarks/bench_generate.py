@@ -38,11 +38,16 @@ def main() -> None:
     torch.manual_seed(0)
     target = SmallCNN(1).to(args.device).eval()
     x = classification_data("digits", device=args.device).x["test"][:128]
-    generators = {"ChunkedHypernetwork (MIP)": ChunkedHypernetwork(target, mip=True),
-                  "GraphHypernetwork (GMN dim 16, depth 2)": GraphHypernetwork(dim=16, depth=2, kernel_shape=(3, 3),
-                                                                             encoder_kwargs={"head_hidden": 128})}
-    print(f"{args.nets} SmallCNN networks generated and run on {len(x)} digits; {args.threads} thread(s), "
-          f"{args.device}, median of {args.repeats}")
+    generators = {
+        "ChunkedHypernetwork (MIP)": ChunkedHypernetwork(target, mip=True),
+        "GraphHypernetwork (GMN dim 16, depth 2)": GraphHypernetwork(
+            dim=16, depth=2, kernel_shape=(3, 3), encoder_kwargs={"head_hidden": 128}
+        ),
+    }
+    print(
+        f"{args.nets} SmallCNN networks generated and run on {len(x)} digits; {args.threads} thread(s), "
+        f"{args.device}, median of {args.repeats}"
+    )
     for name, gen in generators.items():
         gen = gen.to(args.device).eval()
         gen.generate(target, n=2)(x)  # warm-up: trace the architecture once
@@ -56,8 +61,10 @@ def main() -> None:
         fast, out_fast = median_time(vectorised, args.repeats)
         slow, out_slow = median_time(one_by_one, max(1, args.repeats // 2))
         assert out_fast.shape == out_slow.shape == (args.nets, len(x), 10)
-        print(f"{name}: vectorised {fast * 1e3:.0f} ms ({args.nets / fast:.0f} nets/s), one by one "
-              f"{slow * 1e3:.0f} ms ({args.nets / slow:.0f} nets/s): {slow / fast:.1f}x")
+        print(
+            f"{name}: vectorised {fast * 1e3:.0f} ms ({args.nets / fast:.0f} nets/s), one by one "
+            f"{slow * 1e3:.0f} ms ({args.nets / slow:.0f} nets/s): {slow / fast:.1f}x"
+        )
 
 
 if __name__ == "__main__":

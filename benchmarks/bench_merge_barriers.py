@@ -62,7 +62,9 @@ def shaped(kind: str, x: torch.Tensor) -> torch.Tensor:
     return x if kind == "mlp" else x.view(-1, 1, 8, 8)
 
 
-def train(kind: str, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, epochs: int, cache: str | None) -> nn.Module:
+def train(
+    kind: str, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, epochs: int, cache: str | None
+) -> nn.Module:
     """A network trained with Adam (lr 1e-3, cosine schedule, batch 64) from ``seed``."""
     model = make(kind, width)
     path = os.path.join(cache, f"{kind}{width}_seed{seed}_ep{epochs}.pt") if cache else None
@@ -79,7 +81,7 @@ def train(kind: str, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, ep
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for i in range(0, len(x), 64):
-            idx = order[i: i + 64]
+            idx = order[i : i + 64]
             loss = F.cross_entropy(model(shaped(kind, x[idx])), y[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -100,6 +102,7 @@ def aligned(method: str, kind: str, a: nn.Module, b: nn.Module, x_train, y_train
         return b
     if method == "rebasin":
         from rebasin import PermutationCoordinateDescent
+
         out = copy.deepcopy(b)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -110,8 +113,9 @@ def aligned(method: str, kind: str, a: nn.Module, b: nn.Module, x_train, y_train
     if method == "activations":
         return netgraph.merge.rebasin(a, b, "activations", data=shaped(kind, x_train))
     idx = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:512]
-    return netgraph.merge.rebasin(a, b, "sinkhorn", data=(shaped(kind, x_train[idx]), y_train[idx]),
-                                  objective="midpoint", steps=200, lr=0.1)
+    return netgraph.merge.rebasin(
+        a, b, "sinkhorn", data=(shaped(kind, x_train[idx]), y_train[idx]), objective="midpoint", steps=200, lr=0.1
+    )
 
 
 def main() -> None:
@@ -123,13 +127,19 @@ def main() -> None:
     parser.add_argument("--sinkhorn-max-width", type=int, default=256)
     parser.add_argument("--cache", default=None, help="folder to keep trained networks in (reused if present)")
     parser.add_argument("--figure", default=None, help="also draw the interpolation curves to this image file")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 by default: the development machine's 2 cores are shared)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 by default: the development machine's 2 cores are shared)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x_train, y_train, x_test, y_test = digits()
-    print("| model | width | method | loss barrier | accuracy barrier (points) | align time (s) | "
-          "midpoint accuracy after REPAIR (%) | accuracy of A, B (%) |")
+    print(
+        "| model | width | method | loss barrier | accuracy barrier (points) | align time (s) | "
+        "midpoint accuracy after REPAIR (%) | accuracy of A, B (%) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     runs = [("mlp", w) for w in args.mlp_widths] + [("resnet20", w) for w in args.resnet_widths]
     curves: dict[tuple[str, int], dict[str, list]] = {}
@@ -149,15 +159,21 @@ def main() -> None:
                     results[method].append(f"failed: {type(err).__name__}")
                     continue
                 seconds = time.perf_counter() - start
-                path = barrier(a, b_moved, (shaped(kind, x_test), y_test), steps=11,
-                               bn_data=[shaped(kind, x_train[i: i + 256]) for i in range(0, len(x_train), 256)])
+                path = barrier(
+                    a,
+                    b_moved,
+                    (shaped(kind, x_test), y_test),
+                    steps=11,
+                    bn_data=[shaped(kind, x_train[i : i + 256]) for i in range(0, len(x_train), 256)],
+                )
                 repaired = float("nan")
                 if kind == "mlp":
                     mid = repair(interpolate(a, b_moved, 0.5), a, b_moved, x_train, t=0.5)
                     with torch.no_grad():
                         repaired = 100 * float((mid(x_test).argmax(1) == y_test).float().mean())
-                results[method].append((float(path.loss_barrier), 100 * float(path.accuracy_barrier), seconds,
-                                        repaired))
+                results[method].append(
+                    (float(path.loss_barrier), 100 * float(path.accuracy_barrier), seconds, repaired)
+                )
                 curves.setdefault((kind, width), {}).setdefault(method, []).append(path)
                 if method == "naive":
                     end_points.append((100 * float(path.accuracy[0]), 100 * float(path.accuracy[-1])))
@@ -168,8 +184,9 @@ def main() -> None:
                 continue
             cols = [_mean_std([r[i] for r in rows]) for i in range(4)]
             cols[3] = "" if kind != "mlp" else cols[3]
-            print(f"| {kind} | {width} | {method} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {accs} |",
-                  flush=True)
+            print(
+                f"| {kind} | {width} | {method} | {cols[0]} | {cols[1]} | {cols[2]} | {cols[3]} | {accs} |", flush=True
+            )
     if args.figure:
         draw_curves(curves, args.figure)
 
@@ -180,11 +197,14 @@ def draw_curves(curves: dict[tuple[str, int], dict[str, list]], path: str) -> No
 
     fig, axes = new_figure((9.0, 3.0 * len(curves)), len(curves), 2)
     for row, ((kind, width), paths) in enumerate(curves.items()):
-        plot_barrier(paths, ax=axes[2 * row: 2 * row + 2])
+        plot_barrier(paths, ax=axes[2 * row : 2 * row + 2])
         pairs = len(next(iter(paths.values())))
-        for ax, metric in zip(axes[2 * row: 2 * row + 2], ("loss", "accuracy")):
-            ax.set_title(f"{kind} width {width}: test {metric}" + (f" (mean of {pairs} pairs, band: min-max)"
-                                                                    if pairs > 1 else ""), fontsize=9)
+        for ax, metric in zip(axes[2 * row : 2 * row + 2], ("loss", "accuracy")):
+            ax.set_title(
+                f"{kind} width {width}: test {metric}"
+                + (f" (mean of {pairs} pairs, band: min-max)" if pairs > 1 else ""),
+                fontsize=9,
+            )
     save_figure(fig, path)
     print(f"figure: {path}")
 

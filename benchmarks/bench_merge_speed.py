@@ -52,8 +52,13 @@ def weight_matching(width: int, repeats: int, device: str) -> None:
 
     def distance(m):
         with torch.no_grad():
-            return float(sum((p - q).pow(2).sum() for p, q in zip(a.state_dict().values(), m.state_dict().values())
-                             if p.is_floating_point()))
+            return float(
+                sum(
+                    (p - q).pow(2).sum()
+                    for p, q in zip(a.state_dict().values(), m.state_dict().values())
+                    if p.is_floating_point()
+                )
+            )
 
     t_ours, t_theirs = [], []
     for _ in range(repeats):  # interleaved, so load changes hit both
@@ -66,10 +71,14 @@ def weight_matching(width: int, repeats: int, device: str) -> None:
         same_theirs = torch.allclose(aligned_theirs(x), b(x), atol=1e-4)
     mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
     print(f"weight matching, ResNet-20 width {width} ({params / 1e6:.2f}M parameters), median of {repeats}")
-    print(f"  rebasin 0.0.47 (baseline): {mt:8.2f} s   distance {distance(b):.1f} -> {distance(aligned_theirs):.1f}"
-          f"   keeps B's function: {same_theirs}")
-    print(f"  netgraph.align           : {mo:8.2f} s   distance {distance(b):.1f} -> {distance(aligned_ours):.1f}"
-          f"   keeps B's function: {same_ours}")
+    print(
+        f"  rebasin 0.0.47 (baseline): {mt:8.2f} s   distance {distance(b):.1f} -> {distance(aligned_theirs):.1f}"
+        f"   keeps B's function: {same_theirs}"
+    )
+    print(
+        f"  netgraph.align           : {mo:8.2f} s   distance {distance(b):.1f} -> {distance(aligned_ours):.1f}"
+        f"   keeps B's function: {same_ours}"
+    )
     print(f"  speed-up: {mt / mo:.1f}x")
 
 
@@ -105,8 +114,10 @@ def assignments(repeats: int, device: str) -> None:
         gap = float((scores[:, rows, exact].sum(1) - scores[:, rows, fast].sum(1)).abs().max())
         print(f"linear assignment of {count} matrices {n}x{n} on {device}, median of {repeats}")
         print(f"  scipy, one call per matrix (baseline): {t_scipy * 1e3:8.1f} ms")
-        print(f"  batched auction                      : {t_auction * 1e3:8.1f} ms   "
-              f"(ratio {t_scipy / t_auction:.2f}x, largest score gap to scipy {gap:.1e})")
+        print(
+            f"  batched auction                      : {t_auction * 1e3:8.1f} ms   "
+            f"(ratio {t_scipy / t_auction:.2f}x, largest score gap to scipy {gap:.1e})"
+        )
 
 
 def main() -> None:
@@ -114,8 +125,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 by default: the development machine's 2 cores are shared)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 by default: the development machine's 2 cores are shared)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     weight_matching(args.width, args.repeats, args.device)

@@ -28,8 +28,13 @@ import netgraph  # noqa: E402
 
 def distance(a, b) -> float:
     with torch.no_grad():
-        return float(sum((p - q).pow(2).sum() for p, q in zip(a.state_dict().values(), b.state_dict().values())
-                         if p.is_floating_point()))
+        return float(
+            sum(
+                (p - q).pow(2).sum()
+                for p, q in zip(a.state_dict().values(), b.state_dict().values())
+                if p.is_floating_point()
+            )
+        )
 
 
 def main() -> None:

@@ -71,8 +71,11 @@ def dense_pna(m, mask, avg_log_degree):
 def dense_pairs(module, h, e=None):
     """A :class:`PairwiseLinear` / :class:`EdgeMLP` on every (target i, source j) pair: ``[B, N, N, out]``."""
     source, target = module.node_terms(h)
-    return module.combine(source[:, None], target[:, :, None], e) if e is not None else \
-        module.combine(source[:, None], target[:, :, None])
+    return (
+        module.combine(source[:, None], target[:, :, None], e)
+        if e is not None
+        else module.combine(source[:, None], target[:, :, None])
+    )
 
 
 def dense_film(messages, h, e):
@@ -109,9 +112,11 @@ def dense_ngt(model: NGT, batch) -> tuple[torch.Tensor, ...]:
     for layer in model.layers:
         attn = layer.attention
         e_norm = layer.norm_r(e)
-        r = (torch.where(mask[None, :, :, None], e_norm + layer.directions[0], 0.0)
-             + torch.where(mask.T[None, :, :, None], e_norm.transpose(1, 2) + layer.directions[1], 0.0)
-             + torch.where(eye[None, :, :, None], layer.directions[2], 0.0))
+        r = (
+            torch.where(mask[None, :, :, None], e_norm + layer.directions[0], 0.0)
+            + torch.where(mask.T[None, :, :, None], e_norm.transpose(1, 2) + layer.directions[1], 0.0)
+            + torch.where(eye[None, :, :, None], layer.directions[2], 0.0)
+        )
         hn = layer.norm_h(h)
         split = lambda t: t.reshape(*t.shape[:-1], attn.heads, attn.head_dim)  # noqa: E731
         q = split(attn.query(hn))[:, :, None]
@@ -136,8 +141,11 @@ def max_gap(model, dense, batch) -> float:
         spec = batch.spec[0]
         src, dst = spec.edge_index.to(h.device)
         edges = e[:, dst, src].reshape(-1, e.shape[-1])
-        return max((model(batch) - out).abs().max().item(), (h_s - h.reshape(h_s.shape)).abs().max().item(),
-                   (e_s - edges).abs().max().item())
+        return max(
+            (model(batch) - out).abs().max().item(),
+            (h_s - h.reshape(h_s.shape)).abs().max().item(),
+            (e_s - edges).abs().max().item(),
+        )
 
 
 def timed(fn, repeats: int, sync, clock) -> float:
@@ -157,10 +165,14 @@ def throughput(args, device, sync) -> None:
     cpu_clock = device.type == "cpu" and args.threads == 1
     clock = time.process_time if cpu_clock else time.perf_counter
     print(f"(times: median of {args.repeats}, {'process CPU time' if cpu_clock else 'wall time'})")
-    print(f"\n1. GMN / NG-GNN forward+backward, Small CNN Zoo graphs (59 nodes, 688 edges, K=9), dim {args.dim}, "
-          f"depth {args.depth}")
-    print(f"{'batch':>6s} {'sparse ms':>10s} {'sparse graphs/s':>16s} {'dense ms':>10s} {'dense graphs/s':>15s} "
-          f"{'speed-up':>9s} {'max |diff|':>11s}")
+    print(
+        f"\n1. GMN / NG-GNN forward+backward, Small CNN Zoo graphs (59 nodes, 688 edges, K=9), dim {args.dim}, "
+        f"depth {args.depth}"
+    )
+    print(
+        f"{'batch':>6s} {'sparse ms':>10s} {'sparse graphs/s':>16s} {'dense ms':>10s} {'dense graphs/s':>15s} "
+        f"{'speed-up':>9s} {'max |diff|':>11s}"
+    )
     print("(max |diff|: sparse vs dense, over the outputs and all node and edge features after the last layer)")
     model = create_metanet("gmn", dim=args.dim, depth=args.depth, head_hidden=128).to(device)
     for size in args.batch_sizes:
@@ -168,8 +180,10 @@ def throughput(args, device, sync) -> None:
         diff = max_gap(model, dense_gmn, batch)
         sparse = timed(lambda: model(batch).sum().backward(), args.repeats, sync, clock)
         dense = timed(lambda: dense_gmn(model, batch)[0].sum().backward(), args.repeats, sync, clock)
-        print(f"{size:6d} {sparse * 1e3:10.1f} {size / sparse:16,.0f} {dense * 1e3:10.1f} {size / dense:15,.0f} "
-              f"{dense / sparse:8.1f}x {diff:11.1e}")
+        print(
+            f"{size:6d} {sparse * 1e3:10.1f} {size / sparse:16,.0f} {dense * 1e3:10.1f} {size / dense:15,.0f} "
+            f"{dense / sparse:8.1f}x {diff:11.1e}"
+        )
 
 
 NGT_ARCHS = {"resnet20": 20, "resnet32": 32, "resnet56": 56}
@@ -177,7 +191,9 @@ NGT_ARCHS = {"resnet20": 20, "resnet32": 32, "resnet56": 56}
 
 def ngt_batch(arch: str, device) -> Batch:
     torch.manual_seed(0)
-    return Batch.from_data_list([netgraph.from_module(cifar_resnet(NGT_ARCHS[arch], 8), kernel_shape=(3, 3))]).to(device)
+    return Batch.from_data_list([netgraph.from_module(cifar_resnet(NGT_ARCHS[arch], 8), kernel_shape=(3, 3))]).to(
+        device
+    )
 
 
 def rss_kib(field: str) -> int:
@@ -201,7 +217,7 @@ def measure_child(args) -> None:
         before = torch.cuda.memory_allocated()
         run().sum().backward()
         torch.cuda.synchronize()
-        peak = (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+        peak = (torch.cuda.max_memory_allocated() - before) / 2**20
     else:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak resident set (VmHWM) to the current size
@@ -213,28 +229,46 @@ def measure_child(args) -> None:
 
 def memory(args) -> None:
     print(f"\n2. NG-T forward+backward peak memory, one graph, dim {args.dim}, 1 block (CIFAR ResNets of width 8)")
-    print(f"{'graph':>9s} {'nodes':>6s} {'edges':>7s} {'N^2':>10s} {'sparse MiB':>11s} {'dense MiB':>10s} "
-          f"{'dense/sparse':>13s}   growth from the first row: edges, N^2, sparse, dense")
+    print(
+        f"{'graph':>9s} {'nodes':>6s} {'edges':>7s} {'N^2':>10s} {'sparse MiB':>11s} {'dense MiB':>10s} "
+        f"{'dense/sparse':>13s}   growth from the first row: edges, N^2, sparse, dense"
+    )
     first = None
     for arch in NGT_ARCHS:
         result = {}
         for kind in ("sparse", "dense"):
-            cmd = [sys.executable, __file__, "--child-kind", kind, "--child-arch", arch, "--device", args.device,
-                   "--dim", str(args.dim), "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child-kind",
+                kind,
+                "--child-arch",
+                arch,
+                "--device",
+                args.device,
+                "--dim",
+                str(args.dim),
+                "--threads",
+                str(args.threads),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             result[kind] = json.loads(out)
         n, e = result["sparse"]["nodes"], result["sparse"]["edges"]
         row = (e, n * n, result["sparse"]["peak_mib"], result["dense"]["peak_mib"])
         first = first or row
         growth = "  ".join(f"{a / b:5.1f}x" for a, b in zip(row, first))
-        print(f"{arch:>9s} {n:6d} {e:7d} {n * n:10,d} {row[2]:11.1f} {row[3]:10.1f} {row[3] / row[2]:12.1f}x   {growth}")
+        print(
+            f"{arch:>9s} {n:6d} {e:7d} {n * n:10,d} {row[2]:11.1f} {row[3]:10.1f} {row[3] / row[2]:12.1f}x   {growth}"
+        )
 
 
 def check_ngt(args, device) -> None:
     batch = ngt_batch("resnet20", device)
     model = create_metanet("ngt", dim=args.dim, depth=2, heads=4, head_hidden=128).to(device)
-    print(f"NG-T sparse vs dense on ResNet-20 (width 8), 2 blocks: max |diff| of outputs, node and edge features "
-          f"{max_gap(model, dense_ngt, batch):.1e}")
+    print(
+        f"NG-T sparse vs dense on ResNet-20 (width 8), 2 blocks: max |diff| of outputs, node and edge features "
+        f"{max_gap(model, dense_ngt, batch):.1e}"
+    )
 
 
 def main() -> None:

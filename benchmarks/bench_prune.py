@@ -32,14 +32,22 @@ import time
 import torch
 
 from netgraph.io import write_text
-from netgraph.tasks.pruning import (build_pruning_zoo, finetune, get_family, measure, prune, prune_to_speedup,
-                                    torch_pruning_to_speedup, train_pruning_metanet)
+from netgraph.tasks.pruning import (
+    build_pruning_zoo,
+    finetune,
+    get_family,
+    measure,
+    prune,
+    prune_to_speedup,
+    torch_pruning_to_speedup,
+    train_pruning_metanet,
+)
 from netgraph.tasks.pruning.data import data_shape, load_data
 
 META = {  # zoo and meta-training settings per family (CPU-sized)
     "mlp": {"num_nets": 48, "zoo_epochs": 10, "epochs": 30, "sparsity": 5e-3},
     "vgg": {"num_nets": 32, "zoo_epochs": 8, "epochs": 25, "sparsity": 5e-3},
-    "vit": {"num_nets": 12, "zoo_epochs": 8, "epochs": 10, "sparsity": 5e-3},   # heads + MLP neurons
+    "vit": {"num_nets": 12, "zoo_epochs": 8, "epochs": 10, "sparsity": 5e-3},  # heads + MLP neurons
 }
 METHODS = ("metanet", "magnitude", "torch_pruning")
 
@@ -62,14 +70,21 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
     zoo = build_pruning_zoo(family_name, data, meta["num_nets"], meta["zoo_epochs"], seed=0)
     zoo_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    trained = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 16, "depth": 2, "head_hidden": 128, "edit_scale": 0.1},
-                                    sparsity=meta["sparsity"],
-                                    train={"epochs": meta["epochs"], "batch_size": 4, "lr": 3e-3}, seed=0)
+    trained = train_pruning_metanet(
+        zoo=zoo,
+        metanet_config={"dim": 16, "depth": 2, "head_hidden": 128, "edit_scale": 0.1},
+        sparsity=meta["sparsity"],
+        train={"epochs": meta["epochs"], "batch_size": 4, "lr": 3e-3},
+        seed=0,
+    )
     meta_seconds = time.perf_counter() - started
     best = trained.fit.best_metrics
-    print(f"[{family_name}] zoo {len(zoo)} nets ({zoo_seconds:.0f} s, mean val acc {float(zoo.val_acc.mean()):.3f}); "
-          f"metanet {meta_seconds:.0f} s, best epoch {trained.fit.best_epoch}: val ce {best['ce']:.3f}, "
-          f"lasso {best['lasso']:.1f}", flush=True)
+    print(
+        f"[{family_name}] zoo {len(zoo)} nets ({zoo_seconds:.0f} s, mean val acc {float(zoo.val_acc.mean()):.3f}); "
+        f"metanet {meta_seconds:.0f} s, best epoch {trained.fit.best_epoch}: val ce {best['ce']:.3f}, "
+        f"lasso {best['lasso']:.1f}",
+        flush=True,
+    )
     rows = []
     for seed in args.seeds:
         torch.manual_seed(100 + seed)
@@ -78,19 +93,40 @@ def run_family(family_name: str, args: argparse.Namespace) -> list[dict]:
         for speedup in args.speedups:
             for method in METHODS:
                 started = time.perf_counter()
-                result = prune(model, trained.metanet if method == "metanet" else None, speedup, data,
-                               arch=family_name, method=method, finetune_epochs=args.finetune_epochs,
-                               step=args.step, seed=seed)
+                result = prune(
+                    model,
+                    trained.metanet if method == "metanet" else None,
+                    speedup,
+                    data,
+                    arch=family_name,
+                    method=method,
+                    finetune_epochs=args.finetune_epochs,
+                    step=args.step,
+                    seed=seed,
+                )
                 stages = {r["stage"]: r for r in result.rows}
-                rows.append({"family": family_name, "seed": seed, "target": speedup, "method": method,
-                             "speedup": result.speedup, "params": result.after["params"],
-                             "flops": result.after["flops"], "original_test_acc": result.before["test_acc"],
-                             "edited_test_acc": stages.get("edited", {}).get("test_acc"),
-                             "pruned_test_acc": stages["pruned"]["test_acc"], "test_acc": result.after["test_acc"],
-                             "seconds": time.perf_counter() - started})
-                print(f"  seed {seed} {speedup}x {method:<13} speed-up {result.speedup:.2f}x  "
-                      f"acc {result.before['test_acc']:.3f} -> pruned {stages['pruned']['test_acc']:.3f} -> "
-                      f"fine-tuned {result.after['test_acc']:.3f}", flush=True)
+                rows.append(
+                    {
+                        "family": family_name,
+                        "seed": seed,
+                        "target": speedup,
+                        "method": method,
+                        "speedup": result.speedup,
+                        "params": result.after["params"],
+                        "flops": result.after["flops"],
+                        "original_test_acc": result.before["test_acc"],
+                        "edited_test_acc": stages.get("edited", {}).get("test_acc"),
+                        "pruned_test_acc": stages["pruned"]["test_acc"],
+                        "test_acc": result.after["test_acc"],
+                        "seconds": time.perf_counter() - started,
+                    }
+                )
+                print(
+                    f"  seed {seed} {speedup}x {method:<13} speed-up {result.speedup:.2f}x  "
+                    f"acc {result.before['test_acc']:.3f} -> pruned {stages['pruned']['test_acc']:.3f} -> "
+                    f"fine-tuned {result.after['test_acc']:.3f}",
+                    flush=True,
+                )
     return rows
 
 
@@ -103,8 +139,10 @@ def timing(arch: str, speedup: float, step: float) -> str:
     model = family.build(shape, 10).eval()
     x = family.example_inputs(shape)
     out = []
-    for name, fn in (("graph magnitude", lambda: prune_to_speedup(model, x, speedup, step=step)),
-                     ("torch_pruning", lambda: torch_pruning_to_speedup(model, x, speedup, step=step))):
+    for name, fn in (
+        ("graph magnitude", lambda: prune_to_speedup(model, x, speedup, step=step)),
+        ("torch_pruning", lambda: torch_pruning_to_speedup(model, x, speedup, step=step)),
+    ):
         started = time.perf_counter()
         pruned = fn()
         seconds = time.perf_counter() - started
@@ -116,17 +154,21 @@ def timing(arch: str, speedup: float, step: float) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| family | target | speed-up | method | test acc before | pruned, no FT | fine-tuned |",
-             "|---|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| family | target | speed-up | method | test acc before | pruned, no FT | fine-tuned |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
     keys = sorted({(r["family"], r["target"]) for r in rows})
     for family, target in keys:
         for method in METHODS:
             sel = [r for r in rows if (r["family"], r["target"], r["method"]) == (family, target, method)]
             if not sel:
                 continue
-            lines.append(f"| {family} | {target}x | {statistics.mean(r['speedup'] for r in sel):.2f}x | {method} | "
-                         f"{mean_std([r['original_test_acc'] for r in sel])} | "
-                         f"{mean_std([r['pruned_test_acc'] for r in sel])} | {mean_std([r['test_acc'] for r in sel])} |")
+            lines.append(
+                f"| {family} | {target}x | {statistics.mean(r['speedup'] for r in sel):.2f}x | {method} | "
+                f"{mean_std([r['original_test_acc'] for r in sel])} | "
+                f"{mean_std([r['pruned_test_acc'] for r in sel])} | {mean_std([r['test_acc'] for r in sel])} |"
+            )
     return "\n".join(lines)
 
 
@@ -141,8 +183,13 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write every row as JSON here")
     parser.add_argument("--figure", default=None, help="draw accuracy vs speed-up to this image file")
     parser.add_argument("--quick", action="store_true", help="tiny zoo / metanet / base training (smoke test)")
-    parser.add_argument("--timing", nargs="*", default=None, metavar="ARCH",
-                        help="only time pruning (no training) of these families, e.g. --timing resnet resnet56")
+    parser.add_argument(
+        "--timing",
+        nargs="*",
+        default=None,
+        metavar="ARCH",
+        help="only time pruning (no training) of these families, e.g. --timing resnet resnet56",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.timing is not None:

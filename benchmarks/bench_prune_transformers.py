@@ -50,19 +50,26 @@ def minilm(args) -> None:
     model = transformers.AutoModel.from_pretrained(path).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     sentences = docstring_sentences(limit=args.train + args.val + args.test, seed=0)
-    splits = {"train": sentences[:args.train], "val": sentences[args.train:args.train + args.val],
-              "test": sentences[args.train + args.val:]}
+    splits = {
+        "train": sentences[: args.train],
+        "val": sentences[args.train : args.train + args.val],
+        "test": sentences[args.train + args.val :],
+    }
     inputs = {k: encode(tokenizer, v, args.max_length) for k, v in splits.items()}
     targets = {k: mean_pooled(model, v) for k, v in inputs.items()}
     example = {k: v[:2] for k, v in inputs["train"].items()}
     timing = {k: v[:8] for k, v in inputs["test"].items()}
     base_flops, base_params = measure(model, example)
     base_time = latency_ratio(model, model, timing, 2)[0]
-    print(f"MiniLM-L6: {base_params:,} params, {base_flops:,} MACs for 2 x {args.max_length} tokens, "
-          f"{base_time * 1e3:.1f} ms per batch of 8 (1 thread); {len(splits['train'])} train / {len(splits['val'])} "
-          f"val / {len(splits['test'])} held-out sentences, distillation {args.epochs} epochs\n")
-    print("| method | target | heads / layer | MLP / layer | FLOPs speed-up | latency speed-up | cosine pruned | "
-          "cosine distilled | distill s |")
+    print(
+        f"MiniLM-L6: {base_params:,} params, {base_flops:,} MACs for 2 x {args.max_length} tokens, "
+        f"{base_time * 1e3:.1f} ms per batch of 8 (1 thread); {len(splits['train'])} train / {len(splits['val'])} "
+        f"val / {len(splits['test'])} held-out sentences, distillation {args.epochs} epochs\n"
+    )
+    print(
+        "| method | target | heads / layer | MLP / layer | FLOPs speed-up | latency speed-up | cosine pruned | "
+        "cosine distilled | distill s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for speedup in args.speedups:
         for method in ("magnitude", "torch_pruning"):
@@ -80,8 +87,11 @@ def minilm(args) -> None:
             lat = latency_ratio(model, pruned, timing, args.repeats)[1]
             heads = sorted({lay.attention.self.query.out_features // 32 for lay in pruned.encoder.layer})
             neurons = sorted({lay.intermediate.dense.out_features for lay in pruned.encoder.layer})
-            print(f"| {method} | {speedup}x | {'/'.join(map(str, heads))} | {'/'.join(map(str, neurons))} | "
-                  f"{ratio:.2f}x | {lat:.2f}x | {float(cos):.4f} | {float(cos2):.4f} | {seconds:.0f} |", flush=True)
+            print(
+                f"| {method} | {speedup}x | {'/'.join(map(str, heads))} | {'/'.join(map(str, neurons))} | "
+                f"{ratio:.2f}x | {lat:.2f}x | {float(cos):.4f} | {float(cos2):.4f} | {seconds:.0f} |",
+                flush=True,
+            )
             del layer
 
 
@@ -89,13 +99,16 @@ def vit(args) -> None:
     data = load_data("digits")
     shape = tuple(data.x["train"].shape[1:])
     torch.manual_seed(0)
-    model = TinyViT(image=8, patch=2, in_channels=1, num_classes=10, dim=32, depth=2, heads=4, head_dim=8,
-                    mlp_hidden=64)
+    model = TinyViT(
+        image=8, patch=2, in_channels=1, num_classes=10, dim=32, depth=2, heads=4, head_dim=8, mlp_hidden=64
+    )
     finetune(model, data, args.vit_epochs, lr=3e-3, seed=0)
     x = torch.zeros(1, *shape)
     flops = measure(model, x)[0]
-    print(f"\nTinyViT (dim 32, depth 2, 4 heads x 8, MLP 64) on digits: {flops:,} MACs, test acc "
-          f"{accuracy(model, data):.4f} after {args.vit_epochs} epochs\n")
+    print(
+        f"\nTinyViT (dim 32, depth 2, 4 heads x 8, MLP 64) on digits: {flops:,} MACs, test acc "
+        f"{accuracy(model, data):.4f} after {args.vit_epochs} epochs\n"
+    )
     print("| method | target | FLOPs speed-up | heads / layer | MLP / layer | test acc pruned | test acc fine-tuned |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for speedup in args.speedups:
@@ -108,8 +121,11 @@ def vit(args) -> None:
             finetune(pruned, data, args.ft_epochs, lr=1e-3, seed=0)
             heads = [b.attn.q.out_features // 8 for b in pruned.blocks]
             mlp = [b.mlp[0].out_features for b in pruned.blocks]
-            print(f"| {method} | {speedup}x | {flops / measure(pruned, x)[0]:.2f}x | {'/'.join(map(str, heads))} | "
-                  f"{'/'.join(map(str, mlp))} | {before:.4f} | {accuracy(pruned, data):.4f} |", flush=True)
+            print(
+                f"| {method} | {speedup}x | {flops / measure(pruned, x)[0]:.2f}x | {'/'.join(map(str, heads))} | "
+                f"{'/'.join(map(str, mlp))} | {before:.4f} | {accuracy(pruned, data):.4f} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -129,8 +145,15 @@ def main() -> None:
     parser.add_argument("--skip", choices=["minilm", "vit"], default=None)
     args = parser.parse_args()
     if args.quick:
-        args.train, args.val, args.test, args.epochs, args.repeats, args.vit_epochs, args.ft_epochs = \
-            64, 16, 32, 1, 3, 2, 1
+        args.train, args.val, args.test, args.epochs, args.repeats, args.vit_epochs, args.ft_epochs = (
+            64,
+            16,
+            32,
+            1,
+            3,
+            2,
+            1,
+        )
     torch.set_num_threads(1)
     if args.skip != "minilm":
         minilm(args)

@@ -26,8 +26,9 @@ from netgraph.architectures import cifar_resnet, mlp
 
 def _transformer() -> nn.Module:
     layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True)
-    return nn.Sequential(nn.Linear(16, 64), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
-                         nn.Linear(64, 10))
+    return nn.Sequential(
+        nn.Linear(16, 64), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), nn.Linear(64, 10)
+    )
 
 
 CASES = {
@@ -66,8 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    print("| architecture | with inputs, first call, verify=False | verify=True | ratio | later calls (default) | "
-          "no inputs, first call, verify=False | verify=True | ratio |")
+    print(
+        "| architecture | with inputs, first call, verify=False | verify=True | ratio | later calls (default) | "
+        "no inputs, first call, verify=False | verify=True | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, (make, make_input) in CASES.items():
         x = make_input()
@@ -76,8 +79,10 @@ def main() -> None:
         cached = cached_calls(make, (x,), args.repeats)
         bare = first_calls(make, None, args.repeats, verify=False)
         synthesised = first_calls(make, None, args.repeats, verify=True)
-        print(f"| {name} | {base * 1e3:.1f} ms | {checked * 1e3:.1f} ms | {checked / base:.2f}x | "
-              f"{cached * 1e3:.2f} ms | {bare * 1e3:.1f} ms | {synthesised * 1e3:.1f} ms | {synthesised / bare:.2f}x |")
+        print(
+            f"| {name} | {base * 1e3:.1f} ms | {checked * 1e3:.1f} ms | {checked / base:.2f}x | "
+            f"{cached * 1e3:.2f} ms | {bare * 1e3:.1f} ms | {synthesised * 1e3:.1f} ms | {synthesised / bare:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

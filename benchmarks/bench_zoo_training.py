@@ -31,15 +31,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgraph.architectures import Siren, SmallCNN
-from netgraph.datasets import (classification_data, digit_images, fit_inrs, inr_grid, sample_hparams,
-                               train_classifiers, zoo_config)
+from netgraph.datasets import (
+    classification_data,
+    digit_images,
+    fit_inrs,
+    inr_grid,
+    sample_hparams,
+    train_classifiers,
+    zoo_config,
+)
 from netgraph.datasets.train_classifiers import TRAINING_HPARAMS
 
-OPTIMIZERS = {"sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=wd),
-              "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
-              "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd)}
-INITS = {"he_normal": nn.init.kaiming_normal_, "he_uniform": nn.init.kaiming_uniform_,
-         "glorot_normal": nn.init.xavier_normal_, "glorot_uniform": nn.init.xavier_uniform_}
+OPTIMIZERS = {
+    "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=wd),
+    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+    "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd),
+}
+INITS = {
+    "he_normal": nn.init.kaiming_normal_,
+    "he_uniform": nn.init.kaiming_uniform_,
+    "glorot_normal": nn.init.xavier_normal_,
+    "glorot_uniform": nn.init.xavier_uniform_,
+}
 
 
 def train_one_by_one(hp: dict[str, list], data, epochs: int, batch_size: int, device) -> list[dict[str, float]]:
@@ -58,12 +71,14 @@ def train_one_by_one(hp: dict[str, list], data, epochs: int, batch_size: int, de
             else:
                 nn.init.zeros_(p)
         opt = OPTIMIZERS[hp["optimizer"][i]](model.parameters(), hp["learning_rate"][i], hp["weight_decay"][i])
-        subset = torch.randperm(n_train, device=device)[:max(1, round(hp["train_fraction"][i] * n_train))]
+        subset = torch.randperm(n_train, device=device)[: max(1, round(hp["train_fraction"][i] * n_train))]
         model.train()
         for _ in range(epochs):
-            order = subset[torch.randperm(len(subset), device=device)].repeat(math.ceil(steps * batch_size / len(subset)))
+            order = subset[torch.randperm(len(subset), device=device)].repeat(
+                math.ceil(steps * batch_size / len(subset))
+            )
             for s in range(steps):
-                idx = order[s * batch_size:(s + 1) * batch_size]
+                idx = order[s * batch_size : (s + 1) * batch_size]
                 loss = F.cross_entropy(model(data.x["train"][idx]), data.y["train"][idx])
                 opt.zero_grad()
                 loss.backward()
@@ -121,29 +136,61 @@ def main() -> None:
     data = classification_data("digits", device=device)
     space = {k: v for k, v in zoo_config("digits_cnn").hparams.items() if k in TRAINING_HPARAMS}
     hp = sample_hparams(space, args.nets, seed=0)
-    print(f"{args.nets} SmallCNN nets on digits ({len(data.y['train'])} training images), {args.epochs} epoch(s) of "
-          f"batch {args.batch_size}, device {device}, {torch.get_num_threads()} threads")
+    print(
+        f"{args.nets} SmallCNN nets on digits ({len(data.y['train'])} training images), {args.epochs} epoch(s) of "
+        f"batch {args.batch_size}, device {device}, {torch.get_num_threads()} threads"
+    )
 
     torch.manual_seed(0)
-    result, vmapped = timed(lambda: train_classifiers(SmallCNN(1), data, hp, args.epochs, [args.epochs], args.batch_size,
-                                                      torch.Generator(device).manual_seed(0), device), sync)
+    result, vmapped = timed(
+        lambda: train_classifiers(
+            SmallCNN(1),
+            data,
+            hp,
+            args.epochs,
+            [args.epochs],
+            args.batch_size,
+            torch.Generator(device).manual_seed(0),
+            device,
+        ),
+        sync,
+    )
     baseline, looped = timed(lambda: train_one_by_one(hp, data, args.epochs, args.batch_size, device), sync)
-    print(f"vmap (netgraph.datasets.train_classifiers): {vmapped:8.2f} s  {args.nets / vmapped:8.1f} nets/s  "
-          f"median test acc {result.metrics['test_acc'][:, -1].median().item():.3f}")
-    print(f"sequential loop (nn.Module + torch.optim):  {looped:8.2f} s  {args.nets / looped:8.1f} nets/s  "
-          f"median test acc {torch.tensor([m['test_acc'] for m in baseline]).median().item():.3f}")
+    print(
+        f"vmap (netgraph.datasets.train_classifiers): {vmapped:8.2f} s  {args.nets / vmapped:8.1f} nets/s  "
+        f"median test acc {result.metrics['test_acc'][:, -1].median().item():.3f}"
+    )
+    print(
+        f"sequential loop (nn.Module + torch.optim):  {looped:8.2f} s  {args.nets / looped:8.1f} nets/s  "
+        f"median test acc {torch.tensor([m['test_acc'] for m in baseline]).median().item():.3f}"
+    )
     print(f"classifiers speed-up: {looped / vmapped:.1f}x")
     if args.inr_steps:
         images, _ = digit_images(device)
-        coords, targets = inr_grid((8, 8), device=device), images[:args.nets].flatten(1).unsqueeze(-1)
+        coords, targets = inr_grid((8, 8), device=device), images[: args.nets].flatten(1).unsqueeze(-1)
         print(f"{len(targets)} SIRENs (2-32-32-1) on 8x8 digits, {args.inr_steps} full-batch Adam steps")
-        fit, vmapped = timed(lambda: fit_inrs(Siren(), coords, targets, args.inr_steps, [args.inr_steps], 1e-3,
-                                              generator=torch.Generator(device).manual_seed(0), device=device), sync)
+        fit, vmapped = timed(
+            lambda: fit_inrs(
+                Siren(),
+                coords,
+                targets,
+                args.inr_steps,
+                [args.inr_steps],
+                1e-3,
+                generator=torch.Generator(device).manual_seed(0),
+                device=device,
+            ),
+            sync,
+        )
         losses, looped = timed(lambda: fit_one_by_one(coords, targets, args.inr_steps, 1e-3), sync)
-        print(f"vmap (netgraph.datasets.fit_inrs):          {vmapped:8.2f} s  {len(targets) / vmapped:8.1f} nets/s  "
-              f"median mse {fit.metrics['mse'][:, -1].median().item():.2e}")
-        print(f"sequential loop (Siren + torch.optim.Adam): {looped:8.2f} s  {len(targets) / looped:8.1f} nets/s  "
-              f"median mse {torch.tensor(losses).median().item():.2e}")
+        print(
+            f"vmap (netgraph.datasets.fit_inrs):          {vmapped:8.2f} s  {len(targets) / vmapped:8.1f} nets/s  "
+            f"median mse {fit.metrics['mse'][:, -1].median().item():.2e}"
+        )
+        print(
+            f"sequential loop (Siren + torch.optim.Adam): {looped:8.2f} s  {len(targets) / looped:8.1f} nets/s  "
+            f"median mse {torch.tensor(losses).median().item():.2e}"
+        )
         print(f"INR speed-up: {looped / vmapped:.1f}x")
 
 

@@ -41,11 +41,14 @@ for standardised in (True, False):
     x_train, y_train = features("train", standardised)
     x_test, y_test = features("test", standardised)
     spread = x_train.std(0)
-    print(f"{'standardised' if standardised else 'raw'} weights: {x_train.shape[0]} train nets, "
-          f"{x_train.shape[1]} features, feature std from {spread.min():.3g} to {spread.max():.3g}")
-    for name, model in [("ridge on scaled features", make_pipeline(StandardScaler(),
-                                                                   RidgeCV(alphas=np.logspace(-3, 3, 13)))),
-                        ("gradient boosting", GradientBoostingRegressor(random_state=0))]:
+    print(
+        f"{'standardised' if standardised else 'raw'} weights: {x_train.shape[0]} train nets, "
+        f"{x_train.shape[1]} features, feature std from {spread.min():.3g} to {spread.max():.3g}"
+    )
+    for name, model in [
+        ("ridge on scaled features", make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))),
+        ("gradient boosting", GradientBoostingRegressor(random_state=0)),
+    ]:
         model.fit(x_train, y_train)
         pred = model.predict(x_test)
         r2 = 1 - ((pred - y_test) ** 2).sum() / ((y_test - y_test.mean()) ** 2).sum()

@@ -50,8 +50,9 @@ def ghn(args: argparse.Namespace) -> None:
             rank = float((singular.sum(-1) ** 2 / singular.pow(2).sum(-1)).mean())
             hidden = torch.relu(torch.einsum("nhi,bi->nbh", sd["0.weight"], x) + sd["0.bias"][:, None])
             dead = float((hidden.amax(1) == 0).float().mean())
-            norms = ", ".join(f"{k} {float(v.flatten(1).norm(dim=1).mean()):.2f}" for k, v in sd.items()
-                              if k.endswith("weight"))
+            norms = ", ".join(
+                f"{k} {float(v.flatten(1).norm(dim=1).mean()):.2f}" for k, v in sd.items() if k.endswith("weight")
+            )
             print(f"| {'-'.join(map(str, sizes))} | {name} | {rank:.1f} | {dead:.2f} | {norms} |")
 
 
@@ -71,8 +72,10 @@ def autoencoder(args: argparse.Namespace) -> None:
     original = task.evaluate(GeneratedNetworks(graphs, target))["test_acc"]
     rebuilt = task.evaluate(GeneratedNetworks(decoded, target))["test_acc"]
     print(f"{len(index)} zoo networks, tokens {tuple(tokens.shape)}, latent {tuple(gen.latents(tokens).shape[1:])}")
-    print(f"test accuracy: zoo networks {float(original.mean()):.3f}, after encode + decode "
-          f"{float(rebuilt.mean()):.3f}; reconstruction MSE (standardised) {mse:.3f}")
+    print(
+        f"test accuracy: zoo networks {float(original.mean()):.3f}, after encode + decode "
+        f"{float(rebuilt.mean()):.3f}; reconstruction MSE (standardised) {mse:.3f}"
+    )
 
 
 @torch.no_grad()
@@ -96,23 +99,29 @@ def pdiff(args: argparse.Namespace) -> None:
     sizes = [run.weights[k][0].numel() for k in names]
     noisy = {k: v.view(-1, *run.weights[k].shape[1:]) for k, v in zip(names, noisy.split(sizes, 1))}
     mean = {k: run.weights[k].mean(0, keepdim=True) for k in names}
-    rows = {"training checkpoints": run.metrics["test_acc"],
-            "checkpoints encoded + decoded": task.evaluate(GeneratedNetworks(decoded, target))["test_acc"],
-            "generated": task.evaluate(nets)["test_acc"],
-            "nearest checkpoint + noise of the same norm": _accuracy(target, noisy, task),
-            "mean of the checkpoints": _accuracy(target, mean, task)}
+    rows = {
+        "training checkpoints": run.metrics["test_acc"],
+        "checkpoints encoded + decoded": task.evaluate(GeneratedNetworks(decoded, target))["test_acc"],
+        "generated": task.evaluate(nets)["test_acc"],
+        "nearest checkpoint + noise of the same norm": _accuracy(target, noisy, task),
+        "mean of the checkpoints": _accuracy(target, mean, task),
+    }
     print("| networks | n | test accuracy mean ± std | min | max |")
     print("|---|---|---|---|---|")
     for name, acc in rows.items():
         acc = acc.double()
-        print(f"| {name} | {len(acc)} | {float(acc.mean()):.4f} ± {float(acc.std()) if len(acc) > 1 else 0:.4f} | "
-              f"{float(acc.min()):.4f} | {float(acc.max()):.4f} |")
+        print(
+            f"| {name} | {len(acc)} | {float(acc.mean()):.4f} ± {float(acc.std()) if len(acc) > 1 else 0:.4f} | "
+            f"{float(acc.min()):.4f} | {float(acc.max()):.4f} |"
+        )
     print(nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data))
     along = c[-1] - c[0]
     offset = g - c[nearest]
     cosine = (offset @ along) / (offset.norm(dim=1) * along.norm())
-    print(f"|cos| of (generated - nearest checkpoint) with the run's first-to-last direction: "
-          f"mean {float(cosine.abs().mean()):.3f} (random directions: ~{(2 / 3.1416 / g.shape[1]) ** 0.5:.3f})")
+    print(
+        f"|cos| of (generated - nearest checkpoint) with the run's first-to-last direction: "
+        f"mean {float(cosine.abs().mean()):.3f} (random directions: ~{(2 / 3.1416 / g.shape[1]) ** 0.5:.3f})"
+    )
 
 
 def _accuracy(target, params, task: ClassificationTask) -> torch.Tensor:
@@ -126,8 +135,12 @@ def main() -> None:
     parser.add_argument("check", choices=["ghn", "autoencoder", "pdiff"])
     parser.add_argument("--generator", required=True, help="a generator folder written by a recipe")
     parser.add_argument("--zoo", default="zoos/digits-cnn", help="autoencoder: the zoo the model was trained on")
-    parser.add_argument("--nets", type=int, default=16, help="ghn: nets per architecture; pdiff: generated nets "
-                        "(the recipe evaluated 64)")
+    parser.add_argument(
+        "--nets",
+        type=int,
+        default=16,
+        help="ghn: nets per architecture; pdiff: generated nets (the recipe evaluated 64)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

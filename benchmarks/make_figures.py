@@ -47,10 +47,13 @@ class ResidualBlock(nn.Module):
 def graphs(out: Path) -> None:
     torch.manual_seed(0)
     block = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
-    cases = {"smallcnn": (SmallCNN(channels=8), {}), "siren": (Siren(hidden=16), {}),
-             "resnet_block": (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), ResidualBlock(8)), {}),
-             "transformer_block": (block, {"example_inputs": (torch.randn(1, 5, 16),)}),
-             "resnet20_summary": (cifar_resnet(20, 16), {})}
+    cases = {
+        "smallcnn": (SmallCNN(channels=8), {}),
+        "siren": (Siren(hidden=16), {}),
+        "resnet_block": (nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), ResidualBlock(8)), {}),
+        "transformer_block": (block, {"example_inputs": (torch.randn(1, 5, 16),)}),
+        "resnet20_summary": (cifar_resnet(20, 16), {}),
+    }
     for name, (module, kwargs) in cases.items():
         fig = plot_graph(netgraph.from_module(module, **kwargs))
         print(save_figure(fig, out / f"graph_{name}.png", dpi=100))
@@ -60,8 +63,10 @@ def inr_tasks(out: Path, root: Path) -> None:
     from netgraph.tasks import create_task, train_metanet
 
     zoo = {"preset": "digits_inr", "root": str(root / "digits-inr"), "num_nets": 200, "num_threads": 1}
-    runs = {"inrs.png": ("inr_editing", "dwsnet", {"hidden": 8, "depth": 2}, 5),
-            "confusion.png": ("inr_classification", "statnn", {"hidden": 64}, 20)}
+    runs = {
+        "inrs.png": ("inr_editing", "dwsnet", {"hidden": 8, "depth": 2}, 5),
+        "confusion.png": ("inr_classification", "statnn", {"hidden": 64}, 20),
+    }
     for name, (task, metanet, config, epochs) in runs.items():
         run_dir = root / task
         train_metanet(create_task(task, zoo=zoo), metanet, config, {"epochs": epochs, "progress": False}, run_dir)
@@ -74,27 +79,34 @@ def weights(out: Path, root: Path) -> None:
     from netgraph.tasks import generate_weights
 
     generated = generate_weights("iris-mlp-hypernet", n=64, seed=0).state_dicts()
-    zoo = load_zoo(build_zoo(zoo_config("iris_mlp", root=str(root / "iris"), num_nets=64, num_threads=1),
-                             progress=False))
+    zoo = load_zoo(
+        build_zoo(zoo_config("iris_mlp", root=str(root / "iris"), num_nets=64, num_threads=1), progress=False)
+    )
     trained = {k: v[:, -1] for k, v in zoo.weights[0].items()}  # [nets, checkpoints, *shape] -> the last checkpoint
-    fig = plot_weight_stats({"generated (iris-mlp-hypernet)": generated, "trained (iris_mlp zoo)": trained},
-                            title="MLP 4-16-16-3 on iris: 64 generated vs 64 trained networks")
+    fig = plot_weight_stats(
+        {"generated (iris-mlp-hypernet)": generated, "trained (iris_mlp zoo)": trained},
+        title="MLP 4-16-16-3 on iris: 64 generated vs 64 trained networks",
+    )
     print(save_figure(fig, out / "weight_stats.png"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/figures")
-    parser.add_argument("--only", nargs="+", default=["graphs", "inrs", "weights"],
-                        choices=["graphs", "inrs", "weights"])
+    parser.add_argument(
+        "--only", nargs="+", default=["graphs", "inrs", "weights"], choices=["graphs", "inrs", "weights"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.only:
-            {"graphs": lambda: graphs(out), "inrs": lambda: inr_tasks(out, Path(tmp)),
-             "weights": lambda: weights(out, Path(tmp))}[part]()
+            {
+                "graphs": lambda: graphs(out),
+                "inrs": lambda: inr_tasks(out, Path(tmp)),
+                "weights": lambda: weights(out, Path(tmp)),
+            }[part]()
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

@@ -30,8 +30,16 @@ from netgraph.architectures import SmallCNN, cifar_resnet, mlp
 from netgraph.trace.synthesize import call_kwargs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _models import (CASES, MHAEncoderDecoder, PadConv, Seq2Seq, SharedLayer, UNet,  # noqa: E402
-                     UpsampleNet, conv_transpose)  # (the test suite's architectures)
+from _models import (
+    CASES,
+    MHAEncoderDecoder,
+    PadConv,
+    Seq2Seq,
+    SharedLayer,
+    UNet,  # noqa: E402
+    UpsampleNet,
+    conv_transpose,
+)  # (the test suite's architectures)
 
 Family = tuple[Callable[[], nn.Module], Callable[[], object], str]  # factory, input factory, notes
 
@@ -57,13 +65,22 @@ def _torch_families() -> dict[str, Family]:
         "ResNet-20 (BatchNorm, residuals)": (lambda: cifar_resnet(20, 8), lambda: torch.randn(2, 3, 16, 16), ""),
         "grouped / depthwise conv, GroupNorm": (CASES["grouped_cnn"][0], lambda: torch.randn(2, 3, 8, 8), ""),
         "ViT-style (class token, pos. embedding)": (CASES["tiny_vit"][0], lambda: torch.randn(2, 3, 8, 8), ""),
-        "nn.TransformerEncoder": (encoder, lambda: torch.randn(2, 6, 32),
-                                  "without example_inputs: inputs synthesised, traced with torch.export"),
-        "nn.Transformer (encoder-decoder)": (Seq2Seq, lambda: ((torch.randn(2, 6, 3), torch.randn(2, 4, 5)),),
-                                             "cross-attention keys/values wired to the encoder output; this model "
-                                             "takes a (src, tgt) tuple, so no input can be synthesised for fx"),
-        "cross-attention (nn.MultiheadAttention)": (MHAEncoderDecoder,
-                                                    lambda: ((torch.randn(2, 4, 5), torch.randn(2, 6, 3)),), ""),
+        "nn.TransformerEncoder": (
+            encoder,
+            lambda: torch.randn(2, 6, 32),
+            "without example_inputs: inputs synthesised, traced with torch.export",
+        ),
+        "nn.Transformer (encoder-decoder)": (
+            Seq2Seq,
+            lambda: ((torch.randn(2, 6, 3), torch.randn(2, 4, 5)),),
+            "cross-attention keys/values wired to the encoder output; this model "
+            "takes a (src, tgt) tuple, so no input can be synthesised for fx",
+        ),
+        "cross-attention (nn.MultiheadAttention)": (
+            MHAEncoderDecoder,
+            lambda: ((torch.randn(2, 4, 5), torch.randn(2, 6, 3)),),
+            "",
+        ),
         "hand-written attention + SwiGLU": (CASES["hand_attention"][0], lambda: torch.randn(2, 6, 5), ""),
         "F.pad (zero, reflect)": (PadConv, lambda: torch.randn(2, 3, 8, 8), ""),
         "ConvTranspose1d": (lambda: conv_transpose(1), lambda: torch.randn(2, 2, 8), ""),
@@ -88,35 +105,79 @@ def _hf_families() -> dict[str, Family]:
     masked = lambda: {"input_ids": torch.randint(3, 100, (2, 7)), "attention_mask": torch.ones(2, 7, dtype=torch.long)}  # noqa: E731
     small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     families: dict[str, Family] = {
-        "BERT": (lambda: tf.BertModel(tf.BertConfig(vocab_size=100, max_position_embeddings=32, **small)), masked,
-                 "input_ids + attention_mask; token-type / position ids are data"),
-        "RoBERTa": (lambda: tf.RobertaModel(tf.RobertaConfig(vocab_size=100, max_position_embeddings=40, **small)),
-                    masked, ""),
-        "GPT-2": (lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=100, n_embd=32, n_layer=2, n_head=4,
-                                                            n_positions=32, bos_token_id=0, eos_token_id=0)), ids,
-                  "Conv1D, fused qkv split, tied LM head; use_cache=False set for the trace"),
-        "Llama": (lambda: tf.LlamaForCausalLM(tf.LlamaConfig(vocab_size=100, num_key_value_heads=2,
-                                                              max_position_embeddings=32, **small)), ids,
-                  "RMSNorm, rotary (q/k dims pinned), GQA (kv heads carry their query heads), gated SiLU MLP"),
-        "Mistral": (lambda: tf.MistralForCausalLM(tf.MistralConfig(vocab_size=100, num_key_value_heads=2,
-                                                                    max_position_embeddings=32, sliding_window=4,
-                                                                    **small)), ids, "as Llama; sliding window"),
-        "T5 encoder": (lambda: tf.T5EncoderModel(tf.T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2,
-                                                              num_heads=4)), masked,
-                       "RMS layer norm; the relative position bias ties the heads of all layers (one head group)"),
-        "CLIP vision": (lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **small)),
-                        lambda: {"pixel_values": torch.randn(2, 3, 32, 32)}, ""),
-        "Wav2Vec2": (lambda: tf.Wav2Vec2Model(tf.Wav2Vec2Config(
-            conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=4, **small)), lambda: {"input_values": torch.randn(2, 400)},
-            "weight-norm positional conv: v as edges, the gain (over all channels) in aux"),
-        "Swin": (lambda: tf.SwinModel(tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2),
-                                                    num_heads=(2, 4), window_size=4)),
-                 lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
-                 "window attention + relative position table; patch merging pins the merged stage's input stream"),
-        "MobileNetV2 (TF padding)": (lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(
-            image_size=32, depth_multiplier=0.35, tf_padding=True)), lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
-            "the HF init gives outputs ~1e-30 here, so dy is tiny; tests/test_hf_families.py re-initialises to O(1)"),
+        "BERT": (
+            lambda: tf.BertModel(tf.BertConfig(vocab_size=100, max_position_embeddings=32, **small)),
+            masked,
+            "input_ids + attention_mask; token-type / position ids are data",
+        ),
+        "RoBERTa": (
+            lambda: tf.RobertaModel(tf.RobertaConfig(vocab_size=100, max_position_embeddings=40, **small)),
+            masked,
+            "",
+        ),
+        "GPT-2": (
+            lambda: tf.GPT2LMHeadModel(
+                tf.GPT2Config(
+                    vocab_size=100, n_embd=32, n_layer=2, n_head=4, n_positions=32, bos_token_id=0, eos_token_id=0
+                )
+            ),
+            ids,
+            "Conv1D, fused qkv split, tied LM head; use_cache=False set for the trace",
+        ),
+        "Llama": (
+            lambda: tf.LlamaForCausalLM(
+                tf.LlamaConfig(vocab_size=100, num_key_value_heads=2, max_position_embeddings=32, **small)
+            ),
+            ids,
+            "RMSNorm, rotary (q/k dims pinned), GQA (kv heads carry their query heads), gated SiLU MLP",
+        ),
+        "Mistral": (
+            lambda: tf.MistralForCausalLM(
+                tf.MistralConfig(
+                    vocab_size=100, num_key_value_heads=2, max_position_embeddings=32, sliding_window=4, **small
+                )
+            ),
+            ids,
+            "as Llama; sliding window",
+        ),
+        "T5 encoder": (
+            lambda: tf.T5EncoderModel(
+                tf.T5Config(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+            ),
+            masked,
+            "RMS layer norm; the relative position bias ties the heads of all layers (one head group)",
+        ),
+        "CLIP vision": (
+            lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **small)),
+            lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
+            "",
+        ),
+        "Wav2Vec2": (
+            lambda: tf.Wav2Vec2Model(
+                tf.Wav2Vec2Config(
+                    conv_dim=(16, 16),
+                    conv_stride=(5, 2),
+                    conv_kernel=(10, 3),
+                    num_conv_pos_embeddings=16,
+                    num_conv_pos_embedding_groups=4,
+                    **small,
+                )
+            ),
+            lambda: {"input_values": torch.randn(2, 400)},
+            "weight-norm positional conv: v as edges, the gain (over all channels) in aux",
+        ),
+        "Swin": (
+            lambda: tf.SwinModel(
+                tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)
+            ),
+            lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
+            "window attention + relative position table; patch merging pins the merged stage's input stream",
+        ),
+        "MobileNetV2 (TF padding)": (
+            lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(image_size=32, depth_multiplier=0.35, tf_padding=True)),
+            lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
+            "the HF init gives outputs ~1e-30 here, so dy is tiny; tests/test_hf_families.py re-initialises to O(1)",
+        ),
     }
     return families
 
@@ -143,7 +204,9 @@ def _run(model: nn.Module, inputs) -> list[torch.Tensor]:
 
 def _groups(spec) -> str:
     counts = Counter((g.level, g.units) for g in spec.groups)
-    return ", ".join(f"{lvl}:{units}x{n}" for (lvl, units), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[0][1])))
+    return ", ".join(
+        f"{lvl}:{units}x{n}" for (lvl, units), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[0][1]))
+    )
 
 
 def check(make: Callable[[], nn.Module], make_input: Callable[[], object], tracer: str) -> tuple[str, str]:
@@ -163,7 +226,9 @@ def check(make: Callable[[], nn.Module], make_input: Callable[[], object], trace
     else:
         tracer_note = ""
     state = netgraph.to_state_dict(graph)
-    exact = list(state) == list(model.state_dict()) and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    exact = list(state) == list(model.state_dict()) and all(
+        torch.equal(state[k], v) for k, v in model.state_dict().items()
+    )
     reference = _run(model, inputs)
     worst = 0.0
     for seed in range(2):
@@ -188,29 +253,33 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         hf = isinstance(make_input(), dict)
-        results = {t: (("n/a (HF models need example_inputs)", "") if hf and t == "fx" else check(make, make_input, t))
-                   for t in ("fx", "export")}
+        results = {
+            t: (("n/a (HF models need example_inputs)", "") if hf and t == "fx" else check(make, make_input, t))
+            for t in ("fx", "export")
+        }
         groups = results["export"][1] or results["fx"][1]
         rows.append(f"| {name} | {results['fx'][0]} | {results['export'][0]} | {groups} | {notes} |")
         print(rows[-1], flush=True)
     if args.only:
         return
-    text = "\n".join([
-        "# Supported architectures",
-        "",
-        "Generated by `python benchmarks/support_table.py` (do not edit by hand). Each family is built from a small",
-        "random config and converted with both tracers: `torch.fx` (`from_module(model)`, no example inputs) and",
-        "`torch.export` (`from_module(model, example_inputs)`). *yes* means the state-dict round trip is exact and",
-        "two random permutations of the graph keep the rebuilt module's outputs (max |dy| within 1e-4 of the",
-        "output scale). Symmetry groups are `level:units x count` (level 0: whole neurons / heads / channel",
-        "groups; level 1: positions inside a head or group). What is not supported raises",
-        "`UnsupportedModuleError` naming the module, the operation and what to do (first sentence shown).",
-        "",
-        "| family | torch.fx | torch.export | symmetry groups | notes |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Supported architectures",
+            "",
+            "Generated by `python benchmarks/support_table.py` (do not edit by hand). Each family is built from a small",
+            "random config and converted with both tracers: `torch.fx` (`from_module(model)`, no example inputs) and",
+            "`torch.export` (`from_module(model, example_inputs)`). *yes* means the state-dict round trip is exact and",
+            "two random permutations of the graph keep the rebuilt module's outputs (max |dy| within 1e-4 of the",
+            "output scale). Symmetry groups are `level:units x count` (level 0: whole neurons / heads / channel",
+            "groups; level 1: positions inside a head or group). What is not supported raises",
+            "`UnsupportedModuleError` naming the module, the operation and what to do (first sentence shown).",
+            "",
+            "| family | torch.fx | torch.export | symmetry groups | notes |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")

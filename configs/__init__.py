@@ -35,7 +35,8 @@ def load_preset(group: str, name: str, what: str | None = None, resolve: bool = 
 
     names = preset_names(group)
     if name not in names:
-        raise ValueError(f"unknown {what or group} {name!r}: no {group} config {name}.yaml in netgraph/configs; "
-                         f"available: {names}")
+        raise ValueError(
+            f"unknown {what or group} {name!r}: no {group} config {name}.yaml in netgraph/configs; available: {names}"
+        )
     text = (resources.files(__name__) / group / f"{name}.yaml").read_text()
     return OmegaConf.to_container(OmegaConf.create(text), resolve=resolve)

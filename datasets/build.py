@@ -34,10 +34,29 @@ from netgraph.validation import check_fields, flag, integer, number, one_of, opt
 
 from .config import KINDS, ZooConfig, zoo_config
 from .inr import INR_METRICS, fit_inrs, inr_grid
-from .offline_data import CLASSIFICATION_DATASETS, classification_data, digit_images, mnist_images, sine_waves, split_indices
+from .offline_data import (
+    CLASSIFICATION_DATASETS,
+    classification_data,
+    digit_images,
+    mnist_images,
+    sine_waves,
+    split_indices,
+)
 from .search_space import sample_hparams
-from .storage import (FORMAT, SHARDS_DIR, ZOO_JSON, Shard, Zoo, ZooFormatError, build_architecture, load_zoo,
-                      read_shard, shard_path, write_metadata_table, write_shard)
+from .storage import (
+    FORMAT,
+    SHARDS_DIR,
+    ZOO_JSON,
+    Shard,
+    Zoo,
+    ZooFormatError,
+    build_architecture,
+    load_zoo,
+    read_shard,
+    shard_path,
+    write_metadata_table,
+    write_shard,
+)
 from .train_classifiers import CLASSIFIER_METRICS, TRAINING_HPARAMS, train_classifiers
 
 __all__ = ["build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan"]
@@ -72,8 +91,10 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     length = cfg.epochs if cfg.kind == "classifier" else cfg.steps
     checkpoints = sorted(set(int(c) for c in cfg.checkpoints) | {length})
     if checkpoints[0] < 0 or checkpoints[-1] > length:
-        raise ValueError(f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
-                         f"the {'epochs' if unit == 'epoch' else 'steps'} of training)")
+        raise ValueError(
+            f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
+            f"the {'epochs' if unit == 'epoch' else 'steps'} of training)"
+        )
     signals = _image_rows(cfg) if cfg.kind == "inr" and cfg.data == "mnist" else None
     num_nets = len(signals) if signals is not None else cfg.num_nets
     hparams = sample_hparams(cfg.hparams, num_nets, cfg.seed)
@@ -86,8 +107,15 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
         ref = {"factory": cfg.architecture, "kwargs": kwargs}
         if ref not in architectures:
             architectures.append(ref)
-        rows.append({"net_id": i, "arch": architectures.index(ref), "seed": cfg.seed,
-                     **{k: v[i] for k, v in hparams.items()}, **(signals[i] if signals is not None else {})})
+        rows.append(
+            {
+                "net_id": i,
+                "arch": architectures.index(ref),
+                "seed": cfg.seed,
+                **{k: v[i] for k, v in hparams.items()},
+                **(signals[i] if signals is not None else {}),
+            }
+        )
     if cfg.kind == "inr" and cfg.data == "digits":
         _, labels = digit_images()
         for row in rows:
@@ -102,13 +130,27 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     for plan in shards:
         for i in plan.net_ids:
             rows[i].update(shard=plan.index, shard_seed=plan.seed)
-    categories = {k: list(v["choice"]) for k, v in cfg.hparams.items()
-                  if isinstance(v, Mapping) and "choice" in v and all(isinstance(c, str) for c in v["choice"])}
-    info = {"format": FORMAT, "name": cfg.name, "kind": cfg.kind, "data": cfg.data, "config": cfg.recipe(),
-            "architectures": architectures, "checkpoints": checkpoints, "checkpoint_unit": unit,
-            "num_nets": num_nets, "shards": [shard_path("", s.index).name for s in shards],
-            "metrics": list(CLASSIFIER_METRICS if cfg.kind == "classifier" else INR_METRICS),
-            "hparams": sorted(cfg.hparams), "categories": categories, **extra_info}
+    categories = {
+        k: list(v["choice"])
+        for k, v in cfg.hparams.items()
+        if isinstance(v, Mapping) and "choice" in v and all(isinstance(c, str) for c in v["choice"])
+    }
+    info = {
+        "format": FORMAT,
+        "name": cfg.name,
+        "kind": cfg.kind,
+        "data": cfg.data,
+        "config": cfg.recipe(),
+        "architectures": architectures,
+        "checkpoints": checkpoints,
+        "checkpoint_unit": unit,
+        "num_nets": num_nets,
+        "shards": [shard_path("", s.index).name for s in shards],
+        "metrics": list(CLASSIFIER_METRICS if cfg.kind == "classifier" else INR_METRICS),
+        "hparams": sorted(cfg.hparams),
+        "categories": categories,
+        **extra_info,
+    }
     return ZooPlan(info, rows, shards)
 
 
@@ -140,17 +182,31 @@ def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True
 def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool) -> None:
     todo = [s for s in plan.shards if not _finished(root, s)]
     done_nets = len(plan.rows) - sum(len(s.net_ids) for s in todo)
-    bar = tqdm(total=len(plan.rows), initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress,
-               smoothing=0.1)
+    bar = tqdm(
+        total=len(plan.rows), initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress, smoothing=0.1
+    )
     trainer = _ClassifierTrainer(cfg, device) if cfg.kind == "classifier" else _InrTrainer(cfg, device)
     for shard in todo:
         before = bar.n
-        result = trainer.train(plan.info["architectures"][shard.arch], [plan.rows[i] for i in shard.net_ids],
-                               plan.info["checkpoints"], torch.Generator(device).manual_seed(shard.seed),
-                               lambda fraction, n=len(shard.net_ids): bar.update(n * fraction))
-        write_shard(shard_path(root, shard.index), Shard(shard.arch, shard.net_ids, result.weights, result.metrics,
-                                                        [plan.rows[i] for i in shard.net_ids], plan.info["checkpoints"],
-                                                        plan.info["architectures"][shard.arch]))
+        result = trainer.train(
+            plan.info["architectures"][shard.arch],
+            [plan.rows[i] for i in shard.net_ids],
+            plan.info["checkpoints"],
+            torch.Generator(device).manual_seed(shard.seed),
+            lambda fraction, n=len(shard.net_ids): bar.update(n * fraction),
+        )
+        write_shard(
+            shard_path(root, shard.index),
+            Shard(
+                shard.arch,
+                shard.net_ids,
+                result.weights,
+                result.metrics,
+                [plan.rows[i] for i in shard.net_ids],
+                plan.info["checkpoints"],
+                plan.info["architectures"][shard.arch],
+            ),
+        )
         bar.update(before + len(shard.net_ids) - bar.n)
     bar.close()
 
@@ -169,8 +225,10 @@ def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:
         other = {k: v for k, v in zoo.info["config"].items() if k not in ("seed", "num_nets")}
         differ = sorted(k for k in set(reference) | set(other) if reference.get(k) != other.get(k))
         if differ or zoo.checkpoints != zoos[0].checkpoints:
-            raise ValueError(f"cannot merge {path} with {parts[0]}: their configs differ in {differ or ['checkpoints']}; "
-                             "only seed and num_nets may differ between the parts of one zoo")
+            raise ValueError(
+                f"cannot merge {path} with {parts[0]}: their configs differ in {differ or ['checkpoints']}; "
+                "only seed and num_nets may differ between the parts of one zoo"
+            )
     architectures: list[dict[str, Any]] = []
     rows, metrics, weights, members = [], {k: [] for k in zoos[0].metrics}, {}, {}
     for p, zoo in enumerate(zoos):
@@ -186,26 +244,43 @@ def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:
         for a, (w, ids) in enumerate(zip(zoo.weights, zoo.members)):
             weights.setdefault(remap[a], []).append(w)
             members.setdefault(remap[a], []).append(ids + offset)
-    info = {**zoos[0].info, "architectures": architectures,
-            "parts": [{"root": str(p), "seed": z.info["config"]["seed"], "num_nets": len(z)} for p, z in zip(parts, zoos)]}
-    merged = Zoo(info, rows, {k: torch.cat(v) for k, v in metrics.items()},
-                 [{k: torch.cat([w[k] for w in weights[a]]) for k in weights[a][0]} for a in range(len(architectures))],
-                 [torch.cat(members[a]) for a in range(len(architectures))])
+    info = {
+        **zoos[0].info,
+        "architectures": architectures,
+        "parts": [{"root": str(p), "seed": z.info["config"]["seed"], "num_nets": len(z)} for p, z in zip(parts, zoos)],
+    }
+    merged = Zoo(
+        info,
+        rows,
+        {k: torch.cat(v) for k, v in metrics.items()},
+        [{k: torch.cat([w[k] for w in weights[a]]) for k in weights[a][0]} for a in range(len(architectures))],
+        [torch.cat(members[a]) for a in range(len(architectures))],
+    )
     return merged.save(root, nets_per_shard=int(zoos[0].info["config"].get("nets_per_shard", 4096)))
 
 
 class _ClassifierTrainer:
     def __init__(self, cfg: ZooConfig, device: torch.device):
         self.cfg, self.device = cfg, device
-        self.data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, device,
-                                        path=cfg.data_path)
+        self.data = classification_data(
+            cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, device, path=cfg.data_path
+        )
 
     def train(self, arch: Mapping[str, Any], rows: list[dict], checkpoints: list[int], generator, on_fraction):
         names = [k for k in self.cfg.hparams if k in TRAINING_HPARAMS]
         hparams = {k: [r[k] for r in rows] for k in names}
         epochs = checkpoints[-1]
-        return train_classifiers(build_architecture(arch), self.data, hparams, epochs, checkpoints,
-                                 self.cfg.batch_size, generator, self.device, on_epoch=lambda e: on_fraction(1 / epochs))
+        return train_classifiers(
+            build_architecture(arch),
+            self.data,
+            hparams,
+            epochs,
+            checkpoints,
+            self.cfg.batch_size,
+            generator,
+            self.device,
+            on_epoch=lambda e: on_fraction(1 / epochs),
+        )
 
 
 class _InrTrainer:
@@ -214,7 +289,7 @@ class _InrTrainer:
         if cfg.data in ("digits", "mnist"):
             images, _ = digit_images(device) if cfg.data == "digits" else mnist_images(cfg.data_path, device)
             self.coords = inr_grid(images.shape[1:], device=device)
-            self.images = images.flatten(1).unsqueeze(-1)                     # [N, H * W, 1]
+            self.images = images.flatten(1).unsqueeze(-1)  # [N, H * W, 1]
         else:
             self.points = int(cfg.signal.get("points", 64))
 
@@ -222,27 +297,55 @@ class _InrTrainer:
         if self.cfg.data in ("digits", "mnist"):
             coords, targets = self.coords, self.images[[r["image_index"] for r in rows]]
         else:
-            coords, targets = sine_waves(*(torch.tensor([r[k] for r in rows]) for k in INR_SIGNALS["sine"]),
-                                         points=self.points, device=self.device)
+            coords, targets = sine_waves(
+                *(torch.tensor([r[k] for r in rows]) for k in INR_SIGNALS["sine"]),
+                points=self.points,
+                device=self.device,
+            )
         steps = checkpoints[-1]
         if self.cfg.shared_init:  # the same draw in every shard
             generator = torch.Generator(self.device).manual_seed(self.cfg.seed)
-        return fit_inrs(build_architecture(arch), coords, targets, steps, checkpoints, self.cfg.lr, self.cfg.psnr_stop,
-                        generator, self.device, on_step=lambda s: on_fraction(1 / steps), shared_init=self.cfg.shared_init)
+        return fit_inrs(
+            build_architecture(arch),
+            coords,
+            targets,
+            steps,
+            checkpoints,
+            self.cfg.lr,
+            self.cfg.psnr_stop,
+            generator,
+            self.device,
+            on_step=lambda s: on_fraction(1 / steps),
+            shared_init=self.cfg.shared_init,
+        )
 
 
 #: range of every numeric field of a zoo config (checked before anything is built)
-FIELD_RULES = {"kind": one_of(*KINDS), "num_nets": integer(1), "nets_per_shard": integer(1), "seed": integer(0),
-               "epochs": integer(1), "steps": integer(1), "batch_size": integer(1), "lr": number(0, open_min=True),
-               "psnr_stop": number(0, open_min=True), "shared_init": flag(), "split_seed": integer(0),
-               "val_fraction": number(0, 1, open_max=True), "test_fraction": number(0, 1, open_min=True, open_max=True),
-               "num_threads": optional(integer(1))}
+FIELD_RULES = {
+    "kind": one_of(*KINDS),
+    "num_nets": integer(1),
+    "nets_per_shard": integer(1),
+    "seed": integer(0),
+    "epochs": integer(1),
+    "steps": integer(1),
+    "batch_size": integer(1),
+    "lr": number(0, open_min=True),
+    "psnr_stop": number(0, open_min=True),
+    "shared_init": flag(),
+    "split_seed": integer(0),
+    "val_fraction": number(0, 1, open_max=True),
+    "test_fraction": number(0, 1, open_min=True, open_max=True),
+    "num_threads": optional(integer(1)),
+}
 
 
 def _validate(cfg: ZooConfig) -> None:
     extra = []
-    if not (isinstance(cfg.checkpoints, (list, tuple)) and cfg.checkpoints and
-            all(isinstance(c, int) and not isinstance(c, bool) for c in cfg.checkpoints)):
+    if not (
+        isinstance(cfg.checkpoints, (list, tuple))
+        and cfg.checkpoints
+        and all(isinstance(c, int) and not isinstance(c, bool) for c in cfg.checkpoints)
+    ):
         extra.append(f"checkpoints={cfg.checkpoints!r}: expected a non-empty list of integers (epochs or steps)")
     fractions = (cfg.val_fraction, cfg.test_fraction)
     if all(isinstance(f, (int, float)) for f in fractions) and sum(fractions) >= 1:
@@ -253,8 +356,10 @@ def _validate(cfg: ZooConfig) -> None:
             raise ValueError(f"classifier zoos train on {list(CLASSIFICATION_DATASETS)}; got data={cfg.data!r}")
         allowed = set(TRAINING_HPARAMS) | set(cfg.arch_hparams)
         if cfg.shared_init:
-            raise ValueError("shared_init=true applies to INR zoos only; classifier zoos draw their init per net "
-                             "(see the 'init' hyper-parameter)")
+            raise ValueError(
+                "shared_init=true applies to INR zoos only; classifier zoos draw their init per net "
+                "(see the 'init' hyper-parameter)"
+            )
     else:
         if cfg.data not in INR_SIGNALS:
             raise ValueError(f"INR zoos fit {sorted(INR_SIGNALS)}; got data={cfg.data!r}")
@@ -263,8 +368,10 @@ def _validate(cfg: ZooConfig) -> None:
         if cfg.data == "mnist":
             available = len(mnist_images(cfg.data_path)[1])
             if cfg.num_nets > available:
-                raise ValueError(f"num_nets={cfg.num_nets}, but the MNIST file has {available} images (num_nets counts "
-                                 "images; signal.train_copies INRs are fitted per training image)")
+                raise ValueError(
+                    f"num_nets={cfg.num_nets}, but the MNIST file has {available} images (num_nets counts "
+                    "images; signal.train_copies INRs are fitted per training image)"
+                )
             copies = cfg.signal.get("train_copies", 1)
             if not isinstance(copies, int) or copies < 1:
                 raise ValueError(f"signal.train_copies={copies!r}; expected an integer >= 1 (INRs per training image)")
@@ -274,8 +381,10 @@ def _validate(cfg: ZooConfig) -> None:
             raise ValueError(f"INR zoo of {cfg.data!r} needs hparams for {sorted(missing)} (the signal parameters)")
     unknown = sorted(set(cfg.hparams) - allowed)
     if unknown:
-        raise ValueError(f"unknown hyper-parameter(s) {unknown} for a {cfg.kind} zoo of {cfg.data!r}; expected names "
-                         f"from {sorted(allowed)} (list structural ones such as 'activation' in arch_hparams)")
+        raise ValueError(
+            f"unknown hyper-parameter(s) {unknown} for a {cfg.kind} zoo of {cfg.data!r}; expected names "
+            f"from {sorted(allowed)} (list structural ones such as 'activation' in arch_hparams)"
+        )
     absent = sorted(set(cfg.arch_hparams) - set(cfg.hparams))
     if absent:
         raise ValueError(f"arch_hparams {absent} have no entry in hparams; add them to the search space")
@@ -285,21 +394,40 @@ def _io_kwargs(cfg: ZooConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Input / output sizes of the architecture from the data, and data facts for ``zoo.json``."""
     if cfg.kind == "classifier":
         data = classification_data(cfg.data, cfg.split_seed, cfg.val_fraction, cfg.test_fraction, path=cfg.data_path)
-        info = {"num_classes": data.num_classes, "input_shape": list(data.input_shape),
-                "split_sizes": {k: len(v) for k, v in data.y.items()}}
-        return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {**info, "default_target": "test_acc"}
-    recipe = {"optimizer": "adam", "lr": cfg.lr, "steps": cfg.steps, "psnr_stop": cfg.psnr_stop,
-              "init": "siren, one draw shared by every net" if cfg.shared_init else "siren",
-              "loss": "mse, full batch", "psnr": "10 log10(range^2 / mse), range = max - min of the target"}
+        info = {
+            "num_classes": data.num_classes,
+            "input_shape": list(data.input_shape),
+            "split_sizes": {k: len(v) for k, v in data.y.items()},
+        }
+        return {"input_shape": data.input_shape, "num_classes": data.num_classes}, {
+            **info,
+            "default_target": "test_acc",
+        }
+    recipe = {
+        "optimizer": "adam",
+        "lr": cfg.lr,
+        "steps": cfg.steps,
+        "psnr_stop": cfg.psnr_stop,
+        "init": "siren, one draw shared by every net" if cfg.shared_init else "siren",
+        "loss": "mse, full batch",
+        "psnr": "10 log10(range^2 / mse), range = max - min of the target",
+    }
     if cfg.data in ("digits", "mnist"):
         shape = [8, 8] if cfg.data == "digits" else [28, 28]
         decode = {"shape": shape, "offset": 0.0, "indexing": "ij", "value_range": [0.0, 1.0]}
-        return {"in_features": 2, "out_features": 1}, {"recipe": recipe, "decode": decode, "num_classes": 10,
-                                                       "default_target": "class"}
+        return {"in_features": 2, "out_features": 1}, {
+            "recipe": recipe,
+            "decode": decode,
+            "num_classes": 10,
+            "default_target": "class",
+        }
     points = int(cfg.signal.get("points", 64))
     decode = {"shape": [points], "offset": 0.0, "indexing": "ij", "signal": "A sin(2 pi f x + phase), x in [-1, 1]"}
-    return {"in_features": 1, "out_features": 1}, {"recipe": recipe, "decode": decode,
-                                                   "default_target": ["amplitude", "frequency"]}
+    return {"in_features": 1, "out_features": 1}, {
+        "recipe": recipe,
+        "decode": decode,
+        "default_target": ["amplitude", "frequency"],
+    }
 
 
 def _image_rows(cfg: ZooConfig) -> list[dict[str, Any]]:
@@ -315,7 +443,7 @@ def _image_rows(cfg: ZooConfig) -> list[dict[str, Any]]:
     copies = int(cfg.signal.get("train_copies", 1))
     rows = []
     for split in ("train", "val", "test"):
-        take = parts[split][:round(len(parts[split]) * cfg.num_nets / n)].tolist()
+        take = parts[split][: round(len(parts[split]) * cfg.num_nets / n)].tolist()
         for image in take:
             for copy in range(copies if split == "train" else 1):
                 rows.append({"image_index": image, "class": int(labels[image]), "split": split, "copy": copy})
@@ -334,7 +462,9 @@ def _factory_kwargs(factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     elif factory == "mlp":
         if shape is not None:
             if len(shape) != 1:
-                raise ValueError(f"mlp zoos take tabular data; this data has inputs of shape {list(shape)} (use SmallCNN)")
+                raise ValueError(
+                    f"mlp zoos take tabular data; this data has inputs of shape {list(shape)} (use SmallCNN)"
+                )
             kwargs["sizes"] = [shape[0], *kwargs.pop("hidden", [32]), classes]
     elif factory == "Siren":
         pass
@@ -352,8 +482,10 @@ def _claim_root(root: Path, info: dict[str, Any]) -> None:
     if existing.get("config") != info["config"]:
         old, new = existing.get("config", {}), info["config"]
         differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ValueError(f"{root} already holds a different zoo (config differs in {differ}); give this build its "
-                         f"own root (for sweeps e.g. root='zoos/${{name}}-seed${{seed}}') or delete {root}")
+        raise ValueError(
+            f"{root} already holds a different zoo (config differs in {differ}); give this build its "
+            f"own root (for sweeps e.g. root='zoos/${{name}}-seed${{seed}}') or delete {root}"
+        )
     if existing != info:  # same config, e.g. written by an older netgraph: refresh the description
         write_text(root / ZOO_JSON, text)
 
@@ -370,10 +502,13 @@ def _finished(root: Path, shard: ShardPlan) -> bool:
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         reason = getattr(exc.__cause__, "reason", None) or str(exc.__cause__ or exc)
-        warnings.warn(f"zoo shard {path} is corrupt or truncated ({reason}); moved it to {aside} and rebuilding it",
-                      stacklevel=3)
+        warnings.warn(
+            f"zoo shard {path} is corrupt or truncated ({reason}); moved it to {aside} and rebuilding it", stacklevel=3
+        )
         return False
     if stored.net_ids != shard.net_ids or stored.arch != shard.arch:
-        raise ZooFormatError(f"{path} holds nets {stored.net_ids[:5]}... of architecture {stored.arch}, but the plan "
-                             f"puts nets {shard.net_ids[:5]}... of architecture {shard.arch} there; delete it to rebuild")
+        raise ZooFormatError(
+            f"{path} holds nets {stored.net_ids[:5]}... of architecture {stored.arch}, but the plan "
+            f"puts nets {shard.net_ids[:5]}... of architecture {shard.arch} there; delete it to rebuild"
+        )
     return True

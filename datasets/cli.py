@@ -54,13 +54,19 @@ def run(cfg: DictConfig | dict[str, Any]) -> Path | dict[str, Any]:
     if action == "merge":
         folders = sorted({p for pattern in parts for p in (glob.glob(pattern) or [pattern])})
         if not folders:
-            raise ValueError("action=merge needs parts=[folder, ...] (glob patterns allowed), e.g. "
-                             "\"parts=[zoos/digits-cnn-seed*]\"")
+            raise ValueError(
+                'action=merge needs parts=[folder, ...] (glob patterns allowed), e.g. "parts=[zoos/digits-cnn-seed*]"'
+            )
         return merge_zoos(folders, config.root)
     if action == "plan":
         plan = plan_zoo(config)
-        return {"root": config.root, "nets": len(plan.rows), "shards": len(plan.shards),
-                "architectures": plan.info["architectures"], "checkpoints": plan.info["checkpoints"]}
+        return {
+            "root": config.root,
+            "nets": len(plan.rows),
+            "shards": len(plan.shards),
+            "architectures": plan.info["architectures"],
+            "checkpoints": plan.info["checkpoints"],
+        }
     raise ValueError(f"action={action!r}; expected one of {list(ACTIONS)}")
 
 

@@ -100,6 +100,7 @@ class ZooConfig:
             return config
         try:
             from omegaconf import DictConfig, OmegaConf
+
             if isinstance(config, DictConfig):
                 config = OmegaConf.to_container(config, resolve=True)
         except ImportError:  # pragma: no cover - hydra-core is a dependency
@@ -121,8 +122,11 @@ class ZooConfig:
         ``shared_init`` and ``data_path`` appear only when set, so zoos built before the fields existed
         still match.
         """
-        return {k: v for k, v in self.to_dict().items()
-                if k not in self.RUNTIME_FIELDS and not (k in ("shared_init", "data_path") and not v)}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in self.RUNTIME_FIELDS and not (k in ("shared_init", "data_path") and not v)
+        }
 
 
 def preset_names() -> list[str]:

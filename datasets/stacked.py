@@ -62,11 +62,19 @@ class StackedModel:
                 setattr(self.module.get_submodule(parent) if parent else self.module, attr, RateDropout())
                 self.dropout_names.append(f"{name}.p")
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.module.modules()):
-            raise ValueError(f"{type(module).__name__} has BatchNorm layers, whose running statistics cannot be "
-                             "trained per net under vmap; use an architecture without BatchNorm for zoos")
+            raise ValueError(
+                f"{type(module).__name__} has BatchNorm layers, whose running statistics cannot be "
+                "trained per net under vmap; use an architecture without BatchNorm for zoos"
+            )
 
-    def __call__(self, params: Mapping[str, torch.Tensor], inputs: torch.Tensor, dropout: torch.Tensor | None = None,
-                 train: bool = False, shared_inputs: bool = False) -> torch.Tensor:
+    def __call__(
+        self,
+        params: Mapping[str, torch.Tensor],
+        inputs: torch.Tensor,
+        dropout: torch.Tensor | None = None,
+        train: bool = False,
+        shared_inputs: bool = False,
+    ) -> torch.Tensor:
         """Outputs of every net: ``[B, n, *out]``.
 
         Args:
@@ -82,9 +90,15 @@ class StackedModel:
         return Population(weights, self.module).run(inputs, per_network=not shared_inputs)
 
 
-def stacked_init(module: nn.Module, num: int, init: Sequence[str], init_std: torch.Tensor | Sequence[float] | None = None,
-                 generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 w0: float = 30.0) -> dict[str, torch.Tensor]:
+def stacked_init(
+    module: nn.Module,
+    num: int,
+    init: Sequence[str],
+    init_std: torch.Tensor | Sequence[float] | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    w0: float = 30.0,
+) -> dict[str, torch.Tensor]:
     """``num`` independent initialisations of ``module``'s parameters: ``{name: [num, *shape]}``.
 
     ``init[i]`` is net ``i``'s scheme (see :data:`INITS`): He / Glorot normal or uniform (zero
@@ -99,8 +113,11 @@ def stacked_init(module: nn.Module, num: int, init: Sequence[str], init_std: tor
         raise ValueError(f"init lists {len(init)} schemes for {num} nets; give one per net")
     codes = torch.tensor([INITS.index(s) for s in init], device=device)
     std = torch.as_tensor(init_std if init_std is not None else [0.05] * num, dtype=torch.float32, device=device)
-    uniform = (codes == INITS.index("he_uniform")) | (codes == INITS.index("glorot_uniform")) | \
-        (codes == INITS.index("siren"))
+    uniform = (
+        (codes == INITS.index("he_uniform"))
+        | (codes == INITS.index("glorot_uniform"))
+        | (codes == INITS.index("siren"))
+    )
     siren = codes == INITS.index("siren")
     out: dict[str, torch.Tensor] = {}
     first_weight = True
@@ -112,14 +129,22 @@ def stacked_init(module: nn.Module, num: int, init: Sequence[str], init_std: tor
             receptive = math.prod(p.shape[2:])
             fan_in, fan_out = p.shape[1] * receptive, p.shape[0] * receptive
             siren_bound = 1 / fan_in if first_weight else math.sqrt(6 / fan_in) / w0
-            scale = torch.stack([
-                torch.full_like(std, math.sqrt(2 / fan_in)), torch.full_like(std, math.sqrt(2 / fan_in)),
-                torch.full_like(std, math.sqrt(2 / (fan_in + fan_out))), torch.full_like(std, math.sqrt(2 / (fan_in + fan_out))),
-                std, torch.full_like(std, siren_bound / math.sqrt(3.0))])[codes, torch.arange(num, device=device)]
+            scale = torch.stack(
+                [
+                    torch.full_like(std, math.sqrt(2 / fan_in)),
+                    torch.full_like(std, math.sqrt(2 / fan_in)),
+                    torch.full_like(std, math.sqrt(2 / (fan_in + fan_out))),
+                    torch.full_like(std, math.sqrt(2 / (fan_in + fan_out))),
+                    std,
+                    torch.full_like(std, siren_bound / math.sqrt(3.0)),
+                ]
+            )[codes, torch.arange(num, device=device)]
             first_weight = False
         else:  # biases: zero, except SIREN's PyTorch-default uniform
             fan_in = _fan_in_of_bias(module, name)
-            scale = torch.where(siren, torch.full_like(std, 1 / math.sqrt(fan_in) / math.sqrt(3.0)), torch.zeros_like(std))
+            scale = torch.where(
+                siren, torch.full_like(std, 1 / math.sqrt(fan_in) / math.sqrt(3.0)), torch.zeros_like(std)
+            )
         view = (num,) + (1,) * p.dim()
         out[name] = torch.where(uniform.view(view), unit_uniform, normal) * scale.view(view)
     return out
@@ -148,9 +173,17 @@ class StackedOptimizer:
     dozen in-place element-wise ops per parameter. ``active [B]`` (optional, bool) freezes nets.
     """
 
-    def __init__(self, params: Mapping[str, torch.Tensor], lr: torch.Tensor, weight_decay: torch.Tensor,
-                 kind: torch.Tensor, momentum: float = 0.9, betas: tuple[float, float] = (0.9, 0.999),
-                 alpha: float = 0.99, eps: float = 1e-8):
+    def __init__(
+        self,
+        params: Mapping[str, torch.Tensor],
+        lr: torch.Tensor,
+        weight_decay: torch.Tensor,
+        kind: torch.Tensor,
+        momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+    ):
         device = next(iter(params.values())).device
         kind = torch.as_tensor(kind, device=device)
         self.is_sgd, self.is_adam = kind == OPTIMIZERS.index("sgd"), kind == OPTIMIZERS.index("adam")
@@ -170,8 +203,10 @@ class StackedOptimizer:
         """Update every parameter in place from ``grads`` (``{name: [B, *shape]}``)."""
         self.steps += 1
         one = torch.ones_like(self.lr)
-        bc1 = torch.where(self.is_adam, 1 - self.beta1 ** self.steps, one)
-        a = torch.where(self.is_sgd, torch.zeros_like(one), torch.where(self.is_adam, 1 / (1 - self.beta2 ** self.steps), one))
+        bc1 = torch.where(self.is_adam, 1 - self.beta1**self.steps, one)
+        a = torch.where(
+            self.is_sgd, torch.zeros_like(one), torch.where(self.is_adam, 1 / (1 - self.beta2**self.steps), one)
+        )
         scale = self.lr / bc1 * (one if active is None else active.to(one.dtype))
         for name, p in self.params.items():
             view = (-1,) + (1,) * (p.dim() - 1)

@@ -49,8 +49,22 @@ from netgraph import architectures
 from netgraph.errors import CorruptFileError
 from netgraph.io import save_safetensors, verify_safetensors, write_text
 
-__all__ = ["Zoo", "Shard", "ZooFormatError", "load_zoo", "load_model", "build_architecture", "read_shard",
-           "write_shard", "shard_path", "write_metadata_table", "FORMAT", "ZOO_JSON", "METADATA_CSV", "SHARDS_DIR"]
+__all__ = [
+    "Zoo",
+    "Shard",
+    "ZooFormatError",
+    "load_zoo",
+    "load_model",
+    "build_architecture",
+    "read_shard",
+    "write_shard",
+    "shard_path",
+    "write_metadata_table",
+    "FORMAT",
+    "ZOO_JSON",
+    "METADATA_CSV",
+    "SHARDS_DIR",
+]
 
 FORMAT = "netgraph-zoo/1"
 ZOO_JSON = "zoo.json"
@@ -67,9 +81,11 @@ def build_architecture(ref: Mapping[str, Any]) -> nn.Module:
     as stored in ``zoo.json``); names are looked up in :data:`netgraph.architectures.ARCHITECTURES` only."""
     name = str(ref.get("factory"))
     if name not in architectures.ARCHITECTURES:
-        raise ValueError(f"unknown architecture factory {name!r}; expected one of "
-                         f"{architectures.list_architectures()} (register your own with "
-                         "netgraph.architectures.register_architecture before loading)")
+        raise ValueError(
+            f"unknown architecture factory {name!r}; expected one of "
+            f"{architectures.list_architectures()} (register your own with "
+            "netgraph.architectures.register_architecture before loading)"
+        )
     return architectures.create_architecture(name, **ref.get("kwargs", {}))
 
 
@@ -86,8 +102,8 @@ class Shard:
     weights: dict[str, torch.Tensor]
     metrics: dict[str, torch.Tensor]
     rows: list[dict[str, Any]]
-    checkpoints: list[int] | None = None          #: the zoo's checkpoints (recorded in the header)
-    architecture: dict[str, Any] | None = None    #: ``{"factory", "kwargs"}`` of ``arch`` (recorded too)
+    checkpoints: list[int] | None = None  #: the zoo's checkpoints (recorded in the header)
+    architecture: dict[str, Any] | None = None  #: ``{"factory", "kwargs"}`` of ``arch`` (recorded too)
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -95,12 +111,18 @@ def write_shard(path: str | Path, shard: Shard) -> None:
     n = len(shard.net_ids)
     sizes = {k: tuple(v.shape[:2]) for k, v in {**shard.weights, **shard.metrics}.items()}
     if len(shard.rows) != n or len(set(s[0] for s in sizes.values())) != 1 or next(iter(sizes.values()))[0] != n:
-        raise ValueError(f"shard {path}: {n} net ids, {len(shard.rows)} rows and tensors of leading sizes "
-                         f"{sorted(set(sizes.values()))} disagree; every tensor must be [nets, checkpoints, ...]")
+        raise ValueError(
+            f"shard {path}: {n} net ids, {len(shard.rows)} rows and tensors of leading sizes "
+            f"{sorted(set(sizes.values()))} disagree; every tensor must be [nets, checkpoints, ...]"
+        )
     tensors = {f"weight/{k}": v for k, v in shard.weights.items()}
     tensors.update({f"metric/{k}": v.double() for k, v in shard.metrics.items()})
-    header = {"format": FORMAT, "arch": str(shard.arch), "net_ids": json.dumps(shard.net_ids),
-              "rows": json.dumps(shard.rows)}
+    header = {
+        "format": FORMAT,
+        "arch": str(shard.arch),
+        "net_ids": json.dumps(shard.net_ids),
+        "rows": json.dumps(shard.rows),
+    }
     if shard.checkpoints is not None:
         header["checkpoints"] = json.dumps(shard.checkpoints)
     if shard.architecture is not None:
@@ -124,19 +146,25 @@ def read_shard(path: str | Path, device: torch.device | str = "cpu", verify: boo
         if header.get("format") != FORMAT:
             raise ValueError(f"format is {header.get('format')!r}, expected {FORMAT!r}")
         net_ids, rows = json.loads(header["net_ids"]), json.loads(header["rows"])
-        shard = Shard(int(header["arch"]), net_ids,
-                      {k[len("weight/"):]: v for k, v in tensors.items() if k.startswith("weight/")},
-                      {k[len("metric/"):]: v for k, v in tensors.items() if k.startswith("metric/")}, rows,
-                      json.loads(header["checkpoints"]) if "checkpoints" in header else None,
-                      json.loads(header["architecture"]) if "architecture" in header else None)
+        shard = Shard(
+            int(header["arch"]),
+            net_ids,
+            {k[len("weight/") :]: v for k, v in tensors.items() if k.startswith("weight/")},
+            {k[len("metric/") :]: v for k, v in tensors.items() if k.startswith("metric/")},
+            rows,
+            json.loads(header["checkpoints"]) if "checkpoints" in header else None,
+            json.loads(header["architecture"]) if "architecture" in header else None,
+        )
         bad = {k: tuple(v.shape) for k, v in {**shard.weights, **shard.metrics}.items() if v.shape[0] != len(net_ids)}
         if bad or len(rows) != len(net_ids):
             raise ValueError(f"{len(net_ids)} nets in the header but tensors {bad} / {len(rows)} rows")
     except Exception as exc:  # safetensors raises its own error types for bad headers / sizes
         reason = exc.reason if isinstance(exc, CorruptFileError) else f"{type(exc).__name__}: {exc}"
-        raise ZooFormatError(f"zoo shard {path} is corrupt or truncated ({reason}); run the build again with the same "
-                             "config (it moves the bad shard aside and rebuilds only it), or delete it and rebuild; "
-                             "a published zoo: download it again") from exc
+        raise ZooFormatError(
+            f"zoo shard {path} is corrupt or truncated ({reason}); run the build again with the same "
+            "config (it moves the bad shard aside and rebuilds only it), or delete it and rebuild; "
+            "a published zoo: download it again"
+        ) from exc
     return shard
 
 
@@ -161,7 +189,7 @@ class Zoo:
     members: list[torch.Tensor]
     root: Path | None = None
     net_arch: torch.Tensor = field(init=False, repr=False)  #: [num_nets] architecture of each net
-    net_row: torch.Tensor = field(init=False, repr=False)   #: [num_nets] its row in ``weights[arch]``
+    net_row: torch.Tensor = field(init=False, repr=False)  #: [num_nets] its row in ``weights[arch]``
 
     def __post_init__(self) -> None:
         self.net_arch = torch.full((len(self.rows),), -1, dtype=torch.long)
@@ -214,15 +242,25 @@ class Zoo:
         shard = 0
         for arch, ids in enumerate(self.members):
             for start in range(0, len(ids), nets_per_shard):
-                part = ids[start:start + nets_per_shard]
-                write_shard(shard_path(root, shard), Shard(
-                    arch, part.tolist(), {k: v[start:start + nets_per_shard] for k, v in self.weights[arch].items()},
-                    {k: v[part] for k, v in self.metrics.items()}, [self.rows[i] for i in part.tolist()],
-                    self.checkpoints, self.architectures[arch]))
+                part = ids[start : start + nets_per_shard]
+                write_shard(
+                    shard_path(root, shard),
+                    Shard(
+                        arch,
+                        part.tolist(),
+                        {k: v[start : start + nets_per_shard] for k, v in self.weights[arch].items()},
+                        {k: v[part] for k, v in self.metrics.items()},
+                        [self.rows[i] for i in part.tolist()],
+                        self.checkpoints,
+                        self.architectures[arch],
+                    ),
+                )
                 shard += 1
         names = [shard_path(root, i).name for i in range(shard)]
-        write_text(root / ZOO_JSON, json.dumps({**self.info, "format": FORMAT, "num_nets": len(self), "shards": names},
-                                               indent=1))
+        write_text(
+            root / ZOO_JSON,
+            json.dumps({**self.info, "format": FORMAT, "num_nets": len(self), "shards": names}, indent=1),
+        )
         write_metadata_table(root, self.rows, self.metrics, self.checkpoints)
         return root
 
@@ -238,13 +276,17 @@ def load_zoo(root: str | Path, device: torch.device | str = "cpu", verify: bool 
     info = _read_info(root)
     missing = [name for name in info["shards"] if not (root / SHARDS_DIR / name).is_file()]
     if missing:
-        raise ZooFormatError(f"zoo {root} is incomplete: {len(missing)} of {len(info['shards'])} shards missing "
-                             f"({missing[:3]}...); finish it with build_zoo / netgraph-zoo on the same config")
+        raise ZooFormatError(
+            f"zoo {root} is incomplete: {len(missing)} of {len(info['shards'])} shards missing "
+            f"({missing[:3]}...); finish it with build_zoo / netgraph-zoo on the same config"
+        )
     unlisted = sorted(p.name for p in (root / SHARDS_DIR).glob("shard-*.safetensors") if p.name not in info["shards"])
     if unlisted:
-        raise ZooFormatError(f"{root / ZOO_JSON} lists {len(info['shards'])} shards but {root / SHARDS_DIR} also holds "
-                             f"{unlisted[:3]}: zoo.json was edited or belongs to another build; restore zoo.json (or "
-                             "rebuild it with the same config), or move the extra shards away")
+        raise ZooFormatError(
+            f"{root / ZOO_JSON} lists {len(info['shards'])} shards but {root / SHARDS_DIR} also holds "
+            f"{unlisted[:3]}: zoo.json was edited or belongs to another build; restore zoo.json (or "
+            "rebuild it with the same config), or move the extra shards away"
+        )
     shards = [read_shard(root / SHARDS_DIR / name, device, verify) for name in info["shards"]]
     _check_manifest(root, info, shards)
     return _assemble(info, shards, root)
@@ -261,26 +303,33 @@ def _check_manifest(root: Path, info: Mapping[str, Any], shards: Sequence[Shard]
     for name, s in zip(info["shards"], shards):
         columns = {v.shape[1] for v in {**s.weights, **s.metrics}.values() if v.dim() > 1}
         if s.arch >= len(info.get("architectures", [])):
-            problems.append(f"{name} holds architecture {s.arch}, but only {len(info.get('architectures', []))} are "
-                            "listed")
+            problems.append(
+                f"{name} holds architecture {s.arch}, but only {len(info.get('architectures', []))} are listed"
+            )
         elif s.architecture is not None and s.architecture != info["architectures"][s.arch]:
-            problems.append(f"architecture {s.arch} is {info['architectures'][s.arch]} but {name} was trained as "
-                            f"{s.architecture}")
+            problems.append(
+                f"architecture {s.arch} is {info['architectures'][s.arch]} but {name} was trained as {s.architecture}"
+            )
         if s.checkpoints is not None and s.checkpoints != checkpoints:
             problems.append(f"checkpoints are {checkpoints} but {name} stores {s.checkpoints}")
         elif columns and columns != {len(checkpoints)}:
             problems.append(f"{len(checkpoints)} checkpoints are listed but {name} stores {sorted(columns)} per net")
     if problems:
-        raise ZooFormatError(f"{path} does not match its shards: " + "; ".join(problems[:4]) +
-                             ". zoo.json was edited or damaged: restore it, or rebuild it by running the build again "
-                             "with the same config")
+        raise ZooFormatError(
+            f"{path} does not match its shards: "
+            + "; ".join(problems[:4])
+            + ". zoo.json was edited or damaged: restore it, or rebuild it by running the build again "
+            "with the same config"
+        )
 
 
 def _read_info(root: Path) -> dict[str, Any]:
     path = root / ZOO_JSON
     if not path.is_file():
-        raise ZooFormatError(f"{path} not found: {root} is not a netgraph zoo (build one with build_zoo / "
-                             "netgraph-zoo, or load a published format with load_small_cnn_zoo / load_dwsnets_inrs)")
+        raise ZooFormatError(
+            f"{path} not found: {root} is not a netgraph zoo (build one with build_zoo / "
+            "netgraph-zoo, or load a published format with load_small_cnn_zoo / load_dwsnets_inrs)"
+        )
     try:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -293,8 +342,9 @@ def _read_info(root: Path) -> dict[str, Any]:
 def _assemble(info: dict[str, Any], shards: Sequence[Shard], root: Path | None) -> Zoo:
     n_arch = len(info["architectures"])
     by_arch: list[list[Shard]] = [[s for s in shards if s.arch == a] for a in range(n_arch)]
-    weights = [{k: torch.cat([s.weights[k] for s in group]) for k in group[0].weights} if group else {}
-               for group in by_arch]
+    weights = [
+        {k: torch.cat([s.weights[k] for s in group]) for k in group[0].weights} if group else {} for group in by_arch
+    ]
     members = [torch.tensor([i for s in group for i in s.net_ids], dtype=torch.long) for group in by_arch]
     num = sum(len(s.net_ids) for s in shards)
     rows: list[dict[str, Any] | None] = [None] * num
@@ -322,8 +372,9 @@ def load_model(zoo: str | Path | Zoo, index: int, checkpoint: int | None = None)
     return zoo.model(index, checkpoint)
 
 
-def write_metadata_table(root: str | Path, rows: Sequence[Mapping[str, Any]], metrics: Mapping[str, torch.Tensor],
-                         checkpoints: Sequence[int]) -> Path:
+def write_metadata_table(
+    root: str | Path, rows: Sequence[Mapping[str, Any]], metrics: Mapping[str, torch.Tensor], checkpoints: Sequence[int]
+) -> Path:
     """Write ``metadata.csv`` (one row per net) atomically; returns its path."""
     columns = _columns(rows)
     metric_columns = [f"{m}@{c}" for m in metrics for c in checkpoints] + list(metrics)

@@ -43,8 +43,15 @@ from .stacked import OPTIMIZERS, StackedModel, StackedOptimizer, stacked_init
 
 __all__ = ["TrainResult", "train_classifiers", "evaluate_classifiers", "TRAINING_HPARAMS", "CLASSIFIER_METRICS"]
 
-TRAINING_HPARAMS = {"learning_rate": 1e-3, "weight_decay": 0.0, "optimizer": "adam", "dropout": 0.0,
-                    "init": "he_normal", "init_std": 0.05, "train_fraction": 1.0}
+TRAINING_HPARAMS = {
+    "learning_rate": 1e-3,
+    "weight_decay": 0.0,
+    "optimizer": "adam",
+    "dropout": 0.0,
+    "init": "he_normal",
+    "init_std": 0.05,
+    "train_fraction": 1.0,
+}
 CLASSIFIER_METRICS = tuple(f"{split}_{m}" for split in SPLITS for m in ("loss", "acc"))
 
 
@@ -56,10 +63,18 @@ class TrainResult:
     metrics: dict[str, torch.Tensor]
 
 
-def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mapping[str, Sequence], epochs: int,
-                      checkpoints: Sequence[int], batch_size: int = 32, generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu", on_epoch: Callable[[int], None] | None = None,
-                      initial: Mapping[str, torch.Tensor] | None = None) -> TrainResult:
+def train_classifiers(
+    model: nn.Module,
+    data: ClassificationData,
+    hparams: Mapping[str, Sequence],
+    epochs: int,
+    checkpoints: Sequence[int],
+    batch_size: int = 32,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+    initial: Mapping[str, torch.Tensor] | None = None,
+) -> TrainResult:
     """Train ``B`` copies of ``model``'s architecture, one per entry of the ``hparams`` columns.
 
     Args:
@@ -74,7 +89,9 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
     """
     unknown = sorted(set(hparams) - set(TRAINING_HPARAMS))
     if unknown:
-        raise ValueError(f"unknown training hyper-parameter(s) {unknown}; expected names from {sorted(TRAINING_HPARAMS)}")
+        raise ValueError(
+            f"unknown training hyper-parameter(s) {unknown}; expected names from {sorted(TRAINING_HPARAMS)}"
+        )
     lengths = {len(v) for v in hparams.values()}
     if len(lengths) != 1:
         raise ValueError(f"every hyper-parameter column needs one value per net; got lengths {sorted(lengths)}")
@@ -97,22 +114,36 @@ def train_classifiers(model: nn.Module, data: ClassificationData, hparams: Mappi
 class _Population:
     """``B`` nets with their parameters, optimiser state, dropout rates and training subsets."""
 
-    def __init__(self, model: nn.Module, data: ClassificationData, hp: dict[str, list], batch_size: int,
-                 generator: torch.Generator | None, device: torch.device | str,
-                 initial: Mapping[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        data: ClassificationData,
+        hp: dict[str, list],
+        batch_size: int,
+        generator: torch.Generator | None,
+        device: torch.device | str,
+        initial: Mapping[str, torch.Tensor] | None = None,
+    ):
         num = len(hp["init"])
         f32 = lambda name: torch.tensor(hp[name], dtype=torch.float32, device=device)  # noqa: E731
         self.net, self.data, self.batch_size, self.generator = StackedModel(model), data, batch_size, generator
-        params = stacked_init(self.net.module, num, hp["init"], f32("init_std"), generator, device) if initial is None \
+        params = (
+            stacked_init(self.net.module, num, hp["init"], f32("init_std"), generator, device)
+            if initial is None
             else _initial_parameters(self.net.module, initial, num, device)
+        )
         self.params = {k: v.requires_grad_() for k, v in params.items()}
-        self.opt = StackedOptimizer(self.params, f32("learning_rate"), f32("weight_decay"),
-                                    torch.tensor([OPTIMIZERS.index(o) for o in hp["optimizer"]], device=device))
+        self.opt = StackedOptimizer(
+            self.params,
+            f32("learning_rate"),
+            f32("weight_decay"),
+            torch.tensor([OPTIMIZERS.index(o) for o in hp["optimizer"]], device=device),
+        )
         self.dropout = f32("dropout")
         n_train = len(data.y["train"])
-        size = (f32("train_fraction") * n_train).round().long().clamp(1, n_train)                # [B]
+        size = (f32("train_fraction") * n_train).round().long().clamp(1, n_train)  # [B]
         ranks = torch.rand(num, n_train, generator=generator, device=device).argsort(1).argsort(1)
-        self.in_subset = ranks < size.unsqueeze(1)                                              # [B, n_train]
+        self.in_subset = ranks < size.unsqueeze(1)  # [B, n_train]
         self.steps = math.ceil(n_train / batch_size)
         self.cycle = torch.arange(self.steps * batch_size, device=device).unsqueeze(0) % size.unsqueeze(1)
 
@@ -135,30 +166,41 @@ class _Population:
         x, y = self.data.x["train"], self.data.y["train"]
         num = self.in_subset.shape[0]
         keys = torch.rand(self.in_subset.shape, generator=self.generator, device=x.device) + (~self.in_subset) * 2.0
-        order = keys.argsort(1).gather(1, self.cycle)                                         # [B, steps * bs]
+        order = keys.argsort(1).gather(1, self.cycle)  # [B, steps * bs]
         for s in range(self.steps):
-            idx = order[:, s * self.batch_size:(s + 1) * self.batch_size]
-            logits = self.net(self.params, x[idx], dropout=self.dropout, train=True)            # [B, bs, K]
+            idx = order[:, s * self.batch_size : (s + 1) * self.batch_size]
+            logits = self.net(self.params, x[idx], dropout=self.dropout, train=True)  # [B, bs, K]
             loss = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none")
             grads = torch.autograd.grad(loss.view(num, -1).mean(1).sum(), list(self.params.values()))
             self.opt.step(dict(zip(self.params, grads)))
 
 
-def _initial_parameters(module: nn.Module, initial: Mapping[str, torch.Tensor], num: int,
-                        device: torch.device | str) -> dict[str, torch.Tensor]:
+def _initial_parameters(
+    module: nn.Module, initial: Mapping[str, torch.Tensor], num: int, device: torch.device | str
+) -> dict[str, torch.Tensor]:
     """Copies of the given stacked parameters (only ``module``'s parameters; buffers are not trained)."""
     shapes = {k: (num, *p.shape) for k, p in module.named_parameters()}
-    wrong = {k: tuple(initial[k].shape) if k in initial else None for k, shape in shapes.items()
-             if k not in initial or tuple(initial[k].shape) != shape}
+    wrong = {
+        k: tuple(initial[k].shape) if k in initial else None
+        for k, shape in shapes.items()
+        if k not in initial or tuple(initial[k].shape) != shape
+    }
     if wrong:
-        raise ValueError(f"initial parameters must hold {{name: [nets, *shape]}} for every parameter of the model "
-                         f"({num} nets); wrong or missing: {wrong}")
+        raise ValueError(
+            f"initial parameters must hold {{name: [nets, *shape]}} for every parameter of the model "
+            f"({num} nets); wrong or missing: {wrong}"
+        )
     return {k: initial[k].detach().to(device, torch.float32).clone() for k in shapes}
 
 
 @torch.no_grad()
-def evaluate_classifiers(net: StackedModel, params: Mapping[str, torch.Tensor], data: ClassificationData,
-                         train_mask: torch.Tensor | None = None, chunk: int = 512) -> dict[str, torch.Tensor]:
+def evaluate_classifiers(
+    net: StackedModel,
+    params: Mapping[str, torch.Tensor],
+    data: ClassificationData,
+    train_mask: torch.Tensor | None = None,
+    chunk: int = 512,
+) -> dict[str, torch.Tensor]:
     """Mean cross-entropy and accuracy of every net on every split: ``{"test_acc": [B], ...}`` (float64).
 
     ``train_mask [B, n_train]`` restricts each net's training metrics to its own training subset.
@@ -169,11 +211,11 @@ def evaluate_classifiers(net: StackedModel, params: Mapping[str, torch.Tensor], 
         x, y = data.x[split], data.y[split]
         losses, correct = [], []
         for start in range(0, len(y), chunk):
-            logits = net(params, x[start:start + chunk], shared_inputs=True)                # [B, n, K]
-            target = y[start:start + chunk].expand(logits.shape[0], -1)
+            logits = net(params, x[start : start + chunk], shared_inputs=True)  # [B, n, K]
+            target = y[start : start + chunk].expand(logits.shape[0], -1)
             losses.append(F.cross_entropy(logits.transpose(1, 2), target, reduction="none").double())
             correct.append((logits.argmax(-1) == target).double())
-        loss, hit = torch.cat(losses, 1), torch.cat(correct, 1)                             # [B, n]
+        loss, hit = torch.cat(losses, 1), torch.cat(correct, 1)  # [B, n]
         weight = train_mask.double() if (split == "train" and train_mask is not None) else torch.ones_like(hit)
         count = weight.sum(1)
         out[f"{split}_loss"] = (loss * weight).sum(1) / count

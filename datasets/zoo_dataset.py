@@ -62,13 +62,16 @@ def small_cnn_zoo_split(zoo: Zoo, seed: int = 0) -> dict[str, list[int]]:
     if any(p is None for p in positions):
         drawn = torch.randperm(len(positions), generator=torch.Generator().manual_seed(seed)).tolist()
         positions = [drawn.index(i) for i in range(len(positions))]
-    order = sorted(range(len(positions)), key=positions.__getitem__)             # nets in their shuffled order
+    order = sorted(range(len(positions)), key=positions.__getitem__)  # nets in their shuffled order
     half = int(0.5 * len(order))
     trainval = list(range(half))
     random.Random(seed).shuffle(trainval)
     cut = int(0.8 * len(trainval))
-    return {"train": [order[i] for i in trainval[:cut]], "val": [order[i] for i in trainval[cut:]],
-            "test": order[half:]}
+    return {
+        "train": [order[i] for i in trainval[:cut]],
+        "val": [order[i] for i in trainval[cut:]],
+        "test": order[half:],
+    }
 
 
 class ZooDataset(Dataset):
@@ -92,10 +95,19 @@ class ZooDataset(Dataset):
         device: where the graphs and targets live.
     """
 
-    def __init__(self, root: str | Path | Zoo, split: str = "train", target: str | Sequence[str] | None = None,
-                 checkpoints: str | Sequence[int] = "last", transform: Callable | None = None,
-                 splits: Sequence[float] | str | None = None, split_seed: int = 0, include_diverged: bool = False,
-                 kernel_shape: tuple[int, ...] = (), device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        root: str | Path | Zoo,
+        split: str = "train",
+        target: str | Sequence[str] | None = None,
+        checkpoints: str | Sequence[int] = "last",
+        transform: Callable | None = None,
+        splits: Sequence[float] | str | None = None,
+        split_seed: int = 0,
+        include_diverged: bool = False,
+        kernel_shape: tuple[int, ...] = (),
+        device: torch.device | str = "cpu",
+    ):
         self.zoo = root if isinstance(root, Zoo) else load_zoo(root)
         if split not in SPLIT_NAMES + ("all",):
             raise ValueError(f"split={split!r}; expected one of {list(SPLIT_NAMES) + ['all']}")
@@ -118,9 +130,9 @@ class ZooDataset(Dataset):
         arch, row = int(self._arch[idx]), int(self._row[idx])
         x, values, aux = self._tensors[arch]
         graph = make_graph(self.specs[arch], x[row], None, aux[row], edge_values=values[row])
-        graph.y = self.y[idx:idx + 1]
-        graph.net_id = self.net_ids[idx:idx + 1]
-        graph.checkpoint = self.checkpoint_of[idx:idx + 1]
+        graph.y = self.y[idx : idx + 1]
+        graph.net_id = self.net_ids[idx : idx + 1]
+        graph.checkpoint = self.checkpoint_of[idx : idx + 1]
         return graph
 
     # ----------------------------------------------------------------- whole-split views
@@ -129,8 +141,10 @@ class ZooDataset(Dataset):
         """The :class:`netgraph.GraphSpec` of the nets (one architecture; see ``specs`` otherwise)."""
         used = sorted(set(self._arch.tolist()))
         if len(used) != 1:
-            raise ValueError(f"this split holds {len(used)} architectures; use dataset.specs[arch] or ZooDataset(..., "
-                             "kernel_shape=...) with a PyG DataLoader")
+            raise ValueError(
+                f"this split holds {len(used)} architectures; use dataset.specs[arch] or ZooDataset(..., "
+                "kernel_shape=...) with a PyG DataLoader"
+            )
         return self.specs[used[0]]
 
     @property
@@ -163,8 +177,10 @@ class ZooDataset(Dataset):
         groups = archs.unique().tolist()
         shapes = {a: {k: tuple(v.shape[2:]) for k, v in self.zoo.weights[a].items()} for a in groups}
         if any(s != shapes[groups[0]] for s in shapes.values()):
-            raise ValueError(f"the architectures of this split have different parameters {shapes}; stacked state dicts "
-                             "need one layout: select one architecture")
+            raise ValueError(
+                f"the architectures of this split have different parameters {shapes}; stacked state dicts "
+                "need one layout: select one architecture"
+            )
         first = self.zoo.weights[groups[0]] if groups else {}
         out = {k: torch.empty(len(positions), *v.shape[2:], dtype=v.dtype) for k, v in first.items()}
         for arch in groups:
@@ -189,13 +205,16 @@ class ZooDataset(Dataset):
         for arch in groups:
             x, values, aux = self._tensors[arch]
             rows = self._row[positions[archs == arch]]
-            views[arch] = netgraph.weight_space(make_batch(self.specs[arch], x[rows], None, aux[rows],
-                                                           edge_values=values[rows]))
+            views[arch] = netgraph.weight_space(
+                make_batch(self.specs[arch], x[rows], None, aux[rows], edge_values=values[rows])
+            )
         first = views[groups[0]]
         shapes = {a: [tuple(w.shape[1:]) for w in v.weights] for a, v in views.items()}
         if any(s != shapes[groups[0]] for s in shapes.values()):
-            raise ValueError(f"the architectures of this split have different weight shapes {shapes}; a dense view "
-                             "needs one layout: select one architecture, or use the graphs (to_batch)")
+            raise ValueError(
+                f"the architectures of this split have different weight shapes {shapes}; a dense view "
+                "needs one layout: select one architecture, or use the graphs (to_batch)"
+            )
         weights = [torch.empty(len(positions), *w.shape[1:], dtype=w.dtype, device=w.device) for w in first.weights]
         biases = [torch.empty(len(positions), *b.shape[1:], dtype=b.dtype, device=b.device) for b in first.biases]
         for arch, view in views.items():
@@ -225,7 +244,7 @@ class ZooDataset(Dataset):
         order = torch.randperm(num, generator=torch.Generator().manual_seed(seed))
         bounds = [0, round(num * fractions[0]), round(num * (fractions[0] + fractions[1])), num]
         part = SPLIT_NAMES.index(split)
-        return order[bounds[part]:bounds[part + 1]].sort().values
+        return order[bounds[part] : bounds[part + 1]].sort().values
 
     def _columns(self, checkpoints: str | Sequence[int]) -> list[int]:
         stored = self.zoo.checkpoints
@@ -242,7 +261,7 @@ class ZooDataset(Dataset):
         self.specs = [netgraph.spec_of(build_architecture(ref), kernel_shape=kernel_shape) for ref in zoo.architectures]
         net_arch, net_row = zoo.net_arch, zoo.net_row
         cols = torch.tensor(columns, dtype=torch.long)
-        item_net = nets.repeat_interleave(len(columns))                       # [items]
+        item_net = nets.repeat_interleave(len(columns))  # [items]
         item_col = cols.repeat(len(nets))
         finite = torch.ones(len(item_net), dtype=torch.bool)
         self._tensors: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -256,8 +275,13 @@ class ZooDataset(Dataset):
                 finite[mine] = ok
                 batch = netgraph.from_state_dicts(self.specs[arch], stacked)
                 spec = self.specs[arch]
-                self._tensors.append((batch.x.view(len(mine), spec.num_nodes, -1),
-                                      batch.edge_values.view(len(mine), -1), batch.aux.view(len(mine), -1)))
+                self._tensors.append(
+                    (
+                        batch.x.view(len(mine), spec.num_nodes, -1),
+                        batch.edge_values.view(len(mine), -1),
+                        batch.aux.view(len(mine), -1),
+                    )
+                )
             else:
                 self._tensors.append((torch.empty(0), torch.empty(0), torch.empty(0)))
             local_row[mine] = torch.arange(len(mine))
@@ -292,4 +316,3 @@ class ZooDataset(Dataset):
             self.classes[name] = labels
             return torch.tensor([labels.index(v) for v in values], dtype=torch.long)
         return torch.tensor(values, dtype=torch.float32)
-

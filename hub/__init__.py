@@ -29,6 +29,20 @@ from .zoo_repo import dataset_card, load_from_hub, push_to_hub
 
 load_zoo = load_from_hub
 
-__all__ = ["push", "save", "load_generator", "load_metanet", "load_zoo", "bundled_generators", "bundled_path",
-           "model_card", "resolve_repo", "HubRepoError", "push_to_hub", "load_from_hub", "dataset_card", "snapshot",
-           "upload_files"]
+__all__ = [
+    "push",
+    "save",
+    "load_generator",
+    "load_metanet",
+    "load_zoo",
+    "bundled_generators",
+    "bundled_path",
+    "model_card",
+    "resolve_repo",
+    "HubRepoError",
+    "push_to_hub",
+    "load_from_hub",
+    "dataset_card",
+    "snapshot",
+    "upload_files",
+]

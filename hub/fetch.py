@@ -20,39 +20,75 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from huggingface_hub import CommitOperationAdd, HfApi, snapshot_download
-from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
-                                    OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from .errors import HubRepoError
 
 __all__ = ["snapshot", "upload_files"]
 
 
-def snapshot(repo_id: str, repo_type: str, revision: str | None = None, cache_dir: str | Path | None = None,
-             token: str | None = None, allow_patterns: Iterable[str] | None = None, **kwargs: Any) -> Path:
+def snapshot(
+    repo_id: str,
+    repo_type: str,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | None = None,
+    allow_patterns: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> Path:
     """The local folder of a Hub repo snapshot (``huggingface_hub.snapshot_download``; with
     ``HF_HUB_OFFLINE=1`` the local cache only). ``kwargs`` go to ``snapshot_download``."""
     text = str(repo_id)
     try:
-        return Path(snapshot_download(text, repo_type=repo_type, revision=revision, cache_dir=cache_dir, token=token,
-                                      allow_patterns=list(allow_patterns) if allow_patterns else None, **kwargs))
+        return Path(
+            snapshot_download(
+                text,
+                repo_type=repo_type,
+                revision=revision,
+                cache_dir=cache_dir,
+                token=token,
+                allow_patterns=list(allow_patterns) if allow_patterns else None,
+                **kwargs,
+            )
+        )
     except HFValidationError as exc:
         raise HubRepoError(f"{text!r} is neither a local folder nor a valid Hub repo id ('owner/name'): {exc}") from exc
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
-        raise HubRepoError(f"Hub {repo_type} repo {text} is not in the local Hub cache and cannot be downloaded now "
-                           f"({type(exc).__name__}); unset HF_HUB_OFFLINE and connect, or pass a local folder") from exc
+        raise HubRepoError(
+            f"Hub {repo_type} repo {text} is not in the local Hub cache and cannot be downloaded now "
+            f"({type(exc).__name__}); unset HF_HUB_OFFLINE and connect, or pass a local folder"
+        ) from exc
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
-        raise HubRepoError(f"Hub {repo_type} repo {text} (revision {revision or 'main'}) was not found or is not "
-                           f"accessible: {type(exc).__name__}; check the id, the revision and your token") from exc
+        raise HubRepoError(
+            f"Hub {repo_type} repo {text} (revision {revision or 'main'}) was not found or is not "
+            f"accessible: {type(exc).__name__}; check the id, the revision and your token"
+        ) from exc
 
 
-def upload_files(files: dict[str, Path | bytes], repo_id: str, repo_type: str, message: str, token: str | None = None,
-                 private: bool = False, revision: str | None = None, api: HfApi | None = None) -> str:
+def upload_files(
+    files: dict[str, Path | bytes],
+    repo_id: str,
+    repo_type: str,
+    message: str,
+    token: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    api: HfApi | None = None,
+) -> str:
     """Upload ``{path in repo: local file or bytes}`` to ``repo_id`` (created if needed) in one commit;
     returns the commit URL. ``api`` stands in for ``HfApi(token=token)`` (tests use a local one)."""
     api = api or HfApi(token=token)
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes)
-                                     else str(content)) for name, content in files.items()]
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes) else str(content))
+        for name, content in files.items()
+    ]
     info = api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision)
     return str(getattr(info, "commit_url", info))

@@ -69,17 +69,22 @@ def kind_of(model: nn.Module) -> str:
     elif type(model) in {metanet_class(name) for name in list_metanets()}:
         kind = "metanet"
     else:
-        raise TypeError(f"netgraph.hub saves weight generators (netgraph.metanets.WeightGenerator) and metanets "
-                        f"(netgraph.metanets.create_metanet); got {type(model).__name__}. For a zoo folder use "
-                        "netgraph.hub.push(folder, repo_id)")
+        raise TypeError(
+            f"netgraph.hub saves weight generators (netgraph.metanets.WeightGenerator) and metanets "
+            f"(netgraph.metanets.create_metanet); got {type(model).__name__}. For a zoo folder use "
+            "netgraph.hub.push(folder, repo_id)"
+        )
     if not isinstance(model, PyTorchModelHubMixin):
-        raise TypeError(f"{type(model).__name__} does not inherit huggingface_hub.PyTorchModelHubMixin, so its config "
-                        "cannot be saved; add the mixin to the class")
+        raise TypeError(
+            f"{type(model).__name__} does not inherit huggingface_hub.PyTorchModelHubMixin, so its config "
+            "cannot be saved; add the mixin to the class"
+        )
     return kind
 
 
-def save(model: nn.Module, folder: str | Path, repo_id: str | None = None,
-         results: Mapping[str, Any] | None = None) -> Path:
+def save(
+    model: nn.Module, folder: str | Path, repo_id: str | None = None, results: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``model`` to ``folder`` in Hub layout (``config.json``, ``model.safetensors``, ``README.md``,
     and ``results.json`` when ``results`` are given); returns the folder.
 
@@ -95,8 +100,12 @@ def save(model: nn.Module, folder: str | Path, repo_id: str | None = None,
         model.save_pretrained(staging)
         config = json.loads((staging / CONFIG).read_text())
         cls = type(model)
-        config["netgraph"] = {"kind": kind, "class": f"{cls.__module__}.{cls.__qualname__}",
-                              "version": netgraph.__version__, "format": REPO_FORMAT}
+        config["netgraph"] = {
+            "kind": kind,
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            "version": netgraph.__version__,
+            "format": REPO_FORMAT,
+        }
         write_text(staging / CONFIG, json.dumps(config, indent=2, sort_keys=True))
         write_text(staging / CARD, model_card(model, repo_id or folder.name, config, results))
         names = [CONFIG, WEIGHTS, CARD]
@@ -105,13 +114,20 @@ def save(model: nn.Module, folder: str | Path, repo_id: str | None = None,
             names.append(RESULTS)
         for name in names:  # each file appears complete or not at all
             atomic_write(folder / name, lambda tmp, source=staging / name: shutil.copyfile(source, tmp))
-    write_checksums(folder, names)          # verified by load_generator / load_metanet
+    write_checksums(folder, names)  # verified by load_generator / load_metanet
     return folder
 
 
-def push(obj: nn.Module | str | Path, repo_id: str, token: str | None = None, private: bool = False,
-         commit_message: str | None = None, revision: str | None = None, results: Mapping[str, Any] | None = None,
-         api: HfApi | None = None) -> str:
+def push(
+    obj: nn.Module | str | Path,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    results: Mapping[str, Any] | None = None,
+    api: HfApi | None = None,
+) -> str:
     """Upload a generator, a metanet, a folder saved by :func:`save`, or a zoo folder (a dataset repo)
     to the Hub in one commit; returns the commit URL.
 
@@ -120,8 +136,9 @@ def push(obj: nn.Module | str | Path, repo_id: str, token: str | None = None, pr
     if isinstance(obj, (str, Path)):
         folder = Path(obj)
         if (folder / ZOO_JSON).is_file():
-            return push_zoo(folder, repo_id, token=token, private=private, commit_message=commit_message,
-                            revision=revision, api=api)
+            return push_zoo(
+                folder, repo_id, token=token, private=private, commit_message=commit_message, revision=revision, api=api
+            )
         read_config(folder, str(folder))  # refuse to upload anything but a complete model folder
         return _upload(folder, repo_id, token, private, commit_message or f"Upload {folder.name}", revision, api)
     kind_of(obj)
@@ -130,14 +147,16 @@ def push(obj: nn.Module | str | Path, repo_id: str, token: str | None = None, pr
         return _upload(folder, repo_id, token, private, commit_message or f"Upload {type(obj).__name__}", revision, api)
 
 
-def _upload(folder: Path, repo_id: str, token: str | None, private: bool, message: str, revision: str | None,
-            api: HfApi | None) -> str:
+def _upload(
+    folder: Path, repo_id: str, token: str | None, private: bool, message: str, revision: str | None, api: HfApi | None
+) -> str:
     files = {name: folder / name for name in sorted(MODEL_FILES) if (folder / name).is_file()}
     return upload_files(files, repo_id, "model", message, token=token, private=private, revision=revision, api=api)
 
 
-def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
-                 token: str | None = None) -> Path:
+def resolve_repo(
+    repo: str | Path, revision: str | None = None, cache_dir: str | Path | None = None, token: str | None = None
+) -> Path:
     """The local folder of ``repo``: a bundled generator, a local folder, or a Hub snapshot."""
     if isinstance(repo, str) and bundled_path(repo) is not None:
         return bundled_path(repo)
@@ -151,8 +170,12 @@ def resolve_repo(repo: str | Path, revision: str | None = None, cache_dir: str |
 def check_repo_id(repo: str | Path, alternatives: str) -> None:
     """Refuse what is meant as a local path (it does not exist) before asking the Hub for it."""
     text = str(repo)
-    if (isinstance(repo, Path) or text.startswith((".", "/", "~")) or text.count("/") > 1
-            or os.sep in text.replace("/", "")):
+    if (
+        isinstance(repo, Path)
+        or text.startswith((".", "/", "~"))
+        or text.count("/") > 1
+        or os.sep in text.replace("/", "")
+    ):
         raise HubRepoError(f"{text} is not a folder, {alternatives} or a Hub repo id ('owner/name'); check the path")
 
 
@@ -163,18 +186,26 @@ def read_config(folder: Path, name: str) -> dict[str, Any]:
     missing = [f for f in (CONFIG, WEIGHTS) if not (folder / f).is_file()]
     if missing:
         present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        raise HubRepoError(f"{name} lacks {' and '.join(missing)} (it holds {present or 'nothing'}); a netgraph model "
-                           "repo has config.json + model.safetensors: save it with netgraph.hub.save / push")
+        raise HubRepoError(
+            f"{name} lacks {' and '.join(missing)} (it holds {present or 'nothing'}); a netgraph model "
+            "repo has config.json + model.safetensors: save it with netgraph.hub.save / push"
+        )
     try:
         return json.loads((folder / CONFIG).read_text())
     except json.JSONDecodeError as exc:
         raise HubRepoError(f"{name}/{CONFIG} is not valid JSON ({exc}); push the model again") from exc
 
 
-def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[WeightGenerator] | None = None,
-                   device: torch.device | str = "cpu", revision: str | None = None,
-                   cache_dir: str | Path | None = None, token: str | None = None,
-                   verify: bool = True) -> WeightGenerator:
+def load_generator(
+    repo: str | Path,
+    target: nn.Module | None = None,
+    cls: type[WeightGenerator] | None = None,
+    device: torch.device | str = "cpu",
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | None = None,
+    verify: bool = True,
+) -> WeightGenerator:
     """A weight generator from a bundled name, a local folder or a Hub repo id, in eval mode.
 
     Args:
@@ -191,9 +222,15 @@ def load_generator(repo: str | Path, target: nn.Module | None = None, cls: type[
     return model
 
 
-def load_metanet(repo: str | Path, cls: type[nn.Module] | None = None, device: torch.device | str = "cpu",
-                 revision: str | None = None, cache_dir: str | Path | None = None,
-                 token: str | None = None, verify: bool = True) -> nn.Module:
+def load_metanet(
+    repo: str | Path,
+    cls: type[nn.Module] | None = None,
+    device: torch.device | str = "cpu",
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | None = None,
+    verify: bool = True,
+) -> nn.Module:
     """A metanet (``netgraph.metanets.create_metanet`` models) from a local folder or a Hub repo id, in eval mode.
 
     ``verify`` checks the files against the repo's ``checksums.json`` (written by :func:`save`).
@@ -205,10 +242,12 @@ def verify_repo(folder: Path, repo: str | Path) -> None:
     """Check a model folder's ``config.json`` and weights against its ``checksums.json``
     (:class:`HubRepoError` naming the file)."""
     try:
-        verify_checksums(folder, [CONFIG, WEIGHTS])      # what builds the model (the card may be edited)
+        verify_checksums(folder, [CONFIG, WEIGHTS])  # what builds the model (the card may be edited)
     except CorruptFileError as exc:
-        raise HubRepoError(f"{repo}: {exc.path.name} is corrupt ({exc.reason}); download it again (delete the cached "
-                           f"snapshot {folder}) or save / push the model again; verify=False skips this check") from exc
+        raise HubRepoError(
+            f"{repo}: {exc.path.name} is corrupt ({exc.reason}); download it again (delete the cached "
+            f"snapshot {folder}) or save / push the model again; verify=False skips this check"
+        ) from exc
 
 
 def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token, verify: bool = True) -> nn.Module:
@@ -219,22 +258,30 @@ def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token, 
     info = config.pop("netgraph", None)
     if info is not None and info.get("kind") != kind:
         verb = {"generator": "load_generator", "metanet": "load_metanet"}.get(info.get("kind"), "the matching loader")
-        raise HubRepoError(f"{repo} holds a netgraph {info.get('kind')} ({info.get('class')}), not a {kind}; load it "
-                           f"with netgraph.hub.{verb}")
+        raise HubRepoError(
+            f"{repo} holds a netgraph {info.get('kind')} ({info.get('class')}), not a {kind}; load it "
+            f"with netgraph.hub.{verb}"
+        )
     if cls is None:
         if info is None:
-            raise HubRepoError(f"{repo} has no 'netgraph' entry in config.json, so its class is unknown (not saved with "
-                               f"netgraph.hub.save / push); pass cls=<the {kind} class>")
+            raise HubRepoError(
+                f"{repo} has no 'netgraph' entry in config.json, so its class is unknown (not saved with "
+                f"netgraph.hub.save / push); pass cls=<the {kind} class>"
+            )
         cls = _netgraph_class(info.get("class", ""), base, repo)
     model = _build(cls, config, repo)
     try:
         load_model(model, str(folder / WEIGHTS), strict=True)
     except SafetensorError as exc:
-        raise HubRepoError(f"{repo}/{WEIGHTS} is truncated or damaged ({exc}); download it again (delete the cached "
-                           f"snapshot {folder}) or push the model again") from exc
+        raise HubRepoError(
+            f"{repo}/{WEIGHTS} is truncated or damaged ({exc}); download it again (delete the cached "
+            f"snapshot {folder}) or push the model again"
+        ) from exc
     except RuntimeError as exc:
-        raise HubRepoError(f"{repo}/{WEIGHTS} does not fit the model its config.json describes ({exc}); the files "
-                           "belong to different models: push the model again") from exc
+        raise HubRepoError(
+            f"{repo}/{WEIGHTS} does not fit the model its config.json describes ({exc}); the files "
+            "belong to different models: push the model again"
+        ) from exc
     return model.to(device).eval()
 
 
@@ -242,16 +289,20 @@ def _netgraph_class(path: str, base: type, repo) -> type:
     """The class a repo names, looked up among netgraph's registered metanets and generators (never
     imported by name); a class moved to another module is found by its name."""
     if not path.startswith("netgraph."):
-        raise HubRepoError(f"{repo} names the class {path!r}, which is not part of netgraph; pass cls=<that class> to "
-                           "load it (only netgraph's own metanets and generators are looked up by name)")
+        raise HubRepoError(
+            f"{repo} names the class {path!r}, which is not part of netgraph; pass cls=<that class> to "
+            "load it (only netgraph's own metanets and generators are looked up by name)"
+        )
     known = _known_classes()
     cls = known.get(path)
     if cls is None:
         same_name = [c for p, c in known.items() if p.rpartition(".")[2] == path.rpartition(".")[2]]
         cls = same_name[0] if len(same_name) == 1 else None
     if cls is None:
-        raise HubRepoError(f"{repo} was saved with class {path!r}, which this netgraph ({netgraph.__version__}) does "
-                           "not have; upgrade netgraph or pass cls=")
+        raise HubRepoError(
+            f"{repo} was saved with class {path!r}, which this netgraph ({netgraph.__version__}) does "
+            "not have; upgrade netgraph or pass cls="
+        )
     if not issubclass(cls, base):
         raise HubRepoError(f"{repo} names {path!r}, which is not a {base.__name__}")
     return cls
@@ -261,7 +312,7 @@ def _known_classes() -> dict[str, type]:
     """``{"module.Class": class}`` of the registered metanets and every netgraph weight generator."""
     classes = [metanet_class(name) for name in list_metanets()]
     todo = [WeightGenerator]
-    while todo:                              # the generator class tree (loops over classes, not data)
+    while todo:  # the generator class tree (loops over classes, not data)
         cls = todo.pop()
         classes.append(cls)
         todo.extend(cls.__subclasses__())

@@ -39,8 +39,9 @@ def dataset_card(root: str | Path) -> str:
     """The dataset card (``README.md`` with Hub YAML metadata) of the zoo at ``root``."""
     zoo = load_zoo(root)
     info = zoo.info
-    archs = "\n".join(f"| {i} | `{a['factory']}` | `{json.dumps(a.get('kwargs', {}))}` |"
-                      for i, a in enumerate(zoo.architectures))
+    archs = "\n".join(
+        f"| {i} | `{a['factory']}` | `{json.dumps(a.get('kwargs', {}))}` |" for i, a in enumerate(zoo.architectures)
+    )
     metrics = ", ".join(f"`{m}`" for m in zoo.metrics) or "none"
     columns = ", ".join(f"`{c}`" for c in dict.fromkeys(k for r in zoo.rows for k in r))
     recipe = json.dumps(info.get("recipe") or info.get("config") or {}, indent=1)
@@ -54,11 +55,11 @@ size_categories:
 - {_size_category(len(zoo))}
 ---
 
-# {info.get('name', 'zoo')}: a model zoo for weight-space learning
+# {info.get("name", "zoo")}: a model zoo for weight-space learning
 
-{len(zoo)} trained {info.get('kind', '')} networks stored by netgraph
-({info.get('source', 'built with netgraph.datasets.build_zoo')}), with checkpoints at
-{info.get('checkpoint_unit', 'epoch')}s {zoo.checkpoints}.
+{len(zoo)} trained {info.get("kind", "")} networks stored by netgraph
+({info.get("source", "built with netgraph.datasets.build_zoo")}), with checkpoints at
+{info.get("checkpoint_unit", "epoch")}s {zoo.checkpoints}.
 
 ## Files
 
@@ -81,7 +82,7 @@ Metrics per checkpoint: {metrics}.
 from netgraph.datasets import ZooDataset, load_model
 from netgraph.hub import load_zoo as load_from_hub
 root = load_from_hub("<this repo id>")
-train = ZooDataset(root, split="train", target="{'test_acc' if 'test_acc' in zoo.metrics else 'class'}")
+train = ZooDataset(root, split="train", target="{"test_acc" if "test_acc" in zoo.metrics else "class"}")
 net = load_model(root, 0)          # any stored net as a torch module
 ```
 
@@ -93,24 +94,45 @@ net = load_model(root, 0)          # any stored net as a torch module
 """
 
 
-def push_to_hub(root: str | Path, repo_id: str, token: str | None = None, private: bool = False,
-                commit_message: str | None = None, revision: str | None = None, api: HfApi | None = None) -> str:
+def push_to_hub(
+    root: str | Path,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    api: HfApi | None = None,
+) -> str:
     """Upload the zoo at ``root`` to the dataset repo ``repo_id`` (created if needed) in one commit.
 
     Returns the commit URL. The dataset card is generated from ``zoo.json``.
     """
     root = Path(root)
     zoo = load_zoo(root)  # refuse to upload an incomplete or corrupt zoo
-    files: dict[str, Path | bytes] = {f.relative_to(root).as_posix(): f for f in
-                                      [root / ZOO_JSON, root / METADATA_CSV] +
-                                      [root / SHARDS_DIR / name for name in zoo.info["shards"]]}
+    files: dict[str, Path | bytes] = {
+        f.relative_to(root).as_posix(): f
+        for f in [root / ZOO_JSON, root / METADATA_CSV] + [root / SHARDS_DIR / name for name in zoo.info["shards"]]
+    }
     files["README.md"] = dataset_card(root).encode()
-    return upload_files(files, repo_id, "dataset", commit_message or f"Upload zoo {zoo.info.get('name')}", token=token,
-                        private=private, revision=revision, api=api)
+    return upload_files(
+        files,
+        repo_id,
+        "dataset",
+        commit_message or f"Upload zoo {zoo.info.get('name')}",
+        token=token,
+        private=private,
+        revision=revision,
+        api=api,
+    )
 
 
-def load_from_hub(repo_id: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
-                  token: str | None = None, **kwargs: Any) -> Path:
+def load_from_hub(
+    repo_id: str | Path,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    token: str | None = None,
+    **kwargs: Any,
+) -> Path:
     """A local folder holding the zoo ``repo_id`` (a Hub dataset repo id, or a local folder).
 
     Extra keyword arguments go to ``huggingface_hub.snapshot_download`` (e.g. ``local_files_only``).
@@ -120,8 +142,10 @@ def load_from_hub(repo_id: str | Path, revision: str | None = None, cache_dir: s
     local = Path(repo_id)
     if local.is_dir():
         if not (local / ZOO_JSON).is_file():
-            raise HubRepoError(f"{local} has no {ZOO_JSON}: not a netgraph zoo folder (build one with "
-                               "netgraph-zoo, or pass a Hub dataset repo id)")
+            raise HubRepoError(
+                f"{local} has no {ZOO_JSON}: not a netgraph zoo folder (build one with "
+                "netgraph-zoo, or pass a Hub dataset repo id)"
+            )
         return local
     check_repo_id(repo_id, "a zoo folder")
     folder = snapshot(str(repo_id), "dataset", revision, cache_dir, token, allow_patterns=ZOO_FILES, **kwargs)

@@ -41,7 +41,13 @@ from .baselines import QUANTILES, FlatMLP, StatNN, layer_statistics
 from .dense import DenseMetanet, EquivariantDenseMetanet
 from .dense_layout import chain_problem, layer_shapes_of
 from .dwsnet import DWSLayer, DWSNet
-from netgraph.masks import fill_parameter_slots, num_parameter_slots, parameter_masks, read_parameter_slots, spec_parameter_masks
+from netgraph.masks import (
+    fill_parameter_slots,
+    num_parameter_slots,
+    parameter_masks,
+    read_parameter_slots,
+    spec_parameter_masks,
+)
 
 from .edit import EditScale, apply_edit
 from .equivariant import ChainLayout, EquivariantLinear, IOEmbedding, Slot, invariant_pool
@@ -61,21 +67,79 @@ from .ngt import NGT, NGTLayer, RelationalAttention
 from .scalegmn import ScaleEquivariant, ScaleGMN, ScaleGMNConv, ScaleInvariant
 from .nfn import NFN
 from .probes import ProbeFeatures, probe_features
-from .registry import (create_metanet, list_metanets, metanet_class, metanet_preset, metanet_preset_names,
-                       register_metanet)
+from .registry import (
+    create_metanet,
+    list_metanets,
+    metanet_class,
+    metanet_preset,
+    metanet_preset_names,
+    register_metanet,
+)
 from .target_architecture import ArchitectureMismatchError, TargetArchitecture
 
 __all__ = [
-    "create_metanet", "list_metanets", "metanet_class", "register_metanet", "metanet_preset", "metanet_preset_names",
-    "Metanet", "DenseMetanet", "EquivariantDenseMetanet", "GraphMetanet",
-    "DWSNet", "DWSLayer", "NFN", "GMN", "GMNConv", "PNAAggregation", "NGT", "NGTLayer", "RelationalAttention",
-    "ScaleGMN", "ScaleGMNConv", "ScaleInvariant", "ScaleEquivariant",
-    "FlatMLP", "StatNN", "layer_statistics", "QUANTILES",
-    "ChainLayout", "EquivariantLinear", "IOEmbedding", "Slot", "invariant_pool",
-    "GraphEmbedding", "InvariantHead", "EquivariantHead", "ProbeFeatures", "probe_features",
-    "apply_edit", "parameter_masks", "spec_parameter_masks", "EditScale",
-    "layer_shapes_of", "chain_problem", "WeightGenerator", "DefaultInitGenerator",
-    "GeneratedNetworks", "TargetArchitecture", "ArchitectureMismatchError", "ChunkedHypernetwork", "mip_encoding",
-    "GraphHypernetwork", "fan_in_scales", "GHN", "OperationGraph", "operation_graph", "ENCODERS", "WeightDiffusion", "WeightAutoencoder", "LatentDenoiser", "TokenLayout",
-    "ConditionEncoder", "fill_parameter_slots", "read_parameter_slots", "num_parameter_slots",
+    "create_metanet",
+    "list_metanets",
+    "metanet_class",
+    "register_metanet",
+    "metanet_preset",
+    "metanet_preset_names",
+    "Metanet",
+    "DenseMetanet",
+    "EquivariantDenseMetanet",
+    "GraphMetanet",
+    "DWSNet",
+    "DWSLayer",
+    "NFN",
+    "GMN",
+    "GMNConv",
+    "PNAAggregation",
+    "NGT",
+    "NGTLayer",
+    "RelationalAttention",
+    "ScaleGMN",
+    "ScaleGMNConv",
+    "ScaleInvariant",
+    "ScaleEquivariant",
+    "FlatMLP",
+    "StatNN",
+    "layer_statistics",
+    "QUANTILES",
+    "ChainLayout",
+    "EquivariantLinear",
+    "IOEmbedding",
+    "Slot",
+    "invariant_pool",
+    "GraphEmbedding",
+    "InvariantHead",
+    "EquivariantHead",
+    "ProbeFeatures",
+    "probe_features",
+    "apply_edit",
+    "parameter_masks",
+    "spec_parameter_masks",
+    "EditScale",
+    "layer_shapes_of",
+    "chain_problem",
+    "WeightGenerator",
+    "DefaultInitGenerator",
+    "GeneratedNetworks",
+    "TargetArchitecture",
+    "ArchitectureMismatchError",
+    "ChunkedHypernetwork",
+    "mip_encoding",
+    "GraphHypernetwork",
+    "fan_in_scales",
+    "GHN",
+    "OperationGraph",
+    "operation_graph",
+    "ENCODERS",
+    "WeightDiffusion",
+    "WeightAutoencoder",
+    "LatentDenoiser",
+    "TokenLayout",
+    "ConditionEncoder",
+    "fill_parameter_slots",
+    "read_parameter_slots",
+    "num_parameter_slots",
 ]

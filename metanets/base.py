@@ -33,8 +33,10 @@ class Metanet(nn.Module):
         if out_features < 0:
             raise ValueError(f"out_features must be >= 0 (0: no invariant head), got {out_features}")
         if not out_features and not edit:
-            raise ValueError("a metanet needs an invariant head (out_features > 0) or an edit head (edit=True); "
-                             "got out_features=0 and edit=False")
+            raise ValueError(
+                "a metanet needs an invariant head (out_features > 0) or an edit head (edit=True); "
+                "got out_features=0 and edit=False"
+            )
         self.out_features = out_features
         self.can_edit = edit
         self.edit_scale = EditScale(edit_scale) if edit else None
@@ -42,11 +44,15 @@ class Metanet(nn.Module):
     def _require(self, head: str) -> None:
         name = type(self).__name__
         if head == "invariant" and not self.out_features:
-            raise RuntimeError(f"this {name} was built with out_features=0 (no invariant head); build it with "
-                               "out_features > 0 to call it on a batch")
+            raise RuntimeError(
+                f"this {name} was built with out_features=0 (no invariant head); build it with "
+                "out_features > 0 to call it on a batch"
+            )
         if head == "edit" and not self.can_edit:
-            raise RuntimeError(f"this {name} was built with edit=False (no equivariant head); build it with "
-                               "edit=True to call parameter_outputs / edit")
+            raise RuntimeError(
+                f"this {name} was built with edit=False (no equivariant head); build it with "
+                "edit=True to call parameter_outputs / edit"
+            )
 
     def parameter_outputs(self, batch: Data) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant per-slot outputs ``(node_out [N, F], edge_out [E, K])`` (shapes of ``x``, ``edge_attr``)."""

@@ -56,8 +56,9 @@ class FlatMLP(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=
         dropout: dropout between MLP layers.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, out_features: int = 1,
-                 dropout: float = 0.0):
+    def __init__(
+        self, layer_shapes: list[list[int]], *, hidden: int, depth: int, out_features: int = 1, dropout: float = 0.0
+    ):
         super().__init__(layer_shapes, out_features, False, 0.0)
         size = sum(math.prod(shape) + shape[0] for shape in self.layer_shapes)
         self.mlp = _mlp(size, hidden, depth, out_features, dropout)
@@ -77,8 +78,11 @@ def layer_statistics(ws: WeightSpace) -> torch.Tensor:
     feats = []
     for weight, bias in zip(ws.weights, ws.biases):
         for values in (weight.reshape(b, -1), bias.reshape(b, -1)):
-            feats += [values.mean(dim=1, keepdim=True), values.std(dim=1, correction=0, keepdim=True),
-                      torch.quantile(values, q, dim=1).T]
+            feats += [
+                values.mean(dim=1, keepdim=True),
+                values.std(dim=1, correction=0, keepdim=True),
+                torch.quantile(values, q, dim=1).T,
+            ]
     return torch.cat(feats, dim=1)
 
 
@@ -87,8 +91,9 @@ class _FeatureNorm(nn.BatchNorm1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] == 1:
-            return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                            False, 0.0, self.eps)
+            return nn.functional.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         return super().forward(x)
 
 
@@ -105,8 +110,16 @@ class StatNN(DenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=[
             different layers differ in scale by orders of magnitude.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, out_features: int = 1,
-                 dropout: float = 0.0, normalize: bool = True):
+    def __init__(
+        self,
+        layer_shapes: list[list[int]],
+        *,
+        hidden: int,
+        depth: int,
+        out_features: int = 1,
+        dropout: float = 0.0,
+        normalize: bool = True,
+    ):
         super().__init__(layer_shapes, out_features, False, 0.0)
         num_features = (2 + len(QUANTILES)) * 2 * len(self.layer_shapes)
         self.norm = _FeatureNorm(num_features) if normalize else nn.Identity()

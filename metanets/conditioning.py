@@ -59,15 +59,22 @@ class ConditionEncoder(nn.Module):
     def forward(self, condition: torch.Tensor, n: int) -> torch.Tensor:
         """``condition`` (``[n, features]`` / ``[features]`` or ``[n, m, features]`` / ``[m, features]``) -> ``[n, dim]``."""
         per_net = 2 if self.kind == "vector" else 3
-        if not isinstance(condition, torch.Tensor) or condition.dim() not in (per_net - 1, per_net) \
-                or condition.shape[-1] != self.features:
+        if (
+            not isinstance(condition, torch.Tensor)
+            or condition.dim() not in (per_net - 1, per_net)
+            or condition.shape[-1] != self.features
+        ):
             shape = tuple(condition.shape) if isinstance(condition, torch.Tensor) else type(condition).__name__
             expected = "[n, features] or [features]" if self.kind == "vector" else "[n, m, features] or [m, features]"
-            raise ValueError(f"this generator is conditioned on a {self.kind} of {self.features} features: expected "
-                             f"a tensor {expected} with features={self.features}, got {shape}")
+            raise ValueError(
+                f"this generator is conditioned on a {self.kind} of {self.features} features: expected "
+                f"a tensor {expected} with features={self.features}, got {shape}"
+            )
         if condition.dim() == per_net and condition.shape[0] != n:
-            raise ValueError(f"the condition holds {condition.shape[0]} entries but n={n} networks were asked for; "
-                             f"give one per network or a single one shared by all")
+            raise ValueError(
+                f"the condition holds {condition.shape[0]} entries but n={n} networks were asked for; "
+                f"give one per network or a single one shared by all"
+            )
         condition = condition.to(self.norm.weight.device, self.norm.weight.dtype)
         if self.kind == "vector":
             embedding = self.encode(condition)
@@ -88,16 +95,21 @@ def condition_encoder(spec: Mapping[str, Any] | None) -> ConditionEncoder | None
     return ConditionEncoder(**spec)
 
 
-def require_condition(encoder: ConditionEncoder | None, condition: torch.Tensor | None, n: int,
-                      owner: str) -> torch.Tensor | None:
+def require_condition(
+    encoder: ConditionEncoder | None, condition: torch.Tensor | None, n: int, owner: str
+) -> torch.Tensor | None:
     """The embedding ``[n, dim]`` of ``condition``, or ``None``; a clear error when a conditioned generator
     gets no condition or an unconditioned one gets one."""
     if encoder is None:
         if condition is not None:
-            raise ValueError(f"this {owner} is not conditioned (built with condition=None) but a condition was given; "
-                             "drop it, or train a generator with condition={'kind': ..., 'features': ..., 'dim': ...}")
+            raise ValueError(
+                f"this {owner} is not conditioned (built with condition=None) but a condition was given; "
+                "drop it, or train a generator with condition={'kind': ..., 'features': ..., 'dim': ...}"
+            )
         return None
     if condition is None:
-        raise ValueError(f"this {owner} is conditioned on a {encoder.kind} of {encoder.features} features: pass "
-                         "condition=... to generate")
+        raise ValueError(
+            f"this {owner} is conditioned on a {encoder.kind} of {encoder.features} features: pass "
+            "condition=... to generate"
+        )
     return encoder(condition, n)

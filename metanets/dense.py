@@ -44,8 +44,9 @@ class DenseMetanet(Metanet):
         """``netgraph.weight_space(batch)``, after checking the batch has this model's architecture."""
         return dense_weight_space(batch, self.layer_shapes, type(self).__name__)
 
-    def to_slots(self, ws: WeightSpace, weights: list[torch.Tensor],
-                 biases: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def to_slots(
+        self, ws: WeightSpace, weights: list[torch.Tensor], biases: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-parameter outputs in dense form (``weights[i] [B, n_out, n_in, *kernel]``,
         ``biases[i] [B, n_out]``) -> graph form ``(node_out [N, F], edge_out [E, K])``, zero elsewhere."""
         template = copy.copy(ws.template)
@@ -64,15 +65,28 @@ class EquivariantDenseMetanet(DenseMetanet):
     (``_embed``).
     """
 
-    def __init__(self, layer_shapes: list[list[int]], symmetry: str, hidden: int, depth: int, out_features: int,
-                 head_hidden: int, reduction: str, dropout: float, edit: bool, edit_scale: float):
+    def __init__(
+        self,
+        layer_shapes: list[list[int]],
+        symmetry: str,
+        hidden: int,
+        depth: int,
+        out_features: int,
+        head_hidden: int,
+        reduction: str,
+        dropout: float,
+        edit: bool,
+        edit_scale: float,
+    ):
         super().__init__(layer_shapes, out_features, edit, edit_scale)
         if depth < 1 or hidden < 1:
             raise ValueError(f"depth and hidden must be >= 1, got depth={depth}, hidden={hidden}")
         self.layout = ChainLayout(self.layer_shapes, symmetry)
         self.reduction = reduction
         widths = [1] + [hidden] * depth
-        self.layers = nn.ModuleList(self._layer(self.layout, a, b, math.sqrt(2.0)) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(
+            self._layer(self.layout, a, b, math.sqrt(2.0)) for a, b in zip(widths[:-1], widths[1:])
+        )
         self.dropout = nn.Dropout(dropout)
         pooled = sum(slot.channels for slot in self.layout.slots(hidden))
         self.head = MLP([pooled, head_hidden, out_features], norm=None, dropout=dropout) if out_features else None
@@ -88,8 +102,9 @@ class EquivariantDenseMetanet(DenseMetanet):
         """The weight space of ``batch`` and the last equivariant features (one tensor per weight/bias)."""
         ws = self.weight_space(batch)
         b = ws.weights[0].shape[0]
-        feats = self.layout.encode([w.reshape(b, *w.shape[1:3], -1, 1) for w in ws.weights],
-                                   [bias.unsqueeze(-1) for bias in ws.biases])
+        feats = self.layout.encode(
+            [w.reshape(b, *w.shape[1:3], -1, 1) for w in ws.weights], [bias.unsqueeze(-1) for bias in ws.biases]
+        )
         feats = self._embed(feats)
         for layer in self.layers:
             feats = [self.dropout(torch.relu(t)) for t in layer(feats)]
@@ -105,5 +120,8 @@ class EquivariantDenseMetanet(DenseMetanet):
         ws, feats = self.encode(batch)
         weights, biases = self.layout.decode(self.edit_layer(feats))
         b = weights[0].shape[0]
-        return self.to_slots(ws, [w.reshape(b, *shape) for w, shape in zip(weights, self.layer_shapes)],
-                             [bias.reshape(b, -1) for bias in biases])
+        return self.to_slots(
+            ws,
+            [w.reshape(b, *shape) for w, shape in zip(weights, self.layer_shapes)],
+            [bias.reshape(b, -1) for bias in biases],
+        )

@@ -57,8 +57,9 @@ def chain_problem(spec: GraphSpec) -> str | None:
     if not bool((spec.node_type[layers[-1].weight.out_nodes] == NodeType.OUTPUT).all()):
         return f"the last layer {layers[-1].name} does not give the network's outputs"
     hidden = {tuple(sorted(layer.weight.out_nodes.tolist())) for layer in layers[:-1]}
-    groups = {tuple(sorted(g.nodes.reshape(-1).tolist())) for g in spec.groups
-              if g.level == 0 and g.nodes.shape[1] == 1}
+    groups = {
+        tuple(sorted(g.nodes.reshape(-1).tolist())) for g in spec.groups if g.level == 0 and g.nodes.shape[1] == 1
+    }
     if hidden != groups or len(spec.groups) != len(layers) - 1:
         return "its hidden neurons are not freely permutable layer by layer (tied or grouped channels)"
     return None
@@ -76,13 +77,17 @@ def layer_shapes_of(source: nn.Module | GraphSpec | Data | WeightSpace) -> list[
     elif isinstance(source, Data):
         spec = graph_specs(source)[0]
     else:
-        raise TypeError(f"layer_shapes_of takes an nn.Module, GraphSpec, ParamGraph/Batch or WeightSpace; got "
-                        f"{type(source).__name__}")
+        raise TypeError(
+            f"layer_shapes_of takes an nn.Module, GraphSpec, ParamGraph/Batch or WeightSpace; got "
+            f"{type(source).__name__}"
+        )
     problem = chain_problem(spec)
     if problem is not None:
-        raise ValueError(f"the dense metanets take MLP/CNN chains; this architecture ({spec!r}) is not one: "
-                         f"{problem}. Use create_metanet('gmn') or create_metanet('ngt'), which take any "
-                         "architecture.")
+        raise ValueError(
+            f"the dense metanets take MLP/CNN chains; this architecture ({spec!r}) is not one: "
+            f"{problem}. Use create_metanet('gmn') or create_metanet('ngt'), which take any "
+            "architecture."
+        )
     return [[layer.weight.n_out, layer.weight.n_in, *layer.weight.kernel] for layer in spec.layers]
 
 
@@ -90,11 +95,15 @@ def dense_weight_space(batch: Data, layer_shapes: list[list[int]], model: str) -
     """``netgraph.weight_space(batch)`` after checking it is a chain with ``layer_shapes``."""
     specs = graph_specs(batch)
     if any(s is not specs[0] for s in specs):
-        raise ValueError(f"{model} takes batches of one architecture (it reads the dense weight space); this "
-                         "batch mixes architectures. Split it by architecture or use a graph model ('gmn', 'ngt')")
+        raise ValueError(
+            f"{model} takes batches of one architecture (it reads the dense weight space); this "
+            "batch mixes architectures. Split it by architecture or use a graph model ('gmn', 'ngt')"
+        )
     given = layer_shapes_of(specs[0])
     expected = [list(s) for s in layer_shapes]
     if given != expected:
-        raise ValueError(f"{model} was built for layer shapes {expected} but the batch has {given}; build a model "
-                         "for this architecture with layer_shapes=layer_shapes_of(example)")
+        raise ValueError(
+            f"{model} was built for layer shapes {expected} but the batch has {given}; build a model "
+            "for this architecture with layer_shapes=layer_shapes_of(example)"
+        )
     return netgraph.weight_space(batch)

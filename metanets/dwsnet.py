@@ -48,15 +48,16 @@ class DWSLayer(nn.Module):
         self.bias_to_bias = EquivariantLinear(slots_in[n:], slots_out[n:], gain=gain)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        weights, biases = feats[:self.num_layers], feats[self.num_layers:]
+        weights, biases = feats[: self.num_layers], feats[self.num_layers :]
         out_w = [a + b for a, b in zip(self.weight_to_weight(weights), self.bias_to_weight(biases))]
         out_b = [a + b for a, b in zip(self.weight_to_bias(weights), self.bias_to_bias(biases))]
         return out_w + out_b
 
 
 @register_metanet("dwsnet")
-class DWSNet(EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgraph",
-             tags=["netgraph", "metanet", "dwsnet"]):
+class DWSNet(
+    EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["netgraph", "metanet", "dwsnet"]
+):
     """DWSNet: ``depth`` DWS layers of ``hidden`` channels with ReLU, then pooling + MLP and/or an edit head.
 
     Args:
@@ -71,11 +72,22 @@ class DWSNet(EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgra
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], *, hidden: int, depth: int, head_hidden: int,
-                 out_features: int = 1, reduction: str = "max", dropout: float = 0.0, edit: bool = False,
-                 edit_scale: float = 0.01):
-        super().__init__(layer_shapes, "hnp", hidden, depth, out_features, head_hidden, reduction, dropout, edit,
-                         edit_scale)
+    def __init__(
+        self,
+        layer_shapes: list[list[int]],
+        *,
+        hidden: int,
+        depth: int,
+        head_hidden: int,
+        out_features: int = 1,
+        reduction: str = "max",
+        dropout: float = 0.0,
+        edit: bool = False,
+        edit_scale: float = 0.01,
+    ):
+        super().__init__(
+            layer_shapes, "hnp", hidden, depth, out_features, head_hidden, reduction, dropout, edit, edit_scale
+        )
 
     def _layer(self, layout: ChainLayout, c_in: int, c_out: int, gain: float) -> nn.Module:
         return DWSLayer(layout, c_in, c_out, gain)

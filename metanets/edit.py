@@ -28,8 +28,8 @@ from netgraph.masks import parameter_masks
 
 __all__ = ["apply_edit", "EditScale"]
 
-def apply_edit(graph: Data, node_delta: torch.Tensor, edge_delta: torch.Tensor,
-               scale: torch.Tensor | float) -> Data:
+
+def apply_edit(graph: Data, node_delta: torch.Tensor, edge_delta: torch.Tensor, scale: torch.Tensor | float) -> Data:
     """The graph with ``x + scale * node_delta`` and ``edge_attr + scale * edge_delta`` on parameter slots.
 
     Args:
@@ -43,8 +43,10 @@ def apply_edit(graph: Data, node_delta: torch.Tensor, edge_delta: torch.Tensor,
     """
     for name, delta, ref in (("node_delta", node_delta, graph.x), ("edge_delta", edge_delta, graph.edge_attr)):
         if delta.shape != ref.shape:
-            raise ValueError(f"{name} has shape {tuple(delta.shape)}, expected {tuple(ref.shape)} (the graph's "
-                             f"{'x' if name == 'node_delta' else 'edge_attr'}); predict one value per slot")
+            raise ValueError(
+                f"{name} has shape {tuple(delta.shape)}, expected {tuple(ref.shape)} (the graph's "
+                f"{'x' if name == 'node_delta' else 'edge_attr'}); predict one value per slot"
+            )
     node_mask, edge_mask = parameter_masks(graph)
     out = copy.copy(graph)
     out.x = graph.x + scale * torch.where(node_mask, node_delta, 0.0)

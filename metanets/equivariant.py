@@ -72,8 +72,10 @@ class ChainLayout:
             raise ValueError(f"layer_shapes must list [n_out, n_in, *kernel] per layer, got {layer_shapes}")
         for i, (prev, cur) in enumerate(zip(layer_shapes[:-1], layer_shapes[1:])):
             if cur[1] != prev[0]:
-                raise ValueError(f"layer {i + 1} reads {cur[1]} neurons but layer {i} gives {prev[0]}: "
-                                 f"layer_shapes {layer_shapes} is not a chain")
+                raise ValueError(
+                    f"layer {i + 1} reads {cur[1]} neurons but layer {i} gives {prev[0]}: "
+                    f"layer_shapes {layer_shapes} is not a chain"
+                )
         self.layer_shapes = [list(map(int, s)) for s in layer_shapes]
         self.num_layers = len(layer_shapes)
         self.sizes = [self.layer_shapes[0][1]] + [s[0] for s in self.layer_shapes]
@@ -160,8 +162,9 @@ class EquivariantLinear(nn.Module):
                 sources = [a for a, s in enumerate(self.in_slots) if set(subset) <= set(s.axes)]
                 if not sources:
                     continue
-                linear = nn.Linear(sum(self.in_slots[a].channels for a in sources), out.channels,
-                                   bias=bias and not subset)
+                linear = nn.Linear(
+                    sum(self.in_slots[a].channels for a in sources), out.channels, bias=bias and not subset
+                )
                 plan.append((subset, sources, len(self.terms)))
                 linears.append((subset == out.axes, linear))
                 self.terms.append(linear)
@@ -187,13 +190,14 @@ class EquivariantLinear(nn.Module):
         sizes: dict[int, int] = {}
         for t, slot in zip(feats, self.in_slots):
             if t.dim() != len(slot.axes) + 2 or t.shape[-1] != slot.channels:
-                raise ValueError(f"feature of shape {tuple(t.shape)} does not match slot {slot} "
-                                 "([B, *axes, channels])")
+                raise ValueError(f"feature of shape {tuple(t.shape)} does not match slot {slot} ([B, *axes, channels])")
             sizes.update(zip(slot.axes, t.shape[1:-1]))
         missing = {axis for out in self.out_slots for axis in out.axes} - set(sizes)
         if missing:
-            raise ValueError(f"output axes {sorted(missing)} appear in no input tensor, so their sizes are unknown; "
-                             "every permuted axis of an output must be carried by some input")
+            raise ValueError(
+                f"output axes {sorted(missing)} appear in no input tensor, so their sizes are unknown; "
+                "every permuted axis of an output must be carried by some input"
+            )
         pooled: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
         def pool(a: int, subset: tuple[int, ...]) -> torch.Tensor:
@@ -207,7 +211,11 @@ class EquivariantLinear(nn.Module):
         for out, plan in zip(self.out_slots, self._plan):
             total = None
             for subset, sources, term in plan:
-                x = torch.cat([pool(a, subset) for a in sources], dim=-1) if len(sources) > 1 else pool(sources[0], subset)
+                x = (
+                    torch.cat([pool(a, subset) for a in sources], dim=-1)
+                    if len(sources) > 1
+                    else pool(sources[0], subset)
+                )
                 y = self.terms[term](x)
                 view = [y.shape[0]] + [sizes[axis] if axis in subset else 1 for axis in out.axes] + [out.channels]
                 y = y.reshape(view)

@@ -86,15 +86,19 @@ class GeneratedNetworks(Population):
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: expected a safetensors file written by GeneratedNetworks.save "
-                                    "or netgraph-generate out=...")
+            raise FileNotFoundError(
+                f"{path} not found: expected a safetensors file written by GeneratedNetworks.save "
+                "or netgraph-generate out=..."
+            )
         if verify:
             verify_safetensors(path)
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
             if metadata.get("format") != GENERATED_FORMAT:
-                raise ValueError(f"{path} has format {metadata.get('format')!r}, expected {GENERATED_FORMAT!r}: it was "
-                                 "not written by GeneratedNetworks.save / netgraph-generate")
+                raise ValueError(
+                    f"{path} has format {metadata.get('format')!r}, expected {GENERATED_FORMAT!r}: it was "
+                    "not written by GeneratedNetworks.save / netgraph-generate"
+                )
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         recorded = TargetArchitecture.from_dict(json.loads(metadata["target"]))
         spec = recorded.check(target, what=f"the networks in {path}")

@@ -66,10 +66,10 @@ __all__ = ["GHN", "OperationGraph", "operation_graph", "OP_KINDS", "ENCODERS"]
 
 OP_KINDS = ("input", "linear", "conv", "depthwise", "grouped")
 KERNELS = (1, 3, 5, 7)
-NUM_ACTIVATIONS = 18           #: netgraph.types.Activation codes
-NUM_NORMS = 4                  #: netgraph.types.Norm codes
+NUM_ACTIVATIONS = 18  #: netgraph.types.Activation codes
+NUM_NORMS = 4  #: netgraph.types.Norm codes
 NUM_FEATURES = len(OP_KINDS) + len(KERNELS) + 1 + 2 + NUM_ACTIVATIONS + NUM_NORMS + 6
-SPATIAL = 7                    #: largest predicted kernel side (larger kernels get a flat spatial map)
+SPATIAL = 7  #: largest predicted kernel side (larger kernels get a flat spatial map)
 ENCODERS = ("transformer", "gnn")
 
 
@@ -106,14 +106,15 @@ def operation_graph(spec: GraphSpec) -> OperationGraph:
     shapes = [tuple(spec.shapes[k]) for k in weight_keys]
     for key, shape in zip(weight_keys, shapes):
         if not 2 <= len(shape) <= 5:
-            raise ValueError(f"layer weight {key!r} has shape {shape}; a GHN predicts linear and conv weights "
-                             "([out, in, *kernel])")
+            raise ValueError(
+                f"layer weight {key!r} has shape {shape}; a GHN predicts linear and conv weights ([out, in, *kernel])"
+            )
     num_ops, n = len(layers) + 1, spec.num_nodes
     # which operation writes each node: propagate owners along every edge that is not a weight
     # (residual sums, concatenations); weight layers own their output nodes, the input op the inputs
     weight_edge = torch.zeros(spec.edge_index.shape[1], dtype=torch.bool)
     for piece in spec.edge_pieces:  # a loop over layers
-        weight_edge[piece.offset:piece.offset + piece.num_edges] = True
+        weight_edge[piece.offset : piece.offset + piece.num_edges] = True
     src, dst = spec.edge_index[:, ~weight_edge]
     owner0 = torch.zeros(n, num_ops, dtype=torch.bool)
     owner0[spec.node_type == 0, 0] = True
@@ -138,7 +139,7 @@ def operation_graph(spec: GraphSpec) -> OperationGraph:
         out, fan_in, kernel = shape[0], math.prod(shape[1:]), shape[2:]
         groups = layer.weight.groups
         kind = 1 if not kernel else (3 if groups > 1 and groups == out else 4 if groups > 1 else 2)
-        if layer.weight.kernel and not kernel:        # flattened feature map: its own kernel counts
+        if layer.weight.kernel and not kernel:  # flattened feature map: its own kernel counts
             kind = 1
         row = [0.0] * NUM_FEATURES
         row[kind] = 1.0
@@ -153,12 +154,22 @@ def operation_graph(spec: GraphSpec) -> OperationGraph:
         base += NUM_ACTIVATIONS
         row[base + min(int(spec.node_norm[first_out]), NUM_NORMS - 1)] = 1.0
         base += NUM_NORMS
-        row[base:base + 6] = [float(layer.bias is not None), float(consumers[index] == 0), float(adjacency[0, index]),
-                              min(float(producers[index]), 4.0) / 4, min(float(consumers[index]), 4.0) / 4,
-                              float(groups > 1)]
+        row[base : base + 6] = [
+            float(layer.bias is not None),
+            float(consumers[index] == 0),
+            float(adjacency[0, index]),
+            min(float(producers[index]), 4.0) / 4,
+            min(float(consumers[index]), 4.0) / 4,
+            float(groups > 1),
+        ]
         features[index] = torch.tensor(row)
-    return OperationGraph(weight_keys, [layer.bias.param if layer.bias is not None else None for layer in layers],
-                          shapes, features, distance)
+    return OperationGraph(
+        weight_keys,
+        [layer.bias.param if layer.bias is not None else None for layer in layers],
+        shapes,
+        features,
+        distance,
+    )
 
 
 def _shortest_paths(adjacency: torch.Tensor) -> torch.Tensor:
@@ -191,7 +202,7 @@ class _AttentionBlock(nn.Module):
     def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, num, dim = h.shape
         q, k, v = self.qkv(self.norm1(h)).view(b, num, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)               # [B, heads, L, d / heads]
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # [B, heads, L, d / heads]
         h = h + self.out(attended.transpose(1, 2).reshape(b, num, dim))
         return h + self.mlp(self.norm2(h))
 
@@ -209,8 +220,10 @@ class _Encoder(nn.Module):
             self.backward_bias = nn.Embedding(max_distance + 2, heads * layers)
             self.blocks = nn.ModuleList(_AttentionBlock(dim, heads) for _ in range(layers))
         elif kind == "gnn":
-            self.blocks = nn.ModuleList(nn.Sequential(nn.LayerNorm(5 * dim), nn.Linear(5 * dim, 2 * dim), nn.GELU(),
-                                                      nn.Linear(2 * dim, dim)) for _ in range(layers))
+            self.blocks = nn.ModuleList(
+                nn.Sequential(nn.LayerNorm(5 * dim), nn.Linear(5 * dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+                for _ in range(layers)
+            )
         else:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {kind!r}")
         self.norm = nn.LayerNorm(dim)
@@ -222,9 +235,9 @@ class _Encoder(nn.Module):
         if self.kind == "transformer":
             bucket = lambda d: torch.where(d < 0, self.max_distance + 1, d.clamp(max=self.max_distance))  # noqa: E731
             bias = self.forward_bias(bucket(distance)) + self.backward_bias(bucket(distance.transpose(1, 2)))
-            bias = bias.masked_fill(~mask[:, None, :, None], float("-inf"))           # [B, Lq, Lk, heads * layers]
+            bias = bias.masked_fill(~mask[:, None, :, None], float("-inf"))  # [B, Lq, Lk, heads * layers]
             for index, block in enumerate(self.blocks):
-                h = block(h, bias[..., index * self.heads:(index + 1) * self.heads].permute(0, 3, 1, 2))
+                h = block(h, bias[..., index * self.heads : (index + 1) * self.heads].permute(0, 3, 1, 2))
         else:
             reach = (distance >= 1) & (distance <= self.max_distance)
             direct = (distance == 1).to(h.dtype)
@@ -235,8 +248,12 @@ class _Encoder(nn.Module):
         return self.norm(h) * mask[..., None]
 
 
-class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
-          tags=["netgraph", "weight-generator", "graph-hypernetwork", "ghn"]):
+class GHN(
+    WeightGenerator,
+    PyTorchModelHubMixin,
+    library_name="netgraph",
+    tags=["netgraph", "weight-generator", "graph-hypernetwork", "ghn"],
+):
     """A graph hypernetwork over operation graphs (see the module docstring).
 
     Args:
@@ -253,19 +270,32 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
 
     target_architecture = None
 
-    def __init__(self, dim: int = 64, layers: int = 3, heads: int = 4, encoder: str = "transformer",
-                 max_distance: int = 8, block: int = 16, min_noise: float = 0.2,
-                 trained_on: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        dim: int = 64,
+        layers: int = 3,
+        heads: int = 4,
+        encoder: str = "transformer",
+        max_distance: int = 8,
+        block: int = 16,
+        min_noise: float = 0.2,
+        trained_on: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         if not 0.0 <= min_noise <= 1.0:
             raise ValueError(f"min_noise must lie in [0, 1], got {min_noise}")
         self.block, self.min_noise = int(block), float(min_noise)
         self.trained_on = dict(trained_on or {})
         self.encoder = _Encoder(encoder, dim, layers, heads, max_distance)
-        self.sizes = {"channels": block * block, "spatial": block * SPATIAL * SPATIAL, "bias": block, "gain": 1,
-                      "mix": 1}
+        self.sizes = {
+            "channels": block * block,
+            "spatial": block * SPATIAL * SPATIAL,
+            "bias": block,
+            "gain": 1,
+            "mix": 1,
+        }
         self.decoder = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, sum(self.sizes.values())))
-        with torch.no_grad():                          # start near gain 1, an even mix and zero biases
+        with torch.no_grad():  # start near gain 1, an even mix and zero biases
             heads = self.sizes["channels"] + self.sizes["spatial"]
             self.decoder[-1].weight[heads:].mul_(0.1)
             self.decoder[-1].bias[heads:].zero_()
@@ -276,7 +306,7 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
         """The operation graph of ``target`` (cached per spec)."""
         spec = self.target_spec(target)
         cached = self._graphs.get(id(spec))
-        if cached is None or cached[0] is not spec:   # the cache holds the spec, so its id is not reused
+        if cached is None or cached[0] is not spec:  # the cache holds the spec, so its id is not reused
             cached = self._graphs[id(spec)] = (spec, operation_graph(spec))
         return cached[1]
 
@@ -288,15 +318,16 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
         distance = torch.full((len(graphs), size, size), -1, dtype=torch.long, device=device)
         mask = torch.zeros(len(graphs), size, dtype=torch.bool, device=device)
         for i, g in enumerate(graphs):  # a loop over architectures (padding)
-            features[i, :g.num_ops] = g.features.to(device)
-            distance[i, :g.num_ops, :g.num_ops] = g.distance.to(device)
-            mask[i, :g.num_ops] = True
+            features[i, : g.num_ops] = g.features.to(device)
+            distance[i, : g.num_ops, : g.num_ops] = g.distance.to(device)
+            mask[i, : g.num_ops] = True
         h = self.encoder(features, distance, mask)
-        return [h[i, :g.num_ops] for i, g in enumerate(graphs)]
+        return [h[i, : g.num_ops] for i, g in enumerate(graphs)]
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, targets: Sequence[nn.Module | GraphSpec], n: int = 1,
-                generator: torch.Generator | None = None) -> list[dict[str, torch.Tensor]]:
+    def predict(
+        self, targets: Sequence[nn.Module | GraphSpec], n: int = 1, generator: torch.Generator | None = None
+    ) -> list[dict[str, torch.Tensor]]:
         """Predicted weights and biases ``{key: [n, *shape]}`` of every linear / conv layer of each target
         (differentiable; ``generator`` draws the Gaussian part)."""
         check_count(n)
@@ -311,22 +342,30 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
             out.append(params)
         return out
 
-    def _layer(self, shape: tuple[int, ...], key: str, bias_key: str | None, part: dict[str, torch.Tensor], n: int,
-               generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    def _layer(
+        self,
+        shape: tuple[int, ...],
+        key: str,
+        bias_key: str | None,
+        part: dict[str, torch.Tensor],
+        n: int,
+        generator: torch.Generator | None,
+    ) -> dict[str, torch.Tensor]:
         out, fan_in, kernel = shape[0], math.prod(shape[1:]), shape[2:]
         device = part["channels"].device
         rows = torch.arange(out, device=device) % self.block
         cols = torch.arange(shape[1], device=device) % self.block
-        tiled = part["channels"].view(self.block, self.block)[rows][:, cols]                  # [out, in]
+        tiled = part["channels"].view(self.block, self.block)[rows][:, cols]  # [out, in]
         if len(kernel) == 2 and max(kernel) <= SPATIAL:
             top, left = (SPATIAL - kernel[0]) // 2, (SPATIAL - kernel[1]) // 2
-            spatial = part["spatial"].view(self.block, SPATIAL, SPATIAL)[rows][:, top:top + kernel[0],
-                                                                              left:left + kernel[1]]
-            tiled = tiled[:, :, None, None] * spatial[:, None]                                 # [out, in, kh, kw]
+            spatial = part["spatial"].view(self.block, SPATIAL, SPATIAL)[rows][
+                :, top : top + kernel[0], left : left + kernel[1]
+            ]
+            tiled = tiled[:, :, None, None] * spatial[:, None]  # [out, in, kh, kw]
         else:
             tiled = tiled.reshape(out, shape[1], *([1] * len(kernel))).expand(shape)
         rows_flat = tiled.reshape(out, -1)
-        if fan_in > 1:                   # standardise every row: a shared offset would make all neurons alike
+        if fan_in > 1:  # standardise every row: a shared offset would make all neurons alike
             rows_flat = rows_flat - rows_flat.mean(1, keepdim=True)
         tiled = (rows_flat / rows_flat.pow(2).mean(1, keepdim=True).add(1e-12).sqrt()).view(shape)
         rho = (1.0 - self.min_noise) * torch.sigmoid(part["mix"])
@@ -338,20 +377,22 @@ class GHN(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
             params[bias_key] = (part["bias"][rows] / math.sqrt(fan_in)).expand(n, out)
         return params
 
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         check_count(n)
         require_condition(None, condition, n, type(self).__name__)
         spec = self.target_spec(target)
         state = DefaultInitGenerator(self.decoder[0].weight.device).generate_state_dicts(spec, n=n)
-        if isinstance(target, nn.Module):                      # norm parameters and buffers: the target's
+        if isinstance(target, nn.Module):  # norm parameters and buffers: the target's
             own = target.state_dict()
             state = {k: own[k].to(v).expand_as(v) if k in own else v for k, v in state.items()}
         state.update(self.predict([spec], n)[0])
         return netgraph.from_state_dicts(target, state)
 
-    def forward(self, model: nn.Module, generator: torch.Generator | None = None,
-                example_inputs: Any = None) -> nn.Module:
+    def forward(
+        self, model: nn.Module, generator: torch.Generator | None = None, example_inputs: Any = None
+    ) -> nn.Module:
         """Write one predicted network into ``model`` (in place, no gradient) and return it.
 
         ``example_inputs`` (a tensor, tuple or dict of keyword inputs) is needed for models that

@@ -54,8 +54,15 @@ class PNAAggregation(Aggregation):
         self.avg_log_degree = avg_log_degree
         self.base = MultiAggregation(_PNA)
 
-    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None, ptr: torch.Tensor | None = None,
-                dim_size: int | None = None, dim: int = -2, max_num_elements: int | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        index: torch.Tensor | None = None,
+        ptr: torch.Tensor | None = None,
+        dim_size: int | None = None,
+        dim: int = -2,
+        max_num_elements: int | None = None,
+    ) -> torch.Tensor:
         out = self.base(x, index, ptr=ptr, dim_size=dim_size, dim=dim)
         amplification = torch.log1p(degree(index, out.shape[0], dtype=x.dtype)) / self.avg_log_degree
         return torch.cat([out, out * amplification.unsqueeze(-1)], dim=-1)
@@ -100,8 +107,15 @@ class GMNConv(nn.Module):
     """One bidirectional message-passing layer with edge updates: ``(h [N, d], edge_index [2, E],
     e [E, d]) -> (h', e')`` (see module docstring)."""
 
-    def __init__(self, dim: int, message: str = "film", aggr: str = "pna", avg_log_degree: float = 3.0,
-                 edge_update: bool = True, dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        message: str = "film",
+        aggr: str = "pna",
+        avg_log_degree: float = 3.0,
+        edge_update: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if message not in MESSAGES:
             raise ValueError(f"message must be one of {MESSAGES}, got {message!r}")
@@ -145,10 +159,35 @@ class GMN(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
-    def __init__(self, *, dim: int, depth: int, message: str, aggr: str, head_hidden: int, edge_features: int = 9,
-                 avg_log_degree: float = 3.0, edge_update: bool = True, out_features: int = 1, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
-                 max_layers: int = 256, max_positions: int = 1024,
-                 probe_features: int = 0):
-        super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,
-                         max_positions, probe_features)
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int,
+        message: str,
+        aggr: str,
+        head_hidden: int,
+        edge_features: int = 9,
+        avg_log_degree: float = 3.0,
+        edge_update: bool = True,
+        out_features: int = 1,
+        dropout: float = 0.0,
+        edit: bool = False,
+        edit_scale: float = 0.01,
+        max_layers: int = 256,
+        max_positions: int = 1024,
+        probe_features: int = 0,
+    ):
+        super().__init__(
+            dim,
+            edge_features,
+            out_features,
+            head_hidden,
+            dropout,
+            edit,
+            edit_scale,
+            max_layers,
+            max_positions,
+            probe_features,
+        )
         self.layers.extend(GMNConv(dim, message, aggr, avg_log_degree, edge_update, dropout) for _ in range(depth))

@@ -62,8 +62,9 @@ def fan_in_scales(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
         for layer in spec.layers:  # a loop over layers
             piece = layer.weight
             scale = 1.0 / math.sqrt(piece.n_in * math.prod(piece.kernel))
-            spec.write_edge_block(edges, piece, torch.full((1, piece.num_edges, *piece.kernel), scale, dtype=dtype,
-                                                           device=device))
+            spec.write_edge_block(
+                edges, piece, torch.full((1, piece.num_edges, *piece.kernel), scale, dtype=dtype, device=device)
+            )
             if layer.bias is not None:
                 nodes[layer.bias.nodes.to(device), layer.bias.column] = scale
         edges = torch.where(edges == 0, 1.0, edges)  # write_edge_block zeroes kernel padding: give it scale 1
@@ -72,8 +73,12 @@ def fan_in_scales(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     return node_scale, edge_scale
 
 
-class GraphHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
-                        tags=["netgraph", "weight-generator", "graph-hypernetwork"]):
+class GraphHypernetwork(
+    WeightGenerator,
+    PyTorchModelHubMixin,
+    library_name="netgraph",
+    tags=["netgraph", "weight-generator", "graph-hypernetwork"],
+):
     """A graph hypernetwork for any architecture (see the module docstring).
 
     Args:
@@ -88,24 +93,42 @@ class GraphHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="net
         trained_on: provenance written to the model card (architectures, data, recipe), JSON.
     """
 
-    def __init__(self, dim: int = 32, depth: int = 3, kernel_shape: Sequence[int] = (), encoder: str = "gmn",
-                 encoder_kwargs: Mapping[str, Any] | None = None, edit_scale: float = 0.01,
-                 trained_on: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        dim: int = 32,
+        depth: int = 3,
+        kernel_shape: Sequence[int] = (),
+        encoder: str = "gmn",
+        encoder_kwargs: Mapping[str, Any] | None = None,
+        edit_scale: float = 0.01,
+        trained_on: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         self.kernel_shape = tuple(int(k) for k in kernel_shape)
         self.trained_on = dict(trained_on or {})
-        self.encoder = create_metanet(encoder, dim=dim, depth=depth, edge_features=math.prod(self.kernel_shape),
-                                      out_features=0, edit=True, edit_scale=edit_scale, **dict(encoder_kwargs or {}))
+        self.encoder = create_metanet(
+            encoder,
+            dim=dim,
+            depth=depth,
+            edge_features=math.prod(self.kernel_shape),
+            out_features=0,
+            edit=True,
+            edit_scale=edit_scale,
+            **dict(encoder_kwargs or {}),
+        )
 
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         check_count(n)
         require_condition(None, condition, n, type(self).__name__)
         spec = self.target_spec(target, kernel_shape=self.kernel_shape)
         if spec.kernel_shape != self.kernel_shape:
-            raise ValueError(f"the target has kernels up to {spec.kernel_shape}, but this graph hypernetwork reads edge "
-                             f"features of kernel_shape {self.kernel_shape}; use one built with kernel_shape="
-                             f"{spec.kernel_shape} or larger")
+            raise ValueError(
+                f"the target has kernels up to {spec.kernel_shape}, but this graph hypernetwork reads edge "
+                f"features of kernel_shape {self.kernel_shape}; use one built with kernel_shape="
+                f"{spec.kernel_shape} or larger"
+            )
         device = self.encoder.edit_scale.scale.device
         return self.transform(DefaultInitGenerator(device).generate_graphs(spec, n=n))
 

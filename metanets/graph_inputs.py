@@ -49,8 +49,15 @@ class GraphEmbedding(nn.Module):
             e.g. ScaleGMN, use this).
     """
 
-    def __init__(self, dim: int, edge_features: int, max_layers: int = 256, max_positions: int = 1024,
-                 probe_features: int = 0, values: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        edge_features: int,
+        max_layers: int = 256,
+        max_positions: int = 1024,
+        probe_features: int = 0,
+        values: bool = True,
+    ):
         super().__init__()
         self.probe_features = probe_features
         self.probe = nn.Linear(probe_features, dim) if probe_features and values else None
@@ -69,31 +76,43 @@ class GraphEmbedding(nn.Module):
     def check(self, graph: Data) -> None:
         """Raise a ``ValueError`` naming the option to change if ``graph`` does not fit the tables."""
         if graph.edge_attr.shape[1] != self.edge_features:
-            raise ValueError(f"the graphs have {graph.edge_attr.shape[1]} edge features but the model was built for "
-                             f"edge_features={self.edge_features}; build the graphs with "
-                             "from_module(m, kernel_shape=...) giving that many, or the model with "
-                             f"edge_features={graph.edge_attr.shape[1]}")
+            raise ValueError(
+                f"the graphs have {graph.edge_attr.shape[1]} edge features but the model was built for "
+                f"edge_features={self.edge_features}; build the graphs with "
+                "from_module(m, kernel_shape=...) giving that many, or the model with "
+                f"edge_features={graph.edge_attr.shape[1]}"
+            )
         if graph.num_nodes and int(graph.layer.max()) >= self.max_layers:
-            raise ValueError(f"the graphs have layer index {int(graph.layer.max())} but the model has "
-                             f"max_layers={self.max_layers}; build the model with a larger max_layers")
+            raise ValueError(
+                f"the graphs have layer index {int(graph.layer.max())} but the model has "
+                f"max_layers={self.max_layers}; build the model with a larger max_layers"
+            )
         if graph.num_nodes and int(graph.node_pos.max()) >= self.max_positions:
-            raise ValueError(f"the graphs have a fixed node at position {int(graph.node_pos.max())} but the model has "
-                             f"max_positions={self.max_positions}; build the model with a larger max_positions")
+            raise ValueError(
+                f"the graphs have a fixed node at position {int(graph.node_pos.max())} but the model has "
+                f"max_positions={self.max_positions}; build the model with a larger max_positions"
+            )
 
     def check_probe(self, graph: Data) -> torch.Tensor:
         probe = getattr(graph, "probe", None)
         if probe is None or probe.shape[-1] != self.probe_features:
             found = "no probe attribute" if probe is None else f"probe features of size {probe.shape[-1]}"
-            raise ValueError(f"the model was built with probe_features={self.probe_features} but the graphs have "
-                             f"{found}; add them with netgraph.metanets.ProbeFeatures(model, probes) "
-                             f"({self.probe_features} probes)")
+            raise ValueError(
+                f"the model was built with probe_features={self.probe_features} but the graphs have "
+                f"{found}; add them with netgraph.metanets.ProbeFeatures(model, probes) "
+                f"({self.probe_features} probes)"
+            )
         return probe
 
     def node_context(self, graph: Data) -> torch.Tensor:
         """``[N, dim]``: type + activation + norm + layer embeddings, plus the position embedding of
         fixed nodes; no parameter values (invariant to any rescaling of the weights)."""
-        h = (self.node_type(graph.node_type) + self.node_act(graph.node_act) + self.node_norm(graph.node_norm)
-             + self.layer(graph.layer))
+        h = (
+            self.node_type(graph.node_type)
+            + self.node_act(graph.node_act)
+            + self.node_norm(graph.node_norm)
+            + self.layer(graph.layer)
+        )
         pos = graph.node_pos
         table = torch.where(graph.node_type == NodeType.INPUT, 0, torch.where(graph.node_type == NodeType.OUTPUT, 1, 2))
         position = self.position(table * self.max_positions + pos.clamp(min=0))

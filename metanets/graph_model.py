@@ -28,8 +28,19 @@ class GraphMetanet(Metanet):
     ``nn.ModuleList`` of modules with ``forward(h, edge_index, e) -> (h, e)``.
     """
 
-    def __init__(self, dim: int, edge_features: int, out_features: int, head_hidden: int, dropout: float,
-                 edit: bool, edit_scale: float, max_layers: int, max_positions: int, probe_features: int = 0):
+    def __init__(
+        self,
+        dim: int,
+        edge_features: int,
+        out_features: int,
+        head_hidden: int,
+        dropout: float,
+        edit: bool,
+        edit_scale: float,
+        max_layers: int,
+        max_positions: int,
+        probe_features: int = 0,
+    ):
         super().__init__(out_features, edit, edit_scale)
         self.embedding = GraphEmbedding(dim, edge_features, max_layers, max_positions, probe_features)
         self.layers = nn.ModuleList()

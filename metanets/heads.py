@@ -38,11 +38,16 @@ class InvariantHead(nn.Module):
         super().__init__()
         self.mlp = MLP([4 * dim, hidden, out_features], norm=None, dropout=dropout)
 
-    def forward(self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor, node_graph: torch.Tensor,
-                num_graphs: int) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor, node_graph: torch.Tensor, num_graphs: int
+    ) -> torch.Tensor:
         edge_graph = node_graph[edge_index[0]]
-        pooled = [global_mean_pool(h, node_graph, num_graphs), global_max_pool(h, node_graph, num_graphs),
-                  global_mean_pool(e, edge_graph, num_graphs), global_max_pool(e, edge_graph, num_graphs)]
+        pooled = [
+            global_mean_pool(h, node_graph, num_graphs),
+            global_max_pool(h, node_graph, num_graphs),
+            global_mean_pool(e, edge_graph, num_graphs),
+            global_max_pool(e, edge_graph, num_graphs),
+        ]
         return self.mlp(torch.cat(pooled, dim=-1))
 
 

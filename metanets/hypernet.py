@@ -51,8 +51,9 @@ class WeightGenerator(nn.Module, abc.ABC):
     target_architecture: TargetArchitecture | None = None
 
     @abc.abstractmethod
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         """``n`` parameter graphs of ``target``'s architecture (a PyG ``Batch``), optionally conditioned.
 
         Args:
@@ -61,25 +62,31 @@ class WeightGenerator(nn.Module, abc.ABC):
             n: number of networks.
         """
 
-    def generate(self, target: nn.Module | GraphSpec | None = None, condition: torch.Tensor | None = None,
-                 n: int = 1) -> GeneratedNetworks:
+    def generate(
+        self, target: nn.Module | GraphSpec | None = None, condition: torch.Tensor | None = None, n: int = 1
+    ) -> GeneratedNetworks:
         """``n`` networks of ``target``'s architecture, ready to run (``None``: the recorded architecture)."""
         target = self.resolve_target(target)
-        return GeneratedNetworks(self.generate_graphs(target, condition, n),
-                                 target if isinstance(target, nn.Module) else None)
+        return GeneratedNetworks(
+            self.generate_graphs(target, condition, n), target if isinstance(target, nn.Module) else None
+        )
 
-    def generate_state_dicts(self, target: nn.Module | GraphSpec | None = None, condition: torch.Tensor | None = None,
-                             n: int = 1) -> dict[str, torch.Tensor]:
+    def generate_state_dicts(
+        self, target: nn.Module | GraphSpec | None = None, condition: torch.Tensor | None = None, n: int = 1
+    ) -> dict[str, torch.Tensor]:
         """The generated weights as one stacked state dict (``[n, *shape]`` per key), differentiable."""
         return self.generate(target, condition, n).state_dicts()
 
-    def generate_modules(self, target: nn.Module | None = None, condition: torch.Tensor | None = None,
-                         n: int = 1) -> list[nn.Module]:
+    def generate_modules(
+        self, target: nn.Module | None = None, condition: torch.Tensor | None = None, n: int = 1
+    ) -> list[nn.Module]:
         """``n`` copies of ``target`` carrying generated weights (detached; for evaluation and export).
         To train through the weights use :meth:`generate` (``nets(x)``) or :meth:`generate_state_dicts`."""
         if target is not None and not isinstance(target, nn.Module):
-            raise TypeError(f"generate_modules needs the target nn.Module to copy, got {type(target).__name__}; "
-                            "use generate / generate_state_dicts for a GraphSpec")
+            raise TypeError(
+                f"generate_modules needs the target nn.Module to copy, got {type(target).__name__}; "
+                "use generate / generate_state_dicts for a GraphSpec"
+            )
         return self.generate(target, condition, n).modules()
 
     def resolve_target(self, target: nn.Module | GraphSpec | None) -> nn.Module | GraphSpec:
@@ -120,12 +127,16 @@ class DefaultInitGenerator(WeightGenerator):
         super().__init__()
         self.device = torch.device(device) if device is not None else torch.device("cpu")
 
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         check_count(n)
         spec = netgraph.spec_of(target)
-        state = {k: torch.zeros(n, *spec.shapes[k], dtype=spec.dtypes[k], device=self.device)
-                 for k in spec.keys if k not in spec.aliases}
+        state = {
+            k: torch.zeros(n, *spec.shapes[k], dtype=spec.dtypes[k], device=self.device)
+            for k in spec.keys
+            if k not in spec.aliases
+        }
         for layer in spec.layers:
             piece = layer.weight
             bound = 1.0 / math.sqrt(piece.n_in * math.prod(piece.kernel))

@@ -57,8 +57,13 @@ def mip_encoding(z: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)
 
 
-class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
-                          tags=["netgraph", "weight-generator", "hypernetwork"], coders=TARGET_CODERS):
+class ChunkedHypernetwork(
+    WeightGenerator,
+    PyTorchModelHubMixin,
+    library_name="netgraph",
+    tags=["netgraph", "weight-generator", "hypernetwork"],
+    coders=TARGET_CODERS,
+):
     """A chunked MLP hypernetwork for one target architecture (see the module docstring).
 
     Args:
@@ -73,13 +78,23 @@ class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="n
         trained_on: provenance written to the model card (zoo / data / recipe), JSON.
     """
 
-    def __init__(self, target: nn.Module | TargetArchitecture | Mapping[str, Any], noise_dim: int = 8,
-                 chunk_size: int = 256, chunk_dim: int = 16, hidden: Sequence[int] = (64, 64), mip: bool = False,
-                 condition: Mapping[str, Any] | None = None, trained_on: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        target: nn.Module | TargetArchitecture | Mapping[str, Any],
+        noise_dim: int = 8,
+        chunk_size: int = 256,
+        chunk_dim: int = 16,
+        hidden: Sequence[int] = (64, 64),
+        mip: bool = False,
+        condition: Mapping[str, Any] | None = None,
+        trained_on: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         if noise_dim < 0 or chunk_size < 1 or chunk_dim < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"noise_dim >= 0, chunk_size >= 1, chunk_dim >= 1 and hidden widths >= 1 expected; got "
-                             f"noise_dim={noise_dim}, chunk_size={chunk_size}, chunk_dim={chunk_dim}, hidden={hidden}")
+            raise ValueError(
+                f"noise_dim >= 0, chunk_size >= 1, chunk_dim >= 1 and hidden widths >= 1 expected; got "
+                f"noise_dim={noise_dim}, chunk_size={chunk_size}, chunk_dim={chunk_dim}, hidden={hidden}"
+            )
         self.target_architecture = as_target_architecture(target)
         self.noise_dim, self.chunk_size, self.mip = noise_dim, chunk_size, mip
         self.trained_on = dict(trained_on or {})
@@ -98,8 +113,9 @@ class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="n
                 nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="leaky_relu")
                 nn.init.zeros_(layer.bias)
 
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         spec = self.target_spec(target)
         return fill_parameter_slots(spec, self.parameter_vectors(condition, n))
 
@@ -109,8 +125,11 @@ class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="n
         device = self.chunk_embeddings.device
         parts = []
         if self.noise_dim:
-            parts.append(mip_encoding(torch.rand(n, self.noise_dim, device=device)) if self.mip
-                         else torch.randn(n, self.noise_dim, device=device))
+            parts.append(
+                mip_encoding(torch.rand(n, self.noise_dim, device=device))
+                if self.mip
+                else torch.randn(n, self.noise_dim, device=device)
+            )
         embedding = require_condition(self.condition, condition, n, type(self).__name__)
         if embedding is not None:
             parts.append(embedding)
@@ -118,12 +137,13 @@ class ChunkedHypernetwork(WeightGenerator, PyTorchModelHubMixin, library_name="n
         first = self.hidden_layers[0]
         split = per_net.shape[1]
         # first layer on [per_net, chunk] without building the [n, C, inputs + chunk_dim] concatenation
-        h = (per_net @ first.weight[:, :split].T).unsqueeze(1) + (self.chunk_embeddings @ first.weight[:, split:].T
-                                                                  + first.bias)
+        h = (per_net @ first.weight[:, :split].T).unsqueeze(1) + (
+            self.chunk_embeddings @ first.weight[:, split:].T + first.bias
+        )
         h = self.activation(h)
         for layer in self.hidden_layers[1:]:
             h = self.activation(layer(h))
-        values = self.output(h).reshape(n, -1)[:, :self.num_outputs]                   # [n, P]
+        values = self.output(h).reshape(n, -1)[:, : self.num_outputs]  # [n, P]
         return values + self.theta0 if self.theta0 is not None else values
 
     def _default_values(self, target) -> torch.Tensor:

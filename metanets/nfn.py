@@ -55,11 +55,24 @@ class NFN(EquivariantDenseMetanet, PyTorchModelHubMixin, library_name="netgraph"
         edit_scale: initial ``scale`` of edits ``w + scale * delta``.
     """
 
-    def __init__(self, layer_shapes: list[list[int]], symmetry: str = "hnp", *, hidden: int, depth: int,
-                 head_hidden: int, out_features: int = 1, io_embed: bool = True, reduction: str = "mean",
-                 dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01):
-        super().__init__(layer_shapes, symmetry, hidden, depth, out_features, head_hidden, reduction, dropout, edit,
-                         edit_scale)
+    def __init__(
+        self,
+        layer_shapes: list[list[int]],
+        symmetry: str = "hnp",
+        *,
+        hidden: int,
+        depth: int,
+        head_hidden: int,
+        out_features: int = 1,
+        io_embed: bool = True,
+        reduction: str = "mean",
+        dropout: float = 0.0,
+        edit: bool = False,
+        edit_scale: float = 0.01,
+    ):
+        super().__init__(
+            layer_shapes, symmetry, hidden, depth, out_features, head_hidden, reduction, dropout, edit, edit_scale
+        )
         self.io_embedding = IOEmbedding(self.layout, 1) if symmetry == "np" and io_embed else None
 
     def _layer(self, layout: ChainLayout, c_in: int, c_out: int, gain: float) -> nn.Module:

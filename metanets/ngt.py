@@ -56,13 +56,27 @@ class RelationalAttention(MessagePassing):
 
     def forward(self, h: torch.Tensor, relation_index: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         shape = (-1, self.heads, self.head_dim)
-        out = self.propagate(relation_index, q=self.query(h).view(shape), k=self.key(h).view(shape),
-                             v=self.value(h).view(shape), rk=self.relation_key(r).view(shape),
-                             rv=self.relation_value(r).view(shape))
+        out = self.propagate(
+            relation_index,
+            q=self.query(h).view(shape),
+            k=self.key(h).view(shape),
+            v=self.value(h).view(shape),
+            rk=self.relation_key(r).view(shape),
+            rv=self.relation_value(r).view(shape),
+        )
         return self.out(out.reshape(h.shape[0], -1))
 
-    def message(self, q_i: torch.Tensor, k_j: torch.Tensor, v_j: torch.Tensor, rk: torch.Tensor, rv: torch.Tensor,
-                index: torch.Tensor, ptr: torch.Tensor | None, size_i: int | None) -> torch.Tensor:
+    def message(
+        self,
+        q_i: torch.Tensor,
+        k_j: torch.Tensor,
+        v_j: torch.Tensor,
+        rk: torch.Tensor,
+        rv: torch.Tensor,
+        index: torch.Tensor,
+        ptr: torch.Tensor | None,
+        size_i: int | None,
+    ) -> torch.Tensor:
         scores = (q_i * (k_j + rk)).sum(dim=-1) / math.sqrt(self.head_dim)  # [R, heads]
         alpha = self.dropout(softmax(scores, index, ptr, size_i))
         return (v_j + rv) * alpha.unsqueeze(-1)
@@ -111,12 +125,35 @@ class NGT(GraphMetanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (:class:`ProbeFeatures`; 0: none).
     """
 
-    def __init__(self, *, dim: int, depth: int, heads: int, head_hidden: int, edge_features: int = 9,
-                 ffn_factor: int = 2, out_features: int = 1, dropout: float = 0.0, edit: bool = False,
-                 edit_scale: float = 0.01, max_layers: int = 256, max_positions: int = 1024,
-                 probe_features: int = 0):
-        super().__init__(dim, edge_features, out_features, head_hidden, dropout, edit, edit_scale, max_layers,
-                         max_positions, probe_features)
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int,
+        heads: int,
+        head_hidden: int,
+        edge_features: int = 9,
+        ffn_factor: int = 2,
+        out_features: int = 1,
+        dropout: float = 0.0,
+        edit: bool = False,
+        edit_scale: float = 0.01,
+        max_layers: int = 256,
+        max_positions: int = 1024,
+        probe_features: int = 0,
+    ):
+        super().__init__(
+            dim,
+            edge_features,
+            out_features,
+            head_hidden,
+            dropout,
+            edit,
+            edit_scale,
+            max_layers,
+            max_positions,
+            probe_features,
+        )
         self.final_norm_h, self.final_norm_e = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.layers.extend(NGTLayer(dim, heads, ffn_factor, dropout) for _ in range(depth))
 

@@ -59,8 +59,9 @@ class EdgeMLP(nn.Module):
     """``MLP([h_source, h_target, e])`` per edge: :class:`PairwiseLinear` -> activation (-> dropout) ->
     ``nn.Linear``. ``(h [N, node_dim], edge_index [2, E], e [E, edge_dim]) -> [E, out_dim]``."""
 
-    def __init__(self, node_dim: int, edge_dim: int, hidden: int, out_dim: int, act: str = "relu",
-                 dropout: float = 0.0):
+    def __init__(
+        self, node_dim: int, edge_dim: int, hidden: int, out_dim: int, act: str = "relu", dropout: float = 0.0
+    ):
         super().__init__()
         self.first = PairwiseLinear(node_dim, edge_dim, hidden)
         self.act = activation_resolver(act)

@@ -63,8 +63,10 @@ def _template_for(spec: GraphSpec, templates: Sequence[nn.Module]) -> nn.Module:
     for template in templates:
         if _architecture_key(spec_of(template)) == key:
             return template
-    raise ValueError(f"no template module matches the architecture {spec!r} of the batch; pass one module per "
-                     "architecture in the batch (probe_features(batch, [model_a, model_b], probes))")
+    raise ValueError(
+        f"no template module matches the architecture {spec!r} of the batch; pass one module per "
+        "architecture in the batch (probe_features(batch, [model_a, model_b], probes))"
+    )
 
 
 def probe_features(batch: Data, model: nn.Module | Sequence[nn.Module], probes: torch.Tensor) -> torch.Tensor:
@@ -83,8 +85,9 @@ def probe_features(batch: Data, model: nn.Module | Sequence[nn.Module], probes: 
         layers = _probed_layers(group.spec, template)
         if not layers:
             continue
-        params = group.spec.scatter(batch.x[group.nodes], batch.edge_attr[group.edges], batch.aux[group.aux],
-                                    batch_dims=1)
+        params = group.spec.scatter(
+            batch.x[group.nodes], batch.edge_attr[group.edges], batch.aux[group.aux], batch_dims=1
+        )
         modules = dict(template.named_modules())
         was_training = template.training
         template.eval()

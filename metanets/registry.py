@@ -26,8 +26,14 @@ import torch.nn as nn
 from netgraph.configs import load_preset, preset_names
 from netgraph.registry import Registry
 
-__all__ = ["register_metanet", "create_metanet", "list_metanets", "metanet_class", "metanet_preset",
-           "metanet_preset_names"]
+__all__ = [
+    "register_metanet",
+    "create_metanet",
+    "list_metanets",
+    "metanet_class",
+    "metanet_preset",
+    "metanet_preset_names",
+]
 
 _METANETS: Registry = Registry("metanet")
 _FIXED: dict[str, dict] = {}  #: settings a registered name fixes (one class can back several names)
@@ -75,8 +81,10 @@ def create_metanet(name: str, device: torch.device | str | None = None, **config
     defaults.pop("name", None)
     clashes = {k: config[k] for k in fixed if k in config and config[k] != fixed[k]}
     if clashes:
-        raise ValueError(f"metanet {name!r} fixes {fixed}; got {clashes}. Pick the name that has the setting you want "
-                         f"(one of {list_metanets()})")
+        raise ValueError(
+            f"metanet {name!r} fixes {fixed}; got {clashes}. Pick the name that has the setting you want "
+            f"(one of {list_metanets()})"
+        )
     model = cls(**{**defaults, **config, **fixed})
     return model.to(device) if device is not None else model
 

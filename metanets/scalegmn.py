@@ -65,8 +65,7 @@ from .graph_inputs import GraphEmbedding
 from .heads import InvariantHead
 from .registry import register_metanet
 
-__all__ = ["ScaleGMN", "ScaleGMNConv", "ScaleInvariant", "ScaleEquivariant", "ScaleGroups", "scale_groups",
-           "canonical"]
+__all__ = ["ScaleGMN", "ScaleGMNConv", "ScaleInvariant", "ScaleEquivariant", "ScaleGroups", "scale_groups", "canonical"]
 
 _EPS = 1e-12
 
@@ -114,8 +113,9 @@ class ScaleInvariant(nn.Module):
         self.context_dim = context_dim
         self.rho = MLP([in_dim + context_dim, hidden or out_dim, out_dim], norm=None)
 
-    def forward(self, x: torch.Tensor, sign: torch.Tensor, positive: torch.Tensor,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, sign: torch.Tensor, positive: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         c = canonical(x, positive)
         flipped = torch.where(sign.unsqueeze(-1), -c, c)
         if self.context_dim:
@@ -131,8 +131,9 @@ class ScaleEquivariant(nn.Module):
         self.linear = nn.Linear(in_dim, out_dim, bias=False)
         self.gate = ScaleInvariant(in_dim, out_dim, context_dim)
 
-    def forward(self, x: torch.Tensor, sign: torch.Tensor, positive: torch.Tensor,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, sign: torch.Tensor, positive: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.linear(x) * self.gate(x, sign, positive, context)
 
 
@@ -155,11 +156,12 @@ class ScaleGMNConv(nn.Module):
         self.edge_linear = nn.Linear(dim, dim, bias=False)
         self.edge_gate = MLP([3 * dim, dim, dim], norm=None)
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor,
-                groups: ScaleGroups) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, h: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor, groups: ScaleGroups
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         src, dst = edge_index
         g, n = groups, h.shape[0]
-        incoming = torch.cat([h[dst], e * h[src]], -1)                                 # scales by q_dst
+        incoming = torch.cat([h[dst], e * h[src]], -1)  # scales by q_dst
         messages = self.forward_message(incoming, g.node_sign[dst], g.node_positive[dst], g.node_context[dst])
         parts = [h, scatter(messages, dst, 0, dim_size=n, reduce="mean")]
         if self.backward_message is not None:
@@ -195,9 +197,22 @@ class ScaleGMN(Metanet, PyTorchModelHubMixin, library_name="netgraph", tags=["ne
         probe_features: use the graphs' ``probe`` features of this size (0: none).
     """
 
-    def __init__(self, *, dim: int, depth: int, head_hidden: int, edge_features: int = 9, bidirectional: bool = False,
-                 out_features: int = 1, dropout: float = 0.0, edit: bool = False, edit_scale: float = 0.01,
-                 max_layers: int = 256, max_positions: int = 1024, probe_features: int = 0):
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int,
+        head_hidden: int,
+        edge_features: int = 9,
+        bidirectional: bool = False,
+        out_features: int = 1,
+        dropout: float = 0.0,
+        edit: bool = False,
+        edit_scale: float = 0.01,
+        max_layers: int = 256,
+        max_positions: int = 1024,
+        probe_features: int = 0,
+    ):
         super().__init__(out_features, edit, edit_scale)
         self.embedding = GraphEmbedding(dim, edge_features, max_layers, max_positions, probe_features, values=False)
         self.node_values = nn.Linear(len(NODE_FEATURES), dim, bias=False)

@@ -63,42 +63,78 @@ class TargetArchitecture:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def of(cls, target: nn.Module | GraphSpec | "TargetArchitecture", factory: Mapping[str, Any] | None = None
-           ) -> "TargetArchitecture":
+    def of(
+        cls, target: nn.Module | GraphSpec | "TargetArchitecture", factory: Mapping[str, Any] | None = None
+    ) -> "TargetArchitecture":
         """The record of a module or ``GraphSpec`` (``factory``: how to rebuild it, optional)."""
         if isinstance(target, TargetArchitecture):
             return target
         spec = _spec(target)
-        spaces = [{"name": s.name, "size": s.size, "type": NodeType(s.node_type).name.lower(),
-                   "activation": _activations(spec, s.start, s.size)} for s in spec.spaces]
+        spaces = [
+            {
+                "name": s.name,
+                "size": s.size,
+                "type": NodeType(s.node_type).name.lower(),
+                "activation": _activations(spec, s.start, s.size),
+            }
+            for s in spec.spaces
+        ]
         digest = hashlib.sha256()
         for name in _STRUCTURE_TENSORS:
             digest.update(getattr(spec, name).to(torch.int64).contiguous().numpy().tobytes())
         node_mask, edge_mask = spec_parameter_masks(spec)
-        layers = [{"name": layer.name, "n_out": layer.weight.n_out, "row": layer.weight.n_in * math.prod(layer.weight.kernel),
-                   "node_values": int(node_mask[layer.weight.out_nodes].any(0).sum())} for layer in spec.layers]
-        return cls({k: list(spec.shapes[k]) for k in spec.keys}, spaces, digest.hexdigest()[:16],
-                   int(node_mask.sum() + edge_mask.sum()), layers, dict(factory) if factory is not None else None)
+        layers = [
+            {
+                "name": layer.name,
+                "n_out": layer.weight.n_out,
+                "row": layer.weight.n_in * math.prod(layer.weight.kernel),
+                "node_values": int(node_mask[layer.weight.out_nodes].any(0).sum()),
+            }
+            for layer in spec.layers
+        ]
+        return cls(
+            {k: list(spec.shapes[k]) for k in spec.keys},
+            spaces,
+            digest.hexdigest()[:16],
+            int(node_mask.sum() + edge_mask.sum()),
+            layers,
+            dict(factory) if factory is not None else None,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TargetArchitecture":
         missing = sorted({"params", "spaces", "structure", "learnable", "layers"} - set(data))
         if missing:
-            raise ValueError(f"a target-architecture record needs the keys params, spaces, structure, learnable, "
-                             f"layers; {missing} missing (make one with TargetArchitecture.of(module).to_dict())")
-        return cls({k: list(v) for k, v in data["params"].items()}, [dict(s) for s in data["spaces"]],
-                   str(data["structure"]), int(data["learnable"]), [dict(layer) for layer in data["layers"]],
-                   dict(data["factory"]) if data.get("factory") else None)
+            raise ValueError(
+                f"a target-architecture record needs the keys params, spaces, structure, learnable, "
+                f"layers; {missing} missing (make one with TargetArchitecture.of(module).to_dict())"
+            )
+        return cls(
+            {k: list(v) for k, v in data["params"].items()},
+            [dict(s) for s in data["spaces"]],
+            str(data["structure"]),
+            int(data["learnable"]),
+            [dict(layer) for layer in data["layers"]],
+            dict(data["factory"]) if data.get("factory") else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": self.params, "spaces": self.spaces, "structure": self.structure, "learnable": self.learnable,
-                "layers": self.layers, "factory": self.factory}
+        return {
+            "params": self.params,
+            "spaces": self.spaces,
+            "structure": self.structure,
+            "learnable": self.learnable,
+            "layers": self.layers,
+            "factory": self.factory,
+        }
 
     def build(self) -> nn.Module:
         """A fresh module of this architecture (needs ``factory``)."""
         if self.factory is None:
-            raise ValueError("this target architecture was recorded without a factory, so it cannot be rebuilt; pass "
-                             "the target module yourself")
+            raise ValueError(
+                "this target architecture was recorded without a factory, so it cannot be rebuilt; pass "
+                "the target module yourself"
+            )
         from netgraph.datasets import build_architecture
 
         return build_architecture(self.factory)
@@ -115,25 +151,38 @@ class TargetArchitecture:
         out = []
         missing = [k for k in self.params if k not in other.params]
         extra = [k for k in other.params if k not in self.params]
-        reshaped = [f"'{k}' is {tuple(other.params[k])} here, {tuple(v)} expected"
-                    for k, v in self.params.items() if k in other.params and list(other.params[k]) != list(v)]
-        for label, items in (("missing parameters", [f"'{k}' {tuple(self.params[k])}" for k in missing]),
-                             ("extra parameters", [f"'{k}' {tuple(other.params[k])}" for k in extra]),
-                             ("reshaped parameters", reshaped)):
+        reshaped = [
+            f"'{k}' is {tuple(other.params[k])} here, {tuple(v)} expected"
+            for k, v in self.params.items()
+            if k in other.params and list(other.params[k]) != list(v)
+        ]
+        for label, items in (
+            ("missing parameters", [f"'{k}' {tuple(self.params[k])}" for k in missing]),
+            ("extra parameters", [f"'{k}' {tuple(other.params[k])}" for k in extra]),
+            ("reshaped parameters", reshaped),
+        ):
             if items:
                 out.append(f"{label}: {_listing(items)}")
         if out:
             return out
         mine, theirs = _space_table(self.spaces), _space_table(other.spaces)
-        changed = [f"{name}: {_describe(theirs.get(name))} here, {_describe(space)} expected"
-                   for name, space in mine.items() if theirs.get(name) != space]
-        changed += [f"{name}: {_describe(space)} here, absent in the expected architecture"
-                    for name, space in theirs.items() if name not in mine]
+        changed = [
+            f"{name}: {_describe(theirs.get(name))} here, {_describe(space)} expected"
+            for name, space in mine.items()
+            if theirs.get(name) != space
+        ]
+        changed += [
+            f"{name}: {_describe(space)} here, absent in the expected architecture"
+            for name, space in theirs.items()
+            if name not in mine
+        ]
         if changed:
             out.append(f"layers differ: {_listing(changed)}")
         elif other.structure != self.structure:
-            out.append("same parameters and layers, but the graph is wired differently (residual connections, the "
-                       "order of operations or which outputs feed which layer)")
+            out.append(
+                "same parameters and layers, but the graph is wired differently (residual connections, the "
+                "order of operations or which outputs feed which layer)"
+            )
         return out
 
     def check(self, target: nn.Module | GraphSpec, what: str = "this generator") -> GraphSpec:
@@ -141,11 +190,17 @@ class TargetArchitecture:
         spec = _spec(target)
         problems = self.differences(spec)
         if problems:
-            rebuild = (f" The expected architecture is netgraph.architectures.{self.factory['factory']}"
-                       f"(**{self.factory.get('kwargs', {})})." if self.factory else "")
+            rebuild = (
+                f" The expected architecture is netgraph.architectures.{self.factory['factory']}"
+                f"(**{self.factory.get('kwargs', {})})."
+                if self.factory
+                else ""
+            )
             raise ArchitectureMismatchError(
-                f"the target does not match the architecture {what} was made for: " + "; ".join(problems) +
-                f".{rebuild} Pass a module of that architecture (or a graph hypernetwork, which takes any).")
+                f"the target does not match the architecture {what} was made for: "
+                + "; ".join(problems)
+                + f".{rebuild} Pass a module of that architecture (or a graph hypernetwork, which takes any)."
+            )
         return spec
 
 
@@ -158,7 +213,7 @@ def _spec(target: nn.Module | GraphSpec) -> GraphSpec:
 
 
 def _activations(spec: GraphSpec, start: int, size: int) -> list[str]:
-    codes = spec.node_act[start:start + size].unique().tolist()
+    codes = spec.node_act[start : start + size].unique().tolist()
     return [Activation(c).name.lower() for c in codes]
 
 
@@ -186,8 +241,10 @@ def as_target_architecture(target: nn.Module | TargetArchitecture | Mapping[str,
         return TargetArchitecture.from_dict(target)
     if isinstance(target, nn.Module):
         return TargetArchitecture.of(target)
-    raise TypeError(f"target must be an nn.Module, a TargetArchitecture or its dict, got {type(target).__name__} "
-                    "(for a GraphSpec pass TargetArchitecture.of(spec))")
+    raise TypeError(
+        f"target must be an nn.Module, a TargetArchitecture or its dict, got {type(target).__name__} "
+        "(for a GraphSpec pass TargetArchitecture.of(spec))"
+    )
 
 
 #: ``PyTorchModelHubMixin`` coders: a target module given to a generator is written to ``config.json``

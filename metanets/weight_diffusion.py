@@ -70,8 +70,9 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _transformer(dim: int, depth: int, heads: int) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=True)
+    layer = nn.TransformerEncoderLayer(
+        dim, heads, dim_feedforward=2 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    )
     return nn.TransformerEncoder(layer, depth, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
 
 
@@ -99,8 +100,9 @@ class WeightAutoencoder(nn.Module):
 class LatentDenoiser(nn.Module):
     """``(z_t [B, T, latent_dim], t [B], condition embedding [B, c] | None) -> predicted noise [B, T, latent_dim]``."""
 
-    def __init__(self, tokens: int, latent_dim: int, dim: int = 128, depth: int = 3, heads: int = 4,
-                 condition_dim: int = 0):
+    def __init__(
+        self, tokens: int, latent_dim: int, dim: int = 128, depth: int = 3, heads: int = 4, condition_dim: int = 0
+    ):
         super().__init__()
         self.dim = dim
         self.embed = nn.Linear(latent_dim, dim)
@@ -119,8 +121,13 @@ class LatentDenoiser(nn.Module):
         return self.out(self.body(self.embed(z) + self.positions + context.unsqueeze(1)))
 
 
-class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgraph",
-                      tags=["netgraph", "weight-generator", "weight-diffusion"], coders=TARGET_CODERS):
+class WeightDiffusion(
+    WeightGenerator,
+    PyTorchModelHubMixin,
+    library_name="netgraph",
+    tags=["netgraph", "weight-generator", "weight-diffusion"],
+    coders=TARGET_CODERS,
+):
     """A latent weight-diffusion model for one target architecture (see the module docstring).
 
     Args:
@@ -137,10 +144,22 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         trained_on: provenance written to the model card (zoo, data, recipe), JSON.
     """
 
-    def __init__(self, target: nn.Module | TargetArchitecture | Mapping[str, Any], dim: int = 64, latent_dim: int = 8,
-                 depth: int = 2, heads: int = 4, denoiser_dim: int = 128, denoiser_depth: int = 3,
-                 timesteps: int = 1000, sampling_steps: int = 50, eta: float = 0.0, clip: float | None = 5.0,
-                 condition: Mapping[str, Any] | None = None, trained_on: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        target: nn.Module | TargetArchitecture | Mapping[str, Any],
+        dim: int = 64,
+        latent_dim: int = 8,
+        depth: int = 2,
+        heads: int = 4,
+        denoiser_dim: int = 128,
+        denoiser_depth: int = 3,
+        timesteps: int = 1000,
+        sampling_steps: int = 50,
+        eta: float = 0.0,
+        clip: float | None = 5.0,
+        condition: Mapping[str, Any] | None = None,
+        trained_on: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         if not 1 <= sampling_steps <= timesteps:
             raise ValueError(f"sampling_steps must lie in [1, timesteps={timesteps}], got {sampling_steps}")
@@ -152,8 +171,14 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         tokens, width = token_shape(self.target_architecture)
         self.autoencoder = WeightAutoencoder(tokens, width, dim, latent_dim, depth, heads)
         self.condition = condition_encoder(condition)
-        self.denoiser = LatentDenoiser(tokens, latent_dim, denoiser_dim, denoiser_depth, heads,
-                                       self.condition.dim if self.condition is not None else 0)
+        self.denoiser = LatentDenoiser(
+            tokens,
+            latent_dim,
+            denoiser_dim,
+            denoiser_depth,
+            heads,
+            self.condition.dim if self.condition is not None else 0,
+        )
         self.register_buffer("alpha_bars", cosine_alpha_bars(timesteps))
         self.register_buffer("token_mean", torch.zeros(tokens, width))
         self.register_buffer("token_std", torch.ones(tokens, width))
@@ -171,12 +196,14 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
     def fit_normalization(self, graphs: Data) -> None:
         """Set the per-(layer, kind) mean and std of the tokens from training graphs (a batch)."""
         layout = self.layout(graphs.spec[0] if isinstance(graphs.spec, list) else graphs.spec)
-        tokens = layout.tokens(graphs).to(self.token_mean.device)                     # [B, T, W]
+        tokens = layout.tokens(graphs).to(self.token_mean.device)  # [B, T, W]
         group = layout.group.to(tokens.device)
         valid = group >= 0
         ids = group[valid]
-        values = tokens[:, valid]                                                       # [B, V]
-        count = torch.zeros(int(ids.max()) + 1, device=tokens.device).index_add_(0, ids, torch.ones_like(ids, dtype=torch.float32))
+        values = tokens[:, valid]  # [B, V]
+        count = torch.zeros(int(ids.max()) + 1, device=tokens.device).index_add_(
+            0, ids, torch.ones_like(ids, dtype=torch.float32)
+        )
         count = count * tokens.shape[0]
         mean = torch.zeros_like(count).index_add_(0, ids, values.sum(0)) / count
         var = torch.zeros_like(count).index_add_(0, ids, (values - mean[ids]).pow(2).sum(0)) / count
@@ -195,8 +222,9 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         return torch.where(valid, (tokens - self.token_mean) / self.token_std, 0.0), valid
 
     # ------------------------------------------------------------------ training objectives
-    def autoencoder_loss(self, tokens: torch.Tensor, valid: torch.Tensor, input_noise: float = 0.001,
-                         latent_noise: float = 0.1) -> torch.Tensor:
+    def autoencoder_loss(
+        self, tokens: torch.Tensor, valid: torch.Tensor, input_noise: float = 0.001, latent_noise: float = 0.1
+    ) -> torch.Tensor:
         """Reconstruction MSE of standardised ``tokens [B, T, W]`` over the ``valid [T, W]`` positions,
         with p-diff's noise augmentation of the input and the latents."""
         latents = self.autoencoder.encode(tokens + input_noise * torch.randn_like(tokens))
@@ -236,7 +264,7 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
                 x0 = x0.clamp(-self.clip, self.clip)
                 eps = (z - a.sqrt() * x0) / (1 - a).sqrt()
             sigma = self.eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).clamp(min=0).sqrt()
-            z = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * torch.randn_like(z)
+            z = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps + sigma * torch.randn_like(z)
         return z
 
     @torch.no_grad()
@@ -246,7 +274,8 @@ class WeightDiffusion(WeightGenerator, PyTorchModelHubMixin, library_name="netgr
         tokens = self.autoencoder.decode(latents * self.latent_std) * self.token_std + self.token_mean
         return layout.graphs(tokens)
 
-    def generate_graphs(self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None,
-                        n: int = 1) -> Batch:
+    def generate_graphs(
+        self, target: nn.Module | GraphSpec, condition: torch.Tensor | None = None, n: int = 1
+    ) -> Batch:
         self.layout(target)  # check the architecture before sampling
         return self.decode(self.sample_latents(n, condition), target)

@@ -48,8 +48,10 @@ def token_shape(record: TargetArchitecture) -> tuple[int, int]:
     """``(T, W)``: the token count and width of an architecture, from its record alone."""
     if not record.layers:
         raise ValueError("the architecture has no weight layers: nothing to tokenise")
-    return (sum(layer["n_out"] for layer in record.layers),
-            max(layer["row"] + layer["node_values"] for layer in record.layers))
+    return (
+        sum(layer["n_out"] for layer in record.layers),
+        max(layer["row"] + layer["node_values"] for layer in record.layers),
+    )
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,12 @@ class TokenLayout:
         if len(used.unique()) != len(used):
             raise ValueError("a learnable value belongs to two layers' tokens; this architecture cannot be tokenised")
         if len(used) != num:
-            raise ValueError(f"{num - len(used)} of {num} learnable values of this architecture are not on a weight "
-                             "layer's neurons (e.g. a norm on the inputs or on a residual stream), so per-neuron tokens "
-                             "cannot hold them; weight diffusion supports MLPs / CNNs whose parameters are layer weights, "
-                             "biases and norms right after a layer")
+            raise ValueError(
+                f"{num - len(used)} of {num} learnable values of this architecture are not on a weight "
+                "layer's neurons (e.g. a norm on the inputs or on a residual stream), so per-neuron tokens "
+                "cannot hold them; weight diffusion supports MLPs / CNNs whose parameters are layer weights, "
+                "biases and norms right after a layer"
+            )
         group = torch.cat([torch.nn.functional.pad(g, (0, width - g.shape[1]), value=-1) for g in groups])
         return cls(spec, index, torch.cat(layer_of), group)
 
@@ -105,14 +109,15 @@ class TokenLayout:
             raise ValueError("these graphs are not of the architecture of this token layout")
         values = read_parameter_slots(graphs if isinstance(graphs, Batch) else Batch.from_data_list([graphs]))
         index = self.index.to(values.device)
-        padded = torch.cat([values, values.new_zeros(values.shape[0], 1)], dim=1)   # index -1 reads the zero
+        padded = torch.cat([values, values.new_zeros(values.shape[0], 1)], dim=1)  # index -1 reads the zero
         return padded[:, index]
 
     def graphs(self, tokens: torch.Tensor) -> Batch:
         """``n`` graphs from tokens ``[n, T, W]`` (padding ignored), differentiably."""
         if tokens.dim() != 3 or tuple(tokens.shape[1:]) != self.shape:
-            raise ValueError(f"tokens must be [n, {self.shape[0]}, {self.shape[1]}] for this architecture, "
-                             f"got {tuple(tokens.shape)}")
+            raise ValueError(
+                f"tokens must be [n, {self.shape[0]}, {self.shape[1]}] for this architecture, got {tuple(tokens.shape)}"
+            )
         index = self.index.to(tokens.device)
         valid = index >= 0
         values = tokens.new_zeros(tokens.shape[0], int(valid.sum()))

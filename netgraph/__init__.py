@@ -10,8 +10,7 @@ Example:
     True
 """
 
-from .convert import (from_module, from_state_dict, from_state_dicts, spec_of, to_module, to_state_dict,
-                      to_state_dicts)
+from .convert import from_module, from_state_dict, from_state_dicts, spec_of, to_module, to_state_dict, to_state_dicts
 from .errors import ConfigError, ConversionCheckError, CorruptFileError, UnsupportedModuleError
 from .graph import ParamGraph, SpecGroup, make_batch, make_graph, split_by_spec
 from .spec import GraphSpec, SymmetryGroup
@@ -38,10 +37,37 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts", "to_module",
-    "spec_of", "trace", "random_permutation", "permute", "identity_permutation", "weight_space",
-    "WeightSpace", "ParamGraph", "GraphSpec", "SymmetryGroup", "UnsupportedModuleError", "CorruptFileError",
-    "ConfigError", "ConversionCheckError", "check_conversion", "make_graph",
-    "make_batch", "split_by_spec", "SpecGroup", "NODE_FEATURES", "NodeType", "EdgeType", "Activation", "Norm", "NodeFeature",
-    "align", "Population",
+    "from_module",
+    "from_state_dict",
+    "from_state_dicts",
+    "to_state_dict",
+    "to_state_dicts",
+    "to_module",
+    "spec_of",
+    "trace",
+    "random_permutation",
+    "permute",
+    "identity_permutation",
+    "weight_space",
+    "WeightSpace",
+    "ParamGraph",
+    "GraphSpec",
+    "SymmetryGroup",
+    "UnsupportedModuleError",
+    "CorruptFileError",
+    "ConfigError",
+    "ConversionCheckError",
+    "check_conversion",
+    "make_graph",
+    "make_batch",
+    "split_by_spec",
+    "SpecGroup",
+    "NODE_FEATURES",
+    "NodeType",
+    "EdgeType",
+    "Activation",
+    "Norm",
+    "NodeFeature",
+    "align",
+    "Population",
 ]

@@ -23,8 +23,10 @@ def main() -> None:
         "Small CNN Zoo net": (SmallCNN(1), torch.randn(8, 1, 28, 28)),
         "CIFAR ResNet-20": (cifar_resnet(20), torch.randn(4, 3, 32, 32)),
     }
-    print(f"{'architecture':22s} {'params':>9s} {'nodes':>7s} {'edges':>9s} {'groups':>6s} {'exact':>6s} "
-          f"{'perm max|dy|':>12s} {'ms':>7s}")
+    print(
+        f"{'architecture':22s} {'params':>9s} {'nodes':>7s} {'edges':>9s} {'groups':>6s} {'exact':>6s} "
+        f"{'perm max|dy|':>12s} {'ms':>7s}"
+    )
     for name, (model, x) in cases.items():
         model.eval()
         start = time.perf_counter()
@@ -35,8 +37,10 @@ def main() -> None:
         permuted = netgraph.to_module(netgraph.permute(graph, netgraph.random_permutation(graph)), model)
         with torch.no_grad():
             gap = (permuted(x) - model(x)).abs().max().item()
-        print(f"{name:22s} {graph.num_params:9d} {graph.num_nodes:7d} {graph.num_edges:9d} "
-              f"{graph.spec.num_groups:6d} {str(exact):>6s} {gap:12.2e} {elapsed:7.1f}")
+        print(
+            f"{name:22s} {graph.num_params:9d} {graph.num_nodes:7d} {graph.num_edges:9d} "
+            f"{graph.spec.num_groups:6d} {str(exact):>6s} {gap:12.2e} {elapsed:7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,14 @@ __all__ = ["record_activations", "capture_outputs"]
 _aten = torch.ops.aten
 
 
-def record_activations(model: nn.Module, inputs: Any, spec: GraphSpec | None = None, *,
-                       max_samples: int | None = 8192, example_inputs: Any = None) -> dict[int, torch.Tensor]:
+def record_activations(
+    model: nn.Module,
+    inputs: Any,
+    spec: GraphSpec | None = None,
+    *,
+    max_samples: int | None = 8192,
+    example_inputs: Any = None,
+) -> dict[int, torch.Tensor]:
     """Outputs of every weight layer of ``model`` on ``inputs``: ``{edge piece index: [samples, n_out]}``.
 
     Samples are the batch times every spatial position / token; at most ``max_samples`` evenly
@@ -75,7 +81,7 @@ def record_activations(model: nn.Module, inputs: Any, spec: GraphSpec | None = N
             piece = spec.edge_pieces[i]
             lo, hi = piece.rows if piece.rows is not None else (0, piece.n_out)
             if start <= lo and hi <= start + values.shape[1]:
-                block = values[:, lo - start: hi - start]
+                block = values[:, lo - start : hi - start]
                 if not bias_added:
                     block = block + _bias(spec, model, i)
                 out[i] = _subsample(block, max_samples)
@@ -103,8 +109,9 @@ class _Recorder(TorchDispatchMode):
             self._add(args[0], out, transposed=None, channel_dim=-1, bias=True)
         return out
 
-    def _add(self, weight: torch.Tensor, out: torch.Tensor, transposed: bool | None, channel_dim: int,
-             bias: bool) -> None:
+    def _add(
+        self, weight: torch.Tensor, out: torch.Tensor, transposed: bool | None, channel_dim: int, bias: bool
+    ) -> None:
         owners = self.by_storage.get(weight.untyped_storage().data_ptr())
         if not owners:
             return
@@ -128,7 +135,7 @@ def _bias(spec: GraphSpec, model: nn.Module, piece_index: int) -> torch.Tensor:
     if layer is None or layer.bias is None:
         return torch.zeros(piece.n_out, device=next(iter(state.values())).device)
     bias = state[layer.bias.param].reshape(-1)
-    return bias[layer.bias.rows[0]: layer.bias.rows[1]] if layer.bias.rows else bias
+    return bias[layer.bias.rows[0] : layer.bias.rows[1]] if layer.bias.rows else bias
 
 
 def _subsample(values: torch.Tensor, max_samples: int | None) -> torch.Tensor:
@@ -149,11 +156,14 @@ def capture_outputs(model: nn.Module, paths: Sequence[str]) -> Iterator[dict[str
     modules = dict(model.named_modules())
     missing = [p for p in paths if p not in modules]
     if missing:
-        raise KeyError(f"no submodule(s) {missing} in {type(model).__name__}; expected module paths such as "
-                       f"{list(modules)[1:4]}")
+        raise KeyError(
+            f"no submodule(s) {missing} in {type(model).__name__}; expected module paths such as {list(modules)[1:4]}"
+        )
     captured: dict[str, Any] = {}
-    hooks = [modules[path].register_forward_hook(lambda _m, _i, y, path=path: captured.__setitem__(path, y))
-             for path in paths]
+    hooks = [
+        modules[path].register_forward_hook(lambda _m, _i, y, path=path: captured.__setitem__(path, y))
+        for path in paths
+    ]
     try:
         yield captured
     finally:

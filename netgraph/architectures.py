@@ -36,10 +36,24 @@ import torch.nn as nn
 
 from netgraph.registry import Registry
 
-__all__ = ["mlp", "SmallCNN", "Siren", "Sine", "BasicBlock", "Bottleneck", "cifar_resnet", "resnet50", "vgg",
-           "TinyViT", "ACTIVATIONS", "ARCHITECTURES",
-           "register_architecture", "create_architecture", "list_architectures",
-           "resolve_factory"]
+__all__ = [
+    "mlp",
+    "SmallCNN",
+    "Siren",
+    "Sine",
+    "BasicBlock",
+    "Bottleneck",
+    "cifar_resnet",
+    "resnet50",
+    "vgg",
+    "TinyViT",
+    "ACTIVATIONS",
+    "ARCHITECTURES",
+    "register_architecture",
+    "create_architecture",
+    "list_architectures",
+    "resolve_factory",
+]
 
 ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
 
@@ -71,22 +85,36 @@ def resolve_factory(name: str) -> Callable[..., nn.Module]:
         try:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot import {attr!r} from {module_name!r} ({exc}); give a registered architecture "
-                             f"({list_architectures()}) or an importable 'package.module:factory'") from exc
+            raise ValueError(
+                f"cannot import {attr!r} from {module_name!r} ({exc}); give a registered architecture "
+                f"({list_architectures()}) or an importable 'package.module:factory'"
+            ) from exc
         if not callable(factory):
             raise ValueError(f"{name!r} is not callable; give a function or class that returns an nn.Module")
         return factory
     try:
         return ARCHITECTURES.get(name)
     except KeyError as exc:
-        raise ValueError(f"unknown architecture {name!r}; expected one of {list_architectures()} or "
-                         "'package.module:factory' (register your own with "
-                         "netgraph.architectures.register_architecture)") from exc
+        raise ValueError(
+            f"unknown architecture {name!r}; expected one of {list_architectures()} or "
+            "'package.module:factory' (register your own with "
+            "netgraph.architectures.register_architecture)"
+        ) from exc
+
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU, "softplus": nn.Softplus, "relu6": nn.ReLU6,
-    "hardtanh": nn.Hardtanh, "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "softplus": nn.Softplus,
+    "relu6": nn.ReLU6,
+    "hardtanh": nn.Hardtanh,
+    "identity": nn.Identity,
 }
 
 
@@ -121,14 +149,24 @@ class SmallCNN(nn.Module):
     "valid") on 32x32 images.
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 16, num_classes: int = 10,
-                 activation: str = "relu", dropout: float = 0.0, padding: int = 1):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: int = 16,
+        num_classes: int = 10,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        padding: int = 1,
+    ):
         super().__init__()
         act = ACTIVATIONS[activation]
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, stride=2, padding=padding), act(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=padding), act(),
-            nn.Conv2d(channels, channels, 3, stride=2, padding=padding), act(),
+            nn.Conv2d(in_channels, channels, 3, stride=2, padding=padding),
+            act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=padding),
+            act(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=padding),
+            act(),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
@@ -154,8 +192,9 @@ class Sine(nn.Module):
 class Siren(nn.Module):
     """A SIREN INR ``[.., in_features] -> [.., out_features]`` (Sitzmann et al. 2020 init)."""
 
-    def __init__(self, in_features: int = 2, hidden: int = 32, layers: int = 3, out_features: int = 1,
-                 w0: float = 30.0):
+    def __init__(
+        self, in_features: int = 2, hidden: int = 32, layers: int = 3, out_features: int = 1, w0: float = 30.0
+    ):
         super().__init__()
         sizes = [in_features] + [hidden] * (layers - 1) + [out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -197,7 +236,7 @@ class _CifarResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(width)
         stages, planes = [], width
         for stage in range(3):
-            out_planes = width * 2 ** stage
+            out_planes = width * 2**stage
             for b in range(blocks_per_stage):
                 stages.append(BasicBlock(planes, out_planes, 2 if (b == 0 and stage > 0) else 1))
                 planes = out_planes
@@ -277,8 +316,9 @@ def resnet50(num_classes: int = 1000, stem: str = "imagenet") -> nn.Module:
 
 
 @register_architecture()
-def vgg(widths: Sequence[int | str] = (16, 16, "M", 32, 32, "M"), in_channels: int = 1,
-        num_classes: int = 10) -> nn.Sequential:
+def vgg(
+    widths: Sequence[int | str] = (16, 16, "M", 32, 32, "M"), in_channels: int = 1, num_classes: int = 10
+) -> nn.Sequential:
     """A VGG-style network: ``Conv3x3 -> ReLU`` per width, ``"M"`` a 2x2 max pool, then global average
     pooling and a linear classifier (no BatchNorm, so zoos of it train with netgraph.datasets).
 
@@ -337,8 +377,18 @@ class TinyViT(nn.Module):
     torch.Size([1, 10])
     """
 
-    def __init__(self, image: int = 8, patch: int = 2, in_channels: int = 1, num_classes: int = 10, dim: int = 32,
-                 depth: int = 2, heads: int = 4, head_dim: int = 8, mlp_hidden: int = 64):
+    def __init__(
+        self,
+        image: int = 8,
+        patch: int = 2,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dim: int = 32,
+        depth: int = 2,
+        heads: int = 4,
+        head_dim: int = 8,
+        mlp_hidden: int = 64,
+    ):
         super().__init__()
         if image % patch:
             raise ValueError(f"image size {image} must be a multiple of the patch size {patch}")

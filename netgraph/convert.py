@@ -30,8 +30,16 @@ from .types import Activation
 from .trace.synthesize import describe_inputs, synthesize_inputs
 from .verify import check_conversion
 
-__all__ = ["from_module", "from_state_dict", "from_state_dicts", "to_state_dict", "to_state_dicts",
-           "to_module", "spec_of", "spec_differences"]
+__all__ = [
+    "from_module",
+    "from_state_dict",
+    "from_state_dicts",
+    "to_state_dict",
+    "to_state_dicts",
+    "to_module",
+    "spec_of",
+    "spec_differences",
+]
 
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
 _CHECKED: "weakref.WeakKeyDictionary[nn.Module, GraphSpec]" = weakref.WeakKeyDictionary()
@@ -44,8 +52,9 @@ _CHECKED: "weakref.WeakKeyDictionary[nn.Module, GraphSpec]" = weakref.WeakKeyDic
 DEFAULT_CHECK_MAX_VALUES = 2**25
 
 
-def spec_of(model: nn.Module | GraphSpec, example_inputs: ExampleInputs | None = None,
-            kernel_shape: tuple[int, ...] = ()) -> GraphSpec:
+def spec_of(
+    model: nn.Module | GraphSpec, example_inputs: ExampleInputs | None = None, kernel_shape: tuple[int, ...] = ()
+) -> GraphSpec:
     """The :class:`GraphSpec` of ``model``, traced once and cached while the module lives.
 
     The cache key covers the parameter names/shapes/dtypes, the module types and the example input
@@ -61,9 +70,14 @@ def spec_of(model: nn.Module | GraphSpec, example_inputs: ExampleInputs | None =
     return cached[1].with_kernel_shape(kernel_shape)
 
 
-def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *,
-                spec: GraphSpec | None = None, kernel_shape: tuple[int, ...] = (),
-                verify: bool | None = None) -> ParamGraph:
+def from_module(
+    model: nn.Module,
+    example_inputs: ExampleInputs | None = None,
+    *,
+    spec: GraphSpec | None = None,
+    kernel_shape: tuple[int, ...] = (),
+    verify: bool | None = None,
+) -> ParamGraph:
     """The parameter graph of ``model`` (on the device of its parameters).
 
     Args:
@@ -82,8 +96,12 @@ def from_module(model: nn.Module, example_inputs: ExampleInputs | None = None, *
     """
     given = spec is not None
     spec = spec_of(spec or model, example_inputs, kernel_shape)
-    if verify or (verify is None and not given and _CHECKED.get(model) is not _SPECS[model][1]
-                  and spec.num_edges * spec.kernel_numel <= DEFAULT_CHECK_MAX_VALUES):
+    if verify or (
+        verify is None
+        and not given
+        and _CHECKED.get(model) is not _SPECS[model][1]
+        and spec.num_edges * spec.kernel_numel <= DEFAULT_CHECK_MAX_VALUES
+    ):
         _check(model, spec, example_inputs, required=bool(verify))
     return from_state_dict(spec, model.state_dict())
 
@@ -94,8 +112,9 @@ def _check(model: nn.Module, spec: GraphSpec, example_inputs: ExampleInputs | No
         example_inputs = synthesize_inputs(model, generator)
         if example_inputs is None:
             if required:
-                raise ValueError(f"from_module(verify=True) needs inputs for {type(model).__name__}: "
-                                 f"{describe_inputs(model)}")
+                raise ValueError(
+                    f"from_module(verify=True) needs inputs for {type(model).__name__}: {describe_inputs(model)}"
+                )
             return
     check_conversion(model, spec, example_inputs, generator=generator)
     _CHECKED[model] = _SPECS[model][1]
@@ -108,9 +127,12 @@ def from_state_dict(spec: GraphSpec, state_dict: Mapping[str, torch.Tensor]) -> 
     return make_graph(spec, x, None, aux, edge_values=values)
 
 
-def from_state_dicts(model: nn.Module | GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]] |
-                     Mapping[str, torch.Tensor], example_inputs: ExampleInputs | None = None,
-                     kernel_shape: tuple[int, ...] = ()) -> Batch:
+def from_state_dicts(
+    model: nn.Module | GraphSpec,
+    state_dicts: Sequence[Mapping[str, torch.Tensor]] | Mapping[str, torch.Tensor],
+    example_inputs: ExampleInputs | None = None,
+    kernel_shape: tuple[int, ...] = (),
+) -> Batch:
     """Many networks of one architecture as one PyG ``Batch``.
 
     ``state_dicts`` is a list of state dicts, or one dict of stacked tensors (``[B, *shape]``). The
@@ -146,8 +168,12 @@ def to_state_dicts(batch: Batch, stacked: bool = False) -> list[dict[str, torch.
     first = specs[0]
     if all(s is first for s in specs):
         b = len(specs)
-        out = first.scatter_values(batch.x.reshape(b, first.num_nodes, -1), batch.edge_values.reshape(b, -1),
-                                   batch.aux.reshape(b, -1), batch_dims=1)
+        out = first.scatter_values(
+            batch.x.reshape(b, first.num_nodes, -1),
+            batch.edge_values.reshape(b, -1),
+            batch.aux.reshape(b, -1),
+            batch_dims=1,
+        )
         if stacked:
             return out
         return [{k: v[i] for k, v in out.items()} for i in range(b)]
@@ -170,9 +196,12 @@ def to_module(graph: Data, model: nn.Module, check: bool = True) -> nn.Module:
         target = _traced_spec(model)
         problems = spec_differences(specs[0], target) if target is not None else []
         if problems:
-            raise ValueError(f"the graph was made from another architecture than {type(model).__name__}: "
-                             + "; ".join(problems) + ". Pass a module of the graph's architecture (the one it was "
-                             "made from), or check=False to load the weights anyway")
+            raise ValueError(
+                f"the graph was made from another architecture than {type(model).__name__}: "
+                + "; ".join(problems)
+                + ". Pass a module of the graph's architecture (the one it was "
+                "made from), or check=False to load the weights anyway"
+            )
     clone = copy.deepcopy(model)
     clone.load_state_dict(to_state_dict(graph))
     return clone
@@ -194,31 +223,43 @@ def spec_differences(mine: GraphSpec, other: GraphSpec) -> list[str]:
     out = []
     missing = [k for k in mine.keys if k not in other.shapes]
     extra = [k for k in other.keys if k not in mine.shapes]
-    reshaped = [f"'{k}' {mine.shapes[k]} vs {other.shapes[k]}" for k in mine.keys
-                if k in other.shapes and tuple(mine.shapes[k]) != tuple(other.shapes[k])]
-    for label, items in (("parameters only in the first", missing), ("parameters only in the second", extra),
-                         ("parameters of other shapes", reshaped)):
+    reshaped = [
+        f"'{k}' {mine.shapes[k]} vs {other.shapes[k]}"
+        for k in mine.keys
+        if k in other.shapes and tuple(mine.shapes[k]) != tuple(other.shapes[k])
+    ]
+    for label, items in (
+        ("parameters only in the first", missing),
+        ("parameters only in the second", extra),
+        ("parameters of other shapes", reshaped),
+    ):
         if items:
             out.append(f"{label}: {items[:3]}{' ...' if len(items) > 3 else ''}")
     if out:
         return out
     if mine.num_nodes != other.num_nodes or mine.num_edges != other.num_edges:
-        return [f"the graphs are wired differently ({mine.num_nodes} nodes / {mine.num_edges} edges in the first, "
-                f"{other.num_nodes} / {other.num_edges} in the second: residual connections, normalisation, the "
-                "order of operations)"]
+        return [
+            f"the graphs are wired differently ({mine.num_nodes} nodes / {mine.num_edges} edges in the first, "
+            f"{other.num_nodes} / {other.num_edges} in the second: residual connections, normalisation, the "
+            "order of operations)"
+        ]
     acts = []
     for space in mine.spaces:
-        a = mine.node_act[space.start:space.start + space.size].unique().tolist()
-        b = other.node_act[space.start:space.start + space.size].unique().tolist()
+        a = mine.node_act[space.start : space.start + space.size].unique().tolist()
+        b = other.node_act[space.start : space.start + space.size].unique().tolist()
         if a != b:
             acts.append(f"{space.name} is {_act_names(a)} in the first, {_act_names(b)} in the second")
     if acts:
         out.append("activations differ: " + "; ".join(acts[:3]) + (" ..." if len(acts) > 3 else ""))
-    same = all(torch.equal(getattr(mine, name), getattr(other, name))
-               for name in ("node_type", "layer", "node_norm", "edge_index", "edge_type"))
+    same = all(
+        torch.equal(getattr(mine, name), getattr(other, name))
+        for name in ("node_type", "layer", "node_norm", "edge_index", "edge_type")
+    )
     if not same:
-        out.append("the graphs are wired differently (residual connections, normalisation, the order of operations "
-                   "or which outputs feed which layer)")
+        out.append(
+            "the graphs are wired differently (residual connections, normalisation, the order of operations "
+            "or which outputs feed which layer)"
+        )
     return out
 
 
@@ -241,21 +282,25 @@ def _act_names(codes: list[int]) -> str:
 
 def _require_parameters(spec: GraphSpec) -> None:
     if spec.num_nodes == 0 or not spec.keys:
-        raise UnsupportedModuleError("the module has no parameters, so there is nothing to put in a parameter graph; "
-                                     "pass a network with at least one weight (e.g. an nn.Linear)")
+        raise UnsupportedModuleError(
+            "the module has no parameters, so there is nothing to put in a parameter graph; "
+            "pass a network with at least one weight (e.g. an nn.Linear)"
+        )
 
 
 def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The state dicts stacked ``[B, *shape]``; one whose keys or shapes do not fit is named."""
     known = set(spec.keys)
     needed = [k for k in spec.keys if k not in spec.aliases]
-    for i, sd in enumerate(state_dicts):        # key sets only (no tensor work): name the bad state dict
+    for i, sd in enumerate(state_dicts):  # key sets only (no tensor work): name the bad state dict
         missing, extra = [k for k in needed if k not in sd], sorted(set(sd) - known)
         if missing or extra:
-            raise KeyError(f"state dict {i} of {len(state_dicts)} does not fit the architecture: missing {missing[:3]}"
-                           f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}"
-                           f"{' ...' if len(extra) > 3 else ''}; pass state dicts of the architecture given as the "
-                           "first argument")
+            raise KeyError(
+                f"state dict {i} of {len(state_dicts)} does not fit the architecture: missing {missing[:3]}"
+                f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}"
+                f"{' ...' if len(extra) > 3 else ''}; pass state dicts of the architecture given as the "
+                "first argument"
+            )
     stacked = {}
     for k in needed:
         try:
@@ -263,8 +308,10 @@ def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -
         except RuntimeError as exc:
             shapes = [tuple(sd[k].shape) for sd in state_dicts]
             bad = next(i for i, shape in enumerate(shapes) if shape != tuple(spec.shapes[k]))
-            raise ValueError(f"state dict {bad} of {len(state_dicts)}: '{k}' has shape {shapes[bad]}, the architecture "
-                             f"expects {tuple(spec.shapes[k])}") from exc
+            raise ValueError(
+                f"state dict {bad} of {len(state_dicts)}: '{k}' has shape {shapes[bad]}, the architecture "
+                f"expects {tuple(spec.shapes[k])}"
+            ) from exc
     return stacked
 
 

@@ -36,8 +36,14 @@ class CorruptFileError(ValueError):
 
     def __init__(self, path: str | Path, reason: str, remedy: str | None = None):
         self.path, self.reason = Path(path), reason
-        super().__init__(f"{path} is corrupt: {reason}. " + (remedy or "Write it again or restore it; loading can "
-                         "skip the check with verify=False, at the risk of silently wrong weights"))
+        super().__init__(
+            f"{path} is corrupt: {reason}. "
+            + (
+                remedy
+                or "Write it again or restore it; loading can "
+                "skip the check with verify=False, at the risk of silently wrong weights"
+            )
+        )
 
 
 class ConfigError(ValueError):

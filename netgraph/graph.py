@@ -91,7 +91,9 @@ class ParamGraph(Data):
         parts = []
         for group in split_by_spec(self):
             spec = group.spec.with_kernel_shape(kernel_shape)
-            parts.append((group.edges.reshape(-1), spec.edge_attr_of(values[group.values]).reshape(-1, spec.kernel_numel)))
+            parts.append(
+                (group.edges.reshape(-1), spec.edge_attr_of(values[group.values]).reshape(-1, spec.kernel_numel))
+            )
         out = values.new_zeros(self.num_edges, parts[0][1].shape[1])
         for edges, attr in parts:
             out = out.index_put((edges,), attr)
@@ -104,9 +106,11 @@ class ParamGraph(Data):
         kernel_shape = common_kernel_shape([s.kernel_shape for s in specs])
         expected = (sum(s.num_edges for s in specs), math.prod(kernel_shape))
         if tuple(edge_attr.shape) != expected:
-            raise ValueError(f"edge features of shape {tuple(edge_attr.shape)} do not fit this graph: expected "
-                             f"{list(expected)} (edges x prod(kernel_shape {kernel_shape})); assign features of "
-                             "the shape `graph.edge_attr` has")
+            raise ValueError(
+                f"edge features of shape {tuple(edge_attr.shape)} do not fit this graph: expected "
+                f"{list(expected)} (edges x prod(kernel_shape {kernel_shape})); assign features of "
+                "the shape `graph.edge_attr` has"
+            )
         if all(s is first for s in specs):
             self.edge_values = first.values_of(edge_attr.reshape(len(specs), first.num_edges, -1)).reshape(-1)
             return
@@ -189,25 +193,40 @@ def split_by_spec(graph: Data) -> list[SpecGroup]:
     for spec, ids in groups.values():
         index = torch.tensor(ids, device=device)
         first = starts[index]
-        ranges = [first[:, i: i + 1] + torch.arange(size, device=device)
-                  for i, size in enumerate((spec.num_nodes, spec.num_edges, spec.aux_size, spec.num_values))]
+        ranges = [
+            first[:, i : i + 1] + torch.arange(size, device=device)
+            for i, size in enumerate((spec.num_nodes, spec.num_edges, spec.aux_size, spec.num_values))
+        ]
         result.append(SpecGroup(spec, index, *ranges))
     return result
 
 
-def make_graph(spec: GraphSpec, x: torch.Tensor, edge_attr: torch.Tensor | None, aux: torch.Tensor, *,
-               edge_values: torch.Tensor | None = None) -> ParamGraph:
+def make_graph(
+    spec: GraphSpec,
+    x: torch.Tensor,
+    edge_attr: torch.Tensor | None,
+    aux: torch.Tensor,
+    *,
+    edge_values: torch.Tensor | None = None,
+) -> ParamGraph:
     """A ``ParamGraph`` of ``spec`` from ``x [N, F]``, padded ``edge_attr [E, K]`` (or ``edge_values [P]``
     instead, then ``edge_attr=None``) and ``aux [A]``; the topology comes from the spec."""
     if edge_values is None:
         edge_values = spec.values_of(edge_attr.reshape(1, spec.num_edges, -1)).reshape(-1)
     topo = spec.on(x.device)
-    return ParamGraph(x=x, edge_values=edge_values, node_pos=topo["pos_index"], aux=aux, spec=spec,
-                      **{k: topo[k] for k in _TOPOLOGY})
+    return ParamGraph(
+        x=x, edge_values=edge_values, node_pos=topo["pos_index"], aux=aux, spec=spec, **{k: topo[k] for k in _TOPOLOGY}
+    )
 
 
-def make_batch(spec: GraphSpec, x: torch.Tensor, edge_attr: torch.Tensor | None, aux: torch.Tensor, *,
-               edge_values: torch.Tensor | None = None) -> Batch:
+def make_batch(
+    spec: GraphSpec,
+    x: torch.Tensor,
+    edge_attr: torch.Tensor | None,
+    aux: torch.Tensor,
+    *,
+    edge_values: torch.Tensor | None = None,
+) -> Batch:
     """A PyG ``Batch`` of ``B`` graphs of one architecture from stacked tensors.
 
     ``x [B, N, F]``, ``edge_attr [B, E, K]`` (or ``edge_values [B, P]`` instead, then ``edge_attr=None``),

@@ -42,9 +42,21 @@ from safetensors.torch import save as safetensors_bytes
 
 from .errors import CorruptFileError
 
-__all__ = ["atomic_write", "write_text", "create_text", "write_bytes", "save_safetensors", "verify_safetensors",
-           "remove_stale_temporaries", "file_sha256", "write_checksums", "verify_checksums", "CHECKSUMS_JSON",
-           "SHA256_KEY", "STALE_SECONDS"]
+__all__ = [
+    "atomic_write",
+    "write_text",
+    "create_text",
+    "write_bytes",
+    "save_safetensors",
+    "verify_safetensors",
+    "remove_stale_temporaries",
+    "file_sha256",
+    "write_checksums",
+    "verify_checksums",
+    "CHECKSUMS_JSON",
+    "SHA256_KEY",
+    "STALE_SECONDS",
+]
 
 TMP_SUFFIX = ".tmp"
 CHECKSUMS_JSON = "checksums.json"
@@ -151,8 +163,9 @@ def verify_safetensors(path: str | Path) -> bool:
     if recorded is None:
         return False
     if _digest(header, data) != recorded:
-        raise CorruptFileError(path, "its content does not match the SHA-256 recorded when it was written "
-                                     "(flipped or overwritten bytes)")
+        raise CorruptFileError(
+            path, "its content does not match the SHA-256 recorded when it was written (flipped or overwritten bytes)"
+        )
     return True
 
 
@@ -162,16 +175,17 @@ def _split(raw: bytes, name: str) -> tuple[dict, bytes]:
         (size,) = struct.unpack("<Q", raw[:8])
         if 8 + size > len(raw):
             raise ValueError(f"the header claims {size} bytes but the file has {len(raw)}")
-        header = json.loads(raw[8:8 + size])
+        header = json.loads(raw[8 : 8 + size])
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
-        data = raw[8 + size:]
+        data = raw[8 + size :]
         end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
         if end != len(data):
             raise ValueError(f"the tensors need {end} data bytes, the file holds {len(data)}")
     except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:  # JSONDecodeError is a ValueError
-        raise CorruptFileError(Path(name), f"it is not a complete safetensors file ({exc}): truncated or "
-                                           "damaged") from exc
+        raise CorruptFileError(
+            Path(name), f"it is not a complete safetensors file ({exc}): truncated or damaged"
+        ) from exc
     return header, data
 
 
@@ -186,7 +200,7 @@ def _digest(header: dict, data: bytes) -> str:
 
 def _join(header: dict, data: bytes) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)                 # safetensors aligns the data to 8 bytes
+    text += b" " * (-len(text) % 8)  # safetensors aligns the data to 8 bytes
     return struct.pack("<Q", len(text)) + text + data
 
 
@@ -230,8 +244,11 @@ def verify_checksums(folder: str | Path, names: Iterable[str] | None = None) -> 
         if not target.is_file():
             raise CorruptFileError(target, "it is missing, but its checksum is recorded in checksums.json")
         if file_sha256(target) != sums[name]:
-            raise CorruptFileError(target, "its content does not match the SHA-256 recorded in checksums.json when it "
-                                           "was written (flipped, truncated or overwritten bytes)")
+            raise CorruptFileError(
+                target,
+                "its content does not match the SHA-256 recorded in checksums.json when it "
+                "was written (flipped, truncated or overwritten bytes)",
+            )
     return True
 
 
@@ -245,7 +262,7 @@ def _default_mode() -> int:
 
 def _abandoned(path: Path, now: float) -> bool:
     """Whether the writer of temporary ``path`` is gone (see the module docstring)."""
-    parts = path.name[:-len(TMP_SUFFIX)].rsplit(".", 3)
+    parts = path.name[: -len(TMP_SUFFIX)].rsplit(".", 3)
     if len(parts) == 4 and parts[2].isdigit():
         host, pid = parts[1], int(parts[2])
         if host == _host():

@@ -41,8 +41,15 @@ from .graph import graph_specs, make_batch
 from .spec import GraphSpec
 from .types import NodeFeature
 
-__all__ = ["parameter_masks", "spec_parameter_masks", "buffer_keys", "parameter_slot_index", "num_parameter_slots",
-           "fill_parameter_slots", "read_parameter_slots"]
+__all__ = [
+    "parameter_masks",
+    "spec_parameter_masks",
+    "buffer_keys",
+    "parameter_slot_index",
+    "num_parameter_slots",
+    "fill_parameter_slots",
+    "read_parameter_slots",
+]
 
 _PARAMETER_COLUMNS = (NodeFeature.BIAS, NodeFeature.NORM_WEIGHT, NodeFeature.NORM_BIAS)
 _BUFFER_COLUMNS = (int(NodeFeature.RUNNING_MEAN), int(NodeFeature.RUNNING_VAR))
@@ -81,11 +88,15 @@ def parameter_masks(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     width = graph.edge_attr.shape[1]
     for spec in {id(s): s for s in graph_specs(graph)}.values():
         if spec.kernel_numel != width:
-            raise ValueError(f"a graph of the batch has kernel shape {spec.kernel_shape} ({spec.kernel_numel} edge "
-                             f"features) but the batch has {width}: build every graph with the same kernel_shape "
-                             "(from_module(m, kernel_shape=...))")
-    return (per_node(graph, lambda spec, device: spec_parameter_masks(spec, device)[0]),
-            per_edge(graph, lambda spec, device: spec_parameter_masks(spec, device)[1]))
+            raise ValueError(
+                f"a graph of the batch has kernel shape {spec.kernel_shape} ({spec.kernel_numel} edge "
+                f"features) but the batch has {width}: build every graph with the same kernel_shape "
+                "(from_module(m, kernel_shape=...))"
+            )
+    return (
+        per_node(graph, lambda spec, device: spec_parameter_masks(spec, device)[0]),
+        per_edge(graph, lambda spec, device: spec_parameter_masks(spec, device)[1]),
+    )
 
 
 def buffer_keys(spec: GraphSpec) -> set[str]:
@@ -111,8 +122,10 @@ def fill_parameter_slots(spec: GraphSpec, values: torch.Tensor) -> Batch:
     take PyTorch's defaults."""
     nodes, edges = parameter_slot_index(spec, values.device)
     if values.dim() != 2 or values.shape[1] != len(nodes) + len(edges):
-        raise ValueError(f"values must be [n, {len(nodes) + len(edges)}] (one per parameter slot of the architecture), "
-                         f"got {tuple(values.shape)}")
+        raise ValueError(
+            f"values must be [n, {len(nodes) + len(edges)}] (one per parameter slot of the architecture), "
+            f"got {tuple(values.shape)}"
+        )
     n, dtype, device = values.shape[0], spec.dtype, values.device
     x = torch.zeros(n, spec.num_nodes * spec.num_node_features, dtype=dtype, device=device)
     var = torch.zeros(spec.num_nodes, spec.num_node_features, dtype=torch.bool, device=device)
@@ -120,9 +133,9 @@ def fill_parameter_slots(spec: GraphSpec, values: torch.Tensor) -> Batch:
         if piece.column == NodeFeature.RUNNING_VAR:
             var[piece.nodes.to(device), piece.column] = True
     x[:, var.flatten()] = 1.0
-    x[:, nodes] = values[:, :len(nodes)].to(dtype)
+    x[:, nodes] = values[:, : len(nodes)].to(dtype)
     edge_attr = torch.zeros(n, spec.num_edges * spec.kernel_numel, dtype=dtype, device=device)
-    edge_attr[:, edges] = values[:, len(nodes):].to(dtype)
+    edge_attr[:, edges] = values[:, len(nodes) :].to(dtype)
     aux = torch.zeros(n, spec.aux_size, dtype=torch.float64, device=device)
     return make_batch(spec, x.view(n, spec.num_nodes, -1), edge_attr.view(n, spec.num_edges, -1), aux)
 

@@ -62,25 +62,37 @@ class Population:
         TypeError: neither a template, a spec nor graphs to tell the architecture.
     """
 
-    def __init__(self, weights: Mapping[str, torch.Tensor] | None = None, template: nn.Module | None = None, *,
-                 spec: GraphSpec | None = None, graphs: Data | None = None):
+    def __init__(
+        self,
+        weights: Mapping[str, torch.Tensor] | None = None,
+        template: nn.Module | None = None,
+        *,
+        spec: GraphSpec | None = None,
+        graphs: Data | None = None,
+    ):
         if (weights is None) == (graphs is None):
-            raise TypeError("Population takes either stacked weights {name: [B, *shape]} or graphs, not "
-                            f"{'both' if weights is not None else 'neither'}")
+            raise TypeError(
+                "Population takes either stacked weights {name: [B, *shape]} or graphs, not "
+                f"{'both' if weights is not None else 'neither'}"
+            )
         if weights is not None:
             if not weights:
                 raise ValueError("Population got an empty weights dict; expected {name: [B, *shape]} tensors")
             sizes = {name: tensor.shape[0] if tensor.dim() else None for name, tensor in weights.items()}
             if len(set(sizes.values())) != 1 or None in sizes.values():
-                raise ValueError(f"stacked weights need one leading network dimension B shared by every entry; got "
-                                 f"leading sizes {sizes}")
+                raise ValueError(
+                    f"stacked weights need one leading network dimension B shared by every entry; got "
+                    f"leading sizes {sizes}"
+                )
             if template is None and spec is None:
                 raise TypeError("Population(weights) needs the architecture: pass template=module or spec=GraphSpec")
         elif spec is None:  # a given spec vouches for graphs traced separately from one architecture
             specs = graph_specs(graphs)
             if any(s is not specs[0] for s in specs):
-                raise ValueError(f"a Population holds networks of one architecture; the batch mixes "
-                                 f"{len({id(s) for s in specs})} architectures: split it with netgraph.split_by_spec")
+                raise ValueError(
+                    f"a Population holds networks of one architecture; the batch mixes "
+                    f"{len({id(s) for s in specs})} architectures: split it with netgraph.split_by_spec"
+                )
             spec = specs[0]
         self._weights = dict(weights) if weights is not None else None
         self._graphs = graphs
@@ -105,8 +117,10 @@ class Population:
         keys = list(modules[0].state_dict())
         for i, module in enumerate(modules):
             if list(module.state_dict()) != keys:
-                raise ValueError(f"module {i} ({type(module).__name__}) has other state-dict keys than module 0 "
-                                 f"({type(modules[0]).__name__}); a Population holds one architecture")
+                raise ValueError(
+                    f"module {i} ({type(module).__name__}) has other state-dict keys than module 0 "
+                    f"({type(modules[0]).__name__}); a Population holds one architecture"
+                )
         states = [module.state_dict() for module in modules]
         return cls({k: torch.stack([s[k] for s in states]) for k in keys}, modules[0])
 
@@ -149,8 +163,9 @@ class Population:
         """The networks' parameter graphs, one ``Batch`` (the given graphs if built from graphs)."""
         if self._graphs is not None and not kernel_shape:
             return self._graphs
-        return from_state_dicts(self.template if self.template is not None else self.spec, self._full_weights(),
-                                kernel_shape=kernel_shape)
+        return from_state_dicts(
+            self.template if self.template is not None else self.spec, self._full_weights(), kernel_shape=kernel_shape
+        )
 
     def to(self, device: torch.device | str) -> "Population":
         """A copy on ``device`` (weights, graphs and a copy of the template; this one is unchanged)."""
@@ -185,8 +200,9 @@ class Population:
         """Every network on the same inputs: ``[B, *output]`` (the template in its current mode)."""
         return self._run(args, kwargs)
 
-    def run(self, inputs: ExampleInputs, *, per_network: bool = False,
-            capture: Sequence[str] = ()) -> Any | tuple[Any, dict[str, Any]]:
+    def run(
+        self, inputs: ExampleInputs, *, per_network: bool = False, capture: Sequence[str] = ()
+    ) -> Any | tuple[Any, dict[str, Any]]:
         """Run every network on ``inputs`` in one ``vmap`` (randomness differs per network).
 
         Args:
@@ -227,13 +243,17 @@ class Population:
         if self.template is None:
             return weights
         n = len(self)
-        return {k: weights[k] if k in weights else v.detach().unsqueeze(0).expand(n, *v.shape)
-                for k, v in self.template.state_dict().items()}
+        return {
+            k: weights[k] if k in weights else v.detach().unsqueeze(0).expand(n, *v.shape)
+            for k, v in self.template.state_dict().items()
+        }
 
     def _require_template(self, action: str) -> nn.Module:
         if self.template is None:
-            raise TypeError(f"to {action} the population needs the target nn.Module (a template of the "
-                            "architecture), but it was given only a spec or graphs; pass template=module (or use .to_batch() / .state_dicts())")
+            raise TypeError(
+                f"to {action} the population needs the target nn.Module (a template of the "
+                "architecture), but it was given only a spec or graphs; pass template=module (or use .to_batch() / .state_dicts())"
+            )
         return self.template
 
     def _check_index(self, index: int) -> None:

@@ -42,8 +42,10 @@ class Registry(Generic[T]):
         def add(factory: T) -> T:
             key = name or factory.__name__
             if key in self._entries and self._entries[key] is not factory:
-                raise ValueError(f"a {self.kind} named {key!r} is already registered "
-                                 f"({getattr(self._entries[key], '__name__', self._entries[key])!r}); pick another name")
+                raise ValueError(
+                    f"a {self.kind} named {key!r} is already registered "
+                    f"({getattr(self._entries[key], '__name__', self._entries[key])!r}); pick another name"
+                )
             self._entries[key] = factory
             return factory
 

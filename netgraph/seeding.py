@@ -92,8 +92,10 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
     >>> torch.are_deterministic_algorithms_enabled()
     False
     """
-    previous, warn_only = torch.are_deterministic_algorithms_enabled(), \
-        torch.is_deterministic_algorithms_warn_only_enabled()
+    previous, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     if enabled:
         torch.use_deterministic_algorithms(True)
     try:

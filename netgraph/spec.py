@@ -24,8 +24,19 @@ import torch
 
 from .types import NODE_FEATURES
 
-__all__ = ["EdgePiece", "NodePiece", "AuxPiece", "ConstEdges", "EdgeBlock", "ValueBlock", "SymmetryGroup", "Space", "LayerRef", "GraphSpec",
-           "common_kernel_shape"]
+__all__ = [
+    "EdgePiece",
+    "NodePiece",
+    "AuxPiece",
+    "ConstEdges",
+    "EdgeBlock",
+    "ValueBlock",
+    "SymmetryGroup",
+    "Space",
+    "LayerRef",
+    "GraphSpec",
+    "common_kernel_shape",
+]
 
 
 def common_kernel_shape(kernels: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -133,7 +144,9 @@ class _Topology(dict):
         elif name in _TOPOLOGY_FIELDS:
             value = getattr(spec, name).to(self._device)
         else:
-            raise KeyError(f"'{name}' is not a topology tensor; expected one of {_TOPOLOGY_FIELDS + ('edge_index', 'edge_type')}")
+            raise KeyError(
+                f"'{name}' is not a topology tensor; expected one of {_TOPOLOGY_FIELDS + ('edge_index', 'edge_type')}"
+            )
         self[name] = value
         return value
 
@@ -230,9 +243,11 @@ class GraphSpec:
             offset += count * math.prod(kernel)
         self.num_values = offset
         # edge_values read as [E, K] as they are: no padding, and every weight stored in edge order
-        self._unpadded = all(self._kernel_padded(b.kernel) == tuple(self.kernel_shape) and (
-            not isinstance(b.source, EdgePiece) or list(b.source.perm) == sorted(b.source.perm))
-            for b in self._value_blocks)
+        self._unpadded = all(
+            self._kernel_padded(b.kernel) == tuple(self.kernel_shape)
+            and (not isinstance(b.source, EdgePiece) or list(b.source.perm) == sorted(b.source.perm))
+            for b in self._value_blocks
+        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -286,8 +301,8 @@ class GraphSpec:
         edge_index = torch.empty(2, self.num_edges, dtype=torch.long)
         edge_type = torch.empty(self.num_edges, dtype=torch.long)
         for start, count, kind, source in self.edge_blocks:
-            edge_type[start: start + count] = int(kind)
-            src, dst = edge_index[:, start: start + count]
+            edge_type[start : start + count] = int(kind)
+            src, dst = edge_index[:, start : start + count]
             if isinstance(source, EdgePiece):
                 g, n_in, n_out = source.groups, source.n_in, source.n_out
                 src.view(g, n_out // g, n_in).copy_(source.in_nodes.view(g, 1, n_in).expand(g, n_out // g, n_in))
@@ -298,8 +313,9 @@ class GraphSpec:
         return {"edge_index": edge_index, "edge_type": edge_type}
 
     # ------------------------------------------------------------ gathering
-    def gather_values(self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gather_values(
+        self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """State dict -> ``(x [*, N, F], edge_values [*, P], aux [*, A])``, the tensors a graph stores.
 
         ``edge_values`` holds every edge's own kernel, unpadded (``P = num_values``), block after block of
@@ -314,7 +330,7 @@ class GraphSpec:
         device = ref.device
         values = torch.empty(flat, self.num_values, dtype=self.dtype, device=device)
         for block in self._value_blocks:
-            target = values[:, block.value_offset: block.value_offset + block.num_values]
+            target = values[:, block.value_offset : block.value_offset + block.num_values]
             if isinstance(block.source, EdgePiece):
                 piece = block.source
                 target.view(flat, *piece.view).copy_(self._rows(piece, state[piece.param], flat))
@@ -324,16 +340,20 @@ class GraphSpec:
         for piece in self.node_pieces:
             column = state[piece.param].reshape(flat, -1)
             if piece.rows is not None:
-                column = column[:, piece.rows[0]: piece.rows[1]]
+                column = column[:, piece.rows[0] : piece.rows[1]]
             x[:, piece.nodes.to(device), piece.column] = column.to(self.dtype)
         aux = torch.zeros(flat, self.aux_size, dtype=torch.float64, device=device)
         for piece in self.aux_pieces:
-            aux[:, piece.offset: piece.offset + piece.numel] = state[piece.param].reshape(flat, -1).to(torch.float64)
-        return (x.reshape(batch + x.shape[1:]), values.reshape(batch + values.shape[1:]),
-                aux.reshape(batch + aux.shape[-1:]))
+            aux[:, piece.offset : piece.offset + piece.numel] = state[piece.param].reshape(flat, -1).to(torch.float64)
+        return (
+            x.reshape(batch + x.shape[1:]),
+            values.reshape(batch + values.shape[1:]),
+            aux.reshape(batch + aux.shape[-1:]),
+        )
 
-    def gather(self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def gather(
+        self, state: Mapping[str, torch.Tensor], batch_dims: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """State dict -> ``(x [*, N, F], edge_attr [*, E, K], aux [*, A])`` (edge features padded, see
         :meth:`edge_attr_of`)."""
         x, values, aux = self.gather_values(state, batch_dims)
@@ -341,8 +361,9 @@ class GraphSpec:
         edge_attr = self.edge_attr_of(values.reshape(-1, self.num_values))
         return x, edge_attr.reshape(batch + edge_attr.shape[1:]), aux
 
-    def scatter_values(self, x: torch.Tensor, values: torch.Tensor, aux: torch.Tensor | None = None,
-                       batch_dims: int = 0) -> dict[str, torch.Tensor]:
+    def scatter_values(
+        self, x: torch.Tensor, values: torch.Tensor, aux: torch.Tensor | None = None, batch_dims: int = 0
+    ) -> dict[str, torch.Tensor]:
         """Graph tensors -> state dict (the exact inverse of :meth:`gather_values`).
 
         Takes ``x [*, N, F]``, ``edge_values [*, P]`` and ``aux [*, A]`` with ``batch_dims`` leading batch
@@ -361,8 +382,9 @@ class GraphSpec:
                 continue
             written.add((piece.param, piece.rows))
             block = self.block_values(values, self._value_blocks[self._block_of(piece)])
-            rows_parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0,
-                                                           block.reshape(flat, -1, *self.shapes[piece.param][1:])))
+            rows_parts.setdefault(piece.param, []).append(
+                (piece.rows[0] if piece.rows else 0, block.reshape(flat, -1, *self.shapes[piece.param][1:]))
+            )
         for piece in self.node_pieces:
             if (piece.param, piece.rows) in written:
                 continue
@@ -378,12 +400,13 @@ class GraphSpec:
                 raise ValueError("this architecture stores tensors in `aux`; pass the graph's aux")
             aux = aux.reshape(flat, -1)
             for piece in self.aux_pieces:
-                kept = aux[:, piece.offset: piece.offset + piece.numel]
+                kept = aux[:, piece.offset : piece.offset + piece.numel]
                 out[piece.param] = kept.reshape(batch + self.shapes[piece.param]).to(self.dtypes[piece.param])
         return {key: out[self.aliases.get(key, key)] for key in self.keys}
 
-    def scatter(self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor | None = None,
-                batch_dims: int = 0) -> dict[str, torch.Tensor]:
+    def scatter(
+        self, x: torch.Tensor, edge_attr: torch.Tensor, aux: torch.Tensor | None = None, batch_dims: int = 0
+    ) -> dict[str, torch.Tensor]:
         """Graph tensors with padded edge features -> state dict (the exact inverse of :meth:`gather`).
 
         Takes ``x [*, N, F]``, ``edge_attr [*, E, K]`` and ``aux [*, A]``; see :meth:`scatter_values`.
@@ -406,7 +429,8 @@ class GraphSpec:
         for block in self._value_blocks:
             window, _ = windows[block.edge_offset]
             out[(slice(None), slice(block.edge_offset, block.edge_offset + block.count)) + window] = self._edge_order(
-                values, block).reshape(b, block.count, *self._kernel_padded(block.kernel))
+                values, block
+            ).reshape(b, block.count, *self._kernel_padded(block.kernel))
         return out.reshape(b, self.num_edges, self.kernel_numel)
 
     def values_of(self, edge_attr: torch.Tensor) -> torch.Tensor:
@@ -414,9 +438,11 @@ class GraphSpec:
         :meth:`edge_attr_of`; padding is dropped)."""
         b = edge_attr.shape[0]
         if edge_attr.reshape(b, -1).shape[1] != self.num_edges * self.kernel_numel:
-            raise ValueError(f"edge features of shape {tuple(edge_attr.shape)} do not fit this architecture: expected "
-                             f"[{b}, {self.num_edges}, {self.kernel_numel}] (edges x prod(kernel_shape "
-                             f"{self.kernel_shape})); build the graphs with the same kernel_shape")
+            raise ValueError(
+                f"edge features of shape {tuple(edge_attr.shape)} do not fit this architecture: expected "
+                f"[{b}, {self.num_edges}, {self.kernel_numel}] (edges x prod(kernel_shape "
+                f"{self.kernel_shape})); build the graphs with the same kernel_shape"
+            )
         if self._unpadded:
             return edge_attr.reshape(b, self.num_values)
         padded = edge_attr.reshape(b, self.num_edges, *self.kernel_shape)
@@ -434,14 +460,15 @@ class GraphSpec:
     # ----------------------------------------------------------- edge blocks
     def block_values(self, values: torch.Tensor, block: "ValueBlock") -> torch.Tensor:
         """The values of one block of edges, ``edge_values [B, P]`` -> ``[B, count * prod(kernel)]`` (a view)."""
-        return values[:, block.value_offset: block.value_offset + block.num_values]
+        return values[:, block.value_offset : block.value_offset + block.num_values]
 
     def value_block(self, values: torch.Tensor, piece: EdgePiece) -> torch.Tensor:
         """The weights of ``piece`` from ``edge_values [B, P]`` as ``[B, n_out, n_in, *piece.kernel]`` (a view
         for linear and conv layers; a copy where the edge order differs from the state dict's, e.g. embeddings)."""
         b = values.shape[0]
         return self._edge_order(values, self._value_blocks[self._block_of(piece)]).reshape(
-            b, piece.n_out, piece.n_in, *piece.kernel)
+            b, piece.n_out, piece.n_in, *piece.kernel
+        )
 
     def write_value_block(self, values: torch.Tensor, piece: EdgePiece, weights: torch.Tensor) -> None:
         """Write ``weights [B, n_out, n_in, *piece.kernel]`` into the block of ``piece`` of ``edge_values [B, P]``."""
@@ -462,7 +489,9 @@ class GraphSpec:
         """The weights of ``piece`` from ``edge_attr [B, E, *kernel_shape]`` (or ``[B, E, K]``) as
         ``[B, n_out, n_in, *piece.kernel]`` (a view where no padding had to be removed)."""
         b = edge_attr.shape[0]
-        block = edge_attr.reshape(b, self.num_edges, *self.kernel_shape)[:, piece.offset: piece.offset + piece.num_edges]
+        block = edge_attr.reshape(b, self.num_edges, *self.kernel_shape)[
+            :, piece.offset : piece.offset + piece.num_edges
+        ]
         window, full = self._padded_kernel_layout()[piece.offset]
         if not full:
             block = block[(slice(None), slice(None)) + window]
@@ -471,14 +500,15 @@ class GraphSpec:
     def write_edge_block(self, edge_attr: torch.Tensor, piece: EdgePiece, values: torch.Tensor) -> None:
         """Write ``values [B, n_out * n_in, *piece.kernel]`` into ``edge_attr [B, E, *kernel_shape]``
         in place (centred, zero padding)."""
-        block = edge_attr[:, piece.offset: piece.offset + piece.num_edges]
+        block = edge_attr[:, piece.offset : piece.offset + piece.num_edges]
         window, full = self._padded_kernel_layout()[piece.offset]
         if full:
             block.copy_(values.reshape(block.shape))
         else:
             block.zero_()
             block[(slice(None), slice(None)) + window] = values.reshape(
-                values.shape[0], piece.num_edges, *self._kernel_padded(piece.kernel))
+                values.shape[0], piece.num_edges, *self._kernel_padded(piece.kernel)
+            )
 
     # --------------------------------------------------------------- helpers
     def _check_keys(self, state: Mapping[str, torch.Tensor], batch_dims: int) -> None:
@@ -490,14 +520,16 @@ class GraphSpec:
                 continue
             shape = tuple(state[key].shape[batch_dims:])
             if shape != self.shapes[key]:
-                raise ValueError(f"'{key}' has shape {shape}, the architecture expects {self.shapes[key]}"
-                                 f"{' after the batch dim' if batch_dims else ''}")
+                raise ValueError(
+                    f"'{key}' has shape {shape}, the architecture expects {self.shapes[key]}"
+                    f"{' after the batch dim' if batch_dims else ''}"
+                )
 
     def _rows(self, piece: EdgePiece, tensor: torch.Tensor, flat: int) -> torch.Tensor:
         """The weight of ``piece`` (its rows), ``[flat, *piece.view]`` (a view of ``tensor``)."""
         t = tensor.reshape(flat, *self.shapes[piece.param])
         if piece.rows is not None:
-            t = t[:, piece.rows[0]: piece.rows[1]]
+            t = t[:, piece.rows[0] : piece.rows[1]]
         return t.reshape(flat, *piece.view)
 
     def _kernel_padded(self, kernel: tuple[int, ...]) -> tuple[int, ...]:
@@ -531,15 +563,21 @@ class GraphSpec:
         return dataclasses.replace(self, kernel_shape=shape, _device_cache={})
 
     def __repr__(self) -> str:
-        return (f"GraphSpec(nodes={self.num_nodes}, edges={self.num_edges}, kernel={self.kernel_shape}, "
-                f"groups={self.num_groups}, params={len(self.keys)})")
+        return (
+            f"GraphSpec(nodes={self.num_nodes}, edges={self.num_edges}, kernel={self.kernel_shape}, "
+            f"groups={self.num_groups}, params={len(self.keys)})"
+        )
 
     def describe(self) -> str:
         """A readable table of spaces and symmetry groups."""
-        lines = [f"GraphSpec: {self.num_nodes} nodes, {self.num_edges} edges, kernel {self.kernel_shape}, "
-                 f"{self.num_groups} symmetry groups"]
+        lines = [
+            f"GraphSpec: {self.num_nodes} nodes, {self.num_edges} edges, kernel {self.kernel_shape}, "
+            f"{self.num_groups} symmetry groups"
+        ]
         for s in self.spaces:
-            lines.append(f"  nodes {s.start:>7}-{s.start + s.size - 1:<7} layer {s.layer:<3} type {s.node_type} {s.name}")
+            lines.append(
+                f"  nodes {s.start:>7}-{s.start + s.size - 1:<7} layer {s.layer:<3} type {s.node_type} {s.name}"
+            )
         for g in self.groups:
             lines.append(f"  group {g.index:<4} level {g.level} units {g.units:<5} {g.name}")
         return "\n".join(lines)

@@ -58,8 +58,10 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
     """
     device = graph.x.device
     if perm.dim() != 1 or perm.numel() != graph.num_nodes or perm.dtype.is_floating_point or perm.dtype == torch.bool:
-        raise ValueError(f"perm must be an integer node map of shape [{graph.num_nodes}] (one entry per node); got "
-                         f"{perm.dtype} of shape {list(perm.shape)}. Use random_permutation(graph)")
+        raise ValueError(
+            f"perm must be an integer node map of shape [{graph.num_nodes}] (one entry per node); got "
+            f"{perm.dtype} of shape {list(perm.shape)}. Use random_permutation(graph)"
+        )
     perm = perm.to(device)
     x_new = torch.empty_like(graph.x)
     edge_new = graph.edge_attr.clone()  # fixed (constant) edges keep their place and value
@@ -75,7 +77,7 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
         new = old.clone()
         for piece in spec.edge_pieces:
             target = _piece_targets(piece, local)
-            block = old[:, piece.offset: piece.offset + piece.num_edges]
+            block = old[:, piece.offset : piece.offset + piece.num_edges]
             new.scatter_(1, target.unsqueeze(-1).expand_as(block), block)
         edge_new[group.edges.reshape(-1)] = new.reshape(-1, new.shape[-1])
     out = copy.copy(graph)
@@ -98,8 +100,9 @@ def _piece_targets(piece, local: torch.Tensor) -> torch.Tensor:
         in_part = in_pos.unsqueeze(1)
     else:
         rows_per_group = piece.n_out // piece.groups
-        index = (torch.arange(piece.n_out, device=device) // rows_per_group).unsqueeze(1) * piece.n_in + \
-            torch.arange(piece.n_in, device=device)
+        index = (torch.arange(piece.n_out, device=device) // rows_per_group).unsqueeze(1) * piece.n_in + torch.arange(
+            piece.n_in, device=device
+        )
         in_part = in_pos[:, index] % piece.n_in
     target = piece.offset + out_pos.unsqueeze(2) * piece.n_in + in_part
     return target.reshape(local.shape[0], -1)
@@ -143,23 +146,28 @@ def _check_bijection(spec: GraphSpec, local: torch.Tensor) -> None:
     inside = (local >= 0) & (local < n)
     if not bool(inside.all()):
         row = int((~inside).any(1).nonzero()[0])
-        raise ValueError(f"the permutation sends nodes of graph {row} outside it (node ids must stay within each "
-                         f"graph's {n} nodes); use random_permutation")
+        raise ValueError(
+            f"the permutation sends nodes of graph {row} outside it (node ids must stay within each "
+            f"graph's {n} nodes); use random_permutation"
+        )
     counts = torch.zeros(local.shape[0], n, dtype=torch.long, device=local.device)
     counts.scatter_add_(1, local, torch.ones_like(local))
     if not bool((counts == 1).all()):
         row = int((counts != 1).any(1).nonzero()[0])
         repeated = (counts[row] > 1).nonzero().flatten()[:3].tolist()
-        raise ValueError(f"the permutation is not a bijection: graph {row} sends several nodes to node(s) {repeated} "
-                         "(local ids), so others would be left uninitialised; use random_permutation")
+        raise ValueError(
+            f"the permutation is not a bijection: graph {row} sends several nodes to node(s) {repeated} "
+            "(local ids), so others would be left uninitialised; use random_permutation"
+        )
 
 
 def _check(spec: GraphSpec, local: torch.Tensor) -> None:
     """``local [B, N]`` must be exactly the node map of some permutation of every group's units."""
     if spec.num_groups:
         topo = spec.on(local.device)
-        table = torch.zeros(local.shape[0], spec.num_groups, int(spec.group_units.max()), dtype=torch.long,
-                            device=local.device)
+        table = torch.zeros(
+            local.shape[0], spec.num_groups, int(spec.group_units.max()), dtype=torch.long, device=local.device
+        )
         for level in range(topo["sym_group"].shape[1]):
             group, unit = topo["sym_group"][:, level], topo["sym_unit"][:, level]
             valid = group >= 0
@@ -168,6 +176,8 @@ def _check(spec: GraphSpec, local: torch.Tensor) -> None:
     else:
         expected = torch.arange(spec.num_nodes, device=local.device).expand_as(local)
     if not torch.equal(expected, local):
-        raise ValueError("the permutation does not respect the symmetry groups: it moves nodes that are never "
-                         "permuted (inputs, outputs, pinned nodes), splits a group's unit (head, tied channel) "
-                         "or mixes groups. Use random_permutation, or check=False to apply it anyway.")
+        raise ValueError(
+            "the permutation does not respect the symmetry groups: it moves nodes that are never "
+            "permuted (inputs, outputs, pinned nodes), splits a group's unit (head, tied channel) "
+            "or mixes groups. Use random_permutation, or check=False to apply it anyway."
+        )

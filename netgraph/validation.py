@@ -36,11 +36,13 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Rule:
         ok = isinstance(value, int) and not isinstance(value, bool)
         ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
         return None if ok else f"an integer{bounds}"
+
     return rule
 
 
-def number(minimum: float | None = None, maximum: float | None = None, open_min: bool = False,
-           open_max: bool = False) -> Rule:
+def number(
+    minimum: float | None = None, maximum: float | None = None, open_min: bool = False, open_max: bool = False
+) -> Rule:
     """A finite real number within the bounds (``open_*``: the bound itself excluded)."""
     bounds = _bounds(minimum, maximum, open_min, open_max)
 
@@ -49,28 +51,35 @@ def number(minimum: float | None = None, maximum: float | None = None, open_min:
         ok = ok and (minimum is None or (value > minimum if open_min else value >= minimum))
         ok = ok and (maximum is None or (value < maximum if open_max else value <= maximum))
         return None if ok else f"a number{bounds}"
+
     return rule
 
 
 def one_of(*choices: Any) -> Rule:
     """One of ``choices``."""
+
     def rule(value: Any) -> str | None:
         return None if value in choices else f"one of {list(choices)}"
+
     return rule
 
 
 def flag() -> Rule:
     """``true`` or ``false``."""
+
     def rule(value: Any) -> str | None:
         return None if isinstance(value, bool) else "true or false"
+
     return rule
 
 
 def optional(inner: Rule) -> Rule:
     """``None`` (``null``) or what ``inner`` accepts."""
+
     def rule(value: Any) -> str | None:
         problem = None if value is None else inner(value)
         return None if problem is None else f"null or {problem}"
+
     return rule
 
 

@@ -32,8 +32,14 @@ from .trace.synthesize import call_kwargs, describe_inputs, synthesize_inputs
 __all__ = ["check_conversion"]
 
 
-def check_conversion(model: nn.Module, spec: GraphSpec, example_inputs: Any = None, *,
-                     generator: torch.Generator | None = None, rtol: float | None = None) -> float:
+def check_conversion(
+    model: nn.Module,
+    spec: GraphSpec,
+    example_inputs: Any = None,
+    *,
+    generator: torch.Generator | None = None,
+    rtol: float | None = None,
+) -> float:
     """Check that ``spec`` is a correct graph of ``model``; returns the largest output change seen.
 
     Args:
@@ -81,8 +87,9 @@ def check_conversion(model: nn.Module, spec: GraphSpec, example_inputs: Any = No
                 single[0, index] = units[0, index]
                 single_change = _change(model, spec, graph, single, reference, args, kwargs)
                 if single_change > tolerance:
-                    suspects.append(f"'{group.name}' (level {group.level}, {group.units} units, "
-                                    f"max |dy| {single_change:.3g})")
+                    suspects.append(
+                        f"'{group.name}' (level {group.level}, {group.units} units, max |dy| {single_change:.3g})"
+                    )
     finally:
         for module, mode in modes.items():
             module.training = mode
@@ -93,7 +100,8 @@ def check_conversion(model: nn.Module, spec: GraphSpec, example_inputs: Any = No
         f"{f'The first module whose outputs change (beyond a permutation) is {first}. ' if first else ''}"
         f"{'Groups whose permutation alone changes the outputs: ' + listed if suspects else 'No single group is at fault; groups interact'}"
         ". The operations named there are converted wrongly (a weight wired to the wrong neurons or a symmetry "
-        "the network does not have); please report the architecture. from_module(..., verify=False) skips this check.")
+        "the network does not have); please report the architecture. from_module(..., verify=False) skips this check."
+    )
 
 
 def _moving_units(spec: GraphSpec, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -110,17 +118,26 @@ def _moving_units(spec: GraphSpec, generator: torch.Generator | None, device: to
     return torch.where(still, rotated, unit_map).to(device)
 
 
-def _change(model: nn.Module, spec: GraphSpec, graph, unit_map: torch.Tensor, reference: list[torch.Tensor],
-            args: tuple, kwargs: dict) -> float:
+def _change(
+    model: nn.Module,
+    spec: GraphSpec,
+    graph,
+    unit_map: torch.Tensor,
+    reference: list[torch.Tensor],
+    args: tuple,
+    kwargs: dict,
+) -> float:
     moved = permute(graph, _node_map(spec, unit_map)[0], check=False)
     state = spec.scatter(moved.x, moved.edge_attr, moved.aux)
     outputs = _outputs(model, state, args, kwargs)
-    return max((float((a.double() - b.double()).abs().max()) for a, b in zip(outputs, reference) if a.numel()),
-               default=0.0)
+    return max(
+        (float((a.double() - b.double()).abs().max()) for a, b in zip(outputs, reference) if a.numel()), default=0.0
+    )
 
 
-def _first_changed_module(model: nn.Module, spec: GraphSpec, graph, unit_map: torch.Tensor, args: tuple,
-                          kwargs: dict, tolerance: float) -> str | None:
+def _first_changed_module(
+    model: nn.Module, spec: GraphSpec, graph, unit_map: torch.Tensor, args: tuple, kwargs: dict, tolerance: float
+) -> str | None:
     """The first submodule (in call order) whose outputs are not a permutation of the original ones.
 
     A correct graph permutes every intermediate activation, so the sorted values of each module's
@@ -130,10 +147,15 @@ def _first_changed_module(model: nn.Module, spec: GraphSpec, graph, unit_map: to
     runs = []
     for state in (model.state_dict(), spec.scatter(moved.x, moved.edge_attr, moved.aux)):
         seen: list[tuple[str, list[torch.Tensor]]] = []
-        hooks = [m.register_forward_hook(
-            lambda mod, inp, out, name=name: seen.append((name, [t.detach().reshape(-1).sort().values
-                                                                 for t in _leaves(out) if torch.is_floating_point(t)])))
-            for name, m in model.named_modules() if name]
+        hooks = [
+            m.register_forward_hook(
+                lambda mod, inp, out, name=name: seen.append(
+                    (name, [t.detach().reshape(-1).sort().values for t in _leaves(out) if torch.is_floating_point(t)])
+                )
+            )
+            for name, m in model.named_modules()
+            if name
+        ]
         try:
             _outputs(model, state, args, kwargs)
         finally:
@@ -141,8 +163,10 @@ def _first_changed_module(model: nn.Module, spec: GraphSpec, graph, unit_map: to
                 h.remove()
         runs.append(seen)
     for (name, before), (_, after) in zip(*runs):
-        if any(a.shape != b.shape or (a.numel() and float((a.double() - b.double()).abs().max()) > tolerance)
-               for a, b in zip(before, after)):
+        if any(
+            a.shape != b.shape or (a.numel() and float((a.double() - b.double()).abs().max()) > tolerance)
+            for a, b in zip(before, after)
+        ):
             return f"'{name}' ({type(model.get_submodule(name)).__name__})"
     return None
 

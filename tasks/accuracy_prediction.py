@@ -37,5 +37,8 @@ class AccuracyPrediction(RegressionTask):
 
     def metrics(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
         prediction, target = outputs["prediction"], outputs["target"]
-        return {"kendall_tau": kendall_tau(prediction[:, 0], target[:, 0]), "r2": r2_score(prediction, target),
-                "mse": mean_squared_error(prediction, target)}
+        return {
+            "kendall_tau": kendall_tau(prediction[:, 0], target[:, 0]),
+            "r2": r2_score(prediction, target),
+            "mse": mean_squared_error(prediction, target),
+        }

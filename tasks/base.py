@@ -58,9 +58,16 @@ class Task:
     monitor: ClassVar[str] = "loss"
     mode: ClassVar[str] = "min"
 
-    def __init__(self, zoo: str | Mapping[str, Any] | Zoo | None = None, target: str | Sequence[str] | None = None,
-                 checkpoints: str | Sequence[int] = "last", splits: Sequence[float] | str | None = None,
-                 split_seed: int = 0, normalize: bool | str = True, probes: int = 0):
+    def __init__(
+        self,
+        zoo: str | Mapping[str, Any] | Zoo | None = None,
+        target: str | Sequence[str] | None = None,
+        checkpoints: str | Sequence[int] = "last",
+        splits: Sequence[float] | str | None = None,
+        split_seed: int = 0,
+        normalize: bool | str = True,
+        probes: int = 0,
+    ):
         self.zoo, self.target = zoo, target
         self.checkpoints = checkpoints if isinstance(checkpoints, str) else [int(c) for c in checkpoints]
         self.splits = splits if splits is None or isinstance(splits, str) else [float(s) for s in splits]
@@ -77,30 +84,51 @@ class Task:
     def config(self) -> dict[str, Any]:
         """JSON-able arguments that rebuild this task with :func:`~netgraph.tasks.create_task` (``name`` included)."""
         zoo = self.zoo if not isinstance(self.zoo, Zoo) else str(self.zoo.root or self.zoo.info.get("name"))
-        return {"name": self.name, "zoo": zoo, "target": self.target, "checkpoints": self.checkpoints,
-                "splits": self.splits, "split_seed": self.split_seed, "normalize": self.normalize,
-                **({"probes": self.probes} if self.probes else {})}
+        return {
+            "name": self.name,
+            "zoo": zoo,
+            "target": self.target,
+            "checkpoints": self.checkpoints,
+            "splits": self.splits,
+            "split_seed": self.split_seed,
+            "normalize": self.normalize,
+            **({"probes": self.probes} if self.probes else {}),
+        }
 
     def setup(self, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, ZooDataset]:
         """Load the zoo, make the splits, fit the statistics on ``train``; returns ``{split: ZooDataset}``."""
         if self.zoo is None:
-            raise ValueError(f"task {self.name!r} has no zoo; give zoo=<preset mapping, folder, Zoo or loader> "
-                             "(see netgraph.tasks.load_task_zoo), or create it with create_task(name) for its "
-                             "protocol's zoo")
+            raise ValueError(
+                f"task {self.name!r} has no zoo; give zoo=<preset mapping, folder, Zoo or loader> "
+                "(see netgraph.tasks.load_task_zoo), or create it with create_task(name) for its "
+                "protocol's zoo"
+            )
         zoo = load_task_zoo(self.zoo, progress=progress)
-        self.data = {split: ZooDataset(zoo, split=split, target=self.target, checkpoints=self.checkpoints,
-                                       splits=self.splits, split_seed=self.split_seed, device=device)
-                     for split in SPLIT_NAMES}
+        self.data = {
+            split: ZooDataset(
+                zoo,
+                split=split,
+                target=self.target,
+                checkpoints=self.checkpoints,
+                splits=self.splits,
+                split_seed=self.split_seed,
+                device=device,
+            )
+            for split in SPLIT_NAMES
+        }
         if len(self.data["train"]) == 0:
-            raise ValueError(f"the train split of zoo {zoo.info.get('name')!r} is empty ({len(zoo)} nets, splits "
-                             f"{self.splits}); use a larger zoo or a larger train fraction")
+            raise ValueError(
+                f"the train split of zoo {zoo.info.get('name')!r} is empty ({len(zoo)} nets, splits "
+                f"{self.splits}); use a larger zoo or a larger train fraction"
+            )
         self.fit(self.data["train"], zoo)
         return self.data
 
     def fit(self, train: ZooDataset, zoo: Zoo) -> None:
         """Fit what the task learns from the training split before training (called by :meth:`setup`)."""
-        self.standardizer = (WeightStandardizer.fit(train.state_dicts(), center=self.normalize is True)
-                             if self.normalize else None)
+        self.standardizer = (
+            WeightStandardizer.fit(train.state_dicts(), center=self.normalize is True) if self.normalize else None
+        )
         if self.probes:
             self._probe_inputs = _probe_inputs(zoo, self.probes)
 
@@ -146,8 +174,10 @@ class Task:
         self.standardizer = WeightStandardizer.from_state_dict(stats) if stats is not None else None
 
     def _require_fitted(self, what: str) -> None:
-        raise RuntimeError(f"{type(self).__name__}.{what} is only known after task.setup(...) (or load_state_dict of "
-                           "a saved task); call setup first")
+        raise RuntimeError(
+            f"{type(self).__name__}.{what} is only known after task.setup(...) (or load_state_dict of "
+            "a saved task); call setup first"
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.config().items() if k != 'name')})"
@@ -161,8 +191,10 @@ def _probe_inputs(zoo: Zoo, count: int) -> tuple[list[nn.Module], torch.Tensor]:
     if shape is None:
         sizes = {ref["kwargs"].get("in_features") for ref in zoo.architectures}
         if None in sizes or len(sizes) != 1:
-            raise ValueError(f"probes={count}: cannot tell the input shape of zoo {zoo.info.get('name')!r} (no "
-                             "'input_shape' in zoo.json, no in_features); use probes=0")
+            raise ValueError(
+                f"probes={count}: cannot tell the input shape of zoo {zoo.info.get('name')!r} (no "
+                "'input_shape' in zoo.json, no in_features); use probes=0"
+            )
         shape = [sizes.pop()]
     probes = torch.rand(count, *shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
     return templates, probes

@@ -46,9 +46,18 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from netgraph.errors import CorruptFileError
 from netgraph.io import verify_checksums, write_checksums, write_text
 
-__all__ = ["CheckpointStore", "CheckpointError", "check_folder", "optimizer_state", "load_optimizer_state", "rng_state",
-           "set_rng_state",
-           "CHECKPOINT_JSON", "MODEL_FILE", "TRAINING_STATE"]
+__all__ = [
+    "CheckpointStore",
+    "CheckpointError",
+    "check_folder",
+    "optimizer_state",
+    "load_optimizer_state",
+    "rng_state",
+    "set_rng_state",
+    "CHECKPOINT_JSON",
+    "MODEL_FILE",
+    "TRAINING_STATE",
+]
 
 CHECKPOINT_JSON = "checkpoint.json"
 MODEL_FILE = "model.safetensors"
@@ -56,7 +65,7 @@ TRAINING_STATE = "training_state.safetensors"
 INDEX = "index.json"
 
 
-RESUME_HINT = ("resume=false starts the run over (deleting its checkpoints); or restore the file from a backup")
+RESUME_HINT = "resume=false starts the run over (deleting its checkpoints); or restore the file from a backup"
 
 
 class CheckpointError(ValueError):
@@ -102,22 +111,23 @@ class CheckpointStore:
         name = self.index().get(which)
         return self.folder / name if name else None
 
-    def save(self, name: str, model: nn.Module, state: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
-             best: bool) -> Path:
+    def save(
+        self, name: str, model: nn.Module, state: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], best: bool
+    ) -> Path:
         """Write checkpoint ``name`` and make it the last (and, when ``best``, the best) one."""
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / name
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder))
         try:
             if hasattr(model, "save_pretrained"):
-                model.save_pretrained(tmp)                                   # config.json + model.safetensors
+                model.save_pretrained(tmp)  # config.json + model.safetensors
             else:
                 save_model(model, str(tmp / MODEL_FILE))
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / TRAINING_STATE))
             (tmp / CHECKPOINT_JSON).write_text(json.dumps(state, indent=1))
             write_checksums(tmp, [p.name for p in tmp.iterdir()])
-            os.chmod(tmp, 0o777 & ~_umask())                                 # mkdtemp makes it private
-            if target.exists():                                              # re-saved after a crash
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+            if target.exists():  # re-saved after a crash
                 shutil.rmtree(target)
             os.replace(tmp, target)
         except BaseException:
@@ -126,7 +136,7 @@ class CheckpointStore:
         index = self.index()
         index = {"last": name, "best": name if best else index.get("best", name)}
         write_text(self.folder / INDEX, json.dumps(index))
-        for old in self.folder.iterdir():                                    # drop what the index no longer names
+        for old in self.folder.iterdir():  # drop what the index no longer names
             if old.is_dir() and old.name not in index.values():
                 shutil.rmtree(old, ignore_errors=True)
         return target
@@ -143,15 +153,18 @@ class CheckpointStore:
             check_folder(folder)
         path = folder / CHECKPOINT_JSON
         if not path.is_file():
-            raise CheckpointError(f"checkpoint {folder} has no {CHECKPOINT_JSON} (it was not written by the Trainer, "
-                                  f"or the file was deleted); {RESUME_HINT}")
+            raise CheckpointError(
+                f"checkpoint {folder} has no {CHECKPOINT_JSON} (it was not written by the Trainer, "
+                f"or the file was deleted); {RESUME_HINT}"
+            )
         try:
             saved = json.loads(path.read_text())
             tensors = load_file(str(folder / TRAINING_STATE))
         except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, FileNotFoundError) as exc:
             name = CHECKPOINT_JSON if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else TRAINING_STATE
-            raise CheckpointError(f"{folder / name} is corrupt or missing ({type(exc).__name__}: {exc}); "
-                                  f"{RESUME_HINT}") from exc
+            raise CheckpointError(
+                f"{folder / name} is corrupt or missing ({type(exc).__name__}: {exc}); {RESUME_HINT}"
+            ) from exc
         return saved, tensors
 
     @staticmethod
@@ -169,13 +182,17 @@ class CheckpointStore:
             missing, unexpected = load_model(model, str(path), device=str(device))
         except (SafetensorError, FileNotFoundError) as exc:
             raise CheckpointError(f"{path} is corrupt or missing ({type(exc).__name__}: {exc}); {RESUME_HINT}") from exc
-        except RuntimeError as exc:                      # size mismatches: the model changed since the save
-            raise CheckpointError(f"{path} does not fit this {type(model).__name__} ({str(exc).splitlines()[0]} ...): "
-                                  "the model's config changed since the checkpoint was written; use another run_dir "
-                                  "for the new config, or resume=false to start over") from exc
+        except RuntimeError as exc:  # size mismatches: the model changed since the save
+            raise CheckpointError(
+                f"{path} does not fit this {type(model).__name__} ({str(exc).splitlines()[0]} ...): "
+                "the model's config changed since the checkpoint was written; use another run_dir "
+                "for the new config, or resume=false to start over"
+            ) from exc
         if missing or unexpected:
-            raise CheckpointError(f"checkpoint {folder} does not fit the model: missing {missing}, unexpected "
-                                  f"{unexpected}; use another run_dir for this model, or resume=false to start over")
+            raise CheckpointError(
+                f"checkpoint {folder} does not fit the model: missing {missing}, unexpected "
+                f"{unexpected}; use another run_dir for this model, or resume=false to start over"
+            )
 
 
 def check_folder(folder: Path) -> None:
@@ -183,8 +200,10 @@ def check_folder(folder: Path) -> None:
     try:
         verify_checksums(folder)
     except CorruptFileError as exc:
-        raise CheckpointError(f"{exc.path} is corrupt: {exc.reason}; {RESUME_HINT} (resuming falls back to an older "
-                              "intact checkpoint of the run when there is one)") from exc
+        raise CheckpointError(
+            f"{exc.path} is corrupt: {exc.reason}; {RESUME_HINT} (resuming falls back to an older "
+            "intact checkpoint of the run when there is one)"
+        ) from exc
 
 
 def _umask() -> int:
@@ -206,8 +225,9 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.T
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor],
-                         info: Mapping[str, Any]) -> None:
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]
+) -> None:
     """Inverse of :func:`optimizer_state` (tensors are moved to the parameters' devices by torch)."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -217,8 +237,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str,
     for param, values in info["scalars"].items():
         state.setdefault(int(param), {}).update(values)
     current = optimizer.state_dict()["param_groups"]
-    groups = [{k: (tuple(v) if isinstance(now.get(k), tuple) else v) for k, v in saved.items()}   # JSON lists back
-              for saved, now in zip(info["param_groups"], current)]
+    groups = [
+        {k: (tuple(v) if isinstance(now.get(k), tuple) else v) for k, v in saved.items()}  # JSON lists back
+        for saved, now in zip(info["param_groups"], current)
+    ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 

@@ -90,8 +90,16 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
         results = {}
         for name, (metanet, folder) in runs.items():
             extra = {"variant": values["variant"], "run_dir": str(folder)}
-            results[name] = train_metanet(values["task"], name, metanet, values["train"], folder, values["augment"],
-                                          resume=values["resume"], extra=extra)
+            results[name] = train_metanet(
+                values["task"],
+                name,
+                metanet,
+                values["train"],
+                folder,
+                values["augment"],
+                resume=values["resume"],
+                extra=extra,
+            )
         return results
     finally:
         if started_group:
@@ -102,14 +110,17 @@ def validate(values: dict[str, Any]) -> None:
     """Refuse a ``netgraph-train`` config with a bad field before anything runs (one line per field)."""
     from netgraph.metanets import list_metanets
 
-    problems = field_problems(values, {"action": one_of(*ACTIONS), "seed": integer(0), "resume": flag(),
-                                       "num_threads": optional(integer(1))})
+    problems = field_problems(
+        values, {"action": one_of(*ACTIONS), "seed": integer(0), "resume": flag(), "num_threads": optional(integer(1))}
+    )
     problems += field_problems(values.get("train", {}), TRAIN_RULES, prefix="train.")
     if values.get("action") == "train":
         for group in ("task", "metanet"):
             if not isinstance(values.get(group), dict) or not values[group].get("name"):
-                problems.append(f"{group}={values.get(group)!r}: expected a {group} config with a name "
-                                f"({group}=<one of configs/{group}/*.yaml>)")
+                problems.append(
+                    f"{group}={values.get(group)!r}: expected a {group} config with a name "
+                    f"({group}=<one of configs/{group}/*.yaml>)"
+                )
         unknown = [b for b in values.get("baselines", []) if b not in list_metanets()]
         if unknown:
             problems.append(f"baselines={values['baselines']!r}: expected names from {list_metanets()}")
@@ -133,8 +144,10 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     """The comparison printed after training: one row per metanet with its test metrics."""
     first = next(iter(results.values()))
     sizes = first["num_networks"]
-    header = (f"{first['task']} on zoo {first['zoo']!r}: {sizes['train']} train / {sizes['val']} val / "
-              f"{sizes['test']} test networks (test metrics of the best validation checkpoint)")
+    header = (
+        f"{first['task']} on zoo {first['zoo']!r}: {sizes['train']} train / {sizes['val']} val / "
+        f"{sizes['test']} test networks (test metrics of the best validation checkpoint)"
+    )
     return header + "\n\n" + results_table(results.values()).split("\n", 2)[2]
 
 
@@ -147,13 +160,17 @@ def main() -> None:
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="train")
 def _main(cfg: DictConfig) -> None:
     result = run(cfg)
-    if int(os.environ.get("RANK", "0")) > 0:         # torchrun: rank 0 reports
+    if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 reports
         return
     print(result if isinstance(result, str) else report(result))
     if isinstance(result, dict):
-        print("\n" + "\n".join(f"{name}: {r['run_dir']}/results.json" + (f", {r['run_dir']}/{r['figure']}"
-                                                                              if r.get("figure") else "")
-                                for name, r in result.items()))
+        print(
+            "\n"
+            + "\n".join(
+                f"{name}: {r['run_dir']}/results.json" + (f", {r['run_dir']}/{r['figure']}" if r.get("figure") else "")
+                for name, r in result.items()
+            )
+        )
 
 
 if __name__ == "__main__":

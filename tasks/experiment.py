@@ -61,10 +61,16 @@ def build_augmentation(items: Sequence[str | Mapping[str, Any]], task: Task | No
     return compose(filled)
 
 
-def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_config: Mapping[str, Any] | None = None,
-                  train: TrainConfig | Mapping[str, Any] | None = None, run_dir: str | Path | None = None,
-                  augment: Sequence[str | Mapping[str, Any]] = (), resume: bool = True,
-                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def train_metanet(
+    task: Task | str | Mapping[str, Any],
+    metanet: str,
+    metanet_config: Mapping[str, Any] | None = None,
+    train: TrainConfig | Mapping[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    augment: Sequence[str | Mapping[str, Any]] = (),
+    resume: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train ``metanet`` on ``task`` and test it; returns (and writes to ``run_dir``) the results.
 
     Args:
@@ -87,8 +93,11 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
     data = task.setup(device=cfg.device, progress=cfg.progress)
     dense = is_dense_metanet(metanet)
     transform = build_augmentation(augment, task) if augment else None
-    loaders = {"train": GraphLoader(data["train"], cfg.batch_size, shuffle=True, seed=cfg.seed, transform=transform,
-                                    dense=dense)}
+    loaders = {
+        "train": GraphLoader(
+            data["train"], cfg.batch_size, shuffle=True, seed=cfg.seed, transform=transform, dense=dense
+        )
+    }
     for split in ("val", "test"):
         if len(data[split]):
             loaders[split] = GraphLoader(data[split], cfg.eval_batch_size, dense=dense, even_shards=False)
@@ -96,23 +105,46 @@ def train_metanet(task: Task | str | Mapping[str, Any], metanet: str, metanet_co
         raise ValueError(f"the test split of {task!r} is empty; give a test fraction > 0 (task splits)")
     with scoped_rng(cfg.seed):
         model = build_metanet(metanet, task, data["train"], **config)
-    metadata = {"name": f"{task.name}/{metanet}", "metanet": metanet, "metanet_config": config, "task": task.config(),
-                "augment": [a if isinstance(a, str) else dict(a) for a in augment]}
+    metadata = {
+        "name": f"{task.name}/{metanet}",
+        "metanet": metanet,
+        "metanet_config": config,
+        "task": task.config(),
+        "augment": [a if isinstance(a, str) else dict(a) for a in augment],
+    }
     zoo_info = data["train"].zoo.info
-    identity = {"task": _identity_of(task.config()), "metanet": metanet, "metanet_config": config, "augment": metadata["augment"],
-                "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")}}
+    identity = {
+        "task": _identity_of(task.config()),
+        "metanet": metanet,
+        "metanet_config": config,
+        "augment": metadata["augment"],
+        "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")},
+    }
     trainer = Trainer(model, task, cfg, run_dir, metadata, identity=identity)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
     started = time.perf_counter()
     outputs = trainer.collect(loaders["test"])
     test = task.metrics(outputs)
-    results = {"task": task.name, "metanet": metanet, "seed": cfg.seed, "test": test, "val": fit.best_metrics,
-               "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stopped_early": fit.stopped_early,
-               "train_seconds": round(fit.seconds, 2), "test_seconds": round(time.perf_counter() - started, 2),
-               "num_parameters": sum(p.numel() for p in model.parameters()),
-               "num_networks": {split: len(d) for split, d in data.items()}, "zoo": data["train"].zoo.info.get("name"),
-               "metanet_config": config, "task_config": task.config(), "train_config": cfg.recipe(),
-               "augment": metadata["augment"], **dict(extra or {})}
+    results = {
+        "task": task.name,
+        "metanet": metanet,
+        "seed": cfg.seed,
+        "test": test,
+        "val": fit.best_metrics,
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epochs_run,
+        "stopped_early": fit.stopped_early,
+        "train_seconds": round(fit.seconds, 2),
+        "test_seconds": round(time.perf_counter() - started, 2),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "num_networks": {split: len(d) for split, d in data.items()},
+        "zoo": data["train"].zoo.info.get("name"),
+        "metanet_config": config,
+        "task_config": task.config(),
+        "train_config": cfg.recipe(),
+        "augment": metadata["augment"],
+        **dict(extra or {}),
+    }
     if run_dir is not None and distributed_rank()[0] == 0:
         results["figure"] = write_task_figure(task, outputs, Path(run_dir), tensorboard=cfg.tensorboard)
         write_text(Path(run_dir) / RESULTS_JSON, json.dumps(results, indent=1))

@@ -32,16 +32,18 @@ __all__ = ["FIGURE_FILE", "write_figure", "write_task_figure"]
 FIGURE_FILE = "test_figure.png"
 
 
-def write_figure(draw: Callable[[ModuleType], Any], path: str | Path, tensorboard: str | Path | None = None,
-                 tag: str = "figure") -> Path | None:
+def write_figure(
+    draw: Callable[[ModuleType], Any], path: str | Path, tensorboard: str | Path | None = None, tag: str = "figure"
+) -> Path | None:
     """Save the figure ``draw(netgraph.viz)`` returns to ``path`` (and to the TensorBoard run ``tensorboard``).
 
     The CLIs' one call that writes their figure next to their table. Returns the path, or ``None``
     when ``draw`` returns ``None`` or matplotlib is missing (a warning says how to install it).
     """
     if importlib.util.find_spec("matplotlib") is None:
-        warnings.warn(f"matplotlib is not installed, so {Path(path).name} is not drawn: pip install 'netgraph[viz]'",
-                      stacklevel=2)
+        warnings.warn(
+            f"matplotlib is not installed, so {Path(path).name} is not drawn: pip install 'netgraph[viz]'", stacklevel=2
+        )
         return None
     from netgraph import viz
 
@@ -54,13 +56,18 @@ def write_figure(draw: Callable[[ModuleType], Any], path: str | Path, tensorboar
     return saved
 
 
-def write_task_figure(task, outputs: dict[str, torch.Tensor], run_dir: str | Path, tensorboard: bool = False,
-                      name: str = FIGURE_FILE) -> str | None:
+def write_task_figure(
+    task, outputs: dict[str, torch.Tensor], run_dir: str | Path, tensorboard: bool = False, name: str = FIGURE_FILE
+) -> str | None:
     """Draw ``task.figure(outputs)`` to ``run_dir / name`` (and ``run_dir/tensorboard`` when ``tensorboard``).
 
     Returns the file name, or ``None`` when the task draws no figure or matplotlib is missing.
     """
     run_dir = Path(run_dir)
-    saved = write_figure(lambda viz: task.figure(outputs), run_dir / name,
-                         tensorboard=run_dir / "tensorboard" if tensorboard else None, tag=f"test/{task.name}")
+    saved = write_figure(
+        lambda viz: task.figure(outputs),
+        run_dir / name,
+        tensorboard=run_dir / "tensorboard" if tensorboard else None,
+        tag=f"test/{task.name}",
+    )
     return None if saved is None else name

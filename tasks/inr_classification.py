@@ -49,8 +49,10 @@ class INRClassification(Task):
         super().fit(train, zoo)
         name = train.targets[0]
         if len(train.targets) != 1 or name not in train.classes:
-            raise ValueError(f"{self.name} needs one categorical target, got {train.targets} (categorical ones: "
-                             f"{sorted(train.classes)}); use e.g. target='class'")
+            raise ValueError(
+                f"{self.name} needs one categorical target, got {train.targets} (categorical ones: "
+                f"{sorted(train.classes)}); use e.g. target='class'"
+            )
         self.classes = list(train.classes[name])
 
     @property

@@ -56,7 +56,10 @@ def _contrast(images: torch.Tensor, factor: float, value_range: Sequence[float])
 
 #: image edits ``(images [B, C, H, W], factor, value_range) -> images``
 IMAGE_EDITS: dict[str, Callable[[torch.Tensor, float, Sequence[float]], torch.Tensor]] = {
-    "dilate": _dilate, "erode": _erode, "contrast": _contrast}
+    "dilate": _dilate,
+    "erode": _erode,
+    "contrast": _contrast,
+}
 
 
 def render_inrs(module: nn.Module, weights: Mapping[str, torch.Tensor], decode: Mapping[str, Any]) -> torch.Tensor:
@@ -64,7 +67,7 @@ def render_inrs(module: nn.Module, weights: Mapping[str, torch.Tensor], decode: 
     ``{name: [B, *shape]}`` of the architecture ``module`` (``vmap`` over networks)."""
     first = next(iter(weights.values()))
     coords = inr_grid(decode["shape"], decode.get("indexing", "ij"), device=first.device).to(first.dtype)
-    values = Population(weights, module).run(coords)   # [B, P, out]
+    values = Population(weights, module).run(coords)  # [B, P, out]
     values = values + float(decode.get("offset", 0.0))
     return values.transpose(1, 2).reshape(values.shape[0], values.shape[2], *decode["shape"])
 
@@ -98,9 +101,11 @@ class INREditing(Task):
         super().fit(train, zoo)
         decode = zoo.info.get("decode")
         if len(zoo.architectures) != 1 or decode is None or len(decode.get("shape", [])) != 2:
-            raise ValueError(f"{self.name} edits INRs of 2-D images (one architecture and a 'decode' entry with a 2-D "
-                             f"shape in zoo.json); zoo {zoo.info.get('name')!r} has {len(zoo.architectures)} "
-                             f"architectures and decode={decode}. Use an image INR zoo such as the digits_inr preset")
+            raise ValueError(
+                f"{self.name} edits INRs of 2-D images (one architecture and a 'decode' entry with a 2-D "
+                f"shape in zoo.json); zoo {zoo.info.get('name')!r} has {len(zoo.architectures)} "
+                f"architectures and decode={decode}. Use an image INR zoo such as the digits_inr preset"
+            )
         self.architecture, self.decode = dict(zoo.architectures[0]), dict(decode)
         self._module = None
 
@@ -135,12 +140,17 @@ class INREditing(Task):
         return F.mse_loss(self.render(self.predict(model, batch)), self.targets(batch))
 
     def outputs(self, model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-        return {"rendered": self.render(self.predict(model, batch)), "unedited": self.render(batch),
-                "target": self.targets(batch)}
+        return {
+            "rendered": self.render(self.predict(model, batch)),
+            "unedited": self.render(batch),
+            "target": self.targets(batch),
+        }
 
     def metrics(self, outputs: dict[str, torch.Tensor]) -> dict[str, float]:
-        return {"mse": mean_squared_error(outputs["rendered"], outputs["target"]),
-                "mse_no_edit": mean_squared_error(outputs["unedited"], outputs["target"])}
+        return {
+            "mse": mean_squared_error(outputs["rendered"], outputs["target"]),
+            "mse_no_edit": mean_squared_error(outputs["unedited"], outputs["target"]),
+        }
 
     def figure(self, outputs: dict[str, torch.Tensor], count: int = 8):
         """Renderings of the first ``count`` test INRs: original, edited by the metanet, target
@@ -148,8 +158,11 @@ class INREditing(Task):
         from netgraph.viz import plot_inrs
 
         rows = {"original": outputs["unedited"], "edited": outputs["rendered"], "target": outputs["target"]}
-        return plot_inrs({k: v[:count] for k, v in rows.items()}, value_range=self.decode.get("value_range"),
-                         title=f"{self.edit}: original / edited by the metanet / target")
+        return plot_inrs(
+            {k: v[:count] for k, v in rows.items()},
+            value_range=self.decode.get("value_range"),
+            title=f"{self.edit}: original / edited by the metanet / target",
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "architecture": self.architecture, "decode": self.decode}

@@ -63,14 +63,20 @@ def dense_layout_spec(dataset: ZooDataset) -> GraphSpec:
     specs = dataset.specs
     first = specs[0]
     for other in specs[1:]:
-        same = (other.num_nodes == first.num_nodes and other.num_edges == first.num_edges
-                and other.kernel_shape == first.kernel_shape and other.shapes == first.shapes
-                and torch.equal(other.edge_index, first.edge_index)
-                and layer_shapes_of(other) == layer_shapes_of(first))
+        same = (
+            other.num_nodes == first.num_nodes
+            and other.num_edges == first.num_edges
+            and other.kernel_shape == first.kernel_shape
+            and other.shapes == first.shapes
+            and torch.equal(other.edge_index, first.edge_index)
+            and layer_shapes_of(other) == layer_shapes_of(first)
+        )
         if not same:
-            raise ValueError(f"the dense metanets read one weight layout, but this zoo's architectures differ "
-                             f"({first!r} vs {other!r}); train a graph metanet ('gmn', 'ngt') or select one "
-                             "architecture")
+            raise ValueError(
+                f"the dense metanets read one weight layout, but this zoo's architectures differ "
+                f"({first!r} vs {other!r}); train a graph metanet ('gmn', 'ngt') or select one "
+                "architecture"
+            )
     return first
 
 
@@ -88,9 +94,17 @@ class GraphLoader:
         even_shards: under ``torch.distributed``, pad the epoch so every rank gets as many networks.
     """
 
-    def __init__(self, dataset: ZooDataset, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 transform: Callable[[Batch], Batch] | None = None, dense: bool = False, drop_last: bool = False,
-                 even_shards: bool = True):
+    def __init__(
+        self,
+        dataset: ZooDataset,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        transform: Callable[[Batch], Batch] | None = None,
+        dense: bool = False,
+        drop_last: bool = False,
+        even_shards: bool = True,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if len(dataset) == 0:
@@ -98,7 +112,7 @@ class GraphLoader:
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.transform, self.drop_last, self.even_shards = transform, drop_last, even_shards
         self.epoch = 0
-        self.arch = dataset.zoo.net_arch[dataset.net_ids.cpu()]                  # [len] architecture of each item
+        self.arch = dataset.zoo.net_arch[dataset.net_ids.cpu()]  # [len] architecture of each item
         self.shared_spec = dense_layout_spec(dataset) if dense and len(self.arch.unique()) > 1 else None
 
     def set_epoch(self, epoch: int) -> None:
@@ -116,10 +130,11 @@ class GraphLoader:
         rank, world = distributed_rank()
         order = self._order()
         if world > 1 and self.batch_size % world:
-            raise ValueError(f"batch_size={self.batch_size} is the global batch and must be divisible by the "
-                             f"world size {world}")
+            raise ValueError(
+                f"batch_size={self.batch_size} is the global batch and must be divisible by the world size {world}"
+            )
         if world > 1 and self.even_shards and len(order) % world:
-            order = torch.cat([order, order[:world - len(order) % world]])
+            order = torch.cat([order, order[: world - len(order) % world]])
         chunks = list(order.split(self.batch_size))
         if self.drop_last and len(chunks) > 1 and len(chunks[-1]) < self.batch_size:
             chunks = chunks[:-1]
@@ -141,8 +156,10 @@ class GraphLoader:
         its real spec (activations decide which symmetries apply) before the parts are merged."""
         if self.dataset.transform is not None:
             if self.shared_spec is not None:
-                raise ValueError("dense=True serves several architectures under one spec and cannot apply the "
-                                 "dataset's per-item transform; pass the transform to GraphLoader(transform=...)")
+                raise ValueError(
+                    "dense=True serves several architectures under one spec and cannot apply the "
+                    "dataset's per-item transform; pass the transform to GraphLoader(transform=...)"
+                )
             batch = Batch.from_data_list([self.dataset[int(i)] for i in index])
             return transform(batch) if transform is not None else batch
         if self.shared_spec is None:
@@ -153,9 +170,13 @@ class GraphLoader:
             parts = [transform(part) for part in parts]
         spec = self.shared_spec
         b = sum(p.num_graphs for p in parts)
-        batch = make_batch(spec, torch.cat([p.x for p in parts]).view(b, spec.num_nodes, -1), None,
-                           torch.cat([p.aux for p in parts]).view(b, -1),
-                           edge_values=torch.cat([p.edge_values for p in parts]).view(b, -1))
+        batch = make_batch(
+            spec,
+            torch.cat([p.x for p in parts]).view(b, spec.num_nodes, -1),
+            None,
+            torch.cat([p.aux for p in parts]).view(b, -1),
+            edge_values=torch.cat([p.edge_values for p in parts]).view(b, -1),
+        )
         for key in ("y", "net_id", "checkpoint"):
             batch[key] = torch.cat([p[key] for p in parts])
         return batch

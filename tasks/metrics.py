@@ -28,8 +28,10 @@ __all__ = ["kendall_tau", "r2_score", "mean_squared_error", "accuracy"]
 
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor, name: str) -> None:
     if prediction.shape[0] != target.shape[0]:
-        raise ValueError(f"{name}: prediction has {prediction.shape[0]} rows but target has {target.shape[0]}; "
-                         "give one prediction per target")
+        raise ValueError(
+            f"{name}: prediction has {prediction.shape[0]} rows but target has {target.shape[0]}; "
+            "give one prediction per target"
+        )
     if prediction.shape[0] == 0:
         raise ValueError(f"{name}: got empty tensors; evaluate on a split with at least one network")
 
@@ -45,13 +47,13 @@ def kendall_tau(prediction: torch.Tensor, target: torch.Tensor, block: int = 204
     n = x.shape[0]
     concordance = ties_x = ties_y = 0.0
     for start in range(0, n, block):  # row blocks of the n x n pair matrix
-        sx = torch.sign(x[start:start + block, None] - x[None, :])          # [b, n]
-        sy = torch.sign(y[start:start + block, None] - y[None, :])
+        sx = torch.sign(x[start : start + block, None] - x[None, :])  # [b, n]
+        sy = torch.sign(y[start : start + block, None] - y[None, :])
         concordance += float((sx * sy).sum())
         ties_x += float((sx == 0).sum())
         ties_y += float((sy == 0).sum())
-    pairs = n * n                                                           # ordered pairs, diagonal included
-    denominator = math.sqrt((pairs - ties_x) * (pairs - ties_y))            # diagonal counts as a tie in both
+    pairs = n * n  # ordered pairs, diagonal included
+    denominator = math.sqrt((pairs - ties_x) * (pairs - ties_y))  # diagonal counts as a tie in both
     return concordance / denominator if denominator > 0 else float("nan")
 
 

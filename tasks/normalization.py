@@ -59,12 +59,14 @@ class WeightStandardizer:
         stats = {}
         for name, values in state_dicts.items():
             if not torch.is_floating_point(values) or values.dim() < 1 or values.shape[0] == 0:
-                continue                                   # buffers such as num_batches_tracked
+                continue  # buffers such as num_batches_tracked
             flat = values.detach().double().reshape(-1)
             stats[name] = (float(flat.mean()) if center else 0.0, float(flat.std(correction=0)))
         if not stats:
-            raise ValueError("WeightStandardizer.fit got no floating-point tensors [n, *shape]; pass stacked state "
-                             "dicts of the training networks, e.g. ZooDataset(...).state_dicts()")
+            raise ValueError(
+                "WeightStandardizer.fit got no floating-point tensors [n, *shape]; pass stacked state "
+                "dicts of the training networks, e.g. ZooDataset(...).state_dicts()"
+            )
         return cls(stats)
 
     def __call__(self, graph: Data) -> Data:
@@ -77,11 +79,13 @@ class WeightStandardizer:
 
     def _apply(self, graph: Data, inverse: bool) -> Data:
         x, edge_attr = graph.x.clone(), graph.edge_attr.clone()
-        for group in split_by_spec(graph):            # one vectorised update per architecture
+        for group in split_by_spec(graph):  # one vectorised update per architecture
             x_shift, x_scale, e_shift, e_scale = self._template(group.spec, graph.x.device)
             b = len(group.graphs)
-            for out, values, index, shift, scale in ((x, graph.x, group.nodes, x_shift, x_scale),
-                                                      (edge_attr, graph.edge_attr, group.edges, e_shift, e_scale)):
+            for out, values, index, shift, scale in (
+                (x, graph.x, group.nodes, x_shift, x_scale),
+                (edge_attr, graph.edge_attr, group.edges, e_shift, e_scale),
+            ):
                 rows = values[index.reshape(-1)].view(b, *shift.shape)
                 rows = rows * scale + shift if inverse else (rows - shift) / scale
                 out[index.reshape(-1)] = rows.reshape(-1, out.shape[1])
@@ -98,15 +102,27 @@ class WeightStandardizer:
         stored = {p.param for p in spec.edge_pieces} | {p.param for p in spec.node_pieces}
         missing = sorted(stored - set(self.stats))
         if missing:
-            raise ValueError(f"WeightStandardizer has no statistics for parameters {missing} of this architecture "
-                             f"(it knows {sorted(self.stats)}); fit it on networks of this architecture")
-        shifts, scales = ({k: torch.full(spec.shapes[k], self.stats.get(k, (0.0, 1.0))[i], dtype=spec.dtypes[k])
-                           for k in spec.keys if k not in spec.aliases} for i in (0, 1))
+            raise ValueError(
+                f"WeightStandardizer has no statistics for parameters {missing} of this architecture "
+                f"(it knows {sorted(self.stats)}); fit it on networks of this architecture"
+            )
+        shifts, scales = (
+            {
+                k: torch.full(spec.shapes[k], self.stats.get(k, (0.0, 1.0))[i], dtype=spec.dtypes[k])
+                for k in spec.keys
+                if k not in spec.aliases
+            }
+            for i in (0, 1)
+        )
         x_shift, e_shift, _ = spec.gather(shifts)
         x_scale, e_scale, _ = spec.gather(scales)
         node_mask, edge_mask = spec_parameter_masks(spec)
-        tensors = (torch.where(node_mask, x_shift, 0.0), torch.where(node_mask, x_scale, 1.0),
-                   torch.where(edge_mask, e_shift, 0.0), torch.where(edge_mask, e_scale, 1.0))
+        tensors = (
+            torch.where(node_mask, x_shift, 0.0),
+            torch.where(node_mask, x_scale, 1.0),
+            torch.where(edge_mask, e_shift, 0.0),
+            torch.where(edge_mask, e_scale, 1.0),
+        )
         tensors = tuple(t.to(device) for t in tensors)
         self._templates[key] = (spec, tensors)
         return tensors

@@ -76,8 +76,10 @@ class FunctionObjective:
 
     def _batch_loss(self, model: nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         count = float(getattr(batch, "num_graphs", 1) or 1)
-        return {"loss": self.loss(model, batch).detach().reshape(1).double(),
-                "count": torch.tensor([count], dtype=torch.float64)}
+        return {
+            "loss": self.loss(model, batch).detach().reshape(1).double(),
+            "count": torch.tensor([count], dtype=torch.float64),
+        }
 
     @staticmethod
     def _mean_loss(outputs: dict[str, torch.Tensor]) -> dict[str, float]:

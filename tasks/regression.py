@@ -34,8 +34,10 @@ class RegressionTask(Task):
     def fit(self, train: ZooDataset, zoo: Zoo) -> None:
         super().fit(train, zoo)
         if not torch.is_floating_point(train.y):
-            raise ValueError(f"{self.name} regresses numbers but target {train.targets} is categorical (classes "
-                             f"{train.classes}); pick a numeric target")
+            raise ValueError(
+                f"{self.name} regresses numbers but target {train.targets} is categorical (classes "
+                f"{train.classes}); pick a numeric target"
+            )
         self.scaler = TargetScaler.fit(train.y)
         self.target_names = list(train.targets)
 
@@ -60,12 +62,19 @@ class RegressionTask(Task):
         """Predicted vs true values, one panel per target, with Kendall's tau (:func:`netgraph.viz.plot_predictions`)."""
         from netgraph.viz import plot_predictions
 
-        return plot_predictions(outputs["prediction"], outputs["target"], names=self.target_names or None,
-                                title=f"{self.name}: test networks")
+        return plot_predictions(
+            outputs["prediction"],
+            outputs["target"],
+            names=self.target_names or None,
+            title=f"{self.name}: test networks",
+        )
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "targets": self.target_names,
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+        return {
+            **super().state_dict(),
+            "targets": self.target_names,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)

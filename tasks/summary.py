@@ -39,10 +39,17 @@ def results_table(results: Iterable[dict[str, Any]], metrics: Sequence[str] | No
         groups.setdefault(result["task"], {}).setdefault(key, []).append(result)
     sections = []
     for task, rows in sorted(groups.items()):
-        names = list(metrics) if metrics else list(dict.fromkeys(m for runs in rows.values() for r in runs
-                                                                 for m in r["test"]))
-        lines = [f"### {task}", "", "| metanet | variant | seeds | " + " | ".join(names) + " | train s |",
-                 "|" + "---|" * (len(names) + 4)]
+        names = (
+            list(metrics)
+            if metrics
+            else list(dict.fromkeys(m for runs in rows.values() for r in runs for m in r["test"]))
+        )
+        lines = [
+            f"### {task}",
+            "",
+            "| metanet | variant | seeds | " + " | ".join(names) + " | train s |",
+            "|" + "---|" * (len(names) + 4),
+        ]
         order = {name: i for i, name in enumerate(METANET_ORDER)}
         for (metanet, variant), runs in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0])):
             cells = [_mean_std([r["test"][m] for r in runs if m in r["test"]]) for m in names]

@@ -56,8 +56,14 @@ from netgraph.io import write_text
 from netgraph.seeding import deterministic, scoped_rng
 from netgraph.validation import check_fields, flag, integer, number, optional
 
-from .checkpoint import (CheckpointError, CheckpointStore, load_optimizer_state, optimizer_state, rng_state,
-                         set_rng_state)
+from .checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    load_optimizer_state,
+    optimizer_state,
+    rng_state,
+    set_rng_state,
+)
 from .loader import distributed_rank
 from .objective import MODES, Objective
 
@@ -68,10 +74,20 @@ RUNTIME_FIELDS = ("progress", "tensorboard", "device", "eval_batch_size")
 
 
 #: what each TrainConfig field accepts (an untrained model is never reported as a finished run)
-TRAIN_RULES = {"epochs": integer(1), "batch_size": integer(1), "eval_batch_size": integer(1),
-               "lr": number(0, open_min=True), "weight_decay": number(0), "warmup": number(0, 1, open_max=True),
-               "grad_clip": optional(number(0, open_min=True)), "patience": optional(integer(1)), "seed": integer(0),
-               "progress": flag(), "tensorboard": flag(), "deterministic": flag()}
+TRAIN_RULES = {
+    "epochs": integer(1),
+    "batch_size": integer(1),
+    "eval_batch_size": integer(1),
+    "lr": number(0, open_min=True),
+    "weight_decay": number(0),
+    "warmup": number(0, 1, open_max=True),
+    "grad_clip": optional(number(0, open_min=True)),
+    "patience": optional(integer(1)),
+    "seed": integer(0),
+    "progress": flag(),
+    "tensorboard": flag(),
+    "deterministic": flag(),
+}
 
 
 @dataclass
@@ -133,12 +149,12 @@ class TrainConfig:
 class FitResult:
     """What :meth:`Trainer.fit` returns."""
 
-    best_epoch: int                      #: epoch (1-based) whose weights the model holds after fit
-    best_metrics: dict[str, float]       #: its validation metrics (empty without validation)
+    best_epoch: int  #: epoch (1-based) whose weights the model holds after fit
+    best_metrics: dict[str, float]  #: its validation metrics (empty without validation)
     epochs_run: int
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0                 #: training time, summed over resumed sessions
+    seconds: float = 0.0  #: training time, summed over resumed sessions
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -149,11 +165,13 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     >>> [round(f(s), 3) for s in (0, 1, 2, 6, 10)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return step / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
     return factor
 
 
@@ -187,14 +205,23 @@ class Trainer:
         verify: check the checksums of a checkpoint before resuming from it.
     """
 
-    def __init__(self, model: nn.Module, objective: Objective, config: TrainConfig | Mapping[str, Any] | None = None,
-                 run_dir: str | Path | None = None, metadata: Mapping[str, Any] | None = None,
-                 callbacks: Sequence[Callable[["Trainer", dict[str, Any]], None]] = (),
-                 identity: Mapping[str, Any] | None = None, verify: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        config: TrainConfig | Mapping[str, Any] | None = None,
+        run_dir: str | Path | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        callbacks: Sequence[Callable[["Trainer", dict[str, Any]], None]] = (),
+        identity: Mapping[str, Any] | None = None,
+        verify: bool = True,
+    ):
         if getattr(objective, "mode", None) not in MODES or not isinstance(getattr(objective, "monitor", None), str):
-            raise TypeError(f"objective must have monitor (a metric name) and mode in {MODES}; got "
-                            f"{type(objective).__name__} with monitor={getattr(objective, 'monitor', None)!r}, "
-                            f"mode={getattr(objective, 'mode', None)!r}")
+            raise TypeError(
+                f"objective must have monitor (a metric name) and mode in {MODES}; got "
+                f"{type(objective).__name__} with monitor={getattr(objective, 'monitor', None)!r}, "
+                f"mode={getattr(objective, 'mode', None)!r}"
+            )
         self.config = TrainConfig.from_any(config)
         self.rank, self.world_size = distributed_rank()
         self.device = _device(self.config.device)
@@ -205,8 +232,9 @@ class Trainer:
         self.metadata = dict(metadata or {})
         self.identity = {"train": self.config.recipe(), **_jsonable(identity or {})}
         self.callbacks = list(callbacks)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr,
-                                           weight_decay=self.config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
         self._wrapped: nn.Module | None = None
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -230,12 +258,16 @@ class Trainer:
         if steps_per_epoch == 0:
             raise ValueError("the training loader yields no batches; check the train split and batch_size")
         total = cfg.epochs * steps_per_epoch
-        scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                      warmup_cosine(total, round(cfg.warmup * total)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(total, round(cfg.warmup * total)))
         state = self._start(scheduler, resume)
         writer = self._tensorboard()
-        bar = tqdm(total=cfg.epochs, initial=state["epoch"], unit="epoch", disable=not cfg.progress or self.rank > 0,
-                   desc=str(self.metadata.get("name", "fit")))
+        bar = tqdm(
+            total=cfg.epochs,
+            initial=state["epoch"],
+            unit="epoch",
+            disable=not cfg.progress or self.rank > 0,
+            desc=str(self.metadata.get("name", "fit")),
+        )
         while state["epoch"] < cfg.epochs and not state["stopped"]:
             epoch = state["epoch"] + 1
             started = time.perf_counter()
@@ -243,9 +275,14 @@ class Trainer:
             val = self.evaluate(val_loader) if val_loader is not None else {}
             state["seconds"] += time.perf_counter() - started
             improved = self._update_best(state, epoch, val)
-            row = {"epoch": epoch, "step": state["step"], "lr": self.optimizer.param_groups[0]["lr"],
-                   "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()},
-                   "seconds": round(state["seconds"], 3)}
+            row = {
+                "epoch": epoch,
+                "step": state["step"],
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "train_loss": train_loss,
+                **{f"val_{k}": v for k, v in val.items()},
+                "seconds": round(state["seconds"], 3),
+            }
             state["history"].append(row)
             state["epoch"] = epoch
             self._save(state, scheduler, improved)
@@ -255,16 +292,26 @@ class Trainer:
                         writer.add_scalar(key.replace("_", "/", 1), value, epoch)
                 writer.flush()
             bar.update(1)
-            bar.set_postfix({"loss": f"{train_loss:.4g}", **{f"val_{k}": f"{v:.4g}" for k, v in val.items()
-                                                            if k == self.objective.monitor}})
+            bar.set_postfix(
+                {
+                    "loss": f"{train_loss:.4g}",
+                    **{f"val_{k}": f"{v:.4g}" for k, v in val.items() if k == self.objective.monitor},
+                }
+            )
             for callback in self.callbacks:
                 callback(self, row)
         bar.close()
         if writer is not None:
             writer.close()
         self._load_best(state)
-        return FitResult(state["best_epoch"], state["best_metrics"], state["epoch"], state["stopped"],
-                         state["history"], state["seconds"])
+        return FitResult(
+            state["best_epoch"],
+            state["best_metrics"],
+            state["epoch"],
+            state["stopped"],
+            state["history"],
+            state["seconds"],
+        )
 
     def evaluate(self, loader: Iterable) -> dict[str, float]:
         """The objective's metrics on every batch of ``loader`` (gathered across ranks under DDP)."""
@@ -290,8 +337,9 @@ class Trainer:
         return outputs
 
     # ----------------------------------------------------------------- one epoch
-    def _train_epoch(self, loader: Iterable, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                     state: dict[str, Any], epoch: int) -> float:
+    def _train_epoch(
+        self, loader: Iterable, scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict[str, Any], epoch: int
+    ) -> float:
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
         self.model.train()
@@ -299,8 +347,10 @@ class Trainer:
         for batch in loader:
             loss = self._wrapped(batch) if self._wrapped is not None else self.objective.loss(self.model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the training loss is {loss.item()} at epoch {epoch}, step {state['step']}; "
-                                         f"lower the learning rate (lr={self.config.lr}) or check the inputs")
+                raise FloatingPointError(
+                    f"the training loss is {loss.item()} at epoch {epoch}, step {state['step']}; "
+                    f"lower the learning rate (lr={self.config.lr}) or check the inputs"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip is not None:
@@ -317,7 +367,7 @@ class Trainer:
 
     def _update_best(self, state: dict[str, Any], epoch: int, val: dict[str, float]) -> bool:
         monitor, mode = self.objective.monitor, self.objective.mode
-        if not val:                                     # no validation: the last epoch is the best
+        if not val:  # no validation: the last epoch is the best
             state.update(best_epoch=epoch, best_metrics={})
             return True
         if monitor not in val:
@@ -335,8 +385,17 @@ class Trainer:
 
     # ----------------------------------------------------------------- state, checkpoints, logs
     def _start(self, scheduler: torch.optim.lr_scheduler.LRScheduler, resume: bool) -> dict[str, Any]:
-        state = {"epoch": 0, "step": 0, "best_epoch": 0, "best_score": None, "best_metrics": {}, "bad_epochs": 0,
-                 "stopped": False, "history": [], "seconds": 0.0}
+        state = {
+            "epoch": 0,
+            "step": 0,
+            "best_epoch": 0,
+            "best_score": None,
+            "best_metrics": {},
+            "bad_epochs": 0,
+            "stopped": False,
+            "history": [],
+            "seconds": 0.0,
+        }
         found = self._readable_checkpoint() if resume and self.store is not None else None
         if found is not None:
             folder, saved, tensors = found
@@ -377,24 +436,32 @@ class Trainer:
         differ = _differences(recorded, self.identity)
         if differ:
             shown = "; ".join(differ[:6]) + (f"; ... ({len(differ)} in all)" if len(differ) > 6 else "")
-            raise ValueError(f"{self.run_dir} holds a run of another configuration ({shown}); resuming would mix the "
-                             "two silently. Give this configuration its own run_dir (netgraph-train: another variant= or "
-                             "run_dir=), restore the old settings, or pass resume=False to start over")
+            raise ValueError(
+                f"{self.run_dir} holds a run of another configuration ({shown}); resuming would mix the "
+                "two silently. Give this configuration its own run_dir (netgraph-train: another variant= or "
+                "run_dir=), restore the old settings, or pass resume=False to start over"
+            )
 
     def _save(self, state: dict[str, Any], scheduler: torch.optim.lr_scheduler.LRScheduler, improved: bool) -> None:
         if self.store is None or self.rank > 0:
             return
         tensors, optimizer_info = optimizer_state(self.optimizer)
         objective_state = self.objective.state_dict() if hasattr(self.objective, "state_dict") else None
-        saved = {"trainer": {k: v for k, v in state.items() if k != "best_weights"},
-                 "train_config": self.config.recipe(), "identity": self.identity, "optimizer": optimizer_info,
-                 "scheduler": scheduler.state_dict(), "objective": objective_state, "metadata": self.metadata}
+        saved = {
+            "trainer": {k: v for k, v in state.items() if k != "best_weights"},
+            "train_config": self.config.recipe(),
+            "identity": self.identity,
+            "optimizer": optimizer_info,
+            "scheduler": scheduler.state_dict(),
+            "objective": objective_state,
+            "metadata": self.metadata,
+        }
         self.store.save(f"epoch-{state['epoch']:04d}", self.model, saved, {**tensors, **rng_state()}, best=improved)
         write_text(self.run_dir / "history.csv", _csv(state["history"]))
 
     def _load_best(self, state: dict[str, Any]) -> None:
         if self.world_size > 1:
-            dist.barrier()                              # rank 0 has written the best checkpoint
+            dist.barrier()  # rank 0 has written the best checkpoint
         if self.store is not None:
             best = self.store.path("best")
             if best is not None:
@@ -408,8 +475,10 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
-            raise ImportError("tensorboard=true needs the tensorboard package: pip install 'netgraph[tensorboard]' "
-                              "(or tensorboard=false)") from exc
+            raise ImportError(
+                "tensorboard=true needs the tensorboard package: pip install 'netgraph[tensorboard]' "
+                "(or tensorboard=false)"
+            ) from exc
         return SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
 
 
@@ -437,7 +506,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 def _device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and device.index is None and dist.is_available() and dist.is_initialized():
-        device = torch.device("cuda", torch.cuda.current_device())    # torchrun: this rank's GPU
+        device = torch.device("cuda", torch.cuda.current_device())  # torchrun: this rank's GPU
     return device
 
 

@@ -32,15 +32,25 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from netgraph.datasets import (Zoo, build_zoo, load_dwsnets_inrs, load_nfn_sirens, load_small_cnn_zoo,
-                               load_zoo, zoo_config)
+from netgraph.datasets import (
+    Zoo,
+    build_zoo,
+    load_dwsnets_inrs,
+    load_nfn_sirens,
+    load_small_cnn_zoo,
+    load_zoo,
+    zoo_config,
+)
 from netgraph.datasets.storage import SHARDS_DIR, ZOO_JSON
 from netgraph.hub import load_from_hub
 
 __all__ = ["load_task_zoo", "PUBLISHED_LOADERS"]
 
-PUBLISHED_LOADERS = {"small_cnn_zoo": load_small_cnn_zoo, "dwsnets_inrs": load_dwsnets_inrs,
-                     "nfn_sirens": load_nfn_sirens}
+PUBLISHED_LOADERS = {
+    "small_cnn_zoo": load_small_cnn_zoo,
+    "dwsnets_inrs": load_dwsnets_inrs,
+    "nfn_sirens": load_nfn_sirens,
+}
 
 
 def load_task_zoo(source: str | Path | Zoo | Mapping[str, Any], progress: bool = True) -> Zoo:
@@ -50,8 +60,10 @@ def load_task_zoo(source: str | Path | Zoo | Mapping[str, Any], progress: bool =
     if isinstance(source, (str, Path)):
         return load_zoo(source)
     if not isinstance(source, Mapping):
-        raise TypeError(f"a zoo source is a path, a Zoo or a mapping with 'preset', 'loader', 'hub' or 'path'; "
-                        f"got {type(source).__name__}")
+        raise TypeError(
+            f"a zoo source is a path, a Zoo or a mapping with 'preset', 'loader', 'hub' or 'path'; "
+            f"got {type(source).__name__}"
+        )
     options = dict(source)
     kinds = [k for k in ("preset", "loader", "hub", "path") if options.get(k) is not None]
     if "preset" in kinds:
@@ -61,15 +73,19 @@ def load_task_zoo(source: str | Path | Zoo | Mapping[str, Any], progress: bool =
         if name not in PUBLISHED_LOADERS:
             raise ValueError(f"unknown zoo loader {name!r}; expected one of {sorted(PUBLISHED_LOADERS)}")
         if options.get("path") is None:
-            raise ValueError(f"the {name} loader needs path=<folder or file of the published zoo>, e.g. "
-                             f"task.zoo.path=/data/{'cifar10' if name == 'small_cnn_zoo' else 'mnist-inrs'}")
+            raise ValueError(
+                f"the {name} loader needs path=<folder or file of the published zoo>, e.g. "
+                f"task.zoo.path=/data/{'cifar10' if name == 'small_cnn_zoo' else 'mnist-inrs'}"
+            )
         return PUBLISHED_LOADERS[name](**options)
     if "hub" in kinds:
         return load_zoo(load_from_hub(options["hub"]))
     if "path" in kinds:
         return load_zoo(options["path"])
-    raise ValueError(f"zoo source {dict(source)} names no zoo: give preset=<name> (and root), loader=<name> and "
-                     "path, hub=<repo id>, or path=<zoo folder>")
+    raise ValueError(
+        f"zoo source {dict(source)} names no zoo: give preset=<name> (and root), loader=<name> and "
+        "path, hub=<repo id>, or path=<zoo folder>"
+    )
 
 
 def _preset_zoo(preset: str, overrides: dict[str, Any], progress: bool) -> Zoo:
@@ -81,4 +97,4 @@ def _preset_zoo(preset: str, overrides: dict[str, Any], progress: bool) -> Zoo:
         complete = all((root / SHARDS_DIR / name).is_file() for name in info.get("shards", [None]))
         if complete and info.get("config") == config.recipe():
             return load_zoo(root)
-    return load_zoo(build_zoo(config, progress=progress))   # builds, resumes, or explains a clashing root
+    return load_zoo(build_zoo(config, progress=progress))  # builds, resumes, or explains a clashing root

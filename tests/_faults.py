@@ -18,7 +18,7 @@ def dead_pid() -> int:
 
 def dead_writers_temporary(path: Path) -> Path:
     """The temporary name a writer of ``path`` that has since died would have left (this host)."""
-    host, _pid, rand = temporary_path(path).name[:-len(".tmp")].rsplit(".", 3)[1:]
+    host, _pid, rand = temporary_path(path).name[: -len(".tmp")].rsplit(".", 3)[1:]
     return path.parent / f".{path.name}.{host}.{dead_pid()}.{rand}.tmp"
 
 

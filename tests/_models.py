@@ -46,8 +46,15 @@ class GroupedCNN(nn.Module):
 
 def grouped_blocks():
     """A grouped conv whose channel groups may be permuted as blocks (no conflicting GroupNorm)."""
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 12, 3, groups=4), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 2))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.ReLU(),
+        nn.Conv2d(8, 12, 3, groups=4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(12, 2),
+    )
 
 
 class Conv1d3d(nn.Module):
@@ -165,7 +172,12 @@ class HandCrossAttention(nn.Module):
         super().__init__()
         self.heads = heads
         self.dec_in, self.enc_in = nn.Linear(5, dim), nn.Linear(3, 12)
-        self.q, self.k, self.v, self.o = nn.Linear(dim, dim), nn.Linear(12, dim), nn.Linear(12, dim), nn.Linear(dim, dim)
+        self.q, self.k, self.v, self.o = (
+            nn.Linear(dim, dim),
+            nn.Linear(12, dim),
+            nn.Linear(12, dim),
+            nn.Linear(dim, dim),
+        )
         self.out = nn.Linear(dim, 2)
 
     def split(self, t):
@@ -231,10 +243,17 @@ class PadConv(nn.Module):
 
 def conv_transpose(dims: int, groups: int = 1) -> nn.Module:
     """Strided conv down, transposed conv up (ConvTranspose1d/2d/3d), 1x1 conv."""
-    conv, up = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1], (nn.ConvTranspose1d, nn.ConvTranspose2d,
-                                                               nn.ConvTranspose3d)[dims - 1]
-    return nn.Sequential(conv(2, 6, 3, stride=2, padding=1), nn.ReLU(),
-                         up(6, 4, 4, stride=2, padding=1, groups=groups), nn.ReLU(), conv(4, 3, 1))
+    conv, up = (
+        (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1],
+        (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[dims - 1],
+    )
+    return nn.Sequential(
+        conv(2, 6, 3, stride=2, padding=1),
+        nn.ReLU(),
+        up(6, 4, 4, stride=2, padding=1, groups=groups),
+        nn.ReLU(),
+        conv(4, 3, 1),
+    )
 
 
 class UpsampleNet(nn.Module):
@@ -279,8 +298,9 @@ class SharedLayer(nn.Module):
 
 def transformer_encoder():
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True)
-    return nn.Sequential(nn.Linear(7, 16), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False),
-                         nn.Linear(16, 3))
+    return nn.Sequential(
+        nn.Linear(7, 16), nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), nn.Linear(16, 3)
+    )
 
 
 # name -> (factory, input factory, trace with example_inputs?)

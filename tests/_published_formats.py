@@ -9,8 +9,12 @@ import torch
 from netgraph.architectures import Siren
 
 
-KERAS_NAMES = [("sequential/conv2d", "features.0"), ("sequential/conv2d_1", "features.2"),
-               ("sequential/conv2d_2", "features.4"), ("sequential/dense", "classifier")]
+KERAS_NAMES = [
+    ("sequential/conv2d", "features.0"),
+    ("sequential/conv2d_1", "features.2"),
+    ("sequential/conv2d_2", "features.4"),
+    ("sequential/dense", "classifier"),
+]
 
 
 def to_keras(state):
@@ -18,11 +22,18 @@ def to_keras(state):
     chunks, layout, start = [], [], 0
     for keras, torch_name in KERAS_NAMES:
         weight = state[f"{torch_name}.weight"]
-        kernel = weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T          # [kh, kw, in, out] / [in, out]
+        kernel = weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T  # [kh, kw, in, out] / [in, out]
         for varname, value in ((f"{keras}/bias:0", state[f"{torch_name}.bias"]), (f"{keras}/kernel:0", kernel)):
             flat = value.contiguous().flatten().numpy()
-            layout.append({"varname": varname, "start_idx": start, "end_idx": start + flat.size,
-                           "size": flat.size, "shape": str(tuple(value.shape))})
+            layout.append(
+                {
+                    "varname": varname,
+                    "start_idx": start,
+                    "end_idx": start + flat.size,
+                    "size": flat.size,
+                    "shape": str(tuple(value.shape)),
+                }
+            )
             chunks.append(flat)
             start += flat.size
     return np.concatenate(chunks), layout

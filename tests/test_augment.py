@@ -11,17 +11,38 @@ import netgraph
 from _models import CASES, randomize_norm_stats
 from conftest import DEVICES
 from netgraph.architectures import SmallCNN, Siren, mlp
-from netgraph.augment import (GaussianNoise, MixUp, QuantileZeroing, RandomPermutation, ReLUScaling, SignFlip,
-                              SirenBiasShift, WeightDropout, compose, create_augmentation, list_augmentations,
-                              register_augmentation, rescalable_nodes, rescale_neurons)
+from netgraph.augment import (
+    GaussianNoise,
+    MixUp,
+    QuantileZeroing,
+    RandomPermutation,
+    ReLUScaling,
+    SignFlip,
+    SirenBiasShift,
+    WeightDropout,
+    compose,
+    create_augmentation,
+    list_augmentations,
+    register_augmentation,
+    rescalable_nodes,
+    rescale_neurons,
+)
 from netgraph.augment.neurons import ODD, POSITIVE_HOMOGENEOUS
 from netgraph.merge import parameter_masks
 
-PRESERVING = {"permutation": RandomPermutation, "relu_scaling": ReLUScaling, "sign_flip": SignFlip,
-              "siren_bias_shift": SirenBiasShift}
+PRESERVING = {
+    "permutation": RandomPermutation,
+    "relu_scaling": ReLUScaling,
+    "sign_flip": SignFlip,
+    "siren_bias_shift": SirenBiasShift,
+}
 # architectures on which each transform must actually change weights (so the check can fail)
-CHANGES = {"permutation": sorted(CASES), "relu_scaling": ["small_cnn", "flatten_cnn", "mha", "transformer_encoder"],
-           "sign_flip": ["mlp", "siren", "flatten_cnn", "hand_attention"], "siren_bias_shift": ["siren"]}
+CHANGES = {
+    "permutation": sorted(CASES),
+    "relu_scaling": ["small_cnn", "flatten_cnn", "mha", "transformer_encoder"],
+    "sign_flip": ["mlp", "siren", "flatten_cnn", "hand_attention"],
+    "siren_bias_shift": ["siren"],
+}
 
 
 def _build(name, seed=0):
@@ -95,8 +116,16 @@ def test_augmentations_act_on_a_whole_mixed_batch_with_per_graph_randomness(devi
 
 
 def test_gaussian_noise_is_random_relative_to_each_layer_and_spares_constants():
-    model = nn.Sequential(nn.Conv2d(3, 64, 5), nn.BatchNorm2d(64), nn.ReLU(), nn.Conv2d(64, 64, 3), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 5),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    )
     with torch.no_grad():
         model[3].weight.mul_(10)
     graph = netgraph.from_module(model)
@@ -135,7 +164,9 @@ def test_weight_dropout_zeroes_about_p_of_the_learned_weights():
 def test_quantile_zeroing_removes_exactly_the_smallest_weights_of_each_layer():
     layer = nn.Linear(5, 4)  # 20 weights; q = 0.25 -> the 5 smallest magnitudes of the layer
     with torch.no_grad():
-        layer.weight.copy_(torch.arange(1, 21, dtype=torch.float).view(4, 5) * torch.tensor([1.0, -1.0] * 10).view(4, 5))
+        layer.weight.copy_(
+            torch.arange(1, 21, dtype=torch.float).view(4, 5) * torch.tensor([1.0, -1.0] * 10).view(4, 5)
+        )
     graph = netgraph.from_module(nn.Sequential(layer))
     out = QuantileZeroing(0.25, random=False)(graph)
     weight = netgraph.to_state_dict(out)["0.weight"]
@@ -183,8 +214,16 @@ def test_mixup_of_identical_networks_is_the_identity_and_labels_are_convex():
 
 
 def test_registry_and_bad_arguments():
-    assert set(list_augmentations()) >= {"permutation", "relu_scaling", "sign_flip", "siren_bias_shift", "gaussian_noise",
-                                  "dropout", "quantile_zeroing", "mixup"}
+    assert set(list_augmentations()) >= {
+        "permutation",
+        "relu_scaling",
+        "sign_flip",
+        "siren_bias_shift",
+        "gaussian_noise",
+        "dropout",
+        "quantile_zeroing",
+        "mixup",
+    }
     assert isinstance(create_augmentation("dropout", p=0.2), WeightDropout)
     pipeline = compose(["permutation", {"name": "gaussian_noise", "std": 0.01}])
     assert [type(t) for t in pipeline.transforms] == [RandomPermutation, GaussianNoise]
@@ -194,8 +233,15 @@ def test_registry_and_bad_arguments():
         compose([{"std": 0.1}])
     with pytest.raises(ValueError, match="already registered"):
         register_augmentation("mixup")(WeightDropout)
-    for bad in (lambda: ReLUScaling(low=2, high=1), lambda: SignFlip(p=2), lambda: SirenBiasShift(w0=0),
-                lambda: GaussianNoise(-1), lambda: WeightDropout(1.0), lambda: QuantileZeroing(1.0),
-                lambda: MixUp(mode="cutmix"), lambda: MixUp(alpha=0)):
+    for bad in (
+        lambda: ReLUScaling(low=2, high=1),
+        lambda: SignFlip(p=2),
+        lambda: SirenBiasShift(w0=0),
+        lambda: GaussianNoise(-1),
+        lambda: WeightDropout(1.0),
+        lambda: QuantileZeroing(1.0),
+        lambda: MixUp(mode="cutmix"),
+        lambda: MixUp(alpha=0),
+    ):
         with pytest.raises(ValueError):
             bad()

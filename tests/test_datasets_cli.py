@@ -60,7 +60,11 @@ def _console(args, cwd):
 @pytest.mark.slow  # two fresh interpreters importing torch: several seconds on a shared machine
 def test_console_script_help_and_plan(tmp_path):
     out = _console(["--help"], tmp_path)
-    assert out.returncode == 0 and "netgraph-zoo" in out.stdout and "digits_cnn, digits_inr, iris_mlp, sine_inr" in out.stdout
+    assert (
+        out.returncode == 0
+        and "netgraph-zoo" in out.stdout
+        and "digits_cnn, digits_inr, iris_mlp, sine_inr" in out.stdout
+    )
     out = _console(["action=plan", "zoo=sine_inr", "num_nets=10", "hydra.run.dir=."], tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["nets"] == 10

@@ -41,7 +41,9 @@ class LocalHub:
 
 @pytest.fixture(scope="module")
 def zoo_root(tmp_path_factory):
-    cfg = zoo_config("iris_mlp", num_nets=5, epochs=1, checkpoints=[0, 1], root=str(tmp_path_factory.mktemp("z") / "iris"))
+    cfg = zoo_config(
+        "iris_mlp", num_nets=5, epochs=1, checkpoints=[0, 1], root=str(tmp_path_factory.mktemp("z") / "iris")
+    )
     return build_zoo(cfg, progress=False)
 
 

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from netgraph.datasets import (ZooDataset, build_zoo, classification_data, load_zoo, mnist_images, psnr, render_inr,
-                               zoo_config)
+from netgraph.datasets import (
+    ZooDataset,
+    build_zoo,
+    classification_data,
+    load_zoo,
+    mnist_images,
+    psnr,
+    render_inr,
+    zoo_config,
+)
 from netgraph.datasets import offline_data
 
 
@@ -51,12 +59,21 @@ def test_mnist_errors_say_what_to_do(tmp_path, monkeypatch):
 
 def test_mnist_inr_zoo_splits_images_fits_copies_and_decodes(mnist_file, tmp_path):
     path, images, labels = mnist_file
-    cfg = zoo_config("mnist_inr", num_nets=20, steps=30, checkpoints=[30], psnr_stop=15.0, nets_per_shard=9,
-                     data_path=str(path), signal={"train_copies": 2}, root=str(tmp_path / "inr"))
+    cfg = zoo_config(
+        "mnist_inr",
+        num_nets=20,
+        steps=30,
+        checkpoints=[30],
+        psnr_stop=15.0,
+        nets_per_shard=9,
+        data_path=str(path),
+        signal={"train_copies": 2},
+        root=str(tmp_path / "inr"),
+    )
     zoo = load_zoo(build_zoo(cfg, progress=False))
     rows = zoo.rows
     per_split = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
-    assert [len(v) for v in per_split.values()] == [2 * 14, 2, 4]          # 20 of 30 images, 70/10/20, train x 2
+    assert [len(v) for v in per_split.values()] == [2 * 14, 2, 4]  # 20 of 30 images, 70/10/20, train x 2
     assert {r["image_index"] for r in per_split["test"]} <= set(offline_data.split_indices(30)["test"].tolist())
     assert all(r["class"] == int(labels[r["image_index"]]) for r in rows)
     first, second = [i for i, r in enumerate(rows) if r["image_index"] == per_split["train"][0]["image_index"]]
@@ -67,15 +84,22 @@ def test_mnist_inr_zoo_splits_images_fits_copies_and_decodes(mnist_file, tmp_pat
         assert image.shape == (1, 28, 28)
         target = images[rows[i]["image_index"]].unsqueeze(0)
         assert abs(psnr(image, target).item() - zoo.metrics["psnr"][i, -1].item()) < 1e-3
-    test = ZooDataset(zoo, split="test")                                   # the stored split, target: class
+    test = ZooDataset(zoo, split="test")  # the stored split, target: class
     assert test.y.tolist() == [r["class"] for r in per_split["test"]]
     assert len(ZooDataset(zoo, split="train")) == 28
 
 
 def test_mnist_cnn_zoo_trains_on_the_file(mnist_file, tmp_path):
     path, _, _ = mnist_file
-    cfg = zoo_config("mnist_cnn", num_nets=2, epochs=1, checkpoints=[1], nets_per_shard=2, data_path=str(path),
-                     root=str(tmp_path / "cnn"))
+    cfg = zoo_config(
+        "mnist_cnn",
+        num_nets=2,
+        epochs=1,
+        checkpoints=[1],
+        nets_per_shard=2,
+        data_path=str(path),
+        root=str(tmp_path / "cnn"),
+    )
     zoo = load_zoo(build_zoo(cfg, progress=False))
     assert zoo.info["split_sizes"] == {"train": 21, "val": 3, "test": 6} and zoo.info["input_shape"] == [1, 28, 28]
     assert zoo.metrics["test_acc"].shape == (2, 1)

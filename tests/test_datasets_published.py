@@ -9,8 +9,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgraph.architectures import Siren, SmallCNN
-from netgraph.datasets import (ZooDataset, ZooFormatError, load_dwsnets_inrs, load_model, load_nfn_sirens,
-                               load_small_cnn_zoo, load_zoo, render_inr)
+from netgraph.datasets import (
+    ZooDataset,
+    ZooFormatError,
+    load_dwsnets_inrs,
+    load_model,
+    load_nfn_sirens,
+    load_small_cnn_zoo,
+    load_zoo,
+    render_inr,
+)
 
 from _published_formats import dwsnets_state, to_keras, write_small_cnn_zoo_files
 
@@ -19,19 +27,35 @@ from _published_formats import dwsnets_state, to_keras, write_small_cnn_zoo_file
 def small_cnn_zoo(tmp_path):
     """3 nets (relu, tanh, relu) at steps 0 and 86, plus one net that only has step 0."""
     torch.manual_seed(0)
-    nets = {"net_a": ("relu", SmallCNN(1, padding=0)), "net_b": ("tanh", SmallCNN(1, activation="tanh", padding=0)),
-            "net_c": ("relu", SmallCNN(1, padding=0)), "net_d": ("relu", SmallCNN(1, padding=0))}
+    nets = {
+        "net_a": ("relu", SmallCNN(1, padding=0)),
+        "net_b": ("tanh", SmallCNN(1, activation="tanh", padding=0)),
+        "net_c": ("relu", SmallCNN(1, padding=0)),
+        "net_d": ("relu", SmallCNN(1, padding=0)),
+    }
     rows, metrics, states = [], [], {}
     for name, (act, model) in nets.items():
-        for step in ((0, 86) if name != "net_d" else (0,)):
+        for step in (0, 86) if name != "net_d" else (0,):
             state = {k: v + 0.01 * step for k, v in model.state_dict().items()}
             flat, layout = to_keras(state)
             rows.append(flat)
             states[(name, step)] = state
-            metrics.append({"modeldir": name, "step": step, "test_accuracy": 0.1 + step / 100, "test_loss": 2.3,
-                            "train_accuracy": 0.2, "train_loss": 2.2, "config.activation": act,
-                            "config.learning_rate": 0.005, "config.optimizer": "adam", "config.w_init": "he_normal",
-                            "config.train_fraction": 0.5, "laststep": step == 86})
+            metrics.append(
+                {
+                    "modeldir": name,
+                    "step": step,
+                    "test_accuracy": 0.1 + step / 100,
+                    "test_loss": 2.3,
+                    "train_accuracy": 0.2,
+                    "train_loss": 2.2,
+                    "config.activation": act,
+                    "config.learning_rate": 0.005,
+                    "config.optimizer": "adam",
+                    "config.w_init": "he_normal",
+                    "config.train_fraction": 0.5,
+                    "laststep": step == 86,
+                }
+            )
     write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
     return tmp_path, states
 
@@ -49,15 +73,15 @@ def test_small_cnn_zoo_loads_exact_weights_metrics_and_functions(small_cnn_zoo):
             stored = zoo.state_dict(net, step)
             assert all(torch.equal(stored[k], v) for k, v in states[(name, step)].items())
             state, act = states[(name, step)], torch.relu if zoo.rows[net]["activation"] == "relu" else torch.tanh
-            hidden = x                                                     # Keras: valid 3x3 convs, stride 2
+            hidden = x  # Keras: valid 3x3 convs, stride 2
             for layer in ("features.0", "features.2", "features.4"):
                 hidden = act(F.conv2d(hidden, state[f"{layer}.weight"], state[f"{layer}.bias"], stride=2))
-            assert hidden.shape[-2:] == (3, 3)                             # 32 -> 15 -> 7 -> 3
+            assert hidden.shape[-2:] == (3, 3)  # 32 -> 15 -> 7 -> 3
             expected = hidden.mean((2, 3)) @ state["classifier.weight"].T + state["classifier.bias"]
             assert torch.allclose(load_model(zoo, net, step)(x), expected, atol=1e-6)
     data = ZooDataset(zoo, split="all", target="test_acc", checkpoints="all")
     assert len(data) == 6 and data[1].y.item() == pytest.approx(0.96)
-    converted = load_zoo(zoo.save(path / "netgraph-format"))                 # to the netgraph format and back
+    converted = load_zoo(zoo.save(path / "netgraph-format"))  # to the netgraph format and back
     assert converted.rows == zoo.rows and torch.equal(converted.metrics["test_acc"], zoo.metrics["test_acc"])
     assert all(torch.equal(converted.state_dict(2, 86)[k], v) for k, v in zoo.state_dict(2, 86).items())
 
@@ -77,8 +101,13 @@ def test_dwsnets_inrs_from_splits_json_and_folder(tmp_path):
     root = tmp_path / "mnist-inrs"
     entries = {"train": [], "val": [], "test": []}
     states = {}
-    for i, (run, label, split) in enumerate([("mnist_png_training_3_11", 3, "train"), ("mnist_png_training_8_12", 8, "val"),
-                                             ("mnist_png_testing_1_13", 1, "test")]):
+    for i, (run, label, split) in enumerate(
+        [
+            ("mnist_png_training_3_11", 3, "train"),
+            ("mnist_png_training_8_12", 8, "val"),
+            ("mnist_png_testing_1_13", 1, "test"),
+        ]
+    ):
         folder = root / run / "checkpoints"
         folder.mkdir(parents=True)
         torch.save(dwsnets_state(i), folder / "model_final.pth")
@@ -107,7 +136,7 @@ def test_dwsnets_decoding_matches_their_forward(tmp_path):
     state = dwsnets_state(7)
     torch.save(state, folder / "model_final.pth")
     zoo = load_dwsnets_inrs(tmp_path)
-    h, w = 5, 7                                                              # not square: catches swapped axes
+    h, w = 5, 7  # not square: catches swapped axes
     xs, ys = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
     coords = torch.tensor(np.stack([xs.flatten(), ys.flatten()]).T, dtype=torch.float32)
     hidden = coords
@@ -126,13 +155,23 @@ def test_nfn_sirens_layout_labels_and_split_points(tmp_path):
         folder.mkdir(exist_ok=True)
         torch.manual_seed(idx)
         layers = Siren().layers
-        state = {"net.0.linear.weight": layers[0].weight.detach(), "net.0.linear.bias": layers[0].bias.detach(),
-                 "net.1.linear.weight": layers[1].weight.detach(), "net.1.linear.bias": layers[1].bias.detach(),
-                 "net.2.weight": layers[2].weight.detach(), "net.2.bias": layers[2].bias.detach()}
+        state = {
+            "net.0.linear.weight": layers[0].weight.detach(),
+            "net.0.linear.bias": layers[0].bias.detach(),
+            "net.1.linear.weight": layers[1].weight.detach(),
+            "net.1.linear.bias": layers[1].bias.detach(),
+            "net.2.weight": layers[2].weight.detach(),
+            "net.2.bias": layers[2].bias.detach(),
+        }
         torch.save(state, folder / f"net{idx}.pth")
         states.append(state)
     zoo = load_nfn_sirens(tmp_path, split_points=(2, 3))
-    assert [r["class"] for r in zoo.rows] == [2, 5, 5, 9] and [r["split"] for r in zoo.rows] == ["train", "train", "val", "test"]
+    assert [r["class"] for r in zoo.rows] == [2, 5, 5, 9] and [r["split"] for r in zoo.rows] == [
+        "train",
+        "train",
+        "val",
+        "test",
+    ]
     assert torch.equal(zoo.state_dict(3)["layers.1.weight"], states[3]["net.1.linear.weight"])
     coords = torch.rand(4, 2)
     assert isinstance(zoo.model(0), nn.Module) and zoo.model(0)(coords).shape == (4, 1)
@@ -143,7 +182,11 @@ def test_nfn_sirens_layout_labels_and_split_points(tmp_path):
 
 def test_keras_layout_helper_is_the_published_size():
     flat, layout = to_keras(SmallCNN(1, padding=0).state_dict())
-    assert flat.size == 4970 and layout[1]["shape"] == "(3, 3, 1, 16)" and layout[0]["varname"] == "sequential/conv2d/bias:0"
+    assert (
+        flat.size == 4970
+        and layout[1]["shape"] == "(3, 3, 1, 16)"
+        and layout[0]["varname"] == "sequential/conv2d/bias:0"
+    )
 
 
 def test_fashion_mnist_inrs_read_their_label_from_the_file(tmp_path):
@@ -161,10 +204,10 @@ def test_fashion_mnist_inrs_read_their_label_from_the_file(tmp_path):
     assert [(r["class"], r["split"]) for r in zoo.rows] == [(4, "train"), (9, "val"), (0, "test")]
     assert sorted(zoo.state_dict(0)) == [f"layers.{i}.{k}" for i in range(3) for k in ("bias", "weight")]
     assert torch.equal(zoo.state_dict(1)["layers.2.weight"], dwsnets_state(1)["seq.2.weight"])
-    from_folder = load_dwsnets_inrs(root)                  # folder mode: no label in the path, read from the file
+    from_folder = load_dwsnets_inrs(root)  # folder mode: no label in the path, read from the file
     assert sorted(r["class"] for r in from_folder.rows) == [0, 4, 9]
     assert ZooDataset(zoo, split="val").y.tolist() == [9]
-    splits["train"]["label"] = ["5"]                      # disagrees with the file's label 4
+    splits["train"]["label"] = ["5"]  # disagrees with the file's label 4
     (tmp_path / "bad.json").write_text(json.dumps(splits))
     with pytest.raises(ZooFormatError, match="'label' entry is 4"):
         load_dwsnets_inrs(tmp_path / "bad.json")
@@ -186,8 +229,11 @@ def _nfn_split_oracle(steps, nets, idcs):
     trainval = list(range(half))
     random.Random(0).shuffle(trainval)
     cut = int(0.8 * len(trainval))
-    return {"train": sorted(final[i] for i in trainval[:cut]), "val": sorted(final[i] for i in trainval[cut:]),
-            "test": sorted(final[half:])}
+    return {
+        "train": sorted(final[i] for i in trainval[:cut]),
+        "val": sorted(final[i] for i in trainval[cut:]),
+        "test": sorted(final[half:]),
+    }
 
 
 def test_small_cnn_zoo_split_matches_the_published_protocol(tmp_path):
@@ -195,11 +241,12 @@ def test_small_cnn_zoo_split_matches_the_published_protocol(tmp_path):
     rows, metrics, steps, nets = [], [], [], []
     for n in range(13):
         model = SmallCNN(1, channels=2, padding=0)
-        for step in ((0, 86) if n != 5 else (0,)):                     # net 5 stopped early: no step 86
+        for step in (0, 86) if n != 5 else (0,):  # net 5 stopped early: no step 86
             flat, layout = to_keras(model.state_dict())
             rows.append(flat)
-            metrics.append({"modeldir": f"net{n:02d}", "step": step, "test_accuracy": n / 13,
-                            "config.activation": "relu"})
+            metrics.append(
+                {"modeldir": f"net{n:02d}", "step": step, "test_accuracy": n / 13, "config.activation": "relu"}
+            )
             steps.append(step)
             nets.append(f"net{n:02d}")
     write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
@@ -211,9 +258,16 @@ def test_small_cnn_zoo_split_matches_the_published_protocol(tmp_path):
         data = ZooDataset(zoo, split=split, splits="small_cnn_zoo")
         assert sorted(r["modeldir"] for r in data.rows) == names
     assert sum(len(v) for v in expected.values()) == 12 and len(expected["test"]) == 6
-    seeded = [sorted(r["modeldir"] for r in ZooDataset(load_small_cnn_zoo(tmp_path, steps=[86]), split="test",
-                                                       splits="small_cnn_zoo", split_seed=s).rows) for s in (0, 0, 1)]
-    assert seeded[0] == seeded[1] != seeded[2]                          # without the index file: seeded halves
+    seeded = [
+        sorted(
+            r["modeldir"]
+            for r in ZooDataset(
+                load_small_cnn_zoo(tmp_path, steps=[86]), split="test", splits="small_cnn_zoo", split_seed=s
+            ).rows
+        )
+        for s in (0, 0, 1)
+    ]
+    assert seeded[0] == seeded[1] != seeded[2]  # without the index file: seeded halves
     with pytest.raises(ValueError, match="permutation of the 25 metrics rows"):
         load_small_cnn_zoo(tmp_path, steps=[86], order=[0, 1])
     with pytest.raises(ValueError, match="small_cnn_zoo"):
@@ -232,7 +286,7 @@ def test_small_cnn_zoo_activation_names(tmp_path):
     assert [a["kwargs"]["activation"] for a in zoo.architectures] == ["identity", "relu", "selu"]
     x = torch.randn(2, 1, 28, 28)
     assert zoo.model(0)(x).shape == (2, 10) and isinstance(zoo.model(0).features[1], nn.Identity)
-    assert len(ZooDataset(zoo, split="all")) == 3                         # graphs build for every activation
+    assert len(ZooDataset(zoo, split="all")) == 3  # graphs build for every activation
     metrics[2]["config.activation"] = "weird"
     write_small_cnn_zoo_files(tmp_path, rows, metrics, layout)
     with pytest.raises(ValueError, match="'weird'.*linear"):

@@ -7,12 +7,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from netgraph.datasets import (ZooDataset, ZooFormatError, build_zoo, classification_data, digit_images, inr_grid, load_model,
-                               load_zoo, merge_zoos, psnr, render_inr, zoo_config)
+from netgraph.datasets import (
+    ZooDataset,
+    ZooFormatError,
+    build_zoo,
+    classification_data,
+    digit_images,
+    inr_grid,
+    load_model,
+    load_zoo,
+    merge_zoos,
+    psnr,
+    render_inr,
+    zoo_config,
+)
 from netgraph.datasets import build as build_module
 from netgraph.datasets.storage import shard_path
 from _faults import dead_writers_temporary
-
 
 
 def tiny_cnn_config(root, **overrides):
@@ -41,7 +52,7 @@ def test_every_stored_net_reproduces_its_recorded_metrics_exactly(tiny_zoo):
                     assert zoo.metrics[f"{split}_acc"][net, c].item() == correct.item()
                     loss = F.cross_entropy(logits.double(), data.y[split])
                     assert abs(zoo.metrics[f"{split}_loss"][net, c].item() - loss.item()) < 1e-5
-    assert zoo.metrics["test_acc"][:, 1].max() > zoo.metrics["test_acc"][:, 0].max()   # training helps
+    assert zoo.metrics["test_acc"][:, 1].max() > zoo.metrics["test_acc"][:, 0].max()  # training helps
 
 
 def test_metadata_table_has_one_row_per_net(tiny_zoo):
@@ -74,10 +85,10 @@ def test_build_is_deterministic_and_resumes_after_a_crash(tmp_path, tiny_zoo, mo
     first = shard_path(root, 0)
     assert first.exists() and not shard_path(root, 1).exists()
     before = (first.read_bytes(), first.stat().st_mtime_ns)
-    leftover = dead_writers_temporary(shard_path(root, 1))                            # a killed writer's leftover
+    leftover = dead_writers_temporary(shard_path(root, 1))  # a killed writer's leftover
     leftover.write_bytes(b"half a shard")
     build_zoo(tiny_cnn_config(root), progress=False)
-    assert (first.read_bytes(), first.stat().st_mtime_ns) == before                   # the finished shard is kept
+    assert (first.read_bytes(), first.stat().st_mtime_ns) == before  # the finished shard is kept
     assert not list((root / "shards").glob(".*.tmp"))
     resumed, reference = load_zoo(root), load_zoo(tiny_zoo)
     for a in range(len(reference.weights)):
@@ -88,6 +99,7 @@ def test_build_is_deterministic_and_resumes_after_a_crash(tmp_path, tiny_zoo, mo
 
 def test_corrupt_or_truncated_shard_gives_a_clear_error(tmp_path, tiny_zoo):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(tiny_zoo, root)
     victim = shard_path(root, 1)
@@ -129,20 +141,28 @@ def test_digit_inr_zoo_records_class_and_decodes_to_the_image(tmp_path):
     for i in range(5):
         image = render_inr(zoo.model(i), decode["shape"], decode["offset"], decode["indexing"])
         assert image.shape == (1, 8, 8)
-        assert abs(psnr(image, images[i:i + 1]).item() - zoo.metrics["psnr"][i, -1].item()) < 1e-3
+        assert abs(psnr(image, images[i : i + 1]).item() - zoo.metrics["psnr"][i, -1].item()) < 1e-3
     assert zoo.info["recipe"]["psnr_stop"] == 25.0 and zoo.info["architectures"][0]["factory"] == "Siren"
-    assert ZooDataset(zoo, split="all").y.tolist() == labels[:5].tolist()            # default target: the class
+    assert ZooDataset(zoo, split="all").y.tolist() == labels[:5].tolist()  # default target: the class
 
 
 def test_shared_init_starts_every_inr_of_every_shard_from_one_draw(tmp_path):
     def starts(shared, folder):
-        cfg = zoo_config("sine_inr", num_nets=6, nets_per_shard=2, steps=5, checkpoints=[0, 5], shared_init=shared,
-                         root=str(tmp_path / folder))
+        cfg = zoo_config(
+            "sine_inr",
+            num_nets=6,
+            nets_per_shard=2,
+            steps=5,
+            checkpoints=[0, 5],
+            shared_init=shared,
+            root=str(tmp_path / folder),
+        )
         zoo = load_zoo(build_zoo(cfg, progress=False))
         return zoo, [zoo.model(i, checkpoint=0).layers[0].weight for i in range(6)]
+
     zoo, shared = starts(True, "shared")
-    assert all(torch.equal(w, shared[0]) for w in shared)                 # across the 3 shards too
-    assert not torch.equal(zoo.model(0).layers[0].weight, zoo.model(1).layers[0].weight)   # then fitted apart
+    assert all(torch.equal(w, shared[0]) for w in shared)  # across the 3 shards too
+    assert not torch.equal(zoo.model(0).layers[0].weight, zoo.model(1).layers[0].weight)  # then fitted apart
     assert "shared" in zoo.info["recipe"]["init"]
     _, independent = starts(False, "independent")
     assert not torch.equal(independent[0], independent[1])
@@ -159,7 +179,7 @@ def test_sine_inr_zoo_records_wave_parameters(tmp_path):
     assert 0.1 <= row["amplitude"] <= 1.0 and 0.5 <= row["frequency"] <= 3.0
     assert zoo.metrics["mse"][:, 1].mean() < zoo.metrics["mse"][:, 0].mean()
     assert inr_grid(zoo.info["decode"]["shape"]).shape == (64, 1)
-    y = ZooDataset(zoo, split="all").y                                                 # default: amplitude, frequency
+    y = ZooDataset(zoo, split="all").y  # default: amplitude, frequency
     assert y.shape == (4, 2) and y[2].tolist() == pytest.approx([row["amplitude"], row["frequency"]])
 
 

@@ -54,7 +54,7 @@ def test_selected_neurons_are_pinned_under_export():
     model = _Select()
     graph = netgraph.from_module(model, (torch.randn(2, 3),), verify=True)
     fc1 = [s for s in graph.spec.spaces if "fc1" in s.name][0]
-    assert (graph.spec.sym_group[fc1.start: fc1.start + fc1.size] == -1).all()
+    assert (graph.spec.sym_group[fc1.start : fc1.start + fc1.size] == -1).all()
 
 
 def test_parametrised_weights_are_refused():

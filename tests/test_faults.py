@@ -44,10 +44,10 @@ def copy_zoo(iris_zoo, tmp_path):
 # ---------------------------------------------------------------------------------------------- 2. corruption
 def test_a_flipped_bit_in_a_zoo_shard_is_detected_and_named(iris_zoo, tmp_path):
     root = copy_zoo(iris_zoo, tmp_path)
-    flip_byte(shard_path(root, 1), 0.9)                         # inside the weights: the file still parses
+    flip_byte(shard_path(root, 1), 0.9)  # inside the weights: the file still parses
     with pytest.raises(ZooFormatError, match=r"shard-00001.safetensors is corrupt .*SHA-256.*run the build again"):
         load_zoo(root)
-    assert len(load_zoo(root, verify=False)) == 6               # the opt-out reads it anyway
+    assert len(load_zoo(root, verify=False)) == 6  # the opt-out reads it anyway
 
 
 def test_a_rebuild_replaces_a_corrupt_shard(iris_zoo, tmp_path):
@@ -56,7 +56,7 @@ def test_a_rebuild_replaces_a_corrupt_shard(iris_zoo, tmp_path):
     with pytest.warns(UserWarning, match=r"shard-00001.safetensors is corrupt.*moved it to .*\.corrupt"):
         build_zoo(iris_config(root), progress=False)
     good, rebuilt = read_shard(shard_path(iris_zoo, 1)), read_shard(shard_path(root, 1))
-    assert all(torch.equal(good.weights[k], rebuilt.weights[k]) for k in good.weights)   # rebuilt deterministically
+    assert all(torch.equal(good.weights[k], rebuilt.weights[k]) for k in good.weights)  # rebuilt deterministically
     assert (root / "shards" / "shard-00001.safetensors.corrupt").is_file()
     assert len(load_zoo(root)) == 6
 
@@ -66,7 +66,7 @@ def test_safetensors_checksum_covers_header_and_data(tmp_path):
     save_safetensors(path, {"w": torch.arange(64.0)}, {"note": "abc"})
     assert verify_safetensors(path)
     raw = path.read_bytes()
-    path.write_bytes(raw.replace(b'"abc"', b'"abd"'))         # an edited header value
+    path.write_bytes(raw.replace(b'"abc"', b'"abd"'))  # an edited header value
     with pytest.raises(CorruptFileError, match="w.safetensors is corrupt: its content does not match"):
         verify_safetensors(path)
     path.write_bytes(raw)
@@ -76,12 +76,15 @@ def test_safetensors_checksum_covers_header_and_data(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- 3. zoo.json edits
-@pytest.mark.parametrize("edit, message", [
-    (lambda info: info.update(checkpoints=info["checkpoints"][1:]), r"checkpoints are \[1\] but shard-00000"),
-    (lambda info: info.update(shards=info["shards"][:1], num_nets=3), r"lists 1 shards but .* also holds"),
-    (lambda info: info.update(num_nets=5), r"num_nets is 5 but the shards hold 6 nets"),
-    (lambda info: info["architectures"][0]["kwargs"].update(sizes=[4, 7, 3]), r"was trained as"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda info: info.update(checkpoints=info["checkpoints"][1:]), r"checkpoints are \[1\] but shard-00000"),
+        (lambda info: info.update(shards=info["shards"][:1], num_nets=3), r"lists 1 shards but .* also holds"),
+        (lambda info: info.update(num_nets=5), r"num_nets is 5 but the shards hold 6 nets"),
+        (lambda info: info["architectures"][0]["kwargs"].update(sizes=[4, 7, 3]), r"was trained as"),
+    ],
+)
 def test_edited_zoo_json_is_checked_against_the_shards(iris_zoo, tmp_path, edit, message):
     root = copy_zoo(iris_zoo, tmp_path)
     info = json.loads((root / ZOO_JSON).read_text())
@@ -97,7 +100,7 @@ def test_permute_refuses_maps_that_are_not_bijections():
     g = netgraph.from_module(model)
     perm = netgraph.random_permutation(g, torch.Generator().manual_seed(0))
     repeated = perm.clone()
-    hidden = torch.arange(3, 7)                                 # the 4 hidden neurons
+    hidden = torch.arange(3, 7)  # the 4 hidden neurons
     repeated[hidden[0]] = repeated[hidden[1]]
     with pytest.raises(ValueError, match="not a bijection"):
         netgraph.permute(g, repeated)
@@ -117,7 +120,7 @@ def test_to_module_compares_the_recorded_architecture():
     g = netgraph.from_module(relu)
     with pytest.raises(ValueError, match="activations differ: .* relu in the first, tanh in the second"):
         netgraph.to_module(g, tanh)
-    loaded = netgraph.to_module(g, tanh, check=False)             # explicit opt-out
+    loaded = netgraph.to_module(g, tanh, check=False)  # explicit opt-out
     assert torch.equal(loaded[0].weight, relu[0].weight)
     x = torch.randn(5, 2)
     assert torch.equal(netgraph.to_module(g, nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))(x), relu(x))
@@ -165,6 +168,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
 
     def full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr("pathlib.Path.write_text", full)
     with pytest.raises(OSError, match=r"could not write .*results.json: No space left on device; the disk is full"):
         write_text(target, "{}")
@@ -174,7 +178,7 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- 7. concurrency
 def test_cleaning_keeps_temporaries_of_live_writers(tmp_path):
-    live = temporary_path(tmp_path / "shard-00000.safetensors")        # this (live) process is writing it
+    live = temporary_path(tmp_path / "shard-00000.safetensors")  # this (live) process is writing it
     live.write_bytes(b"in flight")
     dead = dead_writers_temporary(tmp_path / "shard-00001.safetensors")
     dead.write_bytes(b"left by a killed writer")
@@ -202,8 +206,14 @@ def tiny_fit(run_dir, epochs=3, lr=1e-2, callbacks=(), identity=None):
     batch.y = torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
     model = nn.Sequential(nn.Linear(1, 1))
     objective = FunctionObjective(loss=lambda m, b: (m(b.x[:4, :1]) - b.y).pow(2).mean())
-    trainer = Trainer(model, objective, {"epochs": epochs, "lr": lr, "progress": False}, run_dir,
-                      callbacks=list(callbacks), identity=identity)
+    trainer = Trainer(
+        model,
+        objective,
+        {"epochs": epochs, "lr": lr, "progress": False},
+        run_dir,
+        callbacks=list(callbacks),
+        identity=identity,
+    )
     return trainer, trainer.fit([batch])
 
 
@@ -212,6 +222,7 @@ def test_a_damaged_last_checkpoint_falls_back_to_an_intact_one(tmp_path, damage)
     def stop_at_2(trainer, row):
         if row["epoch"] == 2:
             raise KeyboardInterrupt
+
     reference, _ = tiny_fit(tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         tiny_fit(tmp_path / "run", callbacks=[stop_at_2])
@@ -222,14 +233,16 @@ def test_a_damaged_last_checkpoint_falls_back_to_an_intact_one(tmp_path, damage)
     if not backup.exists():
         shutil.copytree(last, backup)
         (store.folder / "index.json").write_text(json.dumps({"last": last.name, "best": backup.name}))
-    {"flip_weights": lambda: flip_byte(last / "model.safetensors", 0.99),
-     "truncate_state": lambda: truncate(last / "training_state.safetensors"),
-     "bad_json": lambda: (last / "checkpoint.json").write_text("{not json"),
-     "no_json": lambda: (last / "checkpoint.json").unlink()}[damage]()
+    {
+        "flip_weights": lambda: flip_byte(last / "model.safetensors", 0.99),
+        "truncate_state": lambda: truncate(last / "training_state.safetensors"),
+        "bad_json": lambda: (last / "checkpoint.json").write_text("{not json"),
+        "no_json": lambda: (last / "checkpoint.json").unlink(),
+    }[damage]()
     with pytest.warns(UserWarning, match="resuming from the older checkpoint"):
         trainer, result = tiny_fit(tmp_path / "run")
     assert result.epochs_run == 3
-    assert torch.equal(trainer.model[0].weight, reference.model[0].weight)     # the resumed run is exact
+    assert torch.equal(trainer.model[0].weight, reference.model[0].weight)  # the resumed run is exact
 
 
 def test_no_intact_checkpoint_names_the_file_and_the_fix(tmp_path):
@@ -240,7 +253,7 @@ def test_no_intact_checkpoint_names_the_file_and_the_fix(tmp_path):
         tiny_fit(tmp_path / "run", epochs=2)
     with pytest.raises(CheckpointError):
         CheckpointStore.read(last)
-    CheckpointStore.read(last, verify=False)                                  # the opt-out
+    CheckpointStore.read(last, verify=False)  # the opt-out
 
 
 def test_a_model_of_another_shape_is_refused_on_resume(tmp_path):
@@ -258,66 +271,85 @@ def test_resuming_with_another_identity_is_refused(tmp_path):
     assert result.epochs_run == 2
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(task={"splits": [0.5, 0.3, 0.2]}), r"task.splits: \[0.5, 0.25, 0.25\] -> \[0.5, 0.3, 0.2\]"),
-    (dict(task={"target": "train_acc"}), r"task.target: 'test_acc' -> 'train_acc'"),
-    (dict(task={"normalize": False}), r"task.normalize: True -> False"),
-    (dict(augment=["permutation"]), r"augment: \[\] -> \['permutation'\]"),
-    (dict(metanet={"hidden": 16}), r"metanet_config.hidden: 8 -> 16"),
-    (dict(train={"seed": 1}), r"train.seed: 0 -> 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(task={"splits": [0.5, 0.3, 0.2]}), r"task.splits: \[0.5, 0.25, 0.25\] -> \[0.5, 0.3, 0.2\]"),
+        (dict(task={"target": "train_acc"}), r"task.target: 'test_acc' -> 'train_acc'"),
+        (dict(task={"normalize": False}), r"task.normalize: True -> False"),
+        (dict(augment=["permutation"]), r"augment: \[\] -> \['permutation'\]"),
+        (dict(metanet={"hidden": 16}), r"metanet_config.hidden: 8 -> 16"),
+        (dict(train={"seed": 1}), r"train.seed: 0 -> 1"),
+    ],
+)
 def test_train_metanet_refuses_a_stale_run(iris_zoo, tmp_path, change, message):
     zoo = str(iris_zoo)
-    base = {"task": {"name": "accuracy_prediction", "zoo": zoo, "splits": [0.5, 0.25, 0.25]},
-            "metanet": {"hidden": 8}, "train": {"epochs": 1, "progress": False}, "augment": []}
+    base = {
+        "task": {"name": "accuracy_prediction", "zoo": zoo, "splits": [0.5, 0.25, 0.25]},
+        "metanet": {"hidden": 8},
+        "train": {"epochs": 1, "progress": False},
+        "augment": [],
+    }
 
     def run(values):
-        return train_metanet(values["task"], "statnn", values["metanet"], values["train"], tmp_path / "run",
-                             values["augment"])
+        return train_metanet(
+            values["task"], "statnn", values["metanet"], values["train"], tmp_path / "run", values["augment"]
+        )
+
     run(base)
-    changed = {k: ({**v, **change[k]} if isinstance(v, dict) else change[k]) if k in change else v
-               for k, v in base.items()}
+    changed = {
+        k: ({**v, **change[k]} if isinstance(v, dict) else change[k]) if k in change else v for k, v in base.items()
+    }
     with pytest.raises(ValueError, match=message):
         run(changed)
 
 
 def test_runtime_settings_of_the_zoo_do_not_change_a_runs_identity(tmp_path):
     zoo = {"preset": "iris_mlp", "num_nets": 6, "epochs": 1, "checkpoints": [1], "root": str(tmp_path / "zoo")}
-    settings = dict(metanet="statnn", metanet_config={"hidden": 8}, train={"epochs": 1, "progress": False},
-                    run_dir=tmp_path / "run")
+    settings = dict(
+        metanet="statnn", metanet_config={"hidden": 8}, train={"epochs": 1, "progress": False}, run_dir=tmp_path / "run"
+    )
     task = {"name": "accuracy_prediction", "splits": [0.5, 0.25, 0.25]}
     first = train_metanet({**task, "zoo": {**zoo, "num_threads": 1}}, **settings)
-    again = train_metanet({**task, "zoo": {**zoo, "num_threads": None}}, **settings)     # resumes, not refused
+    again = train_metanet({**task, "zoo": {**zoo, "num_threads": None}}, **settings)  # resumes, not refused
     assert again["test"] == first["test"]
     with pytest.raises(ValueError, match=r"task.zoo.num_nets: 6 -> 7.*zoo.config.num_nets: 6 -> 7"):
         train_metanet({**task, "zoo": {**zoo, "num_nets": 7, "root": str(tmp_path / "zoo7")}}, **settings)
 
 
 # ---------------------------------------------------------------------------------------------- 6. impossible sizes
-@pytest.mark.parametrize("override, line", [
-    (dict(batch_size=-8), "batch_size=-8: expected an integer >= 1"),
-    (dict(epochs=0), "epochs=0: expected an integer >= 1"),
-    (dict(num_nets=0, lr=-1.0), "num_nets=0: expected an integer >= 1\n  lr=-1.0: expected a number > 0"),
-    (dict(val_fraction=0.5, test_fraction=0.5), "val_fraction + test_fraction = 1: expected < 1"),
-])
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        (dict(batch_size=-8), "batch_size=-8: expected an integer >= 1"),
+        (dict(epochs=0), "epochs=0: expected an integer >= 1"),
+        (dict(num_nets=0, lr=-1.0), "num_nets=0: expected an integer >= 1\n  lr=-1.0: expected a number > 0"),
+        (dict(val_fraction=0.5, test_fraction=0.5), "val_fraction + test_fraction = 1: expected < 1"),
+    ],
+)
 def test_zoo_configs_are_validated_one_line_per_field(tmp_path, override, line):
     from netgraph.datasets.cli import run
+
     with pytest.raises(ConfigError, match="invalid zoo config 'iris-mlp'") as info:
         run({**iris_config(tmp_path / "z").to_dict(), **override, "action": "build", "progress": False})
     assert line in str(info.value)
-    assert not (tmp_path / "z").exists()                        # refused before anything was written
+    assert not (tmp_path / "z").exists()  # refused before anything was written
 
 
-@pytest.mark.parametrize("override, line", [
-    ("train.epochs=0", "train.epochs=0: expected an integer >= 1"),
-    ("train.epochs=-1", "train.epochs=-1: expected an integer >= 1"),
-    ("train.batch_size=0", "train.batch_size=0: expected an integer >= 1"),
-    ("train.lr=0", "train.lr=0.0: expected a number > 0"),
-    ("baselines=[nosuch]", "baselines=['nosuch']: expected names from"),
-])
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("train.epochs=0", "train.epochs=0: expected an integer >= 1"),
+        ("train.epochs=-1", "train.epochs=-1: expected an integer >= 1"),
+        ("train.batch_size=0", "train.batch_size=0: expected an integer >= 1"),
+        ("train.lr=0", "train.lr=0.0: expected a number > 0"),
+        ("baselines=[nosuch]", "baselines=['nosuch']: expected names from"),
+    ],
+)
 def test_train_cli_configs_are_validated(override, line):
     from hydra import compose, initialize_config_module
     from netgraph.tasks.cli import register_configs, run
+
     register_configs()
     with initialize_config_module(config_module="netgraph.configs", version_base="1.3"):
         cfg = compose(config_name="train", overrides=[override])
@@ -326,15 +358,19 @@ def test_train_cli_configs_are_validated(override, line):
     assert line in str(info.value)
 
 
-@pytest.mark.parametrize("override, line", [
-    ("step=-0.1", "step=-0.1: expected a number > 0 and < 1"),
-    ("step=0", "step=0: expected a number > 0 and < 1"),
-    ("finetune.epochs=-1", "finetune.epochs=-1: expected an integer >= 0"),
-    ("meta.batch_size=0", "meta.batch_size=0: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("step=-0.1", "step=-0.1: expected a number > 0 and < 1"),
+        ("step=0", "step=0: expected a number > 0 and < 1"),
+        ("finetune.epochs=-1", "finetune.epochs=-1: expected an integer >= 0"),
+        ("meta.batch_size=0", "meta.batch_size=0: expected an integer >= 1"),
+    ],
+)
 def test_prune_cli_configs_are_validated(override, line):
     from hydra import compose, initialize_config_module
     from netgraph.tasks.pruning.cli import run
+
     with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
         cfg = compose(config_name="prune", overrides=[override])
     with pytest.raises(ConfigError, match="invalid netgraph-prune config") as info:
@@ -344,11 +380,14 @@ def test_prune_cli_configs_are_validated(override, line):
 
 def test_generator_recipes_are_validated():
     from netgraph.tasks.generate.recipes import run_recipe
+
     with pytest.raises(ConfigError, match="invalid generator recipe 'generator'") as info:
         run_recipe({"train": {"steps": 0, "lr": -1.0}, "evaluate": {"n": 0}})
-    assert str(info.value).splitlines()[1:] == ["  train.steps=0: expected an integer >= 1",
-                                                "  train.lr=-1.0: expected a number > 0",
-                                                "  evaluate.n=0: expected an integer >= 1"]
+    assert str(info.value).splitlines()[1:] == [
+        "  train.steps=0: expected an integer >= 1",
+        "  train.lr=-1.0: expected a number > 0",
+        "  evaluate.n=0: expected an integer >= 1",
+    ]
 
 
 def test_trainer_refuses_zero_epochs():
@@ -358,6 +397,7 @@ def test_trainer_refuses_zero_epochs():
 
 def test_generate_estimates_memory_before_allocating(tmp_path, monkeypatch):
     from netgraph.tasks.generate import cli
+
     monkeypatch.setattr(cli, "available_bytes", lambda device: 2**30)
     allocated = []
     monkeypatch.setattr(netgraph.metanets.WeightGenerator, "generate", lambda *a, **k: allocated.append(1))
@@ -371,6 +411,7 @@ def test_generate_estimates_memory_before_allocating(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- Hub and published
 def test_truncated_hub_weights_raise_hub_repo_error(tmp_path):
     from netgraph.hub import HubRepoError, bundled_path, load_generator
+
     folder = shutil.copytree(bundled_path("iris-mlp-hypernet"), tmp_path / "gen")
     truncate(folder / "model.safetensors")
     with pytest.raises(HubRepoError, match="model.safetensors is truncated or damaged"):
@@ -382,6 +423,7 @@ def test_truncated_hub_weights_raise_hub_repo_error(tmp_path):
 
 def test_the_bundled_generator_is_verified(tmp_path):
     from netgraph.hub import HubRepoError, bundled_path, load_generator
+
     folder = shutil.copytree(bundled_path("iris-mlp-hypernet"), tmp_path / "gen")
     load_generator(folder)
     flip_byte(folder / "model.safetensors", 0.99)
@@ -391,6 +433,7 @@ def test_the_bundled_generator_is_verified(tmp_path):
 
 def test_hub_load_zoo_wraps_missing_repos_and_malformed_ids(tmp_path, monkeypatch):
     from netgraph.hub import HubRepoError, load_zoo as hub_load_zoo
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubRepoError, match="not in the local Hub cache"):
         hub_load_zoo("someone/no-such-zoo", cache_dir=tmp_path)
@@ -401,6 +444,7 @@ def test_hub_load_zoo_wraps_missing_repos_and_malformed_ids(tmp_path, monkeypatc
 def test_a_stray_file_in_a_published_zoo_folder_is_named(tmp_path):
     from netgraph.architectures import Siren
     from netgraph.datasets import load_dwsnets_inrs
+
     root = tmp_path / "inrs"
     sd = {f"seq.{i}.{k}": v for i, layer in enumerate(Siren().layers) for k, v in layer.state_dict().items()}
     (root / "mnist_png_training_3_0" / "checkpoints").mkdir(parents=True)
@@ -434,6 +478,7 @@ def test_zoo_builds_killed_at_random_resume_to_the_same_zoo(tmp_path):
     import subprocess
     import sys
     import time
+
     reference, root = tmp_path / "reference", tmp_path / "killed"
     subprocess.run([sys.executable, "-c", BUILD, str(reference)], check=True)
     rng = random.Random(0)
@@ -450,6 +495,7 @@ def test_zoo_builds_killed_at_random_resume_to_the_same_zoo(tmp_path):
 def test_two_concurrent_builders_finish_one_zoo(tmp_path):
     import subprocess
     import sys
+
     reference, root = tmp_path / "reference", tmp_path / "shared"
     subprocess.run([sys.executable, "-c", BUILD, str(reference)], check=True)
     processes = [subprocess.Popen([sys.executable, "-c", BUILD, str(root)]) for _ in range(2)]
@@ -473,6 +519,7 @@ def test_training_killed_at_random_resumes_exactly(iris_zoo, tmp_path):
     import subprocess
     import sys
     import time
+
     subprocess.run([sys.executable, "-c", TRAIN, str(iris_zoo), str(tmp_path / "straight")], check=True)
     rng = random.Random(1)
     for _ in range(6):
@@ -485,10 +532,10 @@ def test_training_killed_at_random_resumes_exactly(iris_zoo, tmp_path):
     assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
 
 
-
 def test_generated_weights_files_are_verified(tmp_path):
     from netgraph.metanets import GeneratedNetworks
     from netgraph.tasks.generate.cli import run
+
     out = tmp_path / "w.safetensors"
     run({"action": "generate", "repo": "iris-mlp-hypernet", "n": 2, "out": str(out)})
     target = mlp([4, 16, 16, 3])
@@ -502,6 +549,7 @@ def test_generated_weights_files_are_verified(tmp_path):
 def test_pruned_model_files_are_verified(tmp_path):
     from netgraph.tasks.pruning import load_pruned, save_pruned
     from netgraph.tasks.pruning.families import get_family
+
     model = get_family("mlp").build((4,), 3)
     folder = save_pruned(tmp_path / "pruned", model, "mlp", (4,), 3, {})
     x = torch.randn(2, 4)

@@ -25,11 +25,16 @@ def test_generate_writes_weights_that_load_and_run(tmp_path):
     out = tmp_path / "weights.safetensors"
     summary = run(compose_config("generate", [f"out={out}", "n=5", "seed=1"]))
     figure = tmp_path / "weights.png"
-    assert summary == {"out": str(out), "n": 5, "architecture": "Sequential", "learnable_values": 403,
-                       "figure": str(figure)}
-    assert figure.stat().st_size > 0                                     # the weight statistics beside the weights
+    assert summary == {
+        "out": str(out),
+        "n": 5,
+        "architecture": "Sequential",
+        "learnable_values": 403,
+        "figure": str(figure),
+    }
+    assert figure.stat().st_size > 0  # the weight statistics beside the weights
     nets = GeneratedNetworks.load(out, mlp([4, 16, 16, 3]))
-    again = generate_weights("iris-mlp-hypernet", n=5, seed=1)           # the same call from Python
+    again = generate_weights("iris-mlp-hypernet", n=5, seed=1)  # the same call from Python
     x = torch.randn(7, 4)
     assert torch.equal(nets(x), again(x))
     assert ClassificationTask("iris").evaluate(nets)["test_acc"].mean() > 0.9
@@ -52,16 +57,34 @@ def test_generate_checks_a_given_target(tmp_path):
 
 def test_train_a_recipe_saves_a_loadable_generator(tmp_path):
     out_dir = tmp_path / "gen"
-    cfg = compose_config("generate_train", [f"out_dir={out_dir}", "train.steps=20", "evaluate.n=4",
-                                            "evaluate.finetune_epochs=1", "zoo_networks=null", "progress=false"])
+    cfg = compose_config(
+        "generate_train",
+        [
+            f"out_dir={out_dir}",
+            "train.steps=20",
+            "evaluate.n=4",
+            "evaluate.finetune_epochs=1",
+            "zoo_networks=null",
+            "progress=false",
+        ],
+    )
     summary = run(cfg)
     (rows,) = summary["evaluation"].values()
     assert set(rows) == {"generated", "random init", "generated + 1 epoch", "random init + 1 epoch"}
     assert rows["generated"]["n"] == 4 and 0 <= rows["generated"]["mean"] <= 1
-    assert sorted(p.name for p in out_dir.iterdir()) == ["README.md", "checksums.json", "config.json", "model.safetensors",
-                                                         "results.json"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "README.md",
+        "checksums.json",
+        "config.json",
+        "model.safetensors",
+        "results.json",
+    ]
     results = json.loads((out_dir / "results.json").read_text())
-    assert results["evaluation"] == summary["evaluation"] and set(results["cpu_seconds"]) == {"zoo", "train", "evaluate"}
+    assert results["evaluation"] == summary["evaluation"] and set(results["cpu_seconds"]) == {
+        "zoo",
+        "train",
+        "evaluate",
+    }
     nets = generate_weights(str(out_dir), n=3)
     assert nets(torch.randn(2, 4)).shape == (3, 2, 3)
 
@@ -69,10 +92,20 @@ def test_train_a_recipe_saves_a_loadable_generator(tmp_path):
 def test_every_recipe_composes():
     from importlib import resources
 
-    names = sorted(p.name[:-5] for p in (resources.files("netgraph.configs") / "generate_recipe").iterdir()
-                   if p.name.endswith(".yaml"))
-    assert {"iris_hypernet", "digits_hypernet", "digits_hypernet_mip", "digits_ghn", "digits_diffusion",
-            "sine_diffusion", "sine_hypernet"} <= set(names)
+    names = sorted(
+        p.name[:-5]
+        for p in (resources.files("netgraph.configs") / "generate_recipe").iterdir()
+        if p.name.endswith(".yaml")
+    )
+    assert {
+        "iris_hypernet",
+        "digits_hypernet",
+        "digits_hypernet_mip",
+        "digits_ghn",
+        "digits_diffusion",
+        "sine_diffusion",
+        "sine_hypernet",
+    } <= set(names)
     for name in names:
         cfg = compose_config("generate_train", [f"generate_recipe={name}"])
         assert cfg.generator.kind in ("hypernetwork", "graph_hypernetwork", "weight_diffusion") and cfg.targets
@@ -85,6 +118,7 @@ def test_console_script_is_declared():
 
 @pytest.mark.slow
 def test_the_app_answers_help():
-    result = subprocess.run([sys.executable, "-m", "netgraph.tasks.generate.cli", "--help"], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "netgraph.tasks.generate.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "repo: iris-mlp-hypernet" in result.stdout and "== Config ==" in result.stdout

@@ -7,9 +7,21 @@ import torch.nn as nn
 
 import netgraph
 from netgraph.architectures import SmallCNN, Siren, cifar_resnet, mlp
-from netgraph.metanets import (ArchitectureMismatchError, ChunkedHypernetwork, DefaultInitGenerator, GeneratedNetworks,
-                               GraphHypernetwork, TargetArchitecture, TokenLayout, WeightDiffusion, fan_in_scales,
-                               fill_parameter_slots, mip_encoding, num_parameter_slots, read_parameter_slots)
+from netgraph.metanets import (
+    ArchitectureMismatchError,
+    ChunkedHypernetwork,
+    DefaultInitGenerator,
+    GeneratedNetworks,
+    GraphHypernetwork,
+    TargetArchitecture,
+    TokenLayout,
+    WeightDiffusion,
+    fan_in_scales,
+    fill_parameter_slots,
+    mip_encoding,
+    num_parameter_slots,
+    read_parameter_slots,
+)
 from netgraph.metanets.testing import permute_fixed_nodes
 from netgraph.types import NodeType
 
@@ -50,7 +62,9 @@ def test_differences_name_missing_extra_and_reshaped_parameters():
 
 def test_differences_name_activations_and_wiring():
     (activation,) = TargetArchitecture.of(mlp([4, 8, 3])).differences(mlp([4, 8, 3], activation="tanh"))
-    assert "module '0' (Linear) out: 8 hidden nodes, activation tanh here" in activation and "relu expected" in activation
+    assert (
+        "module '0' (Linear) out: 8 hidden nodes, activation tanh here" in activation and "relu expected" in activation
+    )
     (wiring,) = TargetArchitecture.of(Residual()).differences(Plain())
     assert "sum: absent here, 4 sum nodes" in wiring
 
@@ -107,15 +121,23 @@ def test_generated_networks_save_and_load_give_identical_outputs(tmp_path):
 
 
 def test_parameter_slots_round_trip_and_buffers_take_defaults():
-    target = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                           nn.Flatten(), nn.Linear(4, 2))
+    target = nn.Sequential(
+        nn.Conv2d(1, 4, 3, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     spec = netgraph.trace(target)
     assert num_parameter_slots(spec) == sum(p.numel() for p in target.parameters())
     values = torch.randn(3, num_parameter_slots(spec))
     batch = fill_parameter_slots(spec, values)
     assert torch.equal(read_parameter_slots(batch), values)
     state = netgraph.to_state_dicts(batch, stacked=True)
-    assert torch.equal(state["1.running_var"], torch.ones(3, 4)) and torch.equal(state["1.running_mean"], torch.zeros(3, 4))
+    assert torch.equal(state["1.running_var"], torch.ones(3, 4)) and torch.equal(
+        state["1.running_mean"], torch.zeros(3, 4)
+    )
     with pytest.raises(ValueError, match=r"values must be \[n, 54\]"):
         fill_parameter_slots(spec, torch.randn(3, 5))
 
@@ -129,11 +151,11 @@ def test_hypernetwork_weights_load_into_the_target_and_train(mip):
     nets = hyper.generate(target, n=4)
     state = nets.state_dicts()
     clone = SmallCNN(1, channels=4)
-    clone.load_state_dict({k: v[1].detach() for k, v in state.items()})       # strict: every key, right shapes
+    clone.load_state_dict({k: v[1].detach() for k, v in state.items()})  # strict: every key, right shapes
     x = torch.randn(3, 1, 8, 8)
     out = nets(x)
     assert torch.allclose(clone(x), out[1], atol=1e-5)
-    assert not torch.allclose(out[0], out[1])                                  # noise -> different networks
+    assert not torch.allclose(out[0], out[1])  # noise -> different networks
     out.pow(2).mean().backward()
     assert hyper.output.weight.grad.abs().sum() > 0 and hyper.chunk_embeddings.grad.abs().sum() > 0
 
@@ -149,7 +171,7 @@ def test_mip_is_a_residual_around_the_default_initialisation():
     first = netgraph.to_state_dicts(fill_parameter_slots(netgraph.trace(target), values), stacked=True)["0.weight"]
     assert first.abs().max() <= bound and first.abs().max() > 0.8 * bound
     z = torch.rand(5, 3)
-    assert torch.allclose(mip_encoding(z).norm(dim=1), torch.full((5,), 3 ** 0.5))   # constant magnitude
+    assert torch.allclose(mip_encoding(z).norm(dim=1), torch.full((5,), 3**0.5))  # constant magnitude
 
 
 def test_hypernetwork_refuses_another_architecture_naming_the_difference():
@@ -182,9 +204,9 @@ def test_conditioned_hypernetwork_needs_its_condition_and_uses_it():
     a = hyper.generate_state_dicts(target, samples, n=3)
     shuffled = samples[:, torch.randperm(10)]
     b = hyper.generate_state_dicts(target, shuffled, n=3)
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)           # a set: order of samples does not matter
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # a set: order of samples does not matter
     assert not torch.allclose(a["layers.0.weight"][0], a["layers.0.weight"][1])  # different sets -> different nets
-    shared = hyper.generate_state_dicts(target, samples[0], n=2)             # one set for all n
+    shared = hyper.generate_state_dicts(target, samples[0], n=2)  # one set for all n
     assert torch.allclose(shared["layers.0.weight"][1], a["layers.0.weight"][0], atol=1e-6)
     with pytest.raises(ValueError, match="pass condition=... to generate"):
         hyper.generate(target, n=1)
@@ -200,8 +222,11 @@ def test_conditioned_hypernetwork_needs_its_condition_and_uses_it():
 def test_graph_hypernetwork_generates_weights_for_unseen_architectures():
     ghn = GraphHypernetwork(dim=8, depth=2, kernel_shape=(3, 3)).eval()
     x_img = torch.randn(2, 3, 8, 8)
-    for target, x in [(mlp([5, 7, 11, 2]), torch.randn(2, 5)), (SmallCNN(3, channels=6), x_img),
-                      (cifar_resnet(8, width=4).eval(), x_img)]:
+    for target, x in [
+        (mlp([5, 7, 11, 2]), torch.randn(2, 5)),
+        (SmallCNN(3, channels=6), x_img),
+        (cifar_resnet(8, width=4).eval(), x_img),
+    ]:
         nets = ghn.generate(target, n=2)
         module = nets[1]
         module.load_state_dict(module.state_dict())
@@ -216,9 +241,13 @@ def test_graph_hypernetwork_generates_weights_for_unseen_architectures():
 def test_graph_hypernetwork_scales_weights_by_fan_in():
     g = netgraph.from_module(mlp([4, 16, 3]))
     node_scale, edge_scale = fan_in_scales(g)
-    assert torch.allclose(edge_scale[:64], torch.full((64, 1), 0.5)) and torch.allclose(edge_scale[64:], torch.full((48, 1), 0.25))
-    assert torch.allclose(node_scale[4:20, 0], torch.full((16,), 0.5)) and torch.equal(node_scale[:, 1:], torch.ones(23, 4))
-    ghn = GraphHypernetwork(dim=8, depth=1, edit_scale=0.0).eval()     # no edit: the default initialisation itself
+    assert torch.allclose(edge_scale[:64], torch.full((64, 1), 0.5)) and torch.allclose(
+        edge_scale[64:], torch.full((48, 1), 0.25)
+    )
+    assert torch.allclose(node_scale[4:20, 0], torch.full((16,), 0.5)) and torch.equal(
+        node_scale[:, 1:], torch.ones(23, 4)
+    )
+    ghn = GraphHypernetwork(dim=8, depth=1, edit_scale=0.0).eval()  # no edit: the default initialisation itself
     noise = DefaultInitGenerator().generate_graphs(mlp([4, 16, 3]), n=2)
     assert torch.allclose(ghn.transform(noise).edge_attr, noise.edge_attr, atol=1e-6)
 
@@ -233,7 +262,7 @@ def test_graph_hypernetwork_is_equivariant_to_the_architecture_symmetries(make):
         out = ghn.transform(noise)
         permuted_first = ghn.transform(netgraph.permute(noise, perm))
         permuted_after = netgraph.permute(out, perm)
-        assert not torch.allclose(out.edge_attr, noise.edge_attr, atol=1e-3)             # it does edit
+        assert not torch.allclose(out.edge_attr, noise.edge_attr, atol=1e-3)  # it does edit
         assert torch.allclose(permuted_first.edge_attr, permuted_after.edge_attr, atol=1e-5)
         assert torch.allclose(permuted_first.x, permuted_after.x, atol=1e-5)
         # relabelling the (never permuted) output neurons is not a symmetry: the output must notice
@@ -249,13 +278,32 @@ def test_graph_hypernetwork_is_equivariant_to_the_architecture_symmetries(make):
 
 # ------------------------------------------------------------------ weight diffusion
 def tiny_diffusion(target, **kw):
-    return WeightDiffusion(target, **{"dim": 16, "latent_dim": 2, "depth": 1, "heads": 2, "denoiser_dim": 16,
-                                      "denoiser_depth": 1, "timesteps": 50, "sampling_steps": 5, **kw})
+    return WeightDiffusion(
+        target,
+        **{
+            "dim": 16,
+            "latent_dim": 2,
+            "depth": 1,
+            "heads": 2,
+            "denoiser_dim": 16,
+            "denoiser_depth": 1,
+            "timesteps": 50,
+            "sampling_steps": 5,
+            **kw,
+        },
+    )
 
 
 def conv_bn_net():
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 1),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 3, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(3, 2),
+    )
     nn.init.normal_(net[1].weight)
     nn.init.normal_(net[1].bias)
     return net
@@ -265,7 +313,7 @@ def test_tokens_round_trip_every_parameter_and_refuse_uncovered_ones():
     target, other = conv_bn_net(), conv_bn_net()
     spec = netgraph.trace(target)
     layout = TokenLayout.of(spec)
-    assert layout.shape == (4 + 3 + 2, 2 * 9 + 2)                              # neurons; widest: 18 weights + BN w, b
+    assert layout.shape == (4 + 3 + 2, 2 * 9 + 2)  # neurons; widest: 18 weights + BN w, b
     batch = netgraph.from_state_dicts(target, [target.state_dict(), other.state_dict()])
     tokens = layout.tokens(batch)
     assert torch.equal(tokens[0, 0, :18], target[0].weight[0].flatten())
@@ -284,7 +332,7 @@ def test_weight_diffusion_normalises_tokens_and_generates_loadable_networks():
     zoo = DefaultInitGenerator().generate_graphs(target, n=16)
     model.fit_normalization(zoo)
     tokens, valid = model.normalized_tokens(zoo)
-    weights = tokens[:, :8, :4]                                                   # layer 0 weights
+    weights = tokens[:, :8, :4]  # layer 0 weights
     assert abs(float(weights.mean())) < 1e-5 and abs(float(weights.std(unbiased=False)) - 1) < 1e-4
     assert valid.sum() == num_parameter_slots(netgraph.trace(target))
     model.eval()
@@ -292,7 +340,7 @@ def test_weight_diffusion_normalises_tokens_and_generates_loadable_networks():
     first = model.generate_state_dicts(target, n=3)
     torch.manual_seed(0)
     second = model.generate_state_dicts(target, n=3)
-    assert all(torch.equal(first[k], second[k]) for k in first)                  # eta = 0: noise decides everything
+    assert all(torch.equal(first[k], second[k]) for k in first)  # eta = 0: noise decides everything
     mlp([4, 8, 3]).load_state_dict({k: v[0] for k, v in first.items()})
     with pytest.raises(ArchitectureMismatchError, match="extra parameters"):
         model.generate(mlp([4, 8, 8, 3]), n=1)
@@ -315,12 +363,32 @@ def test_weight_diffusion_sampling_stays_bounded_when_the_denoiser_is_wrong():
     """The cosine schedule ends at alpha_bar ~ 2e-9: an unbounded DDIM step multiplies the denoiser's
     error by sqrt(alpha_bar_prev / alpha_bar) and the samples blow up; ``clip`` bounds each clean estimate."""
     target = mlp([4, 8, 3])
-    bounded = WeightDiffusion(target, dim=8, latent_dim=2, depth=1, heads=2, denoiser_dim=8, denoiser_depth=1,
-                              timesteps=1000, sampling_steps=50, clip=3.0).eval()
-    unbounded = WeightDiffusion(target, dim=8, latent_dim=2, depth=1, heads=2, denoiser_dim=8, denoiser_depth=1,
-                                timesteps=1000, sampling_steps=50, clip=None).eval()
+    bounded = WeightDiffusion(
+        target,
+        dim=8,
+        latent_dim=2,
+        depth=1,
+        heads=2,
+        denoiser_dim=8,
+        denoiser_depth=1,
+        timesteps=1000,
+        sampling_steps=50,
+        clip=3.0,
+    ).eval()
+    unbounded = WeightDiffusion(
+        target,
+        dim=8,
+        latent_dim=2,
+        depth=1,
+        heads=2,
+        denoiser_dim=8,
+        denoiser_depth=1,
+        timesteps=1000,
+        sampling_steps=50,
+        clip=None,
+    ).eval()
     for model in (bounded, unbounded):
-        nn.init.constant_(model.denoiser.out.bias, 0.3)        # a denoiser that is off by 0.3 everywhere
+        nn.init.constant_(model.denoiser.out.bias, 0.3)  # a denoiser that is off by 0.3 everywhere
     torch.manual_seed(0)
     assert float(bounded.sample_latents(8).abs().max()) <= 3.0 + 1e-4
     torch.manual_seed(0)

@@ -34,18 +34,19 @@ def test_operation_graph_follows_sums_and_concatenations():
     g = operation_graph(netgraph.spec_of(SkipNet()))
     assert g.weight_keys == ["c1.weight", "c2.weight", "c3.weight", "fc.weight"]
     # nodes: 0 input, 1 c1, 2 c2, 3 c3, 4 fc
-    expected = torch.tensor([[0, 1, 2, 2, 3], [-1, 0, 1, 1, 2], [-1, -1, 0, 1, 2], [-1, -1, -1, 0, 1],
-                             [-1, -1, -1, -1, 0]])
-    assert torch.equal(g.distance, expected)     # c1 -> c3 directly (the concatenation and the sum)
+    expected = torch.tensor(
+        [[0, 1, 2, 2, 3], [-1, 0, 1, 1, 2], [-1, -1, 0, 1, 2], [-1, -1, -1, 0, 1], [-1, -1, -1, -1, 0]]
+    )
+    assert torch.equal(g.distance, expected)  # c1 -> c3 directly (the concatenation and the sum)
     kinds = g.features[:, :5].argmax(1).tolist()
-    assert kinds == [0, 2, 3, 2, 1]              # input, conv, depthwise, conv, linear
-    assert g.features[4, -5] == 1 and g.features[1:4, -5].sum() == 0   # only fc is last
+    assert kinds == [0, 2, 3, 2, 1]  # input, conv, depthwise, conv, linear
+    assert g.features[4, -5] == 1 and g.features[1:4, -5].sum() == 0  # only fc is last
 
 
 def _predict_structured(ghn, net, n=1):
     """Prediction with the tiled part at its maximal share."""
     with torch.no_grad():
-        ghn.decoder[-1].bias[-1] = 50.0                                     # mix logit -> rho = 1 - min_noise
+        ghn.decoder[-1].bias[-1] = 50.0  # mix logit -> rho = 1 - min_noise
     return ghn.predict([net], n, torch.Generator().manual_seed(0))[0]
 
 
@@ -61,8 +62,9 @@ def test_every_predicted_row_is_standardised_to_the_fan_in_scale():
     for key, shape, gain in zip(g.weight_keys, g.shapes, gains):
         rows = params[key][0].reshape(shape[0], -1)
         fan_in = math.prod(shape[1:])
-        torch.testing.assert_close(rows.pow(2).mean(1).sqrt(), torch.full((shape[0],), float(gain) / math.sqrt(fan_in)),
-                                   rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(
+            rows.pow(2).mean(1).sqrt(), torch.full((shape[0],), float(gain) / math.sqrt(fan_in)), rtol=1e-4, atol=1e-6
+        )
         if fan_in > 1:
             torch.testing.assert_close(rows.mean(1), torch.zeros(shape[0]), atol=1e-5, rtol=0)
 
@@ -73,7 +75,7 @@ def test_the_noise_share_keeps_tiled_weights_full_rank():
     tiled_only = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.0).eval(), net)
     torch.manual_seed(0)
     noisy = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.2).eval(), net)
-    assert int(torch.linalg.matrix_rank(tiled_only["2.weight"][0])) <= 8            # rows repeat every 8 channels
+    assert int(torch.linalg.matrix_rank(tiled_only["2.weight"][0])) <= 8  # rows repeat every 8 channels
     assert int(torch.linalg.matrix_rank(noisy["2.weight"][0])) == 40
 
 
@@ -99,7 +101,7 @@ def test_call_writes_the_prediction_into_the_model_and_generate_runs_n_networks(
         torch.testing.assert_close(net.state_dict()[key], value[0].detach())
     nets = ghn.generate(net, n=3)
     assert tuple(nets(torch.randn(2, 1, 8, 8)).shape) == (3, 2, 10)
-    assert not torch.equal(nets.state_dicts()["c1.weight"][0], nets.state_dicts()["c1.weight"][1])   # fresh noise each
+    assert not torch.equal(nets.state_dicts()["c1.weight"][0], nets.state_dicts()["c1.weight"][1])  # fresh noise each
 
 
 def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
@@ -107,7 +109,7 @@ def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
     pool = sample_cnns(12, rng)
     assert len({str(c) for c in pool}) == 12
     again = sample_cnns(12, torch.Generator().manual_seed(0))
-    assert again == pool                                                    # deterministic from the generator
+    assert again == pool  # deterministic from the generator
     other = sample_cnns(12, torch.Generator().manual_seed(0), exclude=pool)
     assert not any(c in pool for c in other)
     torch.manual_seed(0)
@@ -124,8 +126,9 @@ def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
 
 
 def test_training_lowers_the_loss_of_predicted_networks():
-    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(16, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)
+    )
     torch.manual_seed(0)
     ghn = GHN(dim=32, layers=1, heads=2, min_noise=0.0)
     history = train_ghn(ghn, ClassificationTask("digits"), [net], steps=150, meta_batch=1, lr=1e-3, progress=False)
@@ -182,8 +185,9 @@ def test_netgraph_generate_init_writes_a_model_the_factory_loads(tmp_path):
     summary = run({"action": "init", "repo": repo, "target": "vgg", "out": str(tmp_path / "vgg-init"), "seed": 3})
     model = netgraph.architectures.create_architecture("vgg")
     model.load_state_dict(load_file(tmp_path / "vgg-init" / "model.safetensors"))
-    expected = netgraph.hub.load_generator(repo)(netgraph.architectures.create_architecture("vgg"),
-                                                 torch.Generator().manual_seed(3))
+    expected = netgraph.hub.load_generator(repo)(
+        netgraph.architectures.create_architecture("vgg"), torch.Generator().manual_seed(3)
+    )
     for key, value in expected.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value)
     assert summary["initialised_values"] == sum(p.numel() for p in model.parameters())
@@ -198,17 +202,25 @@ def test_netgraph_generate_init_reads_and_writes_a_hugging_face_folder(tmp_path)
     transformers = pytest.importorskip("transformers")
     from netgraph.tasks.generate.cli import run
 
-    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                                     vocab_size=100, max_position_embeddings=16, architectures=["BertModel"])
+    config = transformers.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        vocab_size=100,
+        max_position_embeddings=16,
+        architectures=["BertModel"],
+    )
     transformers.BertModel(config).save_pretrained(tmp_path / "bert")
-    run({"action": "init", "repo": _saved_ghn(tmp_path), "target": str(tmp_path / "bert"),
-         "out": str(tmp_path / "out")})
+    run(
+        {"action": "init", "repo": _saved_ghn(tmp_path), "target": str(tmp_path / "bert"), "out": str(tmp_path / "out")}
+    )
     before = transformers.BertModel.from_pretrained(tmp_path / "bert")
     after = transformers.BertModel.from_pretrained(tmp_path / "out")
     query = "encoder.layer.0.attention.self.query.weight"
     assert not torch.equal(before.state_dict()[query], after.state_dict()[query])
     rms = after.state_dict()[query].pow(2).mean().sqrt() * math.sqrt(32)
-    assert 0.01 < float(rms) < 10                                       # at the fan-in scale, not a copy
+    assert 0.01 < float(rms) < 10  # at the fan-in scale, not a copy
 
 
 def test_the_bundled_ghn_initialises_a_users_cnn_offline(monkeypatch):
@@ -217,11 +229,16 @@ def test_the_bundled_ghn_initialises_a_users_cnn_offline(monkeypatch):
     ghn = netgraph.hub.load_generator("digits-cnn-ghn")
     assert isinstance(ghn, GHN) and not ghn.training
 
-    class MyCNN(nn.Module):                       # a network of the user's own, never sampled
+    class MyCNN(nn.Module):  # a network of the user's own, never sampled
         def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(),
-                                          nn.Conv2d(12, 20, 3, stride=2, padding=1), nn.ReLU())
+            self.features = nn.Sequential(
+                nn.Conv2d(1, 12, 3, padding=1),
+                nn.BatchNorm2d(12),
+                nn.ReLU(),
+                nn.Conv2d(12, 20, 3, stride=2, padding=1),
+                nn.ReLU(),
+            )
             self.classifier = nn.Linear(20, 10)
 
         def forward(self, x):

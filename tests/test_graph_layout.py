@@ -32,13 +32,15 @@ def test_edges_carry_their_weight_centred_in_the_padded_features(name):
     for piece in spec.edge_pieces:
         weight = state[piece.param]
         if piece.rows is not None:
-            weight = weight[piece.rows[0]: piece.rows[1]]
+            weight = weight[piece.rows[0] : piece.rows[1]]
         expected = weight.reshape(piece.view).permute(piece.perm).reshape(piece.n_out, piece.n_in, *piece.kernel)
         edges = slice(piece.offset, piece.offset + piece.num_edges)
         kernel = (1,) * (len(spec.kernel_shape) - len(piece.kernel)) + tuple(piece.kernel)
         window = tuple(slice((c - k) // 2, (c - k) // 2 + k) for c, k in zip(spec.kernel_shape, kernel))
         block = attr[edges]
-        assert torch.equal(block[(slice(None),) + window].reshape(expected.shape), expected.to(block.dtype)), piece.param
+        assert torch.equal(block[(slice(None),) + window].reshape(expected.shape), expected.to(block.dtype)), (
+            piece.param
+        )
         padding = block.clone()
         padding[(slice(None),) + window] = 0
         assert not padding.any(), "padding must be zero"

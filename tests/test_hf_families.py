@@ -14,33 +14,73 @@ HEAD_DIM = HIDDEN // HEADS
 
 
 def _bert():
-    return transformers.BertModel(transformers.BertConfig(
-        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        intermediate_size=FFN, max_position_embeddings=32))
+    return transformers.BertModel(
+        transformers.BertConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=FFN,
+            max_position_embeddings=32,
+        )
+    )
 
 
 def _roberta():
-    return transformers.RobertaModel(transformers.RobertaConfig(
-        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        intermediate_size=FFN, max_position_embeddings=40))
+    return transformers.RobertaModel(
+        transformers.RobertaConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=FFN,
+            max_position_embeddings=40,
+        )
+    )
 
 
 def _gpt2():
-    return transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=VOCAB, n_embd=HIDDEN, n_layer=LAYERS, n_head=HEADS, n_positions=32, n_inner=FFN,
-        bos_token_id=0, eos_token_id=0))
+    return transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=VOCAB,
+            n_embd=HIDDEN,
+            n_layer=LAYERS,
+            n_head=HEADS,
+            n_positions=32,
+            n_inner=FFN,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
 
 
 def _llama():
-    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=FFN, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=32))
+    return transformers.LlamaForCausalLM(
+        transformers.LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            num_key_value_heads=KV_HEADS,
+            max_position_embeddings=32,
+        )
+    )
 
 
 def _mistral():
-    return transformers.MistralForCausalLM(transformers.MistralConfig(
-        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=FFN, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=32, sliding_window=4))
+    return transformers.MistralForCausalLM(
+        transformers.MistralConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            num_key_value_heads=KV_HEADS,
+            max_position_embeddings=32,
+            sliding_window=4,
+        )
+    )
 
 
 FAMILIES = {"bert": _bert, "roberta": _roberta, "gpt2": _gpt2, "llama": _llama, "mistral": _mistral}
@@ -136,21 +176,44 @@ SMALL = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=H
 
 def _encoders():
     tf = transformers
-    ids = {"input_ids": torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(0)),
-           "attention_mask": torch.ones(2, 7, dtype=torch.long)}
+    ids = {
+        "input_ids": torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(0)),
+        "attention_mask": torch.ones(2, 7, dtype=torch.long),
+    }
     pixels = {"pixel_values": torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))}
     return {
-        "t5_encoder": (lambda: tf.T5EncoderModel(tf.T5Config(vocab_size=VOCAB, d_model=HIDDEN, d_kv=HEAD_DIM, d_ff=FFN,
-                                                              num_layers=LAYERS, num_heads=HEADS)), ids),
+        "t5_encoder": (
+            lambda: tf.T5EncoderModel(
+                tf.T5Config(
+                    vocab_size=VOCAB, d_model=HIDDEN, d_kv=HEAD_DIM, d_ff=FFN, num_layers=LAYERS, num_heads=HEADS
+                )
+            ),
+            ids,
+        ),
         "clip_vision": (lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **SMALL)), pixels),
-        "wav2vec2": (lambda: tf.Wav2Vec2Model(tf.Wav2Vec2Config(
-            conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
-            num_conv_pos_embedding_groups=4, **SMALL)),
-            {"input_values": torch.randn(2, 400, generator=torch.Generator().manual_seed(0))}),
-        "swin": (lambda: tf.SwinModel(tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2),
-                                                    num_heads=(2, 4), window_size=4)), pixels),
-        "mobilenet_v2_tf_padding": (lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(
-            image_size=32, depth_multiplier=0.35, tf_padding=True)), pixels),
+        "wav2vec2": (
+            lambda: tf.Wav2Vec2Model(
+                tf.Wav2Vec2Config(
+                    conv_dim=(16, 16),
+                    conv_stride=(5, 2),
+                    conv_kernel=(10, 3),
+                    num_conv_pos_embeddings=16,
+                    num_conv_pos_embedding_groups=4,
+                    **SMALL,
+                )
+            ),
+            {"input_values": torch.randn(2, 400, generator=torch.Generator().manual_seed(0))},
+        ),
+        "swin": (
+            lambda: tf.SwinModel(
+                tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)
+            ),
+            pixels,
+        ),
+        "mobilenet_v2_tf_padding": (
+            lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(image_size=32, depth_multiplier=0.35, tf_padding=True)),
+            pixels,
+        ),
     }
 
 
@@ -166,8 +229,11 @@ def test_encoders_convert_exactly_and_keep_their_function(name):
     model = make().eval()
     with torch.no_grad():  # O(1) activations (HF inits are small: deep nets would output ~0, a check of nothing)
         for m in model.modules():
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d)) and m.weight.dim() > 1 \
-                    and not torch.nn.utils.parametrize.is_parametrized(m):
+            if (
+                isinstance(m, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d))
+                and m.weight.dim() > 1
+                and not torch.nn.utils.parametrize.is_parametrized(m)
+            ):
                 m.weight.normal_(0, m.weight[0].numel() ** -0.5)
     graph = netgraph.from_module(model, example_inputs=inputs, verify=True)
     state = netgraph.to_state_dict(graph)

@@ -13,8 +13,14 @@ from netgraph.architectures import SmallCNN, Siren, mlp
 from netgraph.datasets import build_zoo, load_zoo, zoo_config
 from netgraph.hub import HubRepoError, bundled_generators, load_generator, load_metanet, load_zoo as hub_load_zoo
 from netgraph.hub import push, save
-from netgraph.metanets import (ArchitectureMismatchError, ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture,
-                               WeightDiffusion, create_metanet)
+from netgraph.metanets import (
+    ArchitectureMismatchError,
+    ChunkedHypernetwork,
+    GraphHypernetwork,
+    TargetArchitecture,
+    WeightDiffusion,
+    create_metanet,
+)
 from netgraph.tasks import ClassificationTask
 
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -61,11 +67,31 @@ def generators():
     cnn = SmallCNN(1, channels=4)
     ref = {"factory": "SmallCNN", "kwargs": {"in_channels": 1, "channels": 4}}
     return {
-        "hypernetwork": (ChunkedHypernetwork(TargetArchitecture.of(cnn, factory=ref), chunk_size=64, hidden=[16],
-                                             mip=True, trained_on={"data": "digits"}), cnn),
+        "hypernetwork": (
+            ChunkedHypernetwork(
+                TargetArchitecture.of(cnn, factory=ref),
+                chunk_size=64,
+                hidden=[16],
+                mip=True,
+                trained_on={"data": "digits"},
+            ),
+            cnn,
+        ),
         "graph_hypernetwork": (GraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), cnn),
-        "weight_diffusion": (WeightDiffusion(cnn, dim=16, latent_dim=2, depth=1, heads=2, denoiser_dim=16,
-                                             denoiser_depth=1, timesteps=20, sampling_steps=3), cnn),
+        "weight_diffusion": (
+            WeightDiffusion(
+                cnn,
+                dim=16,
+                latent_dim=2,
+                depth=1,
+                heads=2,
+                denoiser_dim=16,
+                denoiser_depth=1,
+                timesteps=20,
+                sampling_steps=3,
+            ),
+            cnn,
+        ),
     }
 
 
@@ -97,7 +123,13 @@ def test_push_then_load_from_the_hub_cache_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     gen, target = generators()["hypernetwork"]
     hub = LocalHub(tmp_path / "cache")
-    url = push(gen, "someone/cnn-hypernet", api=hub, private=True, results={"evaluation": {"cnn": {"generated": {"mean": 0.9}}}})
+    url = push(
+        gen,
+        "someone/cnn-hypernet",
+        api=hub,
+        private=True,
+        results={"evaluation": {"cnn": {"generated": {"mean": 0.9}}}},
+    )
     assert url.endswith(COMMIT) and hub.repos == [("someone/cnn-hypernet", "model", True)]
     assert hub.uploads[0][2] == ["README.md", "checksums.json", "config.json", "model.safetensors", "results.json"]
     loaded = load_generator("someone/cnn-hypernet", cache_dir=tmp_path / "cache")
@@ -140,8 +172,9 @@ def test_a_repo_of_the_wrong_kind_or_incomplete_gives_a_clear_error(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
     (broken / "model.safetensors").unlink()
-    with pytest.raises(HubRepoError,
-                       match=r"lacks model.safetensors \(it holds \['README.md', 'checksums.json', 'config.json'\]\)"):
+    with pytest.raises(
+        HubRepoError, match=r"lacks model.safetensors \(it holds \['README.md', 'checksums.json', 'config.json'\]\)"
+    ):
         load_generator(broken)
     with pytest.raises(HubRepoError, match="is not a folder, a bundled generator .* or a Hub repo id"):
         load_generator(str(tmp_path / "nowhere"))
@@ -151,14 +184,14 @@ def test_a_repo_of_the_wrong_kind_or_incomplete_gives_a_clear_error(tmp_path):
     save(other, tmp_path / "other")
     shutil.copyfile(tmp_path / "other" / "model.safetensors", mismatched / "model.safetensors")
     with pytest.raises(HubRepoError, match="model.safetensors is corrupt .*checksums.json.*push the model again"):
-        load_generator(mismatched)                  # the checksum of the swapped file no longer matches
+        load_generator(mismatched)  # the checksum of the swapped file no longer matches
     with pytest.raises(HubRepoError, match="does not fit the model its config.json describes"):
         load_generator(mismatched, verify=False)
 
 
 def test_a_plain_save_pretrained_folder_loads_with_its_class(tmp_path):
     gen, target = generators()["hypernetwork"]
-    gen.save_pretrained(tmp_path / "plain")          # huggingface_hub's own layout, no netgraph entry
+    gen.save_pretrained(tmp_path / "plain")  # huggingface_hub's own layout, no netgraph entry
     with pytest.raises(HubRepoError, match="no 'netgraph' entry .* pass cls="):
         load_generator(tmp_path / "plain")
     assert same_weights(gen, load_generator(tmp_path / "plain", cls=ChunkedHypernetwork), target)
@@ -173,12 +206,14 @@ def test_loading_checks_the_target_architecture(tmp_path):
     gen, _ = generators()["hypernetwork"]
     folder = save(gen, tmp_path / "gen")
     load_generator(folder, target=SmallCNN(1, channels=4))
-    with pytest.raises(ArchitectureMismatchError, match=r"'features.0.weight' is \(8, 1, 3, 3\) here, \(4, 1, 3, 3\) expected"):
+    with pytest.raises(
+        ArchitectureMismatchError, match=r"'features.0.weight' is \(8, 1, 3, 3\) here, \(4, 1, 3, 3\) expected"
+    ):
         load_generator(folder, target=SmallCNN(1, channels=8))
     with pytest.raises(ArchitectureMismatchError, match="activation tanh here"):
         load_generator(folder, target=SmallCNN(1, channels=4, activation="tanh"))
     ghn = save(GraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), tmp_path / "ghn")
-    load_generator(ghn, target=SmallCNN(1, channels=8))               # a graph hypernetwork takes any architecture
+    load_generator(ghn, target=SmallCNN(1, channels=8))  # a graph hypernetwork takes any architecture
 
 
 def test_save_refuses_what_is_not_a_netgraph_model(tmp_path):
@@ -194,9 +229,9 @@ def test_the_bundled_generator_is_tiny_trained_and_needs_no_network(monkeypatch)
     folder = netgraph.hub.bundled_path("iris-mlp-hypernet")
     assert sum(p.stat().st_size for p in folder.iterdir()) < 64 * 1024
     gen = netgraph.hub.load_generator("iris-mlp-hypernet")
-    nets = gen.generate(n=16)                       # the recorded architecture: mlp([4, 16, 16, 3])
+    nets = gen.generate(n=16)  # the recorded architecture: mlp([4, 16, 16, 3])
     accuracy = ClassificationTask("iris").evaluate(nets)["test_acc"]
-    assert accuracy.mean() > 0.9                    # random initialisations average about 0.35 on iris
+    assert accuracy.mean() > 0.9  # random initialisations average about 0.35 on iris
     with pytest.raises(ArchitectureMismatchError, match=r"'0.weight' is \(32, 4\) here, \(16, 4\) expected"):
         gen.generate(mlp([4, 32, 16, 3]), n=1)
     with pytest.raises(ValueError, match="is not conditioned"):
@@ -205,8 +240,9 @@ def test_the_bundled_generator_is_tiny_trained_and_needs_no_network(monkeypatch)
 
 def test_conditioned_generator_round_trip(tmp_path):
     target = Siren(1, 8, 3, 1)
-    gen = ChunkedHypernetwork(target, noise_dim=0, chunk_size=32, hidden=[16],
-                              condition={"kind": "set", "features": 2, "dim": 8})
+    gen = ChunkedHypernetwork(
+        target, noise_dim=0, chunk_size=32, hidden=[16], condition={"kind": "set", "features": 2, "dim": 8}
+    )
     loaded = load_generator(save(gen, tmp_path / "sine"))
     samples = torch.randn(2, 6, 2)
     a, b = gen.generate_state_dicts(target, samples, n=2), loaded.generate_state_dicts(target, samples, n=2)
@@ -228,13 +264,15 @@ def test_the_issue_api_verbatim_for_a_user_network(tmp_path, monkeypatch):
         "        super().__init__()\n"
         "        self.body = nn.Sequential(nn.Linear(5, hidden), nn.Tanh(), nn.Linear(hidden, 2))\n\n"
         "    def forward(self, x):\n"
-        "        return self.body(x)\n")
+        "        return self.body(x)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from user_models import MyNet
 
-    gen = ChunkedHypernetwork(MyNet(), noise_dim=2, chunk_size=16, hidden=[8], condition={"kind": "vector",
-                                                                                          "features": 3, "dim": 4})
+    gen = ChunkedHypernetwork(
+        MyNet(), noise_dim=2, chunk_size=16, hidden=[8], condition={"kind": "vector", "features": 3, "dim": 4}
+    )
     hub = LocalHub(tmp_path / "cache")
     netgraph.hub.push(gen, "org/repo", api=hub)
     gen = netgraph.hub.load_generator("org/repo", cache_dir=tmp_path / "cache")
@@ -242,26 +280,49 @@ def test_the_issue_api_verbatim_for_a_user_network(tmp_path, monkeypatch):
     model = gen.generate(MyNet(), condition=condition, n=8)
     x = torch.randn(4, 5)
     assert model(x).shape == (8, 4, 2)
-    assert torch.allclose(model[3](x), model(x)[3], atol=1e-6)         # each network is an ordinary MyNet
+    assert torch.allclose(model[3](x), model(x)[3], atol=1e-6)  # each network is an ordinary MyNet
     assert isinstance(model[3], MyNet)
     with pytest.raises(ArchitectureMismatchError, match=r"'body.0.weight' is \(7, 5\) here, \(12, 5\) expected"):
         gen.generate(MyNet(hidden=7), condition=condition, n=8)
     with pytest.raises(ValueError, match="condition"):
-        gen.generate(MyNet(), n=8)                                     # conditioned: refuses to run without one
+        gen.generate(MyNet(), n=8)  # conditioned: refuses to run without one
     # netgraph-generate repo=... target=... out=weights.safetensors (the app's function, offline cache)
     save_file({"condition": condition[:2].contiguous()}, str(tmp_path / "condition.safetensors"))
     folder = netgraph.hub.save(gen, tmp_path / "org-repo")
     out = tmp_path / "weights.safetensors"
     from netgraph.tasks.generate.cli import run
-    run({"action": "generate", "repo": str(folder), "target": "user_models:MyNet", "target_kwargs": None,
-         "condition": str(tmp_path / "condition.safetensors"), "n": 2, "out": str(out), "seed": 0, "device": "cpu",
-         "revision": None})
+
+    run(
+        {
+            "action": "generate",
+            "repo": str(folder),
+            "target": "user_models:MyNet",
+            "target_kwargs": None,
+            "condition": str(tmp_path / "condition.safetensors"),
+            "n": 2,
+            "out": str(out),
+            "seed": 0,
+            "device": "cpu",
+            "revision": None,
+        }
+    )
     nets = GeneratedNetworks.load(out, MyNet())
     assert nets(x).shape == (2, 4, 2)
     torch.manual_seed(0)
     again = generate_weights(str(folder), "user_models:MyNet", n=2, condition=condition[:2], seed=0)
     assert torch.equal(nets(x), again(x))
     with pytest.raises(ArchitectureMismatchError, match="body.0.weight"):
-        run({"action": "generate", "repo": str(folder), "target": "user_models:MyNet", "target_kwargs": {"hidden": 3},
-             "condition": str(tmp_path / "condition.safetensors"), "n": 2, "out": str(out), "seed": 0,
-             "device": "cpu", "revision": None})
+        run(
+            {
+                "action": "generate",
+                "repo": str(folder),
+                "target": "user_models:MyNet",
+                "target_kwargs": {"hidden": 3},
+                "condition": str(tmp_path / "condition.safetensors"),
+                "n": 2,
+                "out": str(out),
+                "seed": 0,
+                "device": "cpu",
+                "revision": None,
+            }
+        )

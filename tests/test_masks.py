@@ -7,28 +7,41 @@ from torch_geometric.data import Batch
 
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet, mlp
-from netgraph.masks import (buffer_keys, fill_parameter_slots, num_parameter_slots, parameter_masks,
-                            read_parameter_slots, spec_parameter_masks)
+from netgraph.masks import (
+    buffer_keys,
+    fill_parameter_slots,
+    num_parameter_slots,
+    parameter_masks,
+    read_parameter_slots,
+    spec_parameter_masks,
+)
 
 
 def _learnable(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("make", [lambda: mlp([3, 5, 2]), lambda: SmallCNN(1, channels=4), lambda: cifar_resnet(8),
-                                  lambda: nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mlp([3, 5, 2]),
+        lambda: SmallCNN(1, channels=4),
+        lambda: cifar_resnet(8),
+        lambda: nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)),
+    ],
+)
 def test_slots_are_exactly_the_learnable_values(make):
     model = make()
     spec = netgraph.spec_of(model)
     node_mask, edge_mask = spec_parameter_masks(spec)
     assert int(node_mask.sum() + edge_mask.sum()) == _learnable(model) == num_parameter_slots(spec)
-    for const in spec.const_edges:                                    # residual identities are no slots
-        assert not edge_mask[const.offset: const.offset + const.count].any()
+    for const in spec.const_edges:  # residual identities are no slots
+        assert not edge_mask[const.offset : const.offset + const.count].any()
 
 
 def test_residual_network_has_constant_edges_outside_the_mask():
     spec = netgraph.spec_of(cifar_resnet(8))
-    assert sum(c.count for c in spec.const_edges) > 0                 # the case the previous test guards
+    assert sum(c.count for c in spec.const_edges) > 0  # the case the previous test guards
 
 
 def test_batch_masks_follow_each_architecture():
@@ -38,8 +51,8 @@ def test_batch_masks_follow_each_architecture():
     offset_n = offset_e = 0
     for g in (graphs[0], graphs[1], graphs[0]):
         n, e = spec_parameter_masks(g.spec)
-        assert torch.equal(node_mask[offset_n: offset_n + g.num_nodes], n)
-        assert torch.equal(edge_mask[offset_e: offset_e + g.edge_attr.shape[0]], e)
+        assert torch.equal(node_mask[offset_n : offset_n + g.num_nodes], n)
+        assert torch.equal(edge_mask[offset_e : offset_e + g.edge_attr.shape[0]], e)
         offset_n, offset_e = offset_n + g.num_nodes, offset_e + g.edge_attr.shape[0]
 
 

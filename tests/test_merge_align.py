@@ -40,8 +40,9 @@ def test_weight_matching_recovers_a_shuffled_copy(name):
     assert torch.equal(back.edge_attr, graph.edge_attr) and torch.equal(back.x, graph.x)
 
 
-@pytest.mark.parametrize("name", ["mlp", "resnet20", "mha_export", "hand_attention", "grouped_blocks", "tiny_vit",
-                                  "cross_attention", "text"])
+@pytest.mark.parametrize(
+    "name", ["mlp", "resnet20", "mha_export", "hand_attention", "grouped_blocks", "tiny_vit", "cross_attention", "text"]
+)
 def test_activation_matching_recovers_a_shuffled_copy(name):
     model, make_input, example = _build(name)
     graph = netgraph.from_module(model, example)
@@ -96,12 +97,16 @@ def _one_hidden_layer(seed):
 
 def test_weight_matching_finds_the_brute_force_optimum_of_a_one_hidden_layer_mlp():
     a, b = _one_hidden_layer(0), _one_hidden_layer(1)
+
     # one symmetry group (5 hidden units): the objective sum_ij W1a W1b + b1a b1b + W2a W2b is linear in the
     # permutation, so coordinate descent must reach the exact optimum over all 5! = 120 permutations
     def objective(net, order):
         with torch.no_grad():
-            return float((a[0].weight * net[0].weight[order]).sum() + (a[0].bias * net[0].bias[order]).sum()
-                         + (a[2].weight * net[2].weight[:, order]).sum())
+            return float(
+                (a[0].weight * net[0].weight[order]).sum()
+                + (a[0].bias * net[0].bias[order]).sum()
+                + (a[2].weight * net[2].weight[:, order]).sum()
+            )
 
     best = max(objective(b, list(p)) for p in itertools.permutations(range(5)))
     found = objective(rebasin(a, b), list(range(5)))
@@ -192,7 +197,7 @@ def test_record_activations_are_the_layer_outputs():
     torch.testing.assert_close(acts[0], h.reshape(-1, 16))
     e = model.attn.embed_dim
     q = nn.functional.linear(h, model.attn.in_proj_weight[:e], model.attn.in_proj_bias[:e])
-    v = nn.functional.linear(h, model.attn.in_proj_weight[2 * e:], model.attn.in_proj_bias[2 * e:])
+    v = nn.functional.linear(h, model.attn.in_proj_weight[2 * e :], model.attn.in_proj_bias[2 * e :])
     q_piece = next(i for i, p in enumerate(spec.edge_pieces) if p.rows == (0, e))
     v_piece = next(i for i, p in enumerate(spec.edge_pieces) if p.rows == (2 * e, 3 * e))
     # nn.MultiheadAttention(batch_first=True) works token-major inside: samples come as [tokens * batch]

@@ -7,8 +7,20 @@ import torch.nn.functional as F
 
 import netgraph
 from netgraph.architectures import mlp
-from netgraph.merge import (InterpolationPath, barrier, dare, evaluate_many, greedy_soup, interpolate, model_soup,
-                            recompute_batchnorm_stats, reset_batchnorm, task_arithmetic, task_vectors, ties_merging)
+from netgraph.merge import (
+    InterpolationPath,
+    barrier,
+    dare,
+    evaluate_many,
+    greedy_soup,
+    interpolate,
+    model_soup,
+    recompute_batchnorm_stats,
+    reset_batchnorm,
+    task_arithmetic,
+    task_vectors,
+    ties_merging,
+)
 
 
 def _linear(weight, bias):
@@ -56,12 +68,14 @@ def test_barrier_end_points_match_running_each_model():
 
 
 def test_barrier_values_follow_their_definition():
-    path = InterpolationPath(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64),
-                             torch.tensor([0.9, 0.5, 0.7], dtype=torch.float64))
+    path = InterpolationPath(
+        torch.tensor([0.0, 0.5, 1.0]),
+        torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64),
+        torch.tensor([0.9, 0.5, 0.7], dtype=torch.float64),
+    )
     assert float(path.loss_barrier) == pytest.approx(3.0 - 1.5)  # chord at 0.5 is 1.5
     assert float(path.accuracy_barrier) == pytest.approx(0.8 - 0.5)
-    flat = barrier(mlp([2, 3, 2]), mlp([2, 3, 2]), (torch.randn(4, 2), torch.randn(4, 2)), steps=3,
-                   loss_fn=F.mse_loss)
+    flat = barrier(mlp([2, 3, 2]), mlp([2, 3, 2]), (torch.randn(4, 2), torch.randn(4, 2)), steps=3, loss_fn=F.mse_loss)
     assert flat.accuracy is None and flat.accuracy_barrier is None  # regression targets: no accuracy
 
 
@@ -184,14 +198,17 @@ def test_merging_rejects_bad_input():
 
 def test_repair_gives_hidden_neurons_the_interpolated_statistics():
     from netgraph.merge import record_activations, repair
+
     torch.manual_seed(0)
     a, b = mlp([4, 16, 16, 3]), mlp([4, 16, 16, 3])
     x = torch.randn(300, 4) * 2
     merged = interpolate(a, b, 0.3)
     fixed = repair(merged, a, b, x, t=0.3)
     spec = netgraph.spec_of(merged)
-    acts = {name: record_activations(m, x, spec, max_samples=None) for name, m in
-            (("a", a), ("b", b), ("m", merged), ("fixed", fixed))}
+    acts = {
+        name: record_activations(m, x, spec, max_samples=None)
+        for name, m in (("a", a), ("b", b), ("m", merged), ("fixed", fixed))
+    }
     for piece in (0, 1):  # the two hidden layers: corrected, the second after the first
         target_mean = 0.7 * acts["a"][piece].mean(0) + 0.3 * acts["b"][piece].mean(0)
         target_std = 0.7 * acts["a"][piece].std(0, unbiased=False) + 0.3 * acts["b"][piece].std(0, unbiased=False)
@@ -203,6 +220,7 @@ def test_repair_gives_hidden_neurons_the_interpolated_statistics():
 
 def test_repair_leaves_normalised_neurons_to_batchnorm():
     from netgraph.merge import repair
+
     a, b = _bn_net(0), _bn_net(1)
     merged = interpolate(a, b, 0.5)
     fixed = repair(merged, a, b, torch.randn(64, 3))

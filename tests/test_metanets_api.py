@@ -9,8 +9,17 @@ from torch_geometric.data import Batch
 
 import netgraph
 from netgraph.architectures import SmallCNN, cifar_resnet, mlp
-from netgraph.metanets import (DefaultInitGenerator, WeightGenerator, apply_edit, create_metanet, layer_shapes_of,
-                               list_metanets, metanet_class, parameter_masks, spec_parameter_masks)
+from netgraph.metanets import (
+    DefaultInitGenerator,
+    WeightGenerator,
+    apply_edit,
+    create_metanet,
+    layer_shapes_of,
+    list_metanets,
+    metanet_class,
+    parameter_masks,
+    spec_parameter_masks,
+)
 
 
 def cnn_zoo(n=2):
@@ -19,9 +28,13 @@ def cnn_zoo(n=2):
 
 
 SMALL = {
-    "dwsnet": dict(hidden=2, depth=1, head_hidden=8), "nfn_hnp": dict(hidden=2, depth=1, head_hidden=8),
-    "nfn_np": dict(hidden=2, depth=1, head_hidden=8), "mlp": dict(hidden=8), "statnn": dict(hidden=8),
-    "gmn": dict(dim=8, depth=1, head_hidden=8), "ngt": dict(dim=8, depth=1, heads=2, head_hidden=8),
+    "dwsnet": dict(hidden=2, depth=1, head_hidden=8),
+    "nfn_hnp": dict(hidden=2, depth=1, head_hidden=8),
+    "nfn_np": dict(hidden=2, depth=1, head_hidden=8),
+    "mlp": dict(hidden=8),
+    "statnn": dict(hidden=8),
+    "gmn": dict(dim=8, depth=1, head_hidden=8),
+    "ngt": dict(dim=8, depth=1, heads=2, head_hidden=8),
     "scalegmn_b": dict(dim=8, depth=1, head_hidden=8),
 }
 
@@ -73,8 +86,9 @@ def test_save_and_load_with_the_hub_mixin(name, tmp_path):
 def test_parameter_masks_by_hand():
     """Conv(1->2, 3x3, bias) + BatchNorm + Linear(2->1): 18 conv kernel values + 2 linear weights;
     2 conv biases, 2 + 2 BN affine values, 1 linear bias. Running statistics are buffers: not slots."""
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(2, 1))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 1)
+    )
     node_mask, edge_mask = parameter_masks(netgraph.from_module(model))
     assert int(edge_mask.sum()) == 20 and int(node_mask.sum()) == 7
     assert not node_mask[:, netgraph.NodeFeature.RUNNING_MEAN].any()
@@ -109,7 +123,9 @@ def test_dense_models_reject_other_architectures_and_mixed_batches():
     other = netgraph.from_module(mlp([3, 4, 2]))
     with pytest.raises(ValueError, match=r"built for layer shapes .* but the batch has \[\[4, 3\], \[2, 4\]\]"):
         model(other)
-    mixed = Batch.from_data_list([netgraph.from_module(m, kernel_shape=(3, 3)) for m in (SmallCNN(1, channels=4), mlp([3, 4, 2]))])
+    mixed = Batch.from_data_list(
+        [netgraph.from_module(m, kernel_shape=(3, 3)) for m in (SmallCNN(1, channels=4), mlp([3, 4, 2]))]
+    )
     with pytest.raises(ValueError, match="mixes architectures"):
         model(mixed)
 
@@ -141,8 +157,9 @@ def test_weight_generator_is_abstract():
 
 
 def test_default_init_generator_samples_pytorch_default_bounds():
-    target = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                           nn.Linear(4, 2))
+    target = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
+    )
     generator = DefaultInitGenerator()
     batch = generator.generate_graphs(target, n=64)
     assert batch.num_graphs == 64

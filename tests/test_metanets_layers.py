@@ -9,8 +9,16 @@ import torch
 
 import netgraph
 from netgraph.architectures import SmallCNN
-from netgraph.metanets import (ChainLayout, DWSLayer, EquivariantLinear, PNAAggregation, RelationalAttention,
-                               create_metanet, invariant_pool, layer_shapes_of)
+from netgraph.metanets import (
+    ChainLayout,
+    DWSLayer,
+    EquivariantLinear,
+    PNAAggregation,
+    RelationalAttention,
+    create_metanet,
+    invariant_pool,
+    layer_shapes_of,
+)
 
 SIZES = [2, 3, 3, 2]  # a tiny MLP 2-3-3-2: 29 parameters
 L = len(SIZES) - 1
@@ -58,10 +66,10 @@ def _split(v):
     ws, bs, k = [], [], 0
     for l in range(1, L + 1):
         n = SIZES[l] * SIZES[l - 1]
-        ws.append(v[:, k:k + n].reshape(-1, SIZES[l], SIZES[l - 1]))
+        ws.append(v[:, k : k + n].reshape(-1, SIZES[l], SIZES[l - 1]))
         k += n
     for l in range(1, L + 1):
-        bs.append(v[:, k:k + SIZES[l]])
+        bs.append(v[:, k : k + SIZES[l]])
         k += SIZES[l]
     return ws, bs
 
@@ -114,7 +122,9 @@ def _matrices(layer, apply, draws):
 
 
 def _orbit_deviation(mats, orbit):
-    count = torch.zeros(int(orbit.max()) + 1, dtype=mats.dtype).index_add_(0, orbit, torch.ones(D * D, dtype=mats.dtype))
+    count = torch.zeros(int(orbit.max()) + 1, dtype=mats.dtype).index_add_(
+        0, orbit, torch.ones(D * D, dtype=mats.dtype)
+    )
     means = torch.zeros(mats.shape[0], count.shape[0], dtype=mats.dtype).index_add_(1, orbit, mats) / count
     return (mats - means[:, orbit]).abs().max().item()
 
@@ -167,7 +177,9 @@ def test_layout_round_trip_is_exact(symmetry):
     feats = layout.encode(weights, biases)
     assert [t.shape[-1] for t in feats] == [s.channels for s in layout.slots(3)]
     back_w, back_b = layout.decode(feats)
-    assert all(torch.equal(a, b) for a, b in zip(back_w, weights)) and all(torch.equal(a, b) for a, b in zip(back_b, biases))
+    assert all(torch.equal(a, b) for a, b in zip(back_w, weights)) and all(
+        torch.equal(a, b) for a, b in zip(back_b, biases)
+    )
 
 
 def test_layout_rejects_shapes_that_are_not_a_chain():
@@ -197,8 +209,11 @@ def test_init_keeps_activations_at_scale_through_six_layers(name):
     model = create_metanet(name, layer_shapes=layer_shapes_of(batch), hidden=32, depth=6).eval()
     scales = []
     for layer in model.layers:
-        layer.register_forward_hook(lambda mod, args, out: scales.append(
-            torch.cat([torch.relu(t).reshape(-1) for t in out]).pow(2).mean().sqrt().item()))
+        layer.register_forward_hook(
+            lambda mod, args, out: scales.append(
+                torch.cat([torch.relu(t).reshape(-1) for t in out]).pow(2).mean().sqrt().item()
+            )
+        )
     with torch.no_grad():
         model(batch)
     assert len(scales) == 6

@@ -15,8 +15,11 @@ ATOL = 1e-5
 def hooked_outputs(module, probes):
     """Output of every Linear / Conv of ``module`` on ``probes``, spatial positions averaged: {path: [P, C]}."""
     outputs = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, y, name=name: outputs.__setitem__(name, y))
-             for name, m in module.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, y, name=name: outputs.__setitem__(name, y))
+        for name, m in module.named_modules()
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+    ]
     with torch.no_grad():
         module.eval()(probes)
     for hook in hooks:
@@ -24,9 +27,14 @@ def hooked_outputs(module, probes):
     return {k: (v if v.dim() == 2 else v.flatten(2).mean(2)) for k, v in outputs.items()}
 
 
-@pytest.mark.parametrize("factory, shape", [(lambda: mlp([4, 8, 8, 3]), (4,)),
-                                            (lambda: SmallCNN(1, channels=4), (1, 8, 8)),
-                                            (lambda: cifar_resnet(8, 4, in_channels=1), (1, 8, 8))])
+@pytest.mark.parametrize(
+    "factory, shape",
+    [
+        (lambda: mlp([4, 8, 8, 3]), (4,)),
+        (lambda: SmallCNN(1, channels=4), (1, 8, 8)),
+        (lambda: cifar_resnet(8, 4, in_channels=1), (1, 8, 8)),
+    ],
+)
 def test_probe_features_are_each_networks_layer_outputs(factory, shape):
     nets = [factory() for _ in range(3)]
     for i, net in enumerate(nets):

@@ -29,10 +29,13 @@ ARCHS = {  # (factory, kernel_shape, the augmentation whose rescalings are symme
 
 def zoo(arch, n=3):
     factory, kernel, _ = ARCHS[arch]
-    torch.manual_seed(sorted(ARCHS).index(arch))                      # fixed nets: the margins below are checked
+    torch.manual_seed(sorted(ARCHS).index(arch))  # fixed nets: the margins below are checked
     nets = [factory() for _ in range(n)]
     batch = netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets], kernel_shape=kernel)
-    batch.x, batch.edge_attr = 4 * batch.x.double(), 4 * batch.edge_attr.double()   # about the scale of standardised weights
+    batch.x, batch.edge_attr = (
+        4 * batch.x.double(),
+        4 * batch.edge_attr.double(),
+    )  # about the scale of standardised weights
     return batch
 
 
@@ -62,7 +65,7 @@ def test_invariant_to_permutations_and_rescalings(name, arch):
         permuted = RandomPermutation(generator=torch.Generator().manual_seed(seed))(batch)
         assert diff(permuted.edge_attr, batch.edge_attr) > 1e-3
         rescaled = augmentation(kind, seed)(batch)
-        assert diff(rescaled.edge_attr, batch.edge_attr) > 1e-3      # the augmentation did change the weights
+        assert diff(rescaled.edge_attr, batch.edge_attr) > 1e-3  # the augmentation did change the weights
         both = augmentation(kind, seed + 7)(permuted)
         for changed in (permuted, rescaled, both):
             assert diff(model(changed), y) < EXACT
@@ -105,7 +108,7 @@ def test_edits_rescale_with_the_weights(name):
     model = build(name, batch, edit=True)
     node_out, edge_out = model.parameter_outputs(batch)
     flip = torch.where(batch_rescalable(batch, ODD), -1.0, 1.0).double()
-    flip[torch.arange(len(flip)) % 2 == 0] = 1.0                    # flip about half of the neurons
+    flip[torch.arange(len(flip)) % 2 == 0] = 1.0  # flip about half of the neurons
     flipped = batch.clone()
     flipped.x, flipped.edge_attr = rescale_neurons(batch, flip)
     node_new, edge_new = model.parameter_outputs(flipped)
@@ -122,19 +125,21 @@ def test_removing_the_canonicalisation_breaks_invariance(monkeypatch):
         rescaled = augmentation(ARCHS[arch][2], 0)(batch)
         assert diff(model(rescaled), model(batch)) < EXACT
         with monkeypatch.context() as patch:
-            patch.setattr(scalegmn, "canonical", lambda x, positive: x)            # no normalisation ...
-            patch.setattr(torch, "where", _no_flip(torch.where))                  # ... and no symmetrisation
+            patch.setattr(scalegmn, "canonical", lambda x, positive: x)  # no normalisation ...
+            patch.setattr(torch, "where", _no_flip(torch.where))  # ... and no symmetrisation
             assert diff(model(rescaled), model(batch)) > CHANGED
 
 
 def _no_flip(where):
     """``torch.where`` that ignores the sign-flip branch of ScaleInvariant (returns ``c`` for ``-c``)."""
+
     def patched(cond, a=None, b=None):
         if a is None:
             return where(cond)
         if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, -b):
             return b
         return where(cond, a, b)
+
     return patched
 
 

@@ -34,8 +34,12 @@ def zoo(factory, n=3, **kw):
     return netgraph.from_state_dicts(nets[0], [m.state_dict() for m in nets], **kw)
 
 
-DENSE_ARCHS = {"cnn": lambda: SmallCNN(1, channels=6), "mlp": lambda: mlp([3, 8, 8, 2]), "siren": lambda: Siren(hidden=8),
-               "flatten_cnn": FlattenCNN}  # 3x3 and 5x5 kernels, then a linear layer reading 4x4 maps
+DENSE_ARCHS = {
+    "cnn": lambda: SmallCNN(1, channels=6),
+    "mlp": lambda: mlp([3, 8, 8, 2]),
+    "siren": lambda: Siren(hidden=8),
+    "flatten_cnn": FlattenCNN,
+}  # 3x3 and 5x5 kernels, then a linear layer reading 4x4 maps
 
 
 def mixed_batch():
@@ -181,7 +185,9 @@ def test_edits_see_broken_couplings(name):
     batch = double(zoo(DENSE_ARCHS["cnn"]))
     model = build(name, batch, edit=True, edit_scale=1.0).double()
     perm = netgraph.random_permutation(batch)
-    exact = max_diff(model.edit(netgraph.permute(batch, perm)).edge_attr, netgraph.permute(model.edit(batch), perm).edge_attr)
+    exact = max_diff(
+        model.edit(netgraph.permute(batch, perm)).edge_attr, netgraph.permute(model.edit(batch), perm).edge_attr
+    )
     gap = max_diff(model.edit(break_coupling(batch, 1)).edge_attr, break_coupling(model.edit(batch), 1).edge_attr)
     assert exact < EXACT and gap > CHANGED
 

@@ -45,4 +45,6 @@ def test_minilm_random_permutation_preserves_outputs(bert):
         a, b = model(**inputs), permuted(**inputs)
     torch.testing.assert_close(b.last_hidden_state, a.last_hidden_state, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(b.pooler_output, a.pooler_output, atol=1e-5, rtol=1e-4)
-    assert not torch.equal(permuted.encoder.layer[0].intermediate.dense.weight, model.encoder.layer[0].intermediate.dense.weight)
+    assert not torch.equal(
+        permuted.encoder.layer[0].intermediate.dense.weight, model.encoder.layer[0].intermediate.dense.weight
+    )

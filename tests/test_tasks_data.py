@@ -36,10 +36,10 @@ def test_standardizer_normalises_each_parameter_and_inverts_exactly():
         assert float(weights[name].mean()) == pytest.approx(0.0, abs=1e-5)
         assert float(weights[name].std(correction=0)) == pytest.approx(1.0, abs=1e-5)
     before = netgraph.to_state_dicts(batch, stacked=True)
-    assert torch.equal(weights["1.running_mean"], before["1.running_mean"])          # buffers are not inputs to scale
+    assert torch.equal(weights["1.running_mean"], before["1.running_mean"])  # buffers are not inputs to scale
     node_mask, edge_mask = spec_parameter_masks(batch.spec[0])
     edge_mask = edge_mask.repeat(batch.num_graphs, 1)
-    assert torch.equal(out.edge_attr[~edge_mask], batch.edge_attr[~edge_mask])        # kernel padding untouched
+    assert torch.equal(out.edge_attr[~edge_mask], batch.edge_attr[~edge_mask])  # kernel padding untouched
     back = standardize.inverse(out)
     assert torch.allclose(back.x, batch.x, atol=1e-5) and torch.allclose(back.edge_attr, batch.edge_attr, atol=1e-5)
     again = WeightStandardizer.from_state_dict(standardize.state_dict())(batch)
@@ -70,7 +70,7 @@ def test_target_scaler_round_trip():
 
 
 def test_zoo_sources(tiny_zoos, tmp_path):
-    zoo = load_task_zoo(tiny_zoos["sine"])                               # complete: read, not rebuilt
+    zoo = load_task_zoo(tiny_zoos["sine"])  # complete: read, not rebuilt
     assert len(zoo) == 40 and load_task_zoo(tiny_zoos["sine"]["root"]).info == zoo.info
     with pytest.raises(ValueError, match="already holds a different zoo"):
         load_task_zoo({**tiny_zoos["sine"], "num_nets": 41}, progress=False)
@@ -91,11 +91,15 @@ def test_loader_covers_each_epoch_once_in_seeded_orders(tiny_zoos):
     loader.set_epoch(1)
     assert not torch.equal(first, torch.cat([b.net_id for b in loader]))
     batch = next(iter(GraphLoader(data, 5)))
-    assert torch.equal(batch.y, data.y[:5]) and torch.equal(batch.x, data.to_batch().x[:batch.num_nodes])
+    assert torch.equal(batch.y, data.y[:5]) and torch.equal(batch.x, data.to_batch().x[: batch.num_nodes])
     marked = GraphLoader(data, 5, transform=lambda b: setattr(b, "mark", 1) or b)
     assert next(iter(marked)).mark == 1
-    per_item = ZooDataset(tiny_zoos["sine"]["root"], split="train", target="amplitude",
-                          transform=lambda g: setattr(g, "x", g.x + 1.0) or g)
+    per_item = ZooDataset(
+        tiny_zoos["sine"]["root"],
+        split="train",
+        target="amplitude",
+        transform=lambda g: setattr(g, "x", g.x + 1.0) or g,
+    )
     shifted = next(iter(GraphLoader(per_item, 5)))
     assert torch.equal(shifted.x, batch.x + 1.0) and torch.equal(shifted.y, batch.y)
     assert len(GraphLoader(data, 7, drop_last=True)) == 4
@@ -103,24 +107,26 @@ def test_loader_covers_each_epoch_once_in_seeded_orders(tiny_zoos):
 
 def test_dense_layout_serves_activation_variants_under_one_spec(tiny_zoos):
     data = ZooDataset(tiny_zoos["cnn"]["root"], split="all", checkpoints="all")
-    assert len(data.specs) == 2                                       # ReLU and tanh
+    assert len(data.specs) == 2  # ReLU and tanh
     loader = GraphLoader(data, batch_size=10, dense=True, shuffle=True)
     for batch in loader:
         assert all(spec is loader.shared_spec for spec in batch.spec)
         weights = netgraph.to_state_dicts(batch, stacked=True)
-        stored = torch.stack([data.zoo.state_dict(int(n), int(c))["features.0.weight"]
-                              for n, c in zip(batch.net_id, batch.checkpoint)])
-        assert torch.equal(weights["features.0.weight"], stored)     # the items' own weights, in batch order
+        stored = torch.stack(
+            [data.zoo.state_dict(int(n), int(c))["features.0.weight"] for n, c in zip(batch.net_id, batch.checkpoint)]
+        )
+        assert torch.equal(weights["features.0.weight"], stored)  # the items' own weights, in batch order
         rows = {(int(n), int(c)): float(v) for n, c, v in zip(data.net_ids, data.checkpoint_of, data.y)}
         assert [rows[(int(n), int(c))] for n, c in zip(batch.net_id, batch.checkpoint)] == batch.y.tolist()
     graph_batch = next(iter(GraphLoader(data, batch_size=24)))
-    assert len({id(s) for s in graph_batch.spec}) == 2                # graph models see both architectures
+    assert len({id(s) for s in graph_batch.spec}) == 2  # graph models see both architectures
 
 
 def test_dense_layout_augments_each_architecture_with_its_own_activations(tiny_zoos):
     # ReLU neurons may be rescaled, tanh neurons may not: under dense=True the augmentation must read
     # each item's real spec, not the one shared spec the dense metanets see (a ReLU or a tanh one).
     from netgraph.augment import ReLUScaling
+
     data = ZooDataset(tiny_zoos["cnn"]["root"], split="all", checkpoints="all")
     loader = GraphLoader(data, batch_size=len(data), dense=True, transform=ReLUScaling(2.0, 2.0))
     batch = next(iter(loader))
@@ -138,18 +144,21 @@ def test_dense_layout_augments_each_architecture_with_its_own_activations(tiny_z
 
 def test_dense_layout_rejects_different_weight_layouts(tmp_path):
     from netgraph.datasets import Zoo
+
     architectures = [{"factory": "mlp", "kwargs": {"sizes": sizes}} for sizes in ([2, 3, 1], [2, 4, 1])]
-    zoo = Zoo({"name": "two", "architectures": architectures, "checkpoints": [0]},
-              rows=[{"net_id": 0, "arch": 0}, {"net_id": 1, "arch": 1}],
-              metrics={"test_acc": torch.tensor([[0.1], [0.2]], dtype=torch.float64)},
-              weights=[{k: v[None, None] for k, v in mlp(s).state_dict().items()} for s in ([2, 3, 1], [2, 4, 1])],
-              members=[torch.tensor([0]), torch.tensor([1])])
+    zoo = Zoo(
+        {"name": "two", "architectures": architectures, "checkpoints": [0]},
+        rows=[{"net_id": 0, "arch": 0}, {"net_id": 1, "arch": 1}],
+        metrics={"test_acc": torch.tensor([[0.1], [0.2]], dtype=torch.float64)},
+        weights=[{k: v[None, None] for k, v in mlp(s).state_dict().items()} for s in ([2, 3, 1], [2, 4, 1])],
+        members=[torch.tensor([0]), torch.tensor([1])],
+    )
     with pytest.raises(ValueError, match="dense metanets read one weight layout"):
         dense_layout_spec(ZooDataset(zoo, split="all"))
 
 
 def test_rank_shards_split_every_global_batch(tiny_zoos, monkeypatch):
-    data = ZooDataset(tiny_zoos["sine"]["root"], split="train")                 # 32 nets
+    data = ZooDataset(tiny_zoos["sine"]["root"], split="train")  # 32 nets
     single = [b.net_id for b in GraphLoader(data, 8, shuffle=True, seed=1)]
     shards = []
     for rank in (0, 1):

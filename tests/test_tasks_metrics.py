@@ -8,8 +8,15 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import kendalltau
 
-from netgraph.tasks import AccuracyPrediction, INRClassification, SineRegression, accuracy, kendall_tau, \
-    mean_squared_error, r2_score
+from netgraph.tasks import (
+    AccuracyPrediction,
+    INRClassification,
+    SineRegression,
+    accuracy,
+    kendall_tau,
+    mean_squared_error,
+    r2_score,
+)
 
 
 def test_kendall_tau_by_hand_with_ties():
@@ -33,7 +40,7 @@ def test_kendall_tau_matches_scipy_in_blocks(n, block):
 
 def test_r2_mse_accuracy_by_hand():
     target, prediction = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 2.0, 3.0])
-    assert r2_score(prediction, target) == pytest.approx(1 - 1 / (14 / 3))          # SS_res 1, SS_tot 14/3
+    assert r2_score(prediction, target) == pytest.approx(1 - 1 / (14 / 3))  # SS_res 1, SS_tot 14/3
     assert mean_squared_error(prediction, target) == pytest.approx(1 / 3)
     two = torch.stack([target, 2 * target], 1)
     assert r2_score(two, two) == 1.0
@@ -44,17 +51,21 @@ def test_r2_mse_accuracy_by_hand():
 
 
 def test_task_metrics_on_known_outputs():
-    outputs = {"prediction": torch.tensor([[0.1], [0.5], [0.4], [0.9]]),
-               "target": torch.tensor([[0.2], [0.4], [0.6], [0.8]])}
+    outputs = {
+        "prediction": torch.tensor([[0.1], [0.5], [0.4], [0.9]]),
+        "target": torch.tensor([[0.2], [0.4], [0.6], [0.8]]),
+    }
     got = AccuracyPrediction().metrics(outputs)
     # pairs: (0,1)+ (0,2)+ (0,3)+ (1,2)- (1,3)+ (2,3)+ -> (5 - 1) / 6
     assert got["kendall_tau"] == pytest.approx(4 / 6)
     assert got["mse"] == pytest.approx((0.01 + 0.01 + 0.04 + 0.01) / 4)
-    assert got["r2"] == pytest.approx(1 - 0.07 / 0.2)                      # SS_tot of 0.2, 0.4, 0.6, 0.8 = 0.2
+    assert got["r2"] == pytest.approx(1 - 0.07 / 0.2)  # SS_tot of 0.2, 0.4, 0.6, 0.8 = 0.2
     sine = SineRegression()
     sine.target_names = ["amplitude", "frequency"]
-    two = {"prediction": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 4.0]]),
-           "target": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 5.0]])}
+    two = {
+        "prediction": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 4.0]]),
+        "target": torch.tensor([[1.0, 0.0], [2.0, 2.0], [3.0, 5.0]]),
+    }
     got = sine.metrics(two)
     assert got["r2_amplitude"] == 1.0 and got["mse_amplitude"] == 0.0
     assert got["mse_frequency"] == pytest.approx(1 / 3) and got["r2_frequency"] == pytest.approx(1 - 1 / (38 / 3))

@@ -26,7 +26,7 @@ def test_scale_normalisation_keeps_sign_flips_symmetries(tiny_zoos):  # noqa: F8
         outputs[normalize] = (model(task.inputs(batch)) - model(task.inputs(flipped))).abs().max().item()
         if normalize == "scale":
             assert all(mean == 0.0 for mean, _ in task.standardizer.stats.values())
-    assert outputs["scale"] < 1e-9 and outputs[True] > 1e-7          # centring breaks the symmetry
+    assert outputs["scale"] < 1e-9 and outputs[True] > 1e-7  # centring breaks the symmetry
     with pytest.raises(ValueError, match="normalize='std'"):
         create_task("inr_classification", normalize="std")
 

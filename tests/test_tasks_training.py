@@ -6,22 +6,29 @@ import torch
 
 import netgraph
 from netgraph.datasets import load_model, render_inr
-from netgraph.tasks import (IMAGE_EDITS, GraphLoader, Trainer, build_metanet, create_task, is_dense_metanet,
-                            render_inrs)
+from netgraph.tasks import IMAGE_EDITS, GraphLoader, Trainer, build_metanet, create_task, is_dense_metanet, render_inrs
 
 from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
 
-SMALL = {"gmn": dict(dim=16, depth=2, head_hidden=32), "ngt": dict(dim=16, depth=2, heads=2, head_hidden=32),
-         "nfn_hnp": dict(hidden=8, depth=2, head_hidden=32), "nfn_np": dict(hidden=8, depth=2, head_hidden=32),
-         "dwsnet": dict(hidden=8, depth=2, head_hidden=32), "statnn": dict(hidden=32), "mlp": dict(hidden=32)}
+SMALL = {
+    "gmn": dict(dim=16, depth=2, head_hidden=32),
+    "ngt": dict(dim=16, depth=2, heads=2, head_hidden=32),
+    "nfn_hnp": dict(hidden=8, depth=2, head_hidden=32),
+    "nfn_np": dict(hidden=8, depth=2, head_hidden=32),
+    "dwsnet": dict(hidden=8, depth=2, head_hidden=32),
+    "statnn": dict(hidden=32),
+    "mlp": dict(hidden=32),
+}
 
-CASES = [("accuracy_prediction", "cnn", "gmn", {"checkpoints": "all"}),
-         ("accuracy_prediction", "cnn", "nfn_hnp", {"checkpoints": "all"}),
-         ("inr_classification", "inr", "dwsnet", {}),
-         ("inr_editing", "inr", "gmn", {}),
-         ("inr_editing", "inr", "nfn_np", {}),
-         ("sine_regression", "sine", "ngt", {}),
-         ("sine_regression", "sine", "statnn", {})]
+CASES = [
+    ("accuracy_prediction", "cnn", "gmn", {"checkpoints": "all"}),
+    ("accuracy_prediction", "cnn", "nfn_hnp", {"checkpoints": "all"}),
+    ("inr_classification", "inr", "dwsnet", {}),
+    ("inr_editing", "inr", "gmn", {}),
+    ("inr_editing", "inr", "nfn_np", {}),
+    ("sine_regression", "sine", "ngt", {}),
+    ("sine_regression", "sine", "statnn", {}),
+]
 
 
 def train_loss(task, model, loader):
@@ -65,7 +72,7 @@ def test_render_inrs_matches_the_datasets_decoder(tiny_zoos):
     task = create_task("inr_editing", zoo=tiny_zoos["inr"])
     data = task.setup(progress=False)
     batch = data["test"].to_batch()
-    images = task.render(batch)                                          # [B, 1, 8, 8], vmap over nets
+    images = task.render(batch)  # [B, 1, 8, 8], vmap over nets
     for i, net_id in enumerate(batch.net_id[:3].tolist()):
         assert torch.allclose(images[i], render_inr(load_model(tiny_zoos["inr"]["root"], net_id), (8, 8)), atol=1e-6)
     weights = netgraph.to_state_dicts(batch, stacked=True)

@@ -33,8 +33,11 @@ def test_cross_attention_wired_to_the_query_source_is_caught(monkeypatch):
     real = export_frontend._attention_sources
     monkeypatch.setattr(export_frontend, "_attention_sources", lambda *a: (real(*a)[0],) * 3)
     model, x = _seq2seq()
-    with pytest.raises(netgraph.ConversionCheckError, match=r"'transformer\.decoder\.layers\.0\.multihead_attn' "
-                                                            r"\(MultiheadAttention\)"):
+    with pytest.raises(
+        netgraph.ConversionCheckError,
+        match=r"'transformer\.decoder\.layers\.0\.multihead_attn' "
+        r"\(MultiheadAttention\)",
+    ):
         netgraph.from_module(model, x, verify=True)
     assert netgraph.from_module(model, x, verify=False).num_nodes > 0  # verify=False skips it
 

@@ -121,9 +121,13 @@ def test_plot_graph_rejects_batches_and_unknown_modes():
 def test_plot_barrier_draws_a_line_per_method_and_metric_with_bands_for_several_pairs():
     t = torch.linspace(0, 1, 5)
     bump = t * (1 - t)
-    paths = {"naive": [{"t": t, "loss": 1 + bump, "accuracy": 0.9 - bump},
-                       {"t": t, "loss": 1 + 3 * bump, "accuracy": 0.9 - 3 * bump}],
-             "weights": {"t": t, "loss": torch.ones(5), "accuracy": torch.full((5,), 0.9)}}
+    paths = {
+        "naive": [
+            {"t": t, "loss": 1 + bump, "accuracy": 0.9 - bump},
+            {"t": t, "loss": 1 + 3 * bump, "accuracy": 0.9 - 3 * bump},
+        ],
+        "weights": {"t": t, "loss": torch.ones(5), "accuracy": torch.full((5,), 0.9)},
+    }
     fig = plot_barrier(paths)
     assert [len(a.lines) for a in fig.axes] == [2, 2]
     assert torch.allclose(torch.as_tensor(fig.axes[0].lines[0].get_ydata()), (1 + 2 * bump).double())
@@ -145,9 +149,19 @@ def test_plot_barrier_takes_interpolation_paths_and_given_axes():
 
 
 def test_plot_pruning_averages_seeds_and_draws_pruned_and_fine_tuned_lines():
-    rows = [{"method": m, "target": s, "speedup": s + 0.01 * seed, "test_acc": 0.9 - 0.01 * s + 0.01 * seed,
-             "pruned_test_acc": 0.8 - 0.1 * s, "original_test_acc": 0.95}
-            for m in ("magnitude", "metanet") for s in (1.5, 2.0) for seed in (0, 1)]
+    rows = [
+        {
+            "method": m,
+            "target": s,
+            "speedup": s + 0.01 * seed,
+            "test_acc": 0.9 - 0.01 * s + 0.01 * seed,
+            "pruned_test_acc": 0.8 - 0.1 * s,
+            "original_test_acc": 0.95,
+        }
+        for m in ("magnitude", "metanet")
+        for s in (1.5, 2.0)
+        for seed in (0, 1)
+    ]
     fig = plot_pruning(rows)
     lines = fig.axes[0].lines
     assert len(lines) == 2 * 2 + 1  # per method fine-tuned and pruned, plus the original
@@ -225,7 +239,18 @@ def test_benchmark_scripts_draw_their_tables(tmp_path):
     path = {"t": t, "loss": 1 + t * (1 - t), "accuracy": 0.9 - t * (1 - t)}
     curves = {("mlp", 16): {"naive": [path, path], "weights": [path, path]}, ("resnet20", 4): {"naive": [path]}}
     _script("bench_merge_barriers").draw_curves(curves, str(tmp_path / "barriers.png"))
-    rows = [{"family": f, "target": 2.0, "speedup": 2.0, "method": m, "test_acc": 0.9, "pruned_test_acc": 0.8,
-             "original_test_acc": 0.95} for f in ("mlp", "vgg") for m in ("magnitude", "metanet")]
+    rows = [
+        {
+            "family": f,
+            "target": 2.0,
+            "speedup": 2.0,
+            "method": m,
+            "test_acc": 0.9,
+            "pruned_test_acc": 0.8,
+            "original_test_acc": 0.95,
+        }
+        for f in ("mlp", "vgg")
+        for m in ("magnitude", "metanet")
+    ]
     _script("bench_prune").draw(rows, str(tmp_path / "prune.png"))
     assert (tmp_path / "barriers.png").stat().st_size > 0 and (tmp_path / "prune.png").stat().st_size > 0

@@ -30,8 +30,24 @@ from .registry import compose, create_augmentation, list_augmentations, register
 from .symmetries import RandomPermutation, ReLUScaling, SignFlip, SirenBiasShift
 
 __all__ = [
-    "GraphAugmentation", "RandomPermutation", "ReLUScaling", "SignFlip", "SirenBiasShift", "GaussianNoise",
-    "WeightDropout", "QuantileZeroing", "MixUp", "MIXUP_MODES", "create_augmentation", "list_augmentations",
-    "register_augmentation", "compose",
-    "rescalable_nodes", "rescale_neurons", "bias_nodes", "POSITIVE_HOMOGENEOUS", "ODD", "PERIODIC",
+    "GraphAugmentation",
+    "RandomPermutation",
+    "ReLUScaling",
+    "SignFlip",
+    "SirenBiasShift",
+    "GaussianNoise",
+    "WeightDropout",
+    "QuantileZeroing",
+    "MixUp",
+    "MIXUP_MODES",
+    "create_augmentation",
+    "list_augmentations",
+    "register_augmentation",
+    "compose",
+    "rescalable_nodes",
+    "rescale_neurons",
+    "bias_nodes",
+    "POSITIVE_HOMOGENEOUS",
+    "ODD",
+    "PERIODIC",
 ]

@@ -39,8 +39,14 @@ MIXUP_MODES = ("plain", "permute", "align")
 class MixUp(GraphAugmentation):
     """See the module docstring. ``align_iters`` bounds the weight-matching sweeps of ``mode="align"``."""
 
-    def __init__(self, alpha: float = 1.0, mode: str = "plain", num_classes: int | None = None,
-                 align_iters: int = 10, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        mode: str = "plain",
+        num_classes: int | None = None,
+        align_iters: int = 10,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(generator)
         if mode not in MIXUP_MODES:
             raise ValueError(f"MixUp mode must be one of {MIXUP_MODES}, got {mode!r}")
@@ -51,12 +57,17 @@ class MixUp(GraphAugmentation):
     def forward(self, data: Data) -> Data:
         count = num_graphs(data)
         if getattr(data, "ptr", None) is None:
-            raise ValueError("MixUp mixes the graphs of a batch: apply it to a collated Batch (in the training "
-                             "step), not as a dataset transform on single graphs")
+            raise ValueError(
+                "MixUp mixes the graphs of a batch: apply it to a collated Batch (in the training "
+                "step), not as a dataset transform on single graphs"
+            )
         device = data.x.device
         beta = torch.distributions.Beta(torch.tensor(float(self.alpha)), torch.tensor(float(self.alpha)))
-        lam = beta.sample((count,)).to(device) if self.generator is None else \
-            _beta(self.alpha, count, self.generator).to(device)
+        lam = (
+            beta.sample((count,)).to(device)
+            if self.generator is None
+            else _beta(self.alpha, count, self.generator).to(device)
+        )
         partner = torch.arange(count, device=device)
         x, edge_attr = data.x.clone(), data.edge_attr.clone()
         for group in split_by_spec(data):
@@ -64,8 +75,9 @@ class MixUp(GraphAugmentation):
             order = self.rand(len(ids), device=device).argsort()  # partner of ids[i] is ids[order[i]]
             partner[ids] = ids[order]
             own_x, own_e = data.x[nodes], data.edge_attr[edges]  # [B_s, N, F], [B_s, E, K]
-            mate_x, mate_e = self._prepare(spec, own_x, own_e, own_x[order], own_e[order],
-                                           data.aux.new_zeros(len(ids), spec.aux_size))
+            mate_x, mate_e = self._prepare(
+                spec, own_x, own_e, own_x[order], own_e[order], data.aux.new_zeros(len(ids), spec.aux_size)
+            )
             w = lam[ids].view(-1, 1, 1)
             x[nodes.reshape(-1)] = (w * own_x + (1 - w) * mate_x).reshape(-1, x.shape[1]).to(x.dtype)
             edge_attr[edges.reshape(-1)] = (w * own_e + (1 - w) * mate_e).reshape(-1, edge_attr.shape[1]).to(x.dtype)
@@ -84,7 +96,7 @@ class MixUp(GraphAugmentation):
         if self.mode == "permute":
             perm = random_permutation(mates, generator=self.generator)
         else:
-            seed = int(torch.randint(0, 2 ** 31, (), generator=self.generator))
+            seed = int(torch.randint(0, 2**31, (), generator=self.generator))
             perm = align_batch(make_batch(spec, own_x, own_e, aux), mates, max_iter=self.align_iters, seed=seed)
         moved = permute(mates, perm, check=False)
         return moved.x.view(b, spec.num_nodes, -1), moved.edge_attr.view(b, spec.num_edges, -1)
@@ -92,8 +104,10 @@ class MixUp(GraphAugmentation):
     def _mix_labels(self, y: torch.Tensor, lam: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
         if not torch.is_floating_point(y):
             if self.num_classes is None:
-                raise ValueError("MixUp got class-index labels y; pass num_classes=... to mix them as one-hot "
-                                 "vectors (or give float targets)")
+                raise ValueError(
+                    "MixUp got class-index labels y; pass num_classes=... to mix them as one-hot "
+                    "vectors (or give float targets)"
+                )
             y = F.one_hot(y.long().view(-1), self.num_classes).to(lam.dtype)
         w = lam.view(-1, *([1] * (y.dim() - 1))).to(y.dtype)
         return w * y + (1 - w) * y[partner]

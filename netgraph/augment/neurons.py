@@ -34,8 +34,17 @@ from ..batching import cached, per_node
 from ..spec import GraphSpec
 from ..types import Activation, NodeFeature, Norm
 
-__all__ = ["rescalable_nodes", "rescale_neurons", "bias_nodes", "const_edge_mask", "batch_rescalable",
-           "batch_bias_nodes", "POSITIVE_HOMOGENEOUS", "ODD", "PERIODIC"]
+__all__ = [
+    "rescalable_nodes",
+    "rescale_neurons",
+    "bias_nodes",
+    "const_edge_mask",
+    "batch_rescalable",
+    "batch_bias_nodes",
+    "POSITIVE_HOMOGENEOUS",
+    "ODD",
+    "PERIODIC",
+]
 
 POSITIVE_HOMOGENEOUS = frozenset({Activation.RELU, Activation.LEAKY_RELU, Activation.NONE})
 ODD = frozenset({Activation.TANH, Activation.SIN, Activation.NONE})
@@ -44,16 +53,19 @@ PERIODIC = frozenset({Activation.SIN, Activation.COS})
 
 def const_edge_mask(spec: GraphSpec, device: torch.device | str = "cpu") -> torch.Tensor:
     """``[E]`` True at the fixed (non-learned) edges of ``spec``."""
+
     def build():
         mask = torch.zeros(spec.num_edges, dtype=torch.bool)
         for const in spec.const_edges:
-            mask[const.offset: const.offset + const.count] = True
+            mask[const.offset : const.offset + const.count] = True
         return mask
+
     return cached(spec, ("netgraph.augment.const_edges",), device, build)
 
 
-def rescalable_nodes(spec: GraphSpec, activations: frozenset[Activation],
-                     device: torch.device | str = "cpu") -> torch.Tensor:
+def rescalable_nodes(
+    spec: GraphSpec, activations: frozenset[Activation], device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """``[N]`` True at the neurons a rescaling valid for ``activations`` may touch (module docstring)."""
     key = ("netgraph.augment.rescalable", tuple(sorted(int(a) for a in activations)))
 
@@ -74,20 +86,30 @@ def rescalable_nodes(spec: GraphSpec, activations: frozenset[Activation],
             if uses[(piece.param, piece.rows)] > 1:
                 shared[piece.out_nodes] = True
                 shared[piece.in_nodes] = True
-        return (act & (spec.node_norm == int(Norm.NONE)) & (spec.pos_index == -1) & (weights_in > 0)
-                & (weights_out > 0) & (const_in == 0) & (const_out == 0) & ~shared)
+        return (
+            act
+            & (spec.node_norm == int(Norm.NONE))
+            & (spec.pos_index == -1)
+            & (weights_in > 0)
+            & (weights_out > 0)
+            & (const_in == 0)
+            & (const_out == 0)
+            & ~shared
+        )
 
     return cached(spec, key, device, build)
 
 
 def bias_nodes(spec: GraphSpec, device: torch.device | str = "cpu") -> torch.Tensor:
     """``[N]`` True at neurons whose bias is a parameter (not merely an empty feature)."""
+
     def build():
         mask = torch.zeros(spec.num_nodes, dtype=torch.bool)
         for piece in spec.node_pieces:
             if piece.column == int(NodeFeature.BIAS):
                 mask[piece.nodes] = True
         return mask
+
     return cached(spec, ("netgraph.augment.bias_nodes",), device, build)
 
 

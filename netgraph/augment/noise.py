@@ -28,21 +28,25 @@ __all__ = ["GaussianNoise", "WeightDropout", "QuantileZeroing", "edge_layers", "
 
 def edge_layers(spec: GraphSpec, device: torch.device | str = "cpu") -> torch.Tensor:
     """``[E]`` the weight layer (edge piece) of every edge, -1 for constant edges."""
+
     def build():
         layer = torch.full((spec.num_edges,), -1, dtype=torch.long)
         for i, piece in enumerate(spec.edge_pieces):
-            layer[piece.offset: piece.offset + piece.num_edges] = i
+            layer[piece.offset : piece.offset + piece.num_edges] = i
         return layer
+
     return cached(spec, ("netgraph.augment.edge_layers",), device, build)
 
 
 def node_layers(spec: GraphSpec, device: torch.device | str = "cpu") -> torch.Tensor:
     """``[N]`` the node space (a layer's outputs) of every node."""
+
     def build():
         space = torch.empty(spec.num_nodes, dtype=torch.long)
         for i, s in enumerate(spec.spaces):
-            space[s.start: s.start + s.size] = i
+            space[s.start : s.start + s.size] = i
         return space
+
     return cached(spec, ("netgraph.augment.node_layers",), device, build)
 
 
@@ -54,8 +58,9 @@ def _segments(data: Data) -> tuple[torch.Tensor, torch.Tensor]:
     node_span = int(node_layer.max()) + 1 if node_layer.numel() else 1
     edge_seg = graph_index(data, "edge") * edge_span + edge_layer + 1
     k, f = data.edge_attr.shape[1], data.x.shape[1]
-    node_seg = (graph_index(data, "node") * node_span + node_layer).unsqueeze(1) * f + \
-        torch.arange(f, device=data.x.device)
+    node_seg = (graph_index(data, "node") * node_span + node_layer).unsqueeze(1) * f + torch.arange(
+        f, device=data.x.device
+    )
     return edge_seg.unsqueeze(1).expand(-1, k), node_seg
 
 
@@ -89,18 +94,24 @@ class GaussianNoise(GraphAugmentation):
         node_mask, edge_mask = parameter_masks(data)
         edge_seg, node_seg = _segments(data)
         device = data.x.device
-        edge_noise = self.randn(*data.edge_attr.shape, device=device) * _segment_std(data.edge_attr, edge_seg, edge_mask)
+        edge_noise = self.randn(*data.edge_attr.shape, device=device) * _segment_std(
+            data.edge_attr, edge_seg, edge_mask
+        )
         node_noise = self.randn(*data.x.shape, device=device) * _segment_std(data.x, node_seg, node_mask)
-        return self.replaced(data, edge_attr=data.edge_attr + self.std * edge_noise * edge_mask,
-                             x=data.x + self.std * node_noise * node_mask)
+        return self.replaced(
+            data,
+            edge_attr=data.edge_attr + self.std * edge_noise * edge_mask,
+            x=data.x + self.std * node_noise * node_mask,
+        )
 
 
 class WeightDropout(GraphAugmentation):
     """Zero each learned weight with probability ``p`` (biases too with ``biases=True``); with
     ``rescale=True`` the kept ones are divided by ``1 - p`` as in dropout."""
 
-    def __init__(self, p: float = 0.1, biases: bool = False, rescale: bool = False,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self, p: float = 0.1, biases: bool = False, rescale: bool = False, generator: torch.Generator | None = None
+    ):
         super().__init__(generator)
         if not 0 <= p < 1:
             raise ValueError(f"WeightDropout p must be in [0, 1), got {p}")

@@ -28,9 +28,16 @@ from .symmetries import RandomPermutation, ReLUScaling, SignFlip, SirenBiasShift
 __all__ = ["register_augmentation", "create_augmentation", "list_augmentations", "compose"]
 
 _AUGMENTATIONS: Registry = Registry("augmentation")
-for _name, _cls in {"permutation": RandomPermutation, "relu_scaling": ReLUScaling, "sign_flip": SignFlip,
-                    "siren_bias_shift": SirenBiasShift, "gaussian_noise": GaussianNoise, "dropout": WeightDropout,
-                    "quantile_zeroing": QuantileZeroing, "mixup": MixUp}.items():
+for _name, _cls in {
+    "permutation": RandomPermutation,
+    "relu_scaling": ReLUScaling,
+    "sign_flip": SignFlip,
+    "siren_bias_shift": SirenBiasShift,
+    "gaussian_noise": GaussianNoise,
+    "dropout": WeightDropout,
+    "quantile_zeroing": QuantileZeroing,
+    "mixup": MixUp,
+}.items():
     _AUGMENTATIONS.register(_name)(_cls)
 
 

@@ -48,7 +48,9 @@ class ReLUScaling(GraphAugmentation):
 
     def forward(self, data: Data) -> Data:
         eligible = batch_rescalable(data, POSITIVE_HOMOGENEOUS)
-        log = math.log(self.low) + (math.log(self.high) - math.log(self.low)) * self.rand(data.num_nodes, device=data.x.device)
+        log = math.log(self.low) + (math.log(self.high) - math.log(self.low)) * self.rand(
+            data.num_nodes, device=data.x.device
+        )
         factor = torch.where(eligible, log.exp(), 1.0)
         x, edge_attr = rescale_neurons(data, factor)
         return self.replaced(data, x=x, edge_attr=edge_attr)
@@ -81,8 +83,9 @@ class SirenBiasShift(GraphAugmentation):
     def __init__(self, w0: float = 30.0, max_periods: int = 1, generator: torch.Generator | None = None):
         super().__init__(generator)
         if w0 <= 0 or max_periods < 1:
-            raise ValueError(f"SirenBiasShift needs w0 > 0 and max_periods >= 1, got w0={w0}, "
-                             f"max_periods={max_periods}")
+            raise ValueError(
+                f"SirenBiasShift needs w0 > 0 and max_periods >= 1, got w0={w0}, max_periods={max_periods}"
+            )
         self.w0, self.max_periods = w0, int(max_periods)
 
     def forward(self, data: Data) -> Data:

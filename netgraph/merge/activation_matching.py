@@ -33,8 +33,14 @@ from .plan import GroupPlan, piece_positions
 __all__ = ["ActivationFeatures", "activation_features"]
 
 
-def activation_features(spec: GraphSpec, model_a: nn.Module, model_b: nn.Module, inputs: Any,
-                        device: torch.device | str = "cpu", max_samples: int | None = 8192) -> "ActivationFeatures":
+def activation_features(
+    spec: GraphSpec,
+    model_a: nn.Module,
+    model_b: nn.Module,
+    inputs: Any,
+    device: torch.device | str = "cpu",
+    max_samples: int | None = 8192,
+) -> "ActivationFeatures":
     """Record both networks on ``inputs`` and build their :class:`ActivationFeatures`."""
     acts_a = record_activations(model_a, inputs, spec, max_samples=max_samples)
     acts_b = record_activations(model_b, inputs, spec, max_samples=max_samples)
@@ -44,8 +50,13 @@ def activation_features(spec: GraphSpec, model_a: nn.Module, model_b: nn.Module,
 class ActivationFeatures:
     """Correlation scores between the neurons of two networks (one pair, ``P = 1``)."""
 
-    def __init__(self, spec: GraphSpec, acts_a: dict[int, torch.Tensor], acts_b: dict[int, torch.Tensor],
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        spec: GraphSpec,
+        acts_a: dict[int, torch.Tensor],
+        acts_b: dict[int, torch.Tensor],
+        device: torch.device | str = "cpu",
+    ):
         self.spec = spec
         self.device = torch.device(device)
         self.a = {i: _standardise(v).to(self.device).unsqueeze(0) for i, v in acts_a.items()}  # [1, n, out]

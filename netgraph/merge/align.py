@@ -31,9 +31,19 @@ __all__ = ["align", "align_batch", "rebasin", "METHODS"]
 METHODS = ("weights", "activations", "sinkhorn")
 
 
-def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "weights", data: Any = None, *,
-          example_inputs: Any = None, max_iter: int = 100, seed: int = 0, device: torch.device | str | None = None,
-          progress: bool = False, **options: Any) -> torch.Tensor:
+def align(
+    model_a: nn.Module | Data,
+    model_b: nn.Module | Data,
+    method: str = "weights",
+    data: Any = None,
+    *,
+    example_inputs: Any = None,
+    max_iter: int = 100,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> torch.Tensor:
     """The node permutation of B's parameter graph that brings B closest to A.
 
     ``netgraph.permute(from_module(model_b), perm)`` applies it (it respects the symmetry groups, so
@@ -66,29 +76,45 @@ def align(model_a: nn.Module | Data, model_b: nn.Module | Data, method: str = "w
     if method == "weights":
         _no_options(options, method)
         features = WeightFeatures(spec, *_stacked(graph_a, spec, device), *_stacked(graph_b, spec, device))
-        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device,
-                                       progress=progress)
+        unit_maps = coordinate_descent(
+            spec, features, 1, max_iter=max_iter, generator=generator, device=device, progress=progress
+        )
     elif method == "activations":
         from .activation_matching import activation_features
+
         _no_options(options, method)
         if not (isinstance(model_a, nn.Module) and isinstance(model_b, nn.Module)):
-            raise TypeError("method='activations' runs the networks: pass the two nn.Module, not graphs "
-                            f"(got {type(model_a).__name__} and {type(model_b).__name__})")
+            raise TypeError(
+                "method='activations' runs the networks: pass the two nn.Module, not graphs "
+                f"(got {type(model_a).__name__} and {type(model_b).__name__})"
+            )
         if data is None:
             raise ValueError("method='activations' needs data=a batch of inputs to record activations on")
         features = activation_features(spec, model_a, model_b, data, device)
-        unit_maps = coordinate_descent(spec, features, 1, max_iter=max_iter, generator=generator, device=device,
-                                       progress=progress)
+        unit_maps = coordinate_descent(
+            spec, features, 1, max_iter=max_iter, generator=generator, device=device, progress=progress
+        )
     else:
         from .sinkhorn import sinkhorn_rebasin
+
         model = model_a if isinstance(model_a, nn.Module) else model_b if isinstance(model_b, nn.Module) else None
-        unit_maps = sinkhorn_rebasin(spec, graph_a, graph_b, data=data, model=model, generator=generator,
-                                     device=device, progress=progress, **options).unsqueeze(0)
+        unit_maps = sinkhorn_rebasin(
+            spec,
+            graph_a,
+            graph_b,
+            data=data,
+            model=model,
+            generator=generator,
+            device=device,
+            progress=progress,
+            **options,
+        ).unsqueeze(0)
     return _node_map(spec, unit_maps)[0].to(graph_b.x.device)
 
 
-def align_batch(batch_a: Batch, batch_b: Batch, *, max_iter: int = 100, seed: int = 0,
-                progress: bool = False) -> torch.Tensor:
+def align_batch(
+    batch_a: Batch, batch_b: Batch, *, max_iter: int = 100, seed: int = 0, progress: bool = False
+) -> torch.Tensor:
     """Weight matching of many pairs at once: graph ``i`` of ``batch_b`` to graph ``i`` of ``batch_a``.
 
     Both batches hold ``P`` graphs of one architecture. The scores of every group step are computed
@@ -105,22 +131,39 @@ def align_batch(batch_a: Batch, batch_b: Batch, *, max_iter: int = 100, seed: in
     """
     specs_a, specs_b = graph_specs(batch_a), graph_specs(batch_b)
     spec = specs_b[0]
-    if len(specs_a) != len(specs_b) or any(s is not spec for s in specs_b) or \
-            any(s.keys != spec.keys or s.num_nodes != spec.num_nodes for s in {id(s): s for s in specs_a}.values()):
-        raise ValueError(f"align_batch needs two batches of the same number of graphs of one architecture; got "
-                         f"{len(specs_a)} and {len(specs_b)} graphs")
+    if (
+        len(specs_a) != len(specs_b)
+        or any(s is not spec for s in specs_b)
+        or any(s.keys != spec.keys or s.num_nodes != spec.num_nodes for s in {id(s): s for s in specs_a}.values())
+    ):
+        raise ValueError(
+            f"align_batch needs two batches of the same number of graphs of one architecture; got "
+            f"{len(specs_a)} and {len(specs_b)} graphs"
+        )
     pairs, device = len(specs_b), batch_b.x.device
-    features = WeightFeatures(spec, batch_a.x.to(device).view(pairs, spec.num_nodes, -1),
-                              batch_a.edge_attr.to(device).view(pairs, spec.num_edges, -1),
-                              batch_b.x.view(pairs, spec.num_nodes, -1), batch_b.edge_attr.view(pairs, spec.num_edges, -1))
-    unit_maps = coordinate_descent(spec, features, pairs, max_iter=max_iter, generator=torch.Generator().manual_seed(seed),
-                                   device=device, progress=progress)
+    features = WeightFeatures(
+        spec,
+        batch_a.x.to(device).view(pairs, spec.num_nodes, -1),
+        batch_a.edge_attr.to(device).view(pairs, spec.num_edges, -1),
+        batch_b.x.view(pairs, spec.num_nodes, -1),
+        batch_b.edge_attr.view(pairs, spec.num_edges, -1),
+    )
+    unit_maps = coordinate_descent(
+        spec,
+        features,
+        pairs,
+        max_iter=max_iter,
+        generator=torch.Generator().manual_seed(seed),
+        device=device,
+        progress=progress,
+    )
     starts = torch.arange(pairs, device=device).unsqueeze(1) * spec.num_nodes
     return (_node_map(spec, unit_maps) + starts).reshape(-1)
 
 
-def rebasin(model_a: nn.Module, model_b: nn.Module, method: str = "weights", data: Any = None,
-            **kwargs: Any) -> nn.Module:
+def rebasin(
+    model_a: nn.Module, model_b: nn.Module, method: str = "weights", data: Any = None, **kwargs: Any
+) -> nn.Module:
     """A copy of ``model_b`` permuted into ``model_a``'s basin: same function as B, weights aligned to A.
 
     >>> import torch
@@ -132,6 +175,7 @@ def rebasin(model_a: nn.Module, model_b: nn.Module, method: str = "weights", dat
     True
     """
     from ..symmetry import permute
+
     example_inputs = kwargs.get("example_inputs")
     graph_b = from_module(model_b, example_inputs)
     perm = align(model_a, model_b, method, data, **kwargs)
@@ -144,8 +188,10 @@ def _graph(model: nn.Module | Data, example_inputs: Any, name: str) -> Data:
         return from_module(model, example_inputs)
     if isinstance(model, Data):
         if len(graph_specs(model)) != 1:
-            raise ValueError(f"{name} is a batch of {len(graph_specs(model))} graphs; align takes one network "
-                             "each (index the batch, e.g. batch[0])")
+            raise ValueError(
+                f"{name} is a batch of {len(graph_specs(model))} graphs; align takes one network "
+                "each (index the batch, e.g. batch[0])"
+            )
         return model
     raise TypeError(f"{name} must be an nn.Module or a ParamGraph, got {type(model).__name__}")
 
@@ -154,8 +200,12 @@ def _common_spec(graph_a: Data, graph_b: Data) -> GraphSpec:
     spec_a, spec_b = graph_specs(graph_a)[0], graph_specs(graph_b)[0]
     if spec_a is spec_b:
         return spec_a
-    same = (spec_a.keys == spec_b.keys and spec_a.shapes == spec_b.shapes and spec_a.num_nodes == spec_b.num_nodes
-            and torch.equal(spec_a.edge_index, spec_b.edge_index))
+    same = (
+        spec_a.keys == spec_b.keys
+        and spec_a.shapes == spec_b.shapes
+        and spec_a.num_nodes == spec_b.num_nodes
+        and torch.equal(spec_a.edge_index, spec_b.edge_index)
+    )
     if not same:
         raise ValueError(f"model_a and model_b must share one architecture to be aligned; got {spec_a} and {spec_b}")
     return spec_b
@@ -168,5 +218,6 @@ def _stacked(graph: Data, spec: GraphSpec, device: torch.device) -> tuple[torch.
 
 def _no_options(options: dict, method: str) -> None:
     if options:
-        raise TypeError(f"unexpected options {sorted(options)} for method={method!r}; only method='sinkhorn' "
-                        "takes extra options")
+        raise TypeError(
+            f"unexpected options {sorted(options)} for method={method!r}; only method='sinkhorn' takes extra options"
+        )

@@ -48,15 +48,17 @@ def task_vectors(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data]) 
     return flat[1:] - flat[:1]
 
 
-def task_arithmetic(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data],
-                    scale: float = 1.0) -> nn.Module | ParamGraph:
+def task_arithmetic(
+    base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], scale: float = 1.0
+) -> nn.Module | ParamGraph:
     """``base + scale * sum_t tau_t`` (see module docstring)."""
     nets, flat = _prepare(base, finetuned)
     return _build(nets, flat[0] + scale * (flat[1:] - flat[:1]).sum(0))
 
 
-def ties_merging(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], density: float = 0.2,
-                 scale: float = 1.0) -> nn.Module | ParamGraph:
+def ties_merging(
+    base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], density: float = 0.2, scale: float = 1.0
+) -> nn.Module | ParamGraph:
     """TIES-merging: trim to ``density``, elect signs, disjoint mean; ``base + scale * merged``."""
     if not 0 < density <= 1:
         raise ValueError(f"density (the fraction of each task vector kept) must be in (0, 1], got {density}")
@@ -67,8 +69,14 @@ def ties_merging(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], 
     return _build(nets, flat[0] + scale * _disjoint_mean(torch.where(tau.abs() >= threshold, tau, 0.0)))
 
 
-def dare(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], drop: float = 0.9, scale: float = 1.0,
-         merge: str = "sum", seed: int = 0) -> nn.Module | ParamGraph:
+def dare(
+    base: nn.Module | Data,
+    finetuned: Sequence[nn.Module | Data],
+    drop: float = 0.9,
+    scale: float = 1.0,
+    merge: str = "sum",
+    seed: int = 0,
+) -> nn.Module | ParamGraph:
     """DARE: random drop + rescale of each task vector, then ``merge="sum"`` (task arithmetic) or ``"ties"``
     (sign election and disjoint mean)."""
     if not 0 <= drop < 1:
@@ -84,8 +92,9 @@ def dare(base: nn.Module | Data, finetuned: Sequence[nn.Module | Data], drop: fl
     return _build(nets, flat[0] + scale * merged)
 
 
-def model_soup(models: Sequence[nn.Module | Data],
-               weights: Sequence[float] | torch.Tensor | None = None) -> nn.Module | ParamGraph:
+def model_soup(
+    models: Sequence[nn.Module | Data], weights: Sequence[float] | torch.Tensor | None = None
+) -> nn.Module | ParamGraph:
     """The (weighted) average of ``models``; ``weights`` default to uniform and are normalised."""
     nets = stack_networks(models)
     w = torch.ones(len(nets)) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
@@ -95,9 +104,14 @@ def model_soup(models: Sequence[nn.Module | Data],
     return nets.result((w.view(-1, 1, 1) * nets.x).sum(0), (w.view(-1, 1, 1) * nets.edge_attr).sum(0), nets.aux[0])
 
 
-def greedy_soup(models: Sequence[nn.Module], data: Any, *, model: nn.Module | None = None,
-                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-                metric: str = "accuracy") -> tuple[nn.Module | ParamGraph, list[int]]:
+def greedy_soup(
+    models: Sequence[nn.Module],
+    data: Any,
+    *,
+    model: nn.Module | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    metric: str = "accuracy",
+) -> tuple[nn.Module | ParamGraph, list[int]]:
     """Greedy soup: rank ``models`` on held-out ``data`` (all at once), then add each in turn if the
     soup does not get worse. Returns the soup and the indices of its ingredients.
 

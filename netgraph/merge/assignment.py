@@ -41,8 +41,7 @@ def linear_assignment(score: torch.Tensor, method: str = "auto") -> torch.Tensor
         ``[..., n]`` long tensor on the score's device: ``result[..., i]`` is the column of row ``i``.
     """
     if score.dim() < 2 or score.shape[-1] != score.shape[-2]:
-        raise ValueError(f"linear_assignment needs square score matrices [..., n, n], got shape "
-                         f"{tuple(score.shape)}")
+        raise ValueError(f"linear_assignment needs square score matrices [..., n, n], got shape {tuple(score.shape)}")
     if method not in ("auto", "scipy", "auction"):
         raise ValueError(f"method must be 'auto', 'scipy' or 'auction', got {method!r}")
     if not torch.isfinite(score).all():
@@ -50,8 +49,9 @@ def linear_assignment(score: torch.Tensor, method: str = "auto") -> torch.Tensor
     batch, n = score.shape[:-2], score.shape[-1]
     flat = score.reshape(-1, n, n)
     if method in ("scipy", "auto"):
-        cols = [torch.as_tensor(linear_sum_assignment(m.detach().cpu().double().numpy(), maximize=True)[1])
-                for m in flat]
+        cols = [
+            torch.as_tensor(linear_sum_assignment(m.detach().cpu().double().numpy(), maximize=True)[1]) for m in flat
+        ]
         return torch.stack(cols).to(score.device).reshape(*batch, n)
     return _auction(flat.detach()).reshape(*batch, n)
 
@@ -82,10 +82,12 @@ def _auction(score: torch.Tensor, rel_eps: float = 1e-9, shrink: float = 0.2) ->
             bid = price.gather(1, best) + (first - second) + eps
             bid = torch.where(free, bid, torch.full_like(bid, -1.0))
             high = torch.full((b, n), -1.0, dtype=torch.float64, device=device).scatter_reduce(
-                1, best, bid, "amax", include_self=True)
+                1, best, bid, "amax", include_self=True
+            )
             wins = free & (bid == high.gather(1, best))
             winner = torch.full((b, n), -1, dtype=torch.long, device=device).scatter_reduce(
-                1, best, torch.where(wins, rows, -1), "amax", include_self=True)
+                1, best, torch.where(wins, rows, -1), "amax", include_self=True
+            )
             sold = winner >= 0
             previous = torch.where(sold, owner, -1)
             lost = previous >= 0

@@ -52,9 +52,17 @@ class InterpolationPath:
         return (_chord(self.t, self.accuracy) - self.accuracy).max()
 
 
-def barrier(model_a: nn.Module | Data, model_b: nn.Module | Data, data: Any, steps: int = 11, *,
-            model: nn.Module | None = None, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-            reset_bn: bool | None = None, bn_data: Any = None) -> InterpolationPath:
+def barrier(
+    model_a: nn.Module | Data,
+    model_b: nn.Module | Data,
+    data: Any,
+    steps: int = 11,
+    *,
+    model: nn.Module | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    reset_bn: bool | None = None,
+    bn_data: Any = None,
+) -> InterpolationPath:
     """Loss / accuracy of ``(1 - t) A + t B`` for ``steps`` evenly spaced ``t`` in ``[0, 1]``.
 
     Args:
@@ -72,8 +80,9 @@ def barrier(model_a: nn.Module | Data, model_b: nn.Module | Data, data: Any, ste
         raise ValueError(f"steps must be at least 2 (the two end points), got {steps}")
     model = model if model is not None else model_a if isinstance(model_a, nn.Module) else None
     if model is None:
-        raise ValueError("barrier runs the networks: pass modules, or graphs together with model=<a module of "
-                         "this architecture>")
+        raise ValueError(
+            "barrier runs the networks: pass modules, or graphs together with model=<a module of this architecture>"
+        )
     t = torch.linspace(0, 1, steps)
     _, states = interpolation_states(model_a, model_b, t)
     if reset_bn is None:

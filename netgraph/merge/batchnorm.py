@@ -41,8 +41,9 @@ def batchnorm_keys(model: nn.Module) -> list[str]:
     return keys
 
 
-def recompute_batchnorm_stats(model: nn.Module, states: dict[str, torch.Tensor], data: Any,
-                              max_batches: int | None = None, progress: bool = False) -> dict[str, torch.Tensor]:
+def recompute_batchnorm_stats(
+    model: nn.Module, states: dict[str, torch.Tensor], data: Any, max_batches: int | None = None, progress: bool = False
+) -> dict[str, torch.Tensor]:
     """New stacked states (``{key: [B, *shape]}``) whose BatchNorm statistics are those of each
     network on ``data`` (inputs, ``(inputs, targets)``, or an iterable of batches)."""
     keys = batchnorm_keys(model)

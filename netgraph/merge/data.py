@@ -28,8 +28,9 @@ def labelled_batches(data: Any) -> Iterator[tuple[Any, torch.Tensor]]:
     try:
         iterator = iter(data)
     except TypeError:
-        raise TypeError(f"data must be (inputs, targets) or an iterable of such batches, got {type(data).__name__}") \
-            from None
+        raise TypeError(
+            f"data must be (inputs, targets) or an iterable of such batches, got {type(data).__name__}"
+        ) from None
     for i, batch in enumerate(iterator):
         if not _is_pair(batch):
             raise TypeError(f"batch {i} of data is a {type(batch).__name__}; expected (inputs, targets)")
@@ -51,5 +52,9 @@ def input_batches(data: Any) -> Iterator[Any]:
 
 
 def _is_pair(obj: Any) -> bool:
-    return isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[1], torch.Tensor) and \
-        not isinstance(obj[0], (int, float))
+    return (
+        isinstance(obj, (tuple, list))
+        and len(obj) == 2
+        and isinstance(obj[1], torch.Tensor)
+        and not isinstance(obj[0], (int, float))
+    )

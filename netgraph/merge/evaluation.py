@@ -26,9 +26,12 @@ from .data import labelled_batches
 __all__ = ["evaluate_many"]
 
 
-def evaluate_many(model: nn.Module, states: dict[str, torch.Tensor], data: Any,
-                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
-                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def evaluate_many(
+    model: nn.Module,
+    states: dict[str, torch.Tensor],
+    data: Any,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(loss [B], accuracy [B] | None)`` of the ``B`` networks ``states`` (``{key: [B, *shape]}``)
     on ``data`` (``(inputs, targets)`` or an iterable of them), averaged over samples, in eval mode.
     Accuracy is None unless targets are class indices."""

@@ -35,8 +35,9 @@ def interpolate(model_a: nn.Module | Data, model_b: nn.Module | Data, t: float =
     return nets.result(x[0], edge_attr[0], aux[0])
 
 
-def interpolation_states(model_a: nn.Module | Data, model_b: nn.Module | Data,
-                         t: Sequence[float] | torch.Tensor) -> tuple[Stacked, dict[str, torch.Tensor]]:
+def interpolation_states(
+    model_a: nn.Module | Data, model_b: nn.Module | Data, t: Sequence[float] | torch.Tensor
+) -> tuple[Stacked, dict[str, torch.Tensor]]:
     """Stacked state dicts ``{key: [len(t), *shape]}`` of the networks at every ``t`` (for ``vmap``)."""
     nets = stack_networks([model_a, model_b])
     t = torch.as_tensor(t, dtype=nets.x.dtype, device=nets.x.device).reshape(-1)

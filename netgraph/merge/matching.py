@@ -42,9 +42,17 @@ def inverse_map(node_map: torch.Tensor) -> torch.Tensor:
     return inverse.scatter_(1, node_map, torch.arange(node_map.shape[1], device=node_map.device).expand_as(node_map))
 
 
-def coordinate_descent(spec: GraphSpec, features, pairs: int, *, max_iter: int = 100, tol: float = 1e-9,
-                       generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                       progress: bool = False) -> torch.Tensor:
+def coordinate_descent(
+    spec: GraphSpec,
+    features,
+    pairs: int,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-9,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> torch.Tensor:
     """Unit permutations ``[P, G, U]`` of B maximising ``features.objective`` (see module docstring).
 
     ``features`` provides ``line_terms(plan, minv_g, minv, target)`` (per-slot unit features of A and
@@ -94,8 +102,10 @@ def _step(spec: GraphSpec, plan: GroupPlan, features, unit_maps: torch.Tensor, i
     minv_g = inverse_map(_node_map(spec, free))
 
     direct = torch.zeros(pairs, u, u, dtype=torch.float64, device=unit_maps.device)
-    inner = [torch.zeros(pairs, u, u, g.shape[0], g.shape[0], dtype=torch.float64, device=unit_maps.device)
-             for g in plan.roles]
+    inner = [
+        torch.zeros(pairs, u, u, g.shape[0], g.shape[0], dtype=torch.float64, device=unit_maps.device)
+        for g in plan.roles
+    ]
     for a, b, slots in features.line_terms(plan, minv_g, minv, target):
         if not plan.roles:
             direct += _similarity(a, b)
@@ -133,8 +143,9 @@ class WeightFeatures:
     ``x_a, x_b``: ``[P, N, F]`` node features; ``edge_a, edge_b``: ``[P, E, K]`` edge features.
     """
 
-    def __init__(self, spec: GraphSpec, x_a: torch.Tensor, edge_a: torch.Tensor, x_b: torch.Tensor,
-                 edge_b: torch.Tensor):
+    def __init__(
+        self, spec: GraphSpec, x_a: torch.Tensor, edge_a: torch.Tensor, x_b: torch.Tensor, edge_b: torch.Tensor
+    ):
         self.spec = spec
         self.device = x_a.device
         self.blocks_a = [dense_block(spec, edge_a, p) for p in spec.edge_pieces]
@@ -189,8 +200,11 @@ class WeightFeatures:
                     b = b.masked_fill(own.view(pairs, 1, 1, -1, 1) == units.view(1, u, 1, 1, 1), 0)
                 yield a.reshape(pairs, u, s, -1), b.reshape(pairs, u, s, -1), inc.col_slots
         nodes = plan.nodes
-        yield self.x_a[:, nodes], take_per_pair(self.x_b, 1, minv_g[:, nodes.reshape(-1)]).view(pairs, *nodes.shape, -1), \
-            torch.arange(nodes.shape[1], device=self.device)
+        yield (
+            self.x_a[:, nodes],
+            take_per_pair(self.x_b, 1, minv_g[:, nodes.reshape(-1)]).view(pairs, *nodes.shape, -1),
+            torch.arange(nodes.shape[1], device=self.device),
+        )
 
     def block_terms(self, plan: GroupPlan, minv_g: torch.Tensor, target: torch.Tensor):
         """Layers mapping the group onto itself: unit u of A against unit v of B, both axes moved."""

@@ -94,8 +94,9 @@ def dense_block(spec: GraphSpec, edge_attr: torch.Tensor, piece: EdgePiece) -> t
     if piece.groups == 1:
         return block
     rows_per_group = piece.n_out // piece.groups
-    cols = (torch.arange(piece.n_out, device=block.device) // rows_per_group).unsqueeze(1) * piece.n_in + \
-        torch.arange(piece.n_in, device=block.device)
+    cols = (torch.arange(piece.n_out, device=block.device) // rows_per_group).unsqueeze(1) * piece.n_in + torch.arange(
+        piece.n_in, device=block.device
+    )
     full = block.new_zeros(b, piece.n_out, piece.groups * piece.n_in, block.shape[-1])
     full.scatter_(2, cols.view(1, piece.n_out, piece.n_in, 1).expand_as(block), block)
     return full
@@ -130,13 +131,16 @@ def _lines(line_nodes: torch.Tensor, unit_of: torch.Tensor, slot_of: torch.Tenso
     positions = hit[order].view(units, -1)
     slots = slot[order].view(units, -1)
     if not bool((slots == slots[0]).all()):
-        raise RuntimeError("a weight layer touches the units of a symmetry group unevenly; the spec's "
-                           "symmetry groups are inconsistent (please report this architecture)")
+        raise RuntimeError(
+            "a weight layer touches the units of a symmetry group unevenly; the spec's "
+            "symmetry groups are inconsistent (please report this architecture)"
+        )
     return positions, slots[0]
 
 
-def _roles(spec: GraphSpec, group, slot_of: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None,
-                                                                    torch.Tensor]:
+def _roles(
+    spec: GraphSpec, group, slot_of: torch.Tensor
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None, torch.Tensor]:
     """Inner (level-1) groups inside the blocks of a level-0 group, as slot grids of block 0."""
     inner = spec.sym_group[group.nodes[0], 1]
     grids, role_groups = [], []
@@ -155,7 +159,16 @@ def _to(plan: GroupPlan, device: torch.device) -> GroupPlan:
     def move(t):
         return None if t is None else t.to(device)
 
-    incidences = tuple(Incidence(i.piece, move(i.rows), move(i.row_slots), move(i.cols), move(i.col_slots))
-                       for i in plan.incidences)
-    return GroupPlan(plan.group_index, plan.level, plan.nodes.to(device), plan.unit_of.to(device), incidences,
-                     tuple(r.to(device) for r in plan.roles), move(plan.role_groups), plan.loose_slots.to(device))
+    incidences = tuple(
+        Incidence(i.piece, move(i.rows), move(i.row_slots), move(i.cols), move(i.col_slots)) for i in plan.incidences
+    )
+    return GroupPlan(
+        plan.group_index,
+        plan.level,
+        plan.nodes.to(device),
+        plan.unit_of.to(device),
+        incidences,
+        tuple(r.to(device) for r in plan.roles),
+        move(plan.role_groups),
+        plan.loose_slots.to(device),
+    )

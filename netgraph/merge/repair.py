@@ -38,8 +38,15 @@ from .data import input_batches
 __all__ = ["repair"]
 
 
-def repair(merged: nn.Module, model_a: nn.Module, model_b: nn.Module, data: Any, t: float = 0.5,
-           example_inputs: Any = None, eps: float = 1e-8) -> nn.Module:
+def repair(
+    merged: nn.Module,
+    model_a: nn.Module,
+    model_b: nn.Module,
+    data: Any,
+    t: float = 0.5,
+    example_inputs: Any = None,
+    eps: float = 1e-8,
+) -> nn.Module:
     """A copy of ``merged`` (``(1 - t) A + t B``, after alignment) with REPAIR's neuron statistics.
 
     ``data``: inputs (or ``(inputs, targets)``; the first batch of an iterable is used) on which the

@@ -72,10 +72,11 @@ class SoftPermuter:
         self.group, self.unit, self.stride = topo["sym_group"], topo["sym_unit"], topo["sym_stride"]
         self.width = int(spec.group_units.max()) if spec.num_groups else 1
         self.units = spec.group_units.to(self.device)
-        self.pieces = [(self.structure(p.out_nodes.to(self.device)), self.structure(p.in_nodes.to(self.device)))
-                       for p in spec.edge_pieces]
-        self.spaces = [self.structure(torch.arange(s.start, s.start + s.size, device=self.device))
-                       for s in spec.spaces]
+        self.pieces = [
+            (self.structure(p.out_nodes.to(self.device)), self.structure(p.in_nodes.to(self.device)))
+            for p in spec.edge_pieces
+        ]
+        self.spaces = [self.structure(torch.arange(s.start, s.start + s.size, device=self.device)) for s in spec.spaces]
 
     def structure(self, nodes: torch.Tensor) -> tuple:
         """Where each node of ``nodes`` (closed under the group moves) may land, per level."""
@@ -90,12 +91,22 @@ class SoftPermuter:
             valid = moves.unsqueeze(1) & (cand < self.units[group.clamp(min=0)].unsqueeze(1))
             valid |= (~moves).unsqueeze(1) & (cand == 0)
             dst_unit = torch.where(moves.unsqueeze(1), cand, 0).expand(n, -1)
-            target = torch.where(moves.unsqueeze(1), nodes.unsqueeze(1) + (dst_unit - unit.unsqueeze(1)) * stride.unsqueeze(1),
-                                 nodes.unsqueeze(1))
+            target = torch.where(
+                moves.unsqueeze(1),
+                nodes.unsqueeze(1) + (dst_unit - unit.unsqueeze(1)) * stride.unsqueeze(1),
+                nodes.unsqueeze(1),
+            )
             source = torch.arange(n, device=self.device).unsqueeze(1).expand(n, self.width)
             group = torch.where(moves, group, -1).unsqueeze(1).expand(n, self.width)  # -1: the fixed slot
-            levels.append((position[target[valid]], source[valid], group[valid], dst_unit[valid],
-                           unit.unsqueeze(1).expand(n, self.width)[valid]))
+            levels.append(
+                (
+                    position[target[valid]],
+                    source[valid],
+                    group[valid],
+                    dst_unit[valid],
+                    unit.unsqueeze(1).expand(n, self.width)[valid],
+                )
+            )
         return n, levels
 
     def matrix(self, perms: torch.Tensor, structure: tuple) -> torch.Tensor:
@@ -109,7 +120,9 @@ class SoftPermuter:
             q = step if q is None else step @ q
         return q
 
-    def apply(self, perms: torch.Tensor, x: torch.Tensor, edge_attr: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def apply(
+        self, perms: torch.Tensor, x: torch.Tensor, edge_attr: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """B's dense weight blocks ``[n_out, n_in, k]`` and learned node features ``[N, F']``, moved by ``perms``."""
         perms = with_fixed_slot(perms)
         blocks = []
@@ -119,7 +132,10 @@ class SoftPermuter:
             rows = (self.matrix(perms, out_s) @ w.reshape(n_out, n_in * k)).view(n_out, n_in, k)
             blocks.append((rows.transpose(1, 2) @ self.matrix(perms, in_s).T).transpose(1, 2))
         feats = x[:, LEARNED_COLUMNS]
-        moved = [self.matrix(perms, st) @ feats[sp.start: sp.start + sp.size] for sp, st in zip(self.spec.spaces, self.spaces)]
+        moved = [
+            self.matrix(perms, st) @ feats[sp.start : sp.start + sp.size]
+            for sp, st in zip(self.spec.spaces, self.spaces)
+        ]
         return blocks, torch.cat(moved)
 
 
@@ -130,12 +146,25 @@ def with_fixed_slot(perms: torch.Tensor) -> torch.Tensor:
     return torch.cat([perms, fixed])
 
 
-def sinkhorn_rebasin(spec: GraphSpec, graph_a: Data, graph_b: Data, *, data: Any = None, model: nn.Module | None = None,
-                     objective: str | None = None, steps: int = 200, lr: float = 0.1, tau: float = 1.0,
-                     sinkhorn_iters: int = 20, init: str = "identity", noise: float = 0.01,
-                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-                     generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                     progress: bool = False) -> torch.Tensor:
+def sinkhorn_rebasin(
+    spec: GraphSpec,
+    graph_a: Data,
+    graph_b: Data,
+    *,
+    data: Any = None,
+    model: nn.Module | None = None,
+    objective: str | None = None,
+    steps: int = 200,
+    lr: float = 0.1,
+    tau: float = 1.0,
+    sinkhorn_iters: int = 20,
+    init: str = "identity",
+    noise: float = 0.01,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> torch.Tensor:
     """Unit permutations ``[G, U]`` of B's groups found by Sinkhorn re-basin (see module docstring).
 
     Args:
@@ -151,8 +180,10 @@ def sinkhorn_rebasin(spec: GraphSpec, graph_a: Data, graph_b: Data, *, data: Any
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     if objective != "distance" and (data is None or model is None):
-        raise ValueError(f"objective={objective!r} evaluates the merged network: pass data=(inputs, targets) and "
-                         "the models as nn.Module (or use objective='distance')")
+        raise ValueError(
+            f"objective={objective!r} evaluates the merged network: pass data=(inputs, targets) and "
+            "the models as nn.Module (or use objective='distance')"
+        )
     if init not in ("identity", "uniform"):
         raise ValueError(f"init must be 'identity' or 'uniform', got {init!r}")
     device = torch.device(device)
@@ -200,8 +231,18 @@ def _harden(logits: torch.Tensor, width: int) -> torch.Tensor:
     return unit_map
 
 
-def _task_loss(spec: GraphSpec, model: nn.Module, template: Data, blocks_a, feats_a, blocks_b, feats_b, t: float,
-               data: Any, loss_fn) -> torch.Tensor:
+def _task_loss(
+    spec: GraphSpec,
+    model: nn.Module,
+    template: Data,
+    blocks_a,
+    feats_a,
+    blocks_b,
+    feats_b,
+    t: float,
+    data: Any,
+    loss_fn,
+) -> torch.Tensor:
     """Task loss of the network ``(1 - t) A + t P(B)`` on ``data = (inputs, targets)``."""
     inputs, targets = data
     x = template.x.clone()
@@ -211,8 +252,9 @@ def _task_loss(spec: GraphSpec, model: nn.Module, template: Data, blocks_a, feat
         merged = (1 - t) * wa + t * wb
         if piece.groups > 1:
             rows_per_group = piece.n_out // piece.groups
-            cols = (torch.arange(piece.n_out, device=merged.device) // rows_per_group).unsqueeze(1) * piece.n_in + \
-                torch.arange(piece.n_in, device=merged.device)
+            cols = (torch.arange(piece.n_out, device=merged.device) // rows_per_group).unsqueeze(
+                1
+            ) * piece.n_in + torch.arange(piece.n_in, device=merged.device)
             merged = merged.gather(1, cols.unsqueeze(-1).expand(-1, -1, merged.shape[-1]))
         spec.write_edge_block(edge_attr, piece, merged.reshape(1, piece.num_edges, *piece.kernel))
     state = spec.scatter(x, edge_attr.reshape(spec.num_edges, -1), template.aux)

@@ -33,8 +33,13 @@ class Stacked(Population):
     ``aux [M, A]`` (a :class:`~netgraph.population.Population` whose template is the first module given,
     ``None`` when graphs were given)."""
 
-    def __init__(self, graphs: Batch, template: nn.Module | None, spec: GraphSpec | None = None,
-                 device: torch.device | str | None = None):
+    def __init__(
+        self,
+        graphs: Batch,
+        template: nn.Module | None,
+        spec: GraphSpec | None = None,
+        device: torch.device | str | None = None,
+    ):
         super().__init__(template=template, graphs=graphs, spec=spec)
         spec, count = self.spec, len(self)
         device = torch.device(device) if device is not None else graphs.x.device
@@ -63,8 +68,9 @@ def stack_networks(models: Sequence[nn.Module | Data] | Batch, device: torch.dev
             raise ValueError("merging needs at least one network; got an empty list")
         kinds = {isinstance(m, nn.Module) for m in models}
         if len(kinds) != 1 or not all(isinstance(m, (nn.Module, Data)) for m in models):
-            raise TypeError("pass networks as all nn.Module or all ParamGraph, got "
-                            f"{sorted({type(m).__name__ for m in models})}")
+            raise TypeError(
+                f"pass networks as all nn.Module or all ParamGraph, got {sorted({type(m).__name__ for m in models})}"
+            )
         if isinstance(models[0], nn.Module):
             template = models[0]
             graphs = from_state_dicts(template, [m.state_dict() for m in models])

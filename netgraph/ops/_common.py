@@ -16,8 +16,11 @@ def fail(op: Op, message: str) -> UnsupportedModuleError:
 
 def require_value(op: Op, value: object, role: str) -> Value:
     if isinstance(value, ParamRef):
-        raise fail(op, f"parameter '{value.name}' is used as the {role}, where netgraph expects an "
-                       "activation tensor. Parameters are only understood as weights/biases of known layers.")
+        raise fail(
+            op,
+            f"parameter '{value.name}' is used as the {role}, where netgraph expects an "
+            "activation tensor. Parameters are only understood as weights/biases of known layers.",
+        )
     if not isinstance(value, Value):
         raise fail(op, f"expected a tensor as the {role}, got {type(value).__name__}")
     return value
@@ -46,7 +49,10 @@ def param_or_none(op: Op, value: object, role: str) -> ParamRef | None:
     if value is None:
         return None
     if not isinstance(value, ParamRef):
-        raise fail(op, f"the {role} is a computed tensor, not a parameter of the module. netgraph maps "
-                       "only parameters used directly by a layer (no weight normalisation or "
-                       "re-parametrisation); remove the parametrisation before conversion.")
+        raise fail(
+            op,
+            f"the {role} is a computed tensor, not a parameter of the module. netgraph maps "
+            "only parameters used directly by a layer (no weight normalisation or "
+            "re-parametrisation); remove the parametrisation before conversion.",
+        )
     return value

@@ -50,8 +50,16 @@ for _kind, (_modules, _functions, _methods) in _BY_KIND.items():
 
 
 _NAMED = {  # Hugging Face activation modules (composites of ATen ops under torch.export)
-    Activation.GELU: ("NewGELUActivation", "GELUActivation", "FastGELUActivation", "GELUTanh", "PytorchGELUTanh",
-                      "GELUPytorchTanh", "QuickGELUActivation", "AccurateGELUActivation"),
+    Activation.GELU: (
+        "NewGELUActivation",
+        "GELUActivation",
+        "FastGELUActivation",
+        "GELUTanh",
+        "PytorchGELUTanh",
+        "GELUPytorchTanh",
+        "QuickGELUActivation",
+        "AccurateGELUActivation",
+    ),
     Activation.SILU: ("SiLUActivation",),
     Activation.RELU: ("ReLUSquaredActivation",),
 }

@@ -113,8 +113,11 @@ def _combine(b: SpecBuilder, op: Op, sign: float | None) -> None:
     la, lb = b.get(left), b.get(right)
     if la is None and lb is None:
         if isinstance(left, ParamRef) or isinstance(right, ParamRef):
-            raise fail(op, "combines a parameter with input data directly; netgraph maps parameters only "
-                           "as weights of layers acting on neurons")
+            raise fail(
+                op,
+                "combines a parameter with input data directly; netgraph maps parameters only "
+                "as weights of layers acting on neurons",
+            )
         return
     if la is not None and lb is not None:
         _two_features(b, op, la, lb, sign)
@@ -146,8 +149,14 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
         return
     varies = [s > 1 for s in _feature_sizes(shape, layout)]
     node_dims = [a.dim for a in layout.node_axes]
-    if (len(node_dims) == 2 and not layout.has_reps and node_dims[0] != node_dims[1] and varies == [False, True]
-            and layout.dims == tuple(sorted(node_dims)) and node_dims[0] < node_dims[1]):
+    if (
+        len(node_dims) == 2
+        and not layout.has_reps
+        and node_dims[0] != node_dims[1]
+        and varies == [False, True]
+        and layout.dims == tuple(sorted(node_dims))
+        and node_dims[0] < node_dims[1]
+    ):
         b.fix_inner(layout.grid, layout.grid.shape[0])  # e.g. rotary cos/sin: same for every head
     elif any(varies):
         b.fix(layout.nodes)
@@ -174,8 +183,9 @@ def _two_features(b: SpecBuilder, op: Op, la: Layout, lb: Layout, sign: float | 
     if any(a.dim is None for a in la.axes):
         raise fail(op, "combines two attention score tensors; not supported")
     node_type = NodeType.PRODUCT if sign is None else NodeType.SUM
-    out = b.new_space(op, la.grid.numel(), node_type, role="sum" if sign is not None else "product",
-                      inputs=[la.grid, lb.grid]).reshape(la.grid.shape)
+    out = b.new_space(
+        op, la.grid.numel(), node_type, role="sum" if sign is not None else "product", inputs=[la.grid, lb.grid]
+    ).reshape(la.grid.shape)
     edge_type = EdgeType.PRODUCT if sign is None else EdgeType.RESIDUAL
     b.const_edges(la.grid, out, 1.0, edge_type)
     b.const_edges(lb.grid, out, 1.0 if sign is None else sign, edge_type)
@@ -200,16 +210,16 @@ def _with_parameter(b: SpecBuilder, op: Op, layout: Layout, param: ParamRef, sig
         if positions != 1:
             raise fail(op, f"multiplies neurons by parameter '{param.name}' {shape} that varies across positions")
         out = b.new_space(op, n, NodeType.HIDDEN, role="scaled", inputs=[layout.grid])
-        b.weight_edges(op, param, out_nodes=out, in_nodes=layout.nodes, view=shape, perm=perm, groups=n,
-                       edge_type=EdgeType.SCALE)
+        b.weight_edges(
+            op, param, out_nodes=out, in_nodes=layout.nodes, view=shape, perm=perm, groups=n, edge_type=EdgeType.SCALE
+        )
     elif sign < 0:
         raise fail(op, f"subtracting parameter '{param.name}' from neurons is not supported; add its negation")
     else:
         tokens = b.new_space(op, positions, NodeType.INPUT, role=f"positions of {param.name}")
         b.fix(tokens)
         out = b.new_space(op, n, NodeType.SUM, role="sum", inputs=[layout.grid])
-        b.weight_edges(op, param, out_nodes=out, in_nodes=tokens, view=shape, perm=perm,
-                       edge_type=EdgeType.EMBEDDING)
+        b.weight_edges(op, param, out_nodes=out, in_nodes=tokens, view=shape, perm=perm, edge_type=EdgeType.EMBEDDING)
         b.const_edges(layout.nodes, out, 1.0, EdgeType.RESIDUAL)
     grid = out.reshape(layout.grid.shape)
     b.couple(layout.grid, grid)

@@ -64,8 +64,18 @@ def multihead_attention(b: SpecBuilder, op: Op) -> None:
             weight, weight_rows, claim = ref("in_proj_weight"), rows, i == 0
         else:
             weight, weight_rows, claim = ref(f"{role}_proj_weight"), None, True
-        b.weight_edges(op, weight, out_nodes=nodes, in_nodes=layout.nodes, view=(embed, size), perm=(0, 1),
-                       rows=weight_rows, edge_type=EdgeType.LINEAR, claim=claim, layer_name=f"{op.where} {role}")
+        b.weight_edges(
+            op,
+            weight,
+            out_nodes=nodes,
+            in_nodes=layout.nodes,
+            view=(embed, size),
+            perm=(0, 1),
+            rows=weight_rows,
+            edge_type=EdgeType.LINEAR,
+            claim=claim,
+            layer_name=f"{op.where} {role}",
+        )
         if bias is not None:
             b.node_param(op, bias, nodes, NodeFeature.BIAS, rows=rows, claim=i == 0)
         spaces.append(nodes)
@@ -74,8 +84,17 @@ def multihead_attention(b: SpecBuilder, op: Op) -> None:
     if heads > 1:
         b.couple_heads(q, v, heads)
     out = b.new_space(op, embed, NodeType.HIDDEN, role="out", inputs=[v], level=BIAS_LEVEL)
-    b.weight_edges(op, ref("out_proj.weight"), out_nodes=out, in_nodes=v, view=(embed, embed), perm=(0, 1),
-                   edge_type=EdgeType.LINEAR, bias=ref("out_proj.bias"), layer_name=f"{op.where} out")
+    b.weight_edges(
+        op,
+        ref("out_proj.weight"),
+        out_nodes=out,
+        in_nodes=v,
+        view=(embed, embed),
+        perm=(0, 1),
+        edge_type=EdgeType.LINEAR,
+        bias=ref("out_proj.bias"),
+        layer_name=f"{op.where} out",
+    )
     layout = b.fresh_layout(op.out, out, (Axis(-1, embed),), b.ndim(op.args[0]))
     b.layouts[op.out.name] = layout if op.attrs.get("direct_output") else (layout, None)
 
@@ -120,8 +139,11 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
     hq, dq = _heads(op, lq, "query")
     kv_heads, repeats, dk = rk
     if hq != kv_heads * repeats or dq != dk:
-        raise fail(op, f"grouped-query attention with {hq} query heads of {dq} dims and {kv_heads} x {repeats} "
-                       f"key heads of {dk} dims does not match")
+        raise fail(
+            op,
+            f"grouped-query attention with {hq} query heads of {dq} dims and {kv_heads} x {repeats} "
+            f"key heads of {dk} dims does not match",
+        )
     b.fix_inner(lq.grid, hq)
     b.fix_inner(lk.grid, kv_heads)
     b.couple_heads(lq.grid, lk.grid, kv_heads)
@@ -139,8 +161,11 @@ def _mask_bias(b: SpecBuilder, op: Op, lq: Layout) -> None:
         return
     heads, _ = _heads(op, lq, "query")
     if len(layout.axes) != 1 or layout.axes[0] != Axis(-3, heads) or heads < 1:
-        raise fail(op, f"the attention mask carries neurons laid out as {layout.axes}; only one value per head "
-                       "(dim -3) is supported")
+        raise fail(
+            op,
+            f"the attention mask carries neurons laid out as {layout.axes}; only one value per head "
+            "(dim -3) is supported",
+        )
     b.couple_heads(layout.grid, lq.grid, heads)
 
 
@@ -153,8 +178,9 @@ def scaled_dot_product_attention(b: SpecBuilder, op: Op) -> None:
         return
     (hq, dq), (hk, dk), (hv, _) = _heads(op, lq, "query"), _heads(op, lk, "key"), _heads(op, lv, "value")
     if not hq == hk == hv or dq != dk:
-        raise fail(op, f"query/key/value heads differ ({hq}x{dq}, {hk}x{dk}, {hv}); grouped-query "
-                       "attention is not supported")
+        raise fail(
+            op, f"query/key/value heads differ ({hq}x{dq}, {hk}x{dk}, {hv}); grouped-query attention is not supported"
+        )
     b.couple(lq.grid, lk.grid)
     if hq > 1:
         b.couple_heads(lq.grid, lv.grid, hq)
@@ -194,8 +220,11 @@ def _scores(b: SpecBuilder, op: Op, lq: Layout, lk: Layout) -> None:
     head_axes = [a for a in lq.axes if a.dim != -1]
     expected_k = tuple(Axis(-2 if a.dim == -1 else a.dim, a.size) for a in lq.axes)
     if lk.axes != expected_k or lq.grid.shape != lk.grid.shape or any(a.dim != -3 for a in head_axes):
-        raise fail(op, f"matrix product of neurons laid out as {lq.axes} and {lk.axes} is not an attention "
-                       "score q @ k^T; not supported")
+        raise fail(
+            op,
+            f"matrix product of neurons laid out as {lq.axes} and {lk.axes} is not an attention "
+            "score q @ k^T; not supported",
+        )
     b.couple(lq.grid, lk.grid)
     if head_axes:
         axes = tuple(Axis(None, a.size) if a.dim == -1 else a for a in lq.axes)

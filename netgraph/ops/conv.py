@@ -34,17 +34,28 @@ def _conv_transpose_module(module: nn.ConvTranspose2d, path: str, args, kwargs) 
     return lowered
 
 
-@bind_function(F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d, torch.ops.aten.conv_transpose1d,
-               torch.ops.aten.conv_transpose2d, torch.ops.aten.conv_transpose3d)
+@bind_function(
+    F.conv_transpose1d,
+    F.conv_transpose2d,
+    F.conv_transpose3d,
+    torch.ops.aten.conv_transpose1d,
+    torch.ops.aten.conv_transpose2d,
+    torch.ops.aten.conv_transpose3d,
+)
 def _conv_transpose_function(args, kwargs) -> Lowered:
-    return Lowered("conv", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"),
-                            arg(args, kwargs, 6, "groups", 1)), {"transposed": True})
+    return Lowered(
+        "conv",
+        (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"), arg(args, kwargs, 6, "groups", 1)),
+        {"transposed": True},
+    )
 
 
 @bind_function(F.conv1d, F.conv2d, F.conv3d, torch.ops.aten.conv1d, torch.ops.aten.conv2d, torch.ops.aten.conv3d)
 def _conv_function(args, kwargs) -> Lowered:
-    return Lowered("conv", (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"),
-                            arg(args, kwargs, 6, "groups", 1)))
+    return Lowered(
+        "conv",
+        (args[0], arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias"), arg(args, kwargs, 6, "groups", 1)),
+    )
 
 
 @bind_function(torch.ops.aten.convolution)
@@ -90,15 +101,28 @@ def conv(b: SpecBuilder, op: Op) -> None:
     if layout is None:
         layout = b.input_layout(op, x, channel_dim, in_channels, b.ndim(x))
     if not layout.is_vector_on(channel_dim) or layout.size_on(channel_dim) != in_channels:
-        raise fail(op, f"expects {in_channels} channels on dim {channel_dim}, but the input's neurons lie on "
-                       f"dims {layout.dims} ({layout.axes})")
+        raise fail(
+            op,
+            f"expects {in_channels} channels on dim {channel_dim}, but the input's neurons lie on "
+            f"dims {layout.dims} ({layout.axes})",
+        )
     in_nodes = layout.nodes
     out_nodes = b.new_space(op, out_channels, NodeType.HIDDEN, role="out", inputs=[in_nodes], level=BIAS_LEVEL)
     if transposed and groups == 1:
         view, perm = tuple(weight.shape), (1, 0, *range(2, 2 + len(kernel)))
-    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=view, perm=perm,
-                   kernel=tuple(kernel), groups=groups,
-                   edge_type=EdgeType.CONV, bias=bias, layer_name=op.where)
+    b.weight_edges(
+        op,
+        weight,
+        out_nodes=out_nodes,
+        in_nodes=in_nodes,
+        view=view,
+        perm=perm,
+        kernel=tuple(kernel),
+        groups=groups,
+        edge_type=EdgeType.CONV,
+        bias=bias,
+        layer_name=op.where,
+    )
     if groups > 1:
         b.couple_heads(in_nodes, out_nodes, groups)
     if pin_out:

@@ -36,8 +36,12 @@ def _embedding_aten(args, kwargs) -> Lowered:
 @bind_function(torch.ops.aten.index)
 def _index_aten(args, kwargs) -> Lowered:
     indices = args[1]
-    if isinstance(args[0], ParamRef) and isinstance(indices, (list, tuple)) and len(indices) == 1 \
-            and indices[0] is not None:
+    if (
+        isinstance(args[0], ParamRef)
+        and isinstance(indices, (list, tuple))
+        and len(indices) == 1
+        and indices[0] is not None
+    ):
         return Lowered("embedding", (indices[0], args[0]))  # table[ids]: rows picked by data
     return Lowered("unknown", tuple(args), {"reason": "advanced indexing"})
 
@@ -54,7 +58,15 @@ def embedding(b: SpecBuilder, op: Op) -> None:
     tokens = b.new_space(op, vocab, NodeType.INPUT, role="tokens")
     b.fix(tokens)
     out_nodes = b.new_space(op, dim, NodeType.HIDDEN, role="out", inputs=[tokens], level=BIAS_LEVEL)
-    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=tokens, view=(vocab, dim), perm=(1, 0),
-                   edge_type=EdgeType.EMBEDDING, layer_name=op.where)
+    b.weight_edges(
+        op,
+        weight,
+        out_nodes=out_nodes,
+        in_nodes=tokens,
+        view=(vocab, dim),
+        perm=(1, 0),
+        edge_type=EdgeType.EMBEDDING,
+        layer_name=op.where,
+    )
     ndim = None if b.ndim(ids) is None else b.ndim(ids) + 1
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, dim),), ndim))

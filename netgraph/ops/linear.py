@@ -55,9 +55,12 @@ def linear(b: SpecBuilder, op: Op) -> None:
     if layout is None:
         layout = b.input_layout(op, x, -1, in_features, b.ndim(x))
     if any(a.dim != -1 for a in layout.axes):
-        raise fail(op, f"the layer mixes dim -1 but the neurons of its input lie on dims {layout.dims}; "
-                       "a linear map over positions/tokens (e.g. MLP-Mixer token mixing) is not a "
-                       "neuron-to-neuron weight and is not supported.")
+        raise fail(
+            op,
+            f"the layer mixes dim -1 but the neurons of its input lie on dims {layout.dims}; "
+            "a linear map over positions/tokens (e.g. MLP-Mixer token mixing) is not a "
+            "neuron-to-neuron weight and is not supported.",
+        )
     layout = layout.resolved_reps(-1, in_features)
     if layout.size_on(-1) != in_features:
         raise fail(op, f"weight expects {in_features} inputs but the input carries {layout.size_on(-1)}")
@@ -71,8 +74,18 @@ def linear(b: SpecBuilder, op: Op) -> None:
         view, perm = (*(a.size for a in axes), out_features), (len(axes), *(p - 1 for p in node_pos + rep_pos))
     else:
         view, perm = (out_features, *(a.size for a in axes)), (0, *node_pos, *rep_pos)
-    b.weight_edges(op, weight, out_nodes=out_nodes, in_nodes=in_nodes, view=view, perm=perm, kernel=kernel,
-                   edge_type=EdgeType.FLATTEN if kernel else EdgeType.LINEAR, bias=bias, layer_name=op.where)
+    b.weight_edges(
+        op,
+        weight,
+        out_nodes=out_nodes,
+        in_nodes=in_nodes,
+        view=view,
+        perm=perm,
+        kernel=kernel,
+        edge_type=EdgeType.FLATTEN if kernel else EdgeType.LINEAR,
+        bias=bias,
+        layer_name=op.where,
+    )
     if pin_out:
         b.fix(out_nodes)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, out_features),), b.ndim(op.out, layout)))

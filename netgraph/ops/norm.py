@@ -28,14 +28,30 @@ def _ref(module: nn.Module, path: str, name: str, is_parameter: bool = True) -> 
 
 @bind_module(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def _batch_norm_module(module: nn.BatchNorm2d, path: str, args, kwargs) -> Lowered:
-    return Lowered("batch_norm", (args[0], _ref(module, path, "weight"), _ref(module, path, "bias"),
-                                  _ref(module, path, "running_mean", False), _ref(module, path, "running_var", False)))
+    return Lowered(
+        "batch_norm",
+        (
+            args[0],
+            _ref(module, path, "weight"),
+            _ref(module, path, "bias"),
+            _ref(module, path, "running_mean", False),
+            _ref(module, path, "running_var", False),
+        ),
+    )
 
 
 @bind_function(F.batch_norm)
 def _batch_norm_function(args, kwargs) -> Lowered:
-    return Lowered("batch_norm", (args[0], arg(args, kwargs, 3, "weight"), arg(args, kwargs, 4, "bias"),
-                                  arg(args, kwargs, 1, "running_mean"), arg(args, kwargs, 2, "running_var")))
+    return Lowered(
+        "batch_norm",
+        (
+            args[0],
+            arg(args, kwargs, 3, "weight"),
+            arg(args, kwargs, 4, "bias"),
+            arg(args, kwargs, 1, "running_mean"),
+            arg(args, kwargs, 2, "running_var"),
+        ),
+    )
 
 
 @bind_function(torch.ops.aten.batch_norm, torch.ops.aten._native_batch_norm_legit_no_training)
@@ -45,14 +61,23 @@ def _batch_norm_aten(args, kwargs) -> Lowered:
 
 @bind_module(nn.LayerNorm)
 def _layer_norm_module(module: nn.LayerNorm, path: str, args, kwargs) -> Lowered:
-    return Lowered("layer_norm", (args[0], tuple(module.normalized_shape), _ref(module, path, "weight"),
-                                  _ref(module, path, "bias")))
+    return Lowered(
+        "layer_norm",
+        (args[0], tuple(module.normalized_shape), _ref(module, path, "weight"), _ref(module, path, "bias")),
+    )
 
 
 @bind_function(F.layer_norm, torch.ops.aten.layer_norm)
 def _layer_norm_function(args, kwargs) -> Lowered:
-    return Lowered("layer_norm", (args[0], tuple(arg(args, kwargs, 1, "normalized_shape")),
-                                  arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")))
+    return Lowered(
+        "layer_norm",
+        (
+            args[0],
+            tuple(arg(args, kwargs, 1, "normalized_shape")),
+            arg(args, kwargs, 2, "weight"),
+            arg(args, kwargs, 3, "bias"),
+        ),
+    )
 
 
 @bind_module(nn.RMSNorm)
@@ -62,8 +87,9 @@ def _rms_norm_module(module: nn.RMSNorm, path: str, args, kwargs) -> Lowered:
 
 @bind_function(F.rms_norm, torch.ops.aten.rms_norm)
 def _rms_norm_function(args, kwargs) -> Lowered:
-    return Lowered("rms_norm", (args[0], tuple(arg(args, kwargs, 1, "normalized_shape")),
-                                arg(args, kwargs, 2, "weight")))
+    return Lowered(
+        "rms_norm", (args[0], tuple(arg(args, kwargs, 1, "normalized_shape")), arg(args, kwargs, 2, "weight"))
+    )
 
 
 @bind_module_name("*RMSNorm", "T5LayerNorm")
@@ -82,8 +108,10 @@ def _group_norm_module(module: nn.GroupNorm, path: str, args, kwargs) -> Lowered
 
 @bind_function(F.group_norm, torch.ops.aten.group_norm)
 def _group_norm_function(args, kwargs) -> Lowered:
-    return Lowered("group_norm", (args[0], arg(args, kwargs, 1, "num_groups"), arg(args, kwargs, 2, "weight"),
-                                  arg(args, kwargs, 3, "bias")))
+    return Lowered(
+        "group_norm",
+        (args[0], arg(args, kwargs, 1, "num_groups"), arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")),
+    )
 
 
 def _channel_layout(b: SpecBuilder, op: Op, x: Value, size: int, channel_dim_pos: int = 1) -> Layout:
@@ -98,8 +126,11 @@ def _channel_layout(b: SpecBuilder, op: Op, x: Value, size: int, channel_dim_pos
     if len(dims) != 1 or (ndim is not None and dims[0] != channel_dim_pos - ndim):
         raise fail(op, f"normalises dim {channel_dim_pos} but the neurons lie on dims {dims}")
     if not layout.is_vector_on(dims[0]) or layout.size_on(dims[0]) != size:
-        raise fail(op, f"expects {size} channels; the input carries {layout.axes}. Per-position norm "
-                       "parameters (e.g. BatchNorm1d after flatten) are not per-neuron and not supported.")
+        raise fail(
+            op,
+            f"expects {size} channels; the input carries {layout.axes}. Per-position norm "
+            "parameters (e.g. BatchNorm1d after flatten) are not per-neuron and not supported.",
+        )
     return layout
 
 
@@ -118,8 +149,17 @@ def batch_norm(b: SpecBuilder, op: Op) -> None:
     if size is None:
         raise fail(op, "BatchNorm without affine parameters or running statistics has nothing to place")
     layout = b.annotate(op, _channel_layout(b, op, x, size), NORM_LEVEL, norm=Norm.BATCH)
-    _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT), (bias, NodeFeature.NORM_BIAS),
-                           (mean, NodeFeature.RUNNING_MEAN), (var, NodeFeature.RUNNING_VAR)])
+    _place(
+        b,
+        op,
+        layout,
+        [
+            (weight, NodeFeature.NORM_WEIGHT),
+            (bias, NodeFeature.NORM_BIAS),
+            (mean, NodeFeature.RUNNING_MEAN),
+            (var, NodeFeature.RUNNING_VAR),
+        ],
+    )
     b.set(op.out, layout)
 
 
@@ -128,8 +168,11 @@ def layer_norm(b: SpecBuilder, op: Op) -> None:
     x = require_value(op, op.args[0], "input")
     shape, weight, bias = op.args[1:4]
     if len(shape) != 1:
-        raise fail(op, f"LayerNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
-                       "LayerNorm over the feature dim (normalized_shape of length 1) is supported")
+        raise fail(
+            op,
+            f"LayerNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
+            "LayerNorm over the feature dim (normalized_shape of length 1) is supported",
+        )
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
@@ -145,8 +188,11 @@ def rms_norm(b: SpecBuilder, op: Op) -> None:
     x = require_value(op, op.args[0], "input")
     shape, weight = op.args[1:3]
     if len(shape) != 1:
-        raise fail(op, f"RMSNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
-                       "RMSNorm over the feature dim is supported")
+        raise fail(
+            op,
+            f"RMSNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
+            "RMSNorm over the feature dim is supported",
+        )
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))

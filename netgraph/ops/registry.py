@@ -24,9 +24,23 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-__all__ = ["Lowered", "register_op", "bind_module", "bind_function", "bind_method", "HANDLERS",
-           "FORWARDING", "MODULE_BINDINGS", "FUNCTION_BINDINGS", "METHOD_BINDINGS", "COMPOSITE_MODULES",
-           "NAMED_MODULES", "bind_module_name", "module_binding", "arg"]
+__all__ = [
+    "Lowered",
+    "register_op",
+    "bind_module",
+    "bind_function",
+    "bind_method",
+    "HANDLERS",
+    "FORWARDING",
+    "MODULE_BINDINGS",
+    "FUNCTION_BINDINGS",
+    "METHOD_BINDINGS",
+    "COMPOSITE_MODULES",
+    "NAMED_MODULES",
+    "bind_module_name",
+    "module_binding",
+    "arg",
+]
 
 
 @dataclass

@@ -29,12 +29,49 @@ def _identity_module(module, path, args, kwargs) -> Lowered:
     return Lowered("identity", (args[0],))
 
 
-@bind_function(F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, torch.clone, aten.dropout,
-               aten.feature_dropout, aten.alpha_dropout, aten.contiguous, aten.clone, aten.alias, aten.detach,
-               aten.lift_fresh_copy, aten._to_copy, aten.to, aten.type_as, aten.masked_fill, aten.expand,
-               aten._assert_tensor_metadata, aten.lift_fresh, aten.expand_as)
-@bind_method("contiguous", "clone", "detach", "to", "type", "type_as", "float", "double", "half", "bfloat16",
-             "cuda", "cpu", "masked_fill", "masked_fill_", "expand", "expand_as", "requires_grad_")
+@bind_function(
+    F.dropout,
+    F.dropout1d,
+    F.dropout2d,
+    F.dropout3d,
+    F.alpha_dropout,
+    torch.clone,
+    aten.dropout,
+    aten.feature_dropout,
+    aten.alpha_dropout,
+    aten.contiguous,
+    aten.clone,
+    aten.alias,
+    aten.detach,
+    aten.lift_fresh_copy,
+    aten._to_copy,
+    aten.to,
+    aten.type_as,
+    aten.masked_fill,
+    aten.expand,
+    aten._assert_tensor_metadata,
+    aten.lift_fresh,
+    aten.expand_as,
+)
+@bind_method(
+    "contiguous",
+    "clone",
+    "detach",
+    "to",
+    "type",
+    "type_as",
+    "float",
+    "double",
+    "half",
+    "bfloat16",
+    "cuda",
+    "cpu",
+    "masked_fill",
+    "masked_fill_",
+    "expand",
+    "expand_as",
+    "requires_grad_",
+)
 def _identity_function(args, kwargs) -> Lowered:
     return Lowered("identity", (args[0],))
 
@@ -253,8 +290,11 @@ def _merge_dims(op: Op, layout: Layout, start: int, end: int, ndim: int) -> Layo
             inside.extend((i, Axis(end, a.size, a.rep)) for i, a in on)
         elif in_range and not (inside and inside[-1][0] is None and inside[-1][1].size is None):
             inside.append((None, Axis(end, None, True)))
-    outside = [(i, Axis(a.dim + merged, a.size, a.rep) if a.dim is not None and a.dim < start else a)
-               for i, a in tagged if a.dim is None or not start <= a.dim <= end]
+    outside = [
+        (i, Axis(a.dim + merged, a.size, a.rep) if a.dim is not None and a.dim < start else a)
+        for i, a in tagged
+        if a.dim is None or not start <= a.dim <= end
+    ]
     return _with_axes(layout, inside + outside, ndim - merged)
 
 
@@ -365,12 +405,12 @@ def _index_layout(b: SpecBuilder, op: Op, layout: Layout, source: Value, index) 
     known_rank = ndim is not None
     consuming = sum(1 for i in items if i is not None and i is not Ellipsis)
     if not known_rank:
-        if Ellipsis not in items or not all(_full(i) for i in items[:items.index(Ellipsis)]):
+        if Ellipsis not in items or not all(_full(i) for i in items[: items.index(Ellipsis)]):
             raise _NeedShapes(f"{op.where}: indexing a tensor of unknown rank; pass example_inputs")
         ndim = consuming + max(-d for d in layout.dims)  # any rank this large gives the same answer
     if Ellipsis in items:
         cut = items.index(Ellipsis)
-        items = items[:cut] + (slice(None),) * (ndim - consuming) + items[cut + 1:]
+        items = items[:cut] + (slice(None),) * (ndim - consuming) + items[cut + 1 :]
     else:
         items = items + (slice(None),) * (ndim - consuming)
     positions: dict[int, tuple[int, object] | None] = {}
@@ -420,8 +460,16 @@ def select(b: SpecBuilder, op: Op) -> None:
 @bind_function(aten.slice, torch.narrow, aten.narrow)
 @bind_method("narrow")
 def _slice(args, kwargs) -> Lowered:
-    return Lowered("slice", (args[0], arg(args, kwargs, 1, "dim", 0), arg(args, kwargs, 2, "start"),
-                             arg(args, kwargs, 3, "end"), arg(args, kwargs, 4, "step", 1)))
+    return Lowered(
+        "slice",
+        (
+            args[0],
+            arg(args, kwargs, 1, "dim", 0),
+            arg(args, kwargs, 2, "start"),
+            arg(args, kwargs, 3, "end"),
+            arg(args, kwargs, 4, "step", 1),
+        ),
+    )
 
 
 @register_op("slice", forwards=True)
@@ -435,7 +483,7 @@ def slice_(b: SpecBuilder, op: Op) -> None:
     if d in layout.dims:
         start, end, step = op.args[2:5]
         size = layout.size_on(d)
-        full = (start in (None, 0) and step in (None, 1) and (end is None or (size is not None and end >= size)))
+        full = start in (None, 0) and step in (None, 1) and (end is None or (size is not None and end >= size))
         if not full:
             b.set(op.out, _select_neurons(b, op, layout, d, slice(start, end, step)))
             return
@@ -449,7 +497,7 @@ def _select_neurons(b: SpecBuilder, op: Op, layout: Layout, d: int, part: slice)
     on = [i for i, a in enumerate(layout.axes) if a.dim == d]
     if len(on) != 1 or layout.axes[on[0]].rep or layout.has_reps:
         raise fail(op, f"slices the neuron dim {d} of neurons laid out as {layout.axes}; not supported")
-    grid_axis = sum(1 for a in layout.axes[:on[0]] if not a.rep)
+    grid_axis = sum(1 for a in layout.axes[: on[0]] if not a.rep)
     index = torch.arange(layout.grid.shape[grid_axis])[part]
     if index.numel() == 0:
         raise fail(op, "selects no neuron")
@@ -492,10 +540,14 @@ def cat(b: SpecBuilder, op: Op) -> None:
         # several node axes (e.g. [heads, .., dims] halves of rotate_half): concatenate along d's grid axis
         on = [i for i, a in enumerate(first.axes) if a.dim == d]
         others = [tuple(a for a in l.axes if a.dim != d) for l in featured]
-        if len(on) != 1 or first.has_reps or any(o != others[0] for o in others) or any(
-                len([a for a in l.axes if a.dim == d]) != 1 or l.has_reps for l in featured):
+        if (
+            len(on) != 1
+            or first.has_reps
+            or any(o != others[0] for o in others)
+            or any(len([a for a in l.axes if a.dim == d]) != 1 or l.has_reps for l in featured)
+        ):
             raise fail(op, "concatenates differently laid out tensors on the neuron dim")
-        grid_axis = sum(1 for a in first.axes[:on[0]] if not a.rep)
+        grid_axis = sum(1 for a in first.axes[: on[0]] if not a.rep)
         grid = torch.cat([l.grid for l in featured], dim=grid_axis)
         axes = tuple(Axis(d, grid.shape[grid_axis]) if i == on[0] else a for i, a in enumerate(first.axes))
         b.set(op.out, b.fresh_layout(op.out, grid, axes, ndim))
@@ -504,8 +556,9 @@ def cat(b: SpecBuilder, op: Op) -> None:
         raise fail(op, "concatenates token sequences whose neurons are laid out differently")
     if any(a.rep or a.dim is None for a in first.axes) or len(first.dims) != 1:
         raise fail(op, "concatenates flattened maps or attention scores; not supported")
-    out = b.new_space(op, first.grid.numel(), NodeType.SUM, role="concat",
-                      inputs=[l.grid for l in featured]).reshape(first.grid.shape)
+    out = b.new_space(op, first.grid.numel(), NodeType.SUM, role="concat", inputs=[l.grid for l in featured]).reshape(
+        first.grid.shape
+    )
     feature_dim = first.dims[0]
     for tensor, layout in zip(tensors, layouts):
         if layout is not None:
@@ -518,10 +571,19 @@ def cat(b: SpecBuilder, op: Op) -> None:
             if -feature_dim > len(shape) or shape[feature_dim] != out.numel():
                 raise fail(op, f"parameter '{tensor.name}' {shape} is not one vector per neuron on dim {feature_dim}")
             axis = len(shape) + feature_dim
-            tokens = b.new_space(op, math.prod(shape) // out.numel(), NodeType.INPUT, role=f"positions of {tensor.name}")
+            tokens = b.new_space(
+                op, math.prod(shape) // out.numel(), NodeType.INPUT, role=f"positions of {tensor.name}"
+            )
             b.fix(tokens)
-            b.weight_edges(op, tensor, out_nodes=out.reshape(-1), in_nodes=tokens, view=shape,
-                           perm=(axis, *[i for i in range(len(shape)) if i != axis]), edge_type=EdgeType.EMBEDDING)
+            b.weight_edges(
+                op,
+                tensor,
+                out_nodes=out.reshape(-1),
+                in_nodes=tokens,
+                view=shape,
+                perm=(axis, *[i for i in range(len(shape)) if i != axis]),
+                edge_type=EdgeType.EMBEDDING,
+            )
     b.set(op.out, b.fresh_layout(op.out, out, first.axes, ndim))
 
 
@@ -570,13 +632,16 @@ def split(b: SpecBuilder, op: Op) -> None:
         return
     sizes = _part_sizes(layout.size_on(d) or 0, op.args[2]) if layout.is_vector_on(d) else None
     if sizes is None:
-        raise fail(op, "splits the neuron dim into parts of unknown or uneven layout; give each part its own "
-                       "layer instead (e.g. separate q/k/v projections)")
+        raise fail(
+            op,
+            "splits the neuron dim into parts of unknown or uneven layout; give each part its own "
+            "layer instead (e.g. separate q/k/v projections)",
+        )
     parts = b.split_space(layout.grid, sizes)
     if parts is None:  # the space is shared with other ops: keep it whole and pin the parts
         b.fix(layout.grid)
         bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
-        parts = [layout.grid.reshape(-1)[bounds[k]: bounds[k + 1]] for k in range(len(sizes))]
+        parts = [layout.grid.reshape(-1)[bounds[k] : bounds[k + 1]] for k in range(len(sizes))]
     b.layouts[op.out.name] = tuple(b.fresh_layout(op.out, p, (Axis(d, p.numel()),), ndim) for p in parts)
 
 
@@ -589,8 +654,22 @@ def _reduction(args, kwargs) -> Lowered:
     return Lowered("reduce", (args[0], None if dims is None else tuple(dims), bool(keepdim)))
 
 
-bind_function(torch.mean, torch.sum, torch.amax, torch.amin, torch.logsumexp, torch.std, torch.var,
-              aten.mean, aten.sum, aten.amax, aten.amin, aten.logsumexp, aten.norm, torch.norm)(_reduction)
+bind_function(
+    torch.mean,
+    torch.sum,
+    torch.amax,
+    torch.amin,
+    torch.logsumexp,
+    torch.std,
+    torch.var,
+    aten.mean,
+    aten.sum,
+    aten.amax,
+    aten.amin,
+    aten.logsumexp,
+    aten.norm,
+    torch.norm,
+)(_reduction)
 bind_method("mean", "sum", "amax", "amin", "logsumexp", "std", "var", "norm")(_reduction)
 
 
@@ -637,9 +716,20 @@ def _pool_module(module, path, args, kwargs) -> Lowered:
     return Lowered("pool", (args[0], spatial))
 
 
-bind_module(nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AvgPool1d, nn.AvgPool2d,
-            nn.AvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
-            nn.AdaptiveMaxPool3d)(_pool_module)
+bind_module(
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)(_pool_module)
 
 
 def _pool_function(spatial: int, returns_tuple: bool = False):
@@ -651,9 +741,15 @@ def _pool_function(spatial: int, returns_tuple: bool = False):
 
 
 for _k in (1, 2, 3):
-    bind_function(getattr(F, f"adaptive_avg_pool{_k}d"), getattr(F, f"avg_pool{_k}d"), getattr(F, f"max_pool{_k}d"),
-                  getattr(F, f"adaptive_max_pool{_k}d"), getattr(aten, f"adaptive_avg_pool{_k}d"),
-                  getattr(aten, f"avg_pool{_k}d"), getattr(aten, f"max_pool{_k}d"))(_pool_function(_k))
+    bind_function(
+        getattr(F, f"adaptive_avg_pool{_k}d"),
+        getattr(F, f"avg_pool{_k}d"),
+        getattr(F, f"max_pool{_k}d"),
+        getattr(F, f"adaptive_max_pool{_k}d"),
+        getattr(aten, f"adaptive_avg_pool{_k}d"),
+        getattr(aten, f"avg_pool{_k}d"),
+        getattr(aten, f"max_pool{_k}d"),
+    )(_pool_function(_k))
     bind_function(getattr(aten, f"adaptive_max_pool{_k}d"))(_pool_function(_k, True))
 for _k in (2, 3):
     bind_function(getattr(aten, f"max_pool{_k}d_with_indices"))(_pool_function(_k, True))
@@ -683,8 +779,17 @@ def _roll(args, kwargs) -> Lowered:
 
 
 # ------------------------------------------------- padding and resizing
-@bind_function(F.pad, aten.pad, aten.constant_pad_nd, aten.reflection_pad1d, aten.reflection_pad2d,
-               aten.reflection_pad3d, aten.replication_pad1d, aten.replication_pad2d, aten.replication_pad3d)
+@bind_function(
+    F.pad,
+    aten.pad,
+    aten.constant_pad_nd,
+    aten.reflection_pad1d,
+    aten.reflection_pad2d,
+    aten.reflection_pad3d,
+    aten.replication_pad1d,
+    aten.replication_pad2d,
+    aten.replication_pad3d,
+)
 def _pad(args, kwargs) -> Lowered:
     pad = arg(args, kwargs, 1, "pad")
     if not isinstance(pad, (list, tuple)):
@@ -693,9 +798,23 @@ def _pad(args, kwargs) -> Lowered:
     return Lowered("resize", (args[0], padded))
 
 
-@bind_module(nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
-             nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
-             nn.ReplicationPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+@bind_module(
+    nn.ZeroPad1d,
+    nn.ZeroPad2d,
+    nn.ZeroPad3d,
+    nn.ConstantPad1d,
+    nn.ConstantPad2d,
+    nn.ConstantPad3d,
+    nn.ReflectionPad1d,
+    nn.ReflectionPad2d,
+    nn.ReflectionPad3d,
+    nn.ReplicationPad1d,
+    nn.ReplicationPad2d,
+    nn.ReplicationPad3d,
+    nn.CircularPad1d,
+    nn.CircularPad2d,
+    nn.CircularPad3d,
+)
 def _pad_module(module, path, args, kwargs) -> Lowered:
     return Lowered("resize", (args[0], tuple(range(-(len(module.padding) // 2), 0))))
 
@@ -705,9 +824,20 @@ def _upsample_module(module, path, args, kwargs) -> Lowered:
     return Lowered("resize", (args[0], "spatial"))
 
 
-@bind_function(F.interpolate, F.upsample, aten.upsample_nearest1d, aten.upsample_nearest2d, aten.upsample_nearest3d,
-               aten.upsample_linear1d, aten.upsample_bilinear2d, aten.upsample_trilinear3d, aten.upsample_bicubic2d,
-               aten._upsample_nearest_exact1d, aten._upsample_nearest_exact2d, aten._upsample_nearest_exact3d)
+@bind_function(
+    F.interpolate,
+    F.upsample,
+    aten.upsample_nearest1d,
+    aten.upsample_nearest2d,
+    aten.upsample_nearest3d,
+    aten.upsample_linear1d,
+    aten.upsample_bilinear2d,
+    aten.upsample_trilinear3d,
+    aten.upsample_bicubic2d,
+    aten._upsample_nearest_exact1d,
+    aten._upsample_nearest_exact2d,
+    aten._upsample_nearest_exact3d,
+)
 def _interpolate(args, kwargs) -> Lowered:
     return Lowered("resize", (args[0], "spatial"))
 
@@ -728,6 +858,9 @@ def resize(b: SpecBuilder, op: Op) -> None:
             raise _NeedShapes(f"{op.where}: resizing a tensor of unknown rank; pass example_inputs")
         dims = tuple(range(2 - ndim, 0))
     if dims is None or any(a.dim is None or a.dim in dims for a in layout.axes) or layout.has_reps:
-        raise fail(op, f"pads / resizes dims {dims}, which carry neurons ({layout.axes}); only spatial "
-                       "dims may be padded or resized")
+        raise fail(
+            op,
+            f"pads / resizes dims {dims}, which carry neurons ({layout.axes}); only spatial "
+            "dims may be padded or resized",
+        )
     b.set(op.out, b.fresh_layout(op.out, layout.grid, layout.axes, b.ndim(op.out, layout)))

@@ -31,9 +31,9 @@ from .layout import Layout
 __all__ = ["trace", "ExampleInputs"]
 
 
-
-def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
-          kernel_shape: tuple[int, ...] = ()) -> GraphSpec:
+def trace(
+    model: nn.Module, example_inputs: ExampleInputs | None = None, kernel_shape: tuple[int, ...] = ()
+) -> GraphSpec:
     """Trace ``model`` once into the :class:`GraphSpec` of its architecture.
 
     Without ``example_inputs`` the forward pass is traced symbolically with ``torch.fx``; with them
@@ -72,8 +72,13 @@ def trace(model: nn.Module, example_inputs: ExampleInputs | None = None,
     return build_spec(program, params, keys, aliases, tuple(kernel_shape))
 
 
-def build_spec(program: Program, params: dict[str, torch.Tensor], keys: list[str],
-               aliases: dict[str, str], kernel_shape: tuple[int, ...] = ()) -> GraphSpec:
+def build_spec(
+    program: Program,
+    params: dict[str, torch.Tensor],
+    keys: list[str],
+    aliases: dict[str, str],
+    kernel_shape: tuple[int, ...] = (),
+) -> GraphSpec:
     """Run the op handlers over a lowered program."""
     builder = SpecBuilder(program, params, keys, aliases, frozenset(FORWARDING))
     for op in program.ops:
@@ -87,7 +92,8 @@ def build_spec(program: Program, params: dict[str, torch.Tensor], keys: list[str
             raise _NeedShapes(
                 f"{op.where} (operation `{op.target}`): {err}. Symbolic tracing (no example_inputs) does not "
                 "know tensor ranks or shapes here; pass example_inputs=... to from_module / trace so netgraph "
-                "traces with torch.export.") from None
+                "traces with torch.export."
+            ) from None
     outputs = [builder.get(v) for v in program.outputs]
     return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
 
@@ -101,15 +107,17 @@ def _refuse_unsupported_modules(model: nn.Module) -> None:
                 f"module '{path or '<root>'}' ({type(module).__name__}): recurrent layers (nn.RNN / nn.LSTM / "
                 "nn.GRU) are not supported yet: their weights are read through flattened copies that the tracers "
                 "cannot follow. Replace the module with explicit nn.Linear gates, or register a handler for it "
-                "(netgraph.ops.register_op + bind_module).")
+                "(netgraph.ops.register_op + bind_module)."
+            )
 
 
 def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:
     """Trace with ``torch.export`` on inputs synthesised from the first layer, after ``torch.fx`` failed."""
     inputs = synthesize_inputs(model, torch.Generator().manual_seed(0))
     if inputs is None:
-        raise UnsupportedModuleError(f"{fx_error} netgraph could not synthesise an input from the first "
-                                     f"layer: {describe_inputs(model)}.") from None
+        raise UnsupportedModuleError(
+            f"{fx_error} netgraph could not synthesise an input from the first layer: {describe_inputs(model)}."
+        ) from None
     try:
         return lower_export(model, inputs, call_kwargs(model, {}))
     except UnsupportedModuleError as err:
@@ -131,7 +139,8 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
         f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
         "BatchNorm, LayerNorm, GroupNorm, Embedding, MultiheadAttention / scaled-dot-product attention, "
         "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
-        "register a handler for it (netgraph.ops.register_op + bind_function / bind_module).")
+        "register a handler for it (netgraph.ops.register_op + bind_function / bind_module)."
+    )
 
 
 def _tied_keys(state: Mapping[str, torch.Tensor]) -> dict[str, str]:

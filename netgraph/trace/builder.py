@@ -21,8 +21,18 @@ from typing import Any
 import torch
 
 from ..errors import UnsupportedModuleError
-from ..spec import (AuxPiece, ConstEdges, EdgeBlock, EdgePiece, GraphSpec, LayerRef, NodePiece, Space, SymmetryGroup,
-                    common_kernel_shape)
+from ..spec import (
+    AuxPiece,
+    ConstEdges,
+    EdgeBlock,
+    EdgePiece,
+    GraphSpec,
+    LayerRef,
+    NodePiece,
+    Space,
+    SymmetryGroup,
+    common_kernel_shape,
+)
 from ..types import Activation, EdgeType, NodeFeature, NodeType, Norm
 from .ir import Op, ParamRef, Program, Value
 from .layout import Axis, Layout, new_state
@@ -48,8 +58,14 @@ class _Space:
 class SpecBuilder:
     """Mutable state of one tracing run; handlers call its methods (see module docstring)."""
 
-    def __init__(self, program: Program, params: dict[str, torch.Tensor], keys: list[str],
-                 aliases: dict[str, str], forwarding_kinds: frozenset[str]):
+    def __init__(
+        self,
+        program: Program,
+        params: dict[str, torch.Tensor],
+        keys: list[str],
+        aliases: dict[str, str],
+        forwarding_kinds: frozenset[str],
+    ):
         self.program = program
         self.params = params
         self.keys = keys
@@ -107,8 +123,9 @@ class SpecBuilder:
         return dim - ndim
 
     # ================================================================= spaces
-    def new_space(self, op: Op, size: int, node_type: NodeType, *, role: str, inputs: list[torch.Tensor] = (),
-                  level: int = 0) -> torch.Tensor:
+    def new_space(
+        self, op: Op, size: int, node_type: NodeType, *, role: str, inputs: list[torch.Tensor] = (), level: int = 0
+    ) -> torch.Tensor:
         """Allocate ``size`` new nodes; returns their ids. ``inputs`` (node ids) set the layer depth."""
         layer = 0
         if node_type != NodeType.INPUT:
@@ -169,8 +186,10 @@ class SpecBuilder:
         LM head, one layer applied twice) is placed once per use; :meth:`_share` ties the placements."""
         name = self.aliases.get(ref.name, ref.name)
         if not torch.is_floating_point(self.params[name]):
-            raise UnsupportedModuleError(f"{op.where}: parameter '{name}' has non-float dtype "
-                                         f"{self.params[name].dtype}; only float weights become graph features.")
+            raise UnsupportedModuleError(
+                f"{op.where}: parameter '{name}' has non-float dtype "
+                f"{self.params[name].dtype}; only float weights become graph features."
+            )
         self.used.setdefault(name, op.where)
         return name
 
@@ -190,8 +209,12 @@ class SpecBuilder:
             self._placed[key] = (axes, nodes)
             return False
         first_axes, first_nodes = first
-        if axes is None or first_axes is None or set(axes) != set(first_axes) or any(
-                axes[a].numel() != first_axes[a].numel() for a in axes):
+        if (
+            axes is None
+            or first_axes is None
+            or set(axes) != set(first_axes)
+            or any(axes[a].numel() != first_axes[a].numel() for a in axes)
+        ):
             for n in nodes + first_nodes:
                 self._fix_nodes(n)
             return True
@@ -199,25 +222,50 @@ class SpecBuilder:
             self.couple(first_axes[a], axes[a])
         return True
 
-    def weight_edges(self, op: Op, ref: ParamRef, *, out_nodes: torch.Tensor, in_nodes: torch.Tensor,
-                     view: tuple[int, ...], perm: tuple[int, ...], kernel: tuple[int, ...] = (),
-                     rows: tuple[int, int] | None = None, groups: int = 1, edge_type: EdgeType,
-                     bias: ParamRef | None = None, bias_rows: tuple[int, int] | None = None,
-                     layer_name: str | None = None, claim: bool = True) -> None:
+    def weight_edges(
+        self,
+        op: Op,
+        ref: ParamRef,
+        *,
+        out_nodes: torch.Tensor,
+        in_nodes: torch.Tensor,
+        view: tuple[int, ...],
+        perm: tuple[int, ...],
+        kernel: tuple[int, ...] = (),
+        rows: tuple[int, int] | None = None,
+        groups: int = 1,
+        edge_type: EdgeType,
+        bias: ParamRef | None = None,
+        bias_rows: tuple[int, int] | None = None,
+        layer_name: str | None = None,
+        claim: bool = True,
+    ) -> None:
         """Place a weight as the edges ``in_nodes -> out_nodes`` (see :class:`EdgePiece`).
 
         ``in_nodes`` has ``groups * n_in`` entries; output ``o`` reads the ``n_in`` inputs of its group.
         """
         name = self.use_param(op, ref) if claim else self.aliases.get(ref.name, ref.name)
         n_out, n_in = out_nodes.numel(), in_nodes.numel() // groups
-        piece = EdgePiece(name, rows, tuple(view), tuple(perm), n_out, n_in, tuple(kernel), self.num_edges,
-                          out_nodes.reshape(-1).clone(), in_nodes.reshape(-1).clone(), groups)
+        piece = EdgePiece(
+            name,
+            rows,
+            tuple(view),
+            tuple(perm),
+            n_out,
+            n_in,
+            tuple(kernel),
+            self.num_edges,
+            out_nodes.reshape(-1).clone(),
+            in_nodes.reshape(-1).clone(),
+            groups,
+        )
         self.edge_pieces.append(piece)
         self._add_edges(piece.num_edges, edge_type, piece)
         simple = groups == 1 and len(view) == 2 + len(kernel)
         axes = {perm[0]: piece.out_nodes, perm[1]: piece.in_nodes} if simple else None
-        shared = self._share(("edges", name, rows, tuple(view), tuple(perm[2:])), axes,
-                             [piece.out_nodes, piece.in_nodes])
+        shared = self._share(
+            ("edges", name, rows, tuple(view), tuple(perm[2:])), axes, [piece.out_nodes, piece.in_nodes]
+        )
         bias_name = None
         if bias is not None:
             bias_name = self.node_param(op, bias, out_nodes, NodeFeature.BIAS, rows=bias_rows)
@@ -230,8 +278,15 @@ class SpecBuilder:
         self.const_edges_.append(const)
         self._add_edges(src.numel(), edge_type, const)
 
-    def node_param(self, op: Op, ref: ParamRef, nodes: torch.Tensor, column: NodeFeature,
-                   rows: tuple[int, int] | None = None, claim: bool = True) -> str:
+    def node_param(
+        self,
+        op: Op,
+        ref: ParamRef,
+        nodes: torch.Tensor,
+        column: NodeFeature,
+        rows: tuple[int, int] | None = None,
+        claim: bool = True,
+    ) -> str:
         """Place a 1-D parameter as column ``column`` of the node features of ``nodes``."""
         name = self.use_param(op, ref) if claim else self.aliases.get(ref.name, ref.name)
         count = (rows[1] - rows[0]) if rows else math.prod(ref.shape)
@@ -239,7 +294,8 @@ class SpecBuilder:
             raise UnsupportedModuleError(
                 f"{op.where}: parameter '{name}' of shape {tuple(ref.shape)} does not hold one value per "
                 f"neuron ({nodes.numel()} neurons); netgraph stores such parameters as node features only "
-                "when they are per-channel.")
+                "when they are per-channel."
+            )
         self.node_pieces.append(NodePiece(name, rows, nodes.reshape(-1).clone(), int(column)))
         self._share(("nodes", name, rows), {0: nodes.reshape(-1)}, [nodes.reshape(-1)])
         return name
@@ -328,22 +384,38 @@ class SpecBuilder:
         s = self.whole_space(grid)
         if s is None or sum(sizes) != self.spaces[s].size or any(n <= 0 for n in sizes):
             return None
-        if (self._find(s) != s or any(self._find(t) == s for t in self._parent if t != s) or s in self._split
-                or any(s in pair for pair in self._head_pairs) or s in self._inner_fixed):
+        if (
+            self._find(s) != s
+            or any(self._find(t) == s for t in self._parent if t != s)
+            or s in self._split
+            or any(s in pair for pair in self._head_pairs)
+            or s in self._inner_fixed
+        ):
             return None
         space = self.spaces[s]
         parts, start = [], space.start
         for k, n in enumerate(sizes):
-            parts.append(_Space(f"{space.name} part {k}", start, n, space.node_type, space.layer, space.level,
-                                space.act, space.norm, space.fixed))
+            parts.append(
+                _Space(
+                    f"{space.name} part {k}",
+                    start,
+                    n,
+                    space.node_type,
+                    space.layer,
+                    space.level,
+                    space.act,
+                    space.norm,
+                    space.fixed,
+                )
+            )
             start += n
         shift = len(sizes) - 1
 
         def moved(t: int) -> int:
             return t + shift if t > s else t
 
-        self.spaces[s: s + 1] = parts
-        self._starts[s: s + 1] = [p.start for p in parts]
+        self.spaces[s : s + 1] = parts
+        self._starts[s : s + 1] = [p.start for p in parts]
         self._parent = {moved(t): moved(r) for t, r in self._parent.items()}
         for k in range(len(sizes)):
             self._parent[s + k] = s + k
@@ -377,8 +449,9 @@ class SpecBuilder:
             self._split_conflict.add(root)
 
     # ============================================================= annotation
-    def annotate(self, op: Op, x: Layout, level: int, *, act: Activation | None = None,
-                 norm: Norm | None = None) -> Layout:
+    def annotate(
+        self, op: Op, x: Layout, level: int, *, act: Activation | None = None, norm: Norm | None = None
+    ) -> Layout:
         """Mark the nodes of ``x`` with a normalisation or activation.
 
         Done in place when the nodes are a whole space, nothing else reads them before this op,
@@ -387,8 +460,9 @@ class SpecBuilder:
         """
         s = self.whole_space(x.grid)
         root = self._state_root.get(x.state)
-        in_place = (s is not None and root is not None and self._real_uses.get(root, 0) <= 1
-                    and self.spaces[s].level < level)
+        in_place = (
+            s is not None and root is not None and self._real_uses.get(root, 0) <= 1 and self.spaces[s].level < level
+        )
         if in_place:
             layout = x
         else:
@@ -421,8 +495,11 @@ class SpecBuilder:
                 continue
             tensor = self.params[key]
             if torch.is_floating_point(tensor) and tensor.numel() > 0 and key not in self._aux_kept:
-                warnings.warn(f"'{key}' is not used by the traced forward pass; it is kept verbatim in "
-                              "`aux` and is not part of the graph.", stacklevel=4)
+                warnings.warn(
+                    f"'{key}' is not used by the traced forward pass; it is kept verbatim in "
+                    "`aux` and is not part of the graph.",
+                    stacklevel=4,
+                )
             aux_pieces.append(AuxPiece(key, offset, tensor.numel()))
             offset += tensor.numel()
 
@@ -447,19 +524,42 @@ class SpecBuilder:
         for d in float_dtypes:
             dtype = torch.promote_types(dtype, d)
 
-        layers = [LayerRef(name, piece, next((p for p in self.node_pieces if p.param == bias and p.rows == brows), None)
-                           if bias else None)
-                  for name, piece, bias, brows in self.layer_refs]
+        layers = [
+            LayerRef(
+                name,
+                piece,
+                next((p for p in self.node_pieces if p.param == bias and p.rows == brows), None) if bias else None,
+            )
+            for name, piece, bias, brows in self.layer_refs
+        ]
         spaces = [Space(s.name, s.start, s.size, int(s.node_type), s.layer) for s in self.spaces]
         return GraphSpec(
-            num_nodes=n, kernel_shape=kernel_shape, node_type=node_type, layer=layer, node_act=act,
-            node_norm=norm, pos_index=pos_index, num_edges=self.num_edges, edge_blocks=self.edge_blocks,
-            edge_pieces=self.edge_pieces, const_edges=self.const_edges_, node_pieces=self.node_pieces,
-            aux_pieces=aux_pieces, groups=groups, sym_group=sym_group, sym_unit=sym_unit,
-            sym_stride=sym_stride, spaces=spaces, layers=layers, keys=list(self.keys),
+            num_nodes=n,
+            kernel_shape=kernel_shape,
+            node_type=node_type,
+            layer=layer,
+            node_act=act,
+            node_norm=norm,
+            pos_index=pos_index,
+            num_edges=self.num_edges,
+            edge_blocks=self.edge_blocks,
+            edge_pieces=self.edge_pieces,
+            const_edges=self.const_edges_,
+            node_pieces=self.node_pieces,
+            aux_pieces=aux_pieces,
+            groups=groups,
+            sym_group=sym_group,
+            sym_unit=sym_unit,
+            sym_stride=sym_stride,
+            spaces=spaces,
+            layers=layers,
+            keys=list(self.keys),
             shapes={k: tuple(v.shape) for k, v in self.params.items()},
-            dtypes={k: v.dtype for k, v in self.params.items()}, aliases=dict(self.aliases),
-            dtype=dtype, trace_mode=trace_mode)
+            dtypes={k: v.dtype for k, v in self.params.items()},
+            aliases=dict(self.aliases),
+            dtype=dtype,
+            trace_mode=trace_mode,
+        )
 
     def _symmetry_groups(self):
         n = self.num_nodes
@@ -475,8 +575,11 @@ class SpecBuilder:
             if root in inner_fixed and all(splits[-1][0] % h == 0 for h, _ in splits):
                 self._split[root] = splits[0]
                 self._split_conflict.discard(root)
-        fixed = {r for r, members in classes.items()
-                 if r in self._split_conflict or any(self.spaces[m].fixed for m in members)}
+        fixed = {
+            r
+            for r, members in classes.items()
+            if r in self._split_conflict or any(self.spaces[m].fixed for m in members)
+        }
         # level-0 components of split classes (heads tied across spaces)
         comp_parent = {r: r for r in classes}
 
@@ -525,8 +628,12 @@ class SpecBuilder:
                 members = classes[r]
                 base = torch.stack([self.spaces[m].start + torch.arange(h * d).reshape(h, d) for m in members], -1)
                 for head in range(h):
-                    add_group(1, base[head], torch.ones(len(members), dtype=torch.long),
-                              f"{self.spaces[members[0]].name} block {head}")
+                    add_group(
+                        1,
+                        base[head],
+                        torch.ones(len(members), dtype=torch.long),
+                        f"{self.spaces[members[0]].name} block {head}",
+                    )
             h = next(iter(heads))
             if comp_fixed or h < 2:
                 continue

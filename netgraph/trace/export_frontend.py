@@ -28,10 +28,14 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
     except Exception as err:
         raise UnsupportedModuleError(
             f"{type(model).__name__}: torch.export could not trace the forward pass with the given "
-            f"example_inputs ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).") from err
+            f"example_inputs ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})."
+        ) from err
     graph = exported.graph
     signature = exported.graph_signature
-    state = {**dict(model.named_parameters(remove_duplicate=False)), **dict(model.named_buffers(remove_duplicate=False))}
+    state = {
+        **dict(model.named_parameters(remove_duplicate=False)),
+        **dict(model.named_buffers(remove_duplicate=False)),
+    }
     state_names = set(model.state_dict(keep_vars=True))
     env: dict[fx.Node, Any] = {}
     inputs: list[Value] = []
@@ -117,15 +121,17 @@ def _composite_groups(model: nn.Module, graph: fx.Graph) -> dict[str, str]:
                 module = model.get_submodule(path)
             except AttributeError:
                 continue
-            if type(module) in COMPOSITE_MODULES or (type(module) not in MODULE_BINDINGS
-                                                     and module_binding(module) is not None):
+            if type(module) in COMPOSITE_MODULES or (
+                type(module) not in MODULE_BINDINGS and module_binding(module) is not None
+            ):
                 groups[node.name] = path
                 break
     return groups
 
 
-def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[str, str],
-                   env: dict[fx.Node, Any]) -> list[Op]:
+def _composite_ops(
+    model: nn.Module, graph: fx.Graph, path: str, groups: dict[str, str], env: dict[fx.Node, Any]
+) -> list[Op]:
     """One op for a composite module; its other outputs (e.g. attention weights) become data."""
     module = model.get_submodule(path)
     where = f"module '{path}' ({type(module).__name__})"
@@ -149,22 +155,42 @@ def _composite_ops(model: nn.Module, graph: fx.Graph, path: str, groups: dict[st
     for n in members:
         env[n] = _value(n)
     lowered = MODULE_BINDINGS[type(module)](module, path, (q, k, v), {})
-    ops.append(Op(lowered.kind, lowered.args, env[main], {**lowered.attrs, "direct_output": True}, where,
-                  type(module).__name__))
+    ops.append(
+        Op(
+            lowered.kind,
+            lowered.args,
+            env[main],
+            {**lowered.attrs, "direct_output": True},
+            where,
+            type(module).__name__,
+        )
+    )
     for n in exits:
         if n is not main:
             ops.append(Op("meta", (), env[n], {}, where, "attention weights"))
     return ops
 
 
-def _named_composite_ops(module: nn.Module, path: str, where: str, members: list[fx.Node], member_set: set[fx.Node],
-                         sources: list[fx.Node], env: dict[fx.Node, Any]) -> list[Op]:
+def _named_composite_ops(
+    module: nn.Module,
+    path: str,
+    where: str,
+    members: list[fx.Node],
+    member_set: set[fx.Node],
+    sources: list[fx.Node],
+    env: dict[fx.Node, Any],
+) -> list[Op]:
     """One op for a module bound by class name (an activation, an RMSNorm): one input, one output.
     Dtype casts of the input that export shares with code outside the module stand for the input."""
     passing: set[fx.Node] = set()
     for n in members:
-        if (_aten_name(n) in _PASS_THROUGH and n.args and isinstance(n.args[0], fx.Node)
-                and (n.args[0] in sources or n.args[0] in passing) and _same_shape(n, n.args[0])):
+        if (
+            _aten_name(n) in _PASS_THROUGH
+            and n.args
+            and isinstance(n.args[0], fx.Node)
+            and (n.args[0] in sources or n.args[0] in passing)
+            and _same_shape(n, n.args[0])
+        ):
             passing.add(n)
     source = next(iter(sources), None)
     for n in passing:
@@ -175,7 +201,8 @@ def _named_composite_ops(module: nn.Module, path: str, where: str, members: list
         raise UnsupportedModuleError(
             f"{where}: netgraph reads this module as one operation on one input tensor, but under torch.export it "
             f"has {len(sources)} input and {len(exits)} output tensors. Replace the module, or register a handler "
-            "(netgraph.ops.register_op + bind_module).")
+            "(netgraph.ops.register_op + bind_module)."
+        )
     for n in members:
         env[n] = _value(n)
     lowered = module_binding(module)(module, path, (env[sources[0]],), {})
@@ -195,8 +222,9 @@ def _same_shape(a: fx.Node, b: fx.Node) -> bool:
     return isinstance(va, torch.Tensor) and isinstance(vb, torch.Tensor) and va.shape == vb.shape
 
 
-def _attention_sources(members: list[fx.Node], member_set: set[fx.Node], sources: list[fx.Node],
-                       module: nn.Module, where: str) -> tuple[fx.Node, fx.Node, fx.Node]:
+def _attention_sources(
+    members: list[fx.Node], member_set: set[fx.Node], sources: list[fx.Node], module: nn.Module, where: str
+) -> tuple[fx.Node, fx.Node, fx.Node]:
     """The outside tensors read as query, key and value by an exported ``nn.MultiheadAttention``.
 
     The input projections are the module's linear ops before the output projection, in the order
@@ -208,8 +236,7 @@ def _attention_sources(members: list[fx.Node], member_set: set[fx.Node], sources
     in_proj = linears[:-1]
     roles: list[fx.Node] = []
     for node in in_proj:
-        feeding = [s for s in sources if _is_ancestor(s, node.args[0], member_set)
-                   or s is node.args[0]]
+        feeding = [s for s in sources if _is_ancestor(s, node.args[0], member_set) or s is node.args[0]]
         weight = node.args[1].meta.get("val") if isinstance(node.args[1], fx.Node) else None
         rows = None if weight is None else int(weight.shape[0])
         if len(feeding) != 1 or rows is None or rows % module.embed_dim:
@@ -220,7 +247,8 @@ def _attention_sources(members: list[fx.Node], member_set: set[fx.Node], sources
         raise UnsupportedModuleError(
             f"{where}: could not tell which input tensors the exported attention reads as query, key and value "
             f"(found {len(in_proj)} input projections). Trace without example_inputs (torch.fx) instead, or "
-            "report this architecture.")
+            "report this architecture."
+        )
     return roles[0], roles[1], roles[2]
 
 
@@ -235,6 +263,3 @@ def _is_ancestor(a: fx.Node, b: fx.Node, within: set[fx.Node]) -> bool:
                 seen.add(p)
                 stack.append(p)
     return False
-
-
-

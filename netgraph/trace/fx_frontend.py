@@ -38,7 +38,8 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
         raise FxTraceError(
             f"{type(model).__name__}: torch.fx could not trace the forward pass ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''}). Pass example_inputs=... to from_module so "
-            "netgraph traces with torch.export instead.") from err
+            "netgraph traces with torch.export instead."
+        ) from err
     env: dict[fx.Node, Any] = {}
     inputs: list[Value] = []
     outputs: list[Value] = []

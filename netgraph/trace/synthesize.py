@@ -40,8 +40,9 @@ def _entry_layers(model: nn.Module) -> list[nn.Module]:
     return found
 
 
-def _candidates(layer: nn.Module, generator: torch.Generator | None, dtype: torch.dtype,
-                device: torch.device) -> list[Callable[[], torch.Tensor]]:
+def _candidates(
+    layer: nn.Module, generator: torch.Generator | None, dtype: torch.dtype, device: torch.device
+) -> list[Callable[[], torch.Tensor]]:
     """Ways to build one input for ``layer``, most likely first."""
 
     def normal(*shape):
@@ -78,8 +79,11 @@ def _required_inputs(model: nn.Module) -> int:
         params = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError):
         return 1
-    required = [p for p in params if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [
+        p
+        for p in params
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     return max(1, len(required))
 
 

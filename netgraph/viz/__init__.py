@@ -24,14 +24,14 @@ from .predictions import plot_confusion, plot_predictions
 from .weights import plot_weight_stats
 
 __all__ = [
-           "log_figure",
-           "new_figure",
-           "plot_barrier",
-           "plot_confusion",
-           "plot_graph",
-           "plot_inrs",
-           "plot_predictions",
-           "plot_pruning",
-           "plot_weight_stats",
-           "save_figure",
+    "log_figure",
+    "new_figure",
+    "plot_barrier",
+    "plot_confusion",
+    "plot_graph",
+    "plot_inrs",
+    "plot_predictions",
+    "plot_pruning",
+    "plot_weight_stats",
+    "save_figure",
 ]

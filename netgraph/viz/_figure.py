@@ -16,8 +16,10 @@ try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("netgraph.viz draws with matplotlib, which is not installed: pip install 'netgraph[viz]' "
-                      "(or pip install matplotlib)") from exc
+    raise ImportError(
+        "netgraph.viz draws with matplotlib, which is not installed: pip install 'netgraph[viz]' "
+        "(or pip install matplotlib)"
+    ) from exc
 
 from netgraph.io import atomic_write
 
@@ -32,15 +34,18 @@ def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, **s
     return fig, [a for row in axes for a in row]
 
 
-def figure_axes(ax: Axes | Sequence[Axes] | None, count: int, figsize: tuple[float, float],
-                what: str, ncols: int | None = None) -> tuple[Figure, list[Axes]]:
+def figure_axes(
+    ax: Axes | Sequence[Axes] | None, count: int, figsize: tuple[float, float], what: str, ncols: int | None = None
+) -> tuple[Figure, list[Axes]]:
     """The ``count`` axes to draw on: the given ``ax`` (one Axes, or a sequence of ``count``) or new ones."""
     if ax is None:
         return _fresh(figsize, count, ncols or count)
     axes = [ax] if isinstance(ax, Axes) else list(ax)
     if len(axes) != count or not all(isinstance(a, Axes) for a in axes):
-        raise ValueError(f"{what} draws {count} panel(s); ax= must be {'an Axes' if count == 1 else f'{count} Axes'}"
-                         f", got {type(ax).__name__} of {len(axes)}. Pass ax=None for a new figure")
+        raise ValueError(
+            f"{what} draws {count} panel(s); ax= must be {'an Axes' if count == 1 else f'{count} Axes'}"
+            f", got {type(ax).__name__} of {len(axes)}. Pass ax=None for a new figure"
+        )
     return axes[0].figure, axes
 
 
@@ -69,8 +74,9 @@ def log_figure(fig: Figure, log_dir: str | Path, tag: str, step: int = 0) -> Non
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:
-        raise ImportError("logging figures to TensorBoard needs the tensorboard package: "
-                          "pip install 'netgraph[tensorboard]'") from exc
+        raise ImportError(
+            "logging figures to TensorBoard needs the tensorboard package: pip install 'netgraph[tensorboard]'"
+        ) from exc
     writer = SummaryWriter(log_dir=str(log_dir))
     try:
         writer.add_figure(tag, fig, global_step=step, close=False)

@@ -37,17 +37,33 @@ from ..types import EdgeType, NodeType
 __all__ = ["GRAPH_MODES", "plot_graph"]
 
 GRAPH_MODES = ("auto", "full", "summary")
-_MARKERS = {NodeType.INPUT: "s", NodeType.HIDDEN: "o", NodeType.OUTPUT: "p", NodeType.QUERY: "^",
-            NodeType.KEY: "v", NodeType.VALUE: "D", NodeType.SUM: "P", NodeType.PRODUCT: "X"}
+_MARKERS = {
+    NodeType.INPUT: "s",
+    NodeType.HIDDEN: "o",
+    NodeType.OUTPUT: "p",
+    NodeType.QUERY: "^",
+    NodeType.KEY: "v",
+    NodeType.VALUE: "D",
+    NodeType.SUM: "P",
+    NodeType.PRODUCT: "X",
+}
 _FIXED = (int(EdgeType.RESIDUAL), int(EdgeType.PRODUCT))
 _NOT_PERMUTED = "#b0b0b0"
 _COLUMN = 3.0  # horizontal distance between layers
 _GAP = 1.5  # vertical gap between the spaces of one layer (in node heights)
 
 
-def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int = 4000, max_nodes: int = 400,
-               cmap: str = "coolwarm", per_layer: bool | None = None, legend: bool = True,
-               title: str | None = None) -> Figure:
+def plot_graph(
+    graph,
+    ax: Axes | None = None,
+    mode: str = "auto",
+    max_edges: int = 4000,
+    max_nodes: int = 400,
+    cmap: str = "coolwarm",
+    per_layer: bool | None = None,
+    legend: bool = True,
+    title: str | None = None,
+) -> Figure:
     """Draw the parameter graph of one network.
 
     Args:
@@ -79,8 +95,10 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
         graph = from_module(graph)
     specs = graph_specs(graph)
     if len(specs) != 1:
-        raise ValueError(f"plot_graph draws one network; got a batch of {len(specs)} graphs. "
-                         "Pass one of them, e.g. batch.get_example(0)")
+        raise ValueError(
+            f"plot_graph draws one network; got a batch of {len(specs)} graphs. "
+            "Pass one of them, e.g. batch.get_example(0)"
+        )
     if mode not in GRAPH_MODES:
         raise ValueError(f"mode={mode!r}; expected one of {GRAPH_MODES}")
     spec = specs[0]
@@ -91,8 +109,11 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
         from ._figure import new_figure
 
         width = min(4.0 + 1.6 * layout.num_columns, 18.0)
-        height = min(max(3.5, 0.09 * layout.height + 1.5), 14.0) if mode == "full" else \
-            min(max(3.5, 0.35 * layout.height + 1.5), 14.0)
+        height = (
+            min(max(3.5, 0.09 * layout.height + 1.5), 14.0)
+            if mode == "full"
+            else min(max(3.5, 0.35 * layout.height + 1.5), 14.0)
+        )
         fig, (ax,) = new_figure((width, height))
     fig = ax.figure
     edge_attr = graph.edge_attr.detach().cpu().double().reshape(spec.num_edges, -1)
@@ -102,8 +123,13 @@ def plot_graph(graph, ax: Axes | None = None, mode: str = "auto", max_edges: int
         _draw_summary(ax, spec, layout, edge_attr, cmap, legend)
     layout.label(ax)
     groups = f"{spec.num_groups} symmetry group{'' if spec.num_groups == 1 else 's'}"
-    ax.set_title(title if title is not None else f"{spec.num_nodes:,} nodes, {spec.num_edges:,} edges, {groups}"
-                 + (" (per-layer summary)" if mode == "summary" else ""), fontsize=9)
+    ax.set_title(
+        title
+        if title is not None
+        else f"{spec.num_nodes:,} nodes, {spec.num_edges:,} edges, {groups}"
+        + (" (per-layer summary)" if mode == "summary" else ""),
+        fontsize=9,
+    )
     ax.set_axis_off()
     return fig
 
@@ -116,8 +142,10 @@ class _Layout:
         starts = torch.tensor([s.start for s in spaces], dtype=torch.long)
         sizes = torch.tensor([s.size for s in spaces], dtype=torch.long)
         if int(sizes.sum()) != spec.num_nodes or not torch.equal(starts, torch.cumsum(sizes, 0) - sizes):
-            raise ValueError("plot_graph needs spec.spaces to cover the nodes contiguously; this spec's spaces do not "
-                             "(was it built by netgraph.trace?)")
+            raise ValueError(
+                "plot_graph needs spec.spaces to cover the nodes contiguously; this spec's spaces do not "
+                "(was it built by netgraph.trace?)"
+            )
         self.spaces, self.starts, self.sizes = spaces, starts, sizes
         self.space_of = torch.repeat_interleave(torch.arange(len(spaces)), sizes)  # [N]
         layers = sorted({s.layer for s in spaces})
@@ -126,7 +154,8 @@ class _Layout:
         heights = (1.0 + torch.log2(sizes.double())) * 1.2 if summary else sizes.double()
         self.heights = heights
         per_layer = torch.zeros(len(layers), dtype=torch.float64).index_add_(
-            0, torch.tensor([column[s.layer] for s in spaces]), heights)
+            0, torch.tensor([column[s.layer] for s in spaces]), heights
+        )
         gap = max(_GAP, 0.07 * float(per_layer.max()))  # room for the label of the space below
         top = torch.zeros(len(spaces), dtype=torch.float64)  # y of each space's top edge
         self.x = torch.tensor([column[s.layer] * _COLUMN for s in spaces], dtype=torch.float64)
@@ -147,9 +176,17 @@ class _Layout:
     def label(self, ax: Axes) -> None:
         slanted = self.num_columns > 12
         for i, s in enumerate(self.spaces):
-            ax.text(float(self.x[i]), -float(self.top[i]) + 0.15 * self.gap, f"{_short(s.name)} ({s.size})",
-                    ha="left" if slanted else "center", va="bottom", rotation=45 if slanted else 0,
-                    rotation_mode="anchor", fontsize=6.5, color="#333333")
+            ax.text(
+                float(self.x[i]),
+                -float(self.top[i]) + 0.15 * self.gap,
+                f"{_short(s.name)} ({s.size})",
+                ha="left" if slanted else "center",
+                va="bottom",
+                rotation=45 if slanted else 0,
+                rotation_mode="anchor",
+                fontsize=6.5,
+                color="#333333",
+            )
         ax.set_xlim(-0.6 * _COLUMN, (self.num_columns - 1 + (0.9 if slanted else 0.6)) * _COLUMN)
         ax.set_ylim(-self.height / 2 - self.gap, self.height / 2 + (0.35 * self.height if slanted else 2 * self.gap))
 
@@ -165,17 +202,25 @@ def _curves(start: torch.Tensor, end: torch.Tensor, rise: float, points: int = 1
     return torch.stack([x, y], -1)
 
 
-def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str, legend: bool,
-               per_layer: bool | None) -> None:
+def _draw_full(
+    ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str, legend: bool, per_layer: bool | None
+) -> None:
     src, dst = spec.edge_index
-    segments = _curves(torch.stack([layout.node_x[src], layout.node_y[src]], -1),
-                       torch.stack([layout.node_x[dst], layout.node_y[dst]], -1), 0.12 * layout.height)  # [E, P, 2]
-    weight = edge_attr.gather(1, edge_attr.abs().argmax(1, keepdim=True)).squeeze(1) if edge_attr.shape[1] else \
-        torch.zeros(spec.num_edges, dtype=torch.float64)
+    segments = _curves(
+        torch.stack([layout.node_x[src], layout.node_y[src]], -1),
+        torch.stack([layout.node_x[dst], layout.node_y[dst]], -1),
+        0.12 * layout.height,
+    )  # [E, P, 2]
+    weight = (
+        edge_attr.gather(1, edge_attr.abs().argmax(1, keepdim=True)).squeeze(1)
+        if edge_attr.shape[1]
+        else torch.zeros(spec.num_edges, dtype=torch.float64)
+    )
     fixed = torch.isin(spec.edge_type, torch.tensor(_FIXED))
     layer = spec.layer[dst]
     largest = torch.zeros(int(spec.layer.max()) + 1, dtype=torch.float64).scatter_reduce(
-        0, layer[~fixed], weight[~fixed].abs(), "amax")  # [layers] largest |weight| into each layer
+        0, layer[~fixed], weight[~fixed].abs(), "amax"
+    )  # [layers] largest |weight| into each layer
     present = largest[largest > 0]
     if per_layer is None:
         per_layer = len(present) > 1 and float(present.max() / present.min()) > 10
@@ -185,12 +230,20 @@ def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tens
     learned = learned[weight[learned].abs().argsort()]  # strongest drawn last
     scale = float(weight[learned].abs().quantile(0.99)) if len(learned) else 1.0
     norm = Normalize(-scale or -1.0, scale or 1.0)
-    lines = LineCollection(segments[learned].numpy(), array=weight[learned].numpy(), cmap=cmap, norm=norm,
-                           linewidths=0.8 if spec.num_edges < 1000 else 0.5, alpha=0.75, zorder=1)
+    lines = LineCollection(
+        segments[learned].numpy(),
+        array=weight[learned].numpy(),
+        cmap=cmap,
+        norm=norm,
+        linewidths=0.8 if spec.num_edges < 1000 else 0.5,
+        alpha=0.75,
+        zorder=1,
+    )
     ax.add_collection(lines)
     if bool(fixed.any()):
-        ax.add_collection(LineCollection(segments[fixed].numpy(), colors="#707070", linestyles="--", linewidths=0.7,
-                                         zorder=1))
+        ax.add_collection(
+            LineCollection(segments[fixed].numpy(), colors="#707070", linestyles="--", linewidths=0.7, zorder=1)
+        )
     finest = torch.where(spec.sym_group[:, 1] >= 0, spec.sym_group[:, 1], spec.sym_group[:, 0])
     face = _group_colours(finest)
     rim = "#202020"
@@ -199,22 +252,35 @@ def _draw_full(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tens
     kinds = []
     for kind in sorted(set(spec.node_type.tolist())):  # a loop over node kinds
         mask = spec.node_type == kind
-        ax.scatter(layout.node_x[mask].numpy(), layout.node_y[mask].numpy(), s=size, marker=_MARKERS[NodeType(kind)],
-                   c=face[mask.numpy()], edgecolors=rim, linewidths=0.6, zorder=2)
+        ax.scatter(
+            layout.node_x[mask].numpy(),
+            layout.node_y[mask].numpy(),
+            s=size,
+            marker=_MARKERS[NodeType(kind)],
+            c=face[mask.numpy()],
+            edgecolors=rim,
+            linewidths=0.6,
+            zorder=2,
+        )
         kinds.append(NodeType(kind))
     if legend:
-        handles = [Line2D([], [], marker=_MARKERS[k], linestyle="", color="#888888", label=k.name.lower())
-                   for k in kinds]
+        handles = [
+            Line2D([], [], marker=_MARKERS[k], linestyle="", color="#888888", label=k.name.lower()) for k in kinds
+        ]
         if bool(fixed.any()):
             handles.append(Line2D([], [], color="#707070", linestyle="--", label="fixed edge (residual)"))
         _legend(ax, spec, handles)
         label = "weight / largest |weight| of its layer" if per_layer else "weight"
-        ax.figure.colorbar(lines, ax=ax, shrink=0.6, pad=0.01,
-                           label=label + (" (kernel: its max-|.| entry)" if spec.kernel_numel > 1 else ""))
+        ax.figure.colorbar(
+            lines,
+            ax=ax,
+            shrink=0.6,
+            pad=0.01,
+            label=label + (" (kernel: its max-|.| entry)" if spec.kernel_numel > 1 else ""),
+        )
 
 
-def _draw_summary(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str,
-                  legend: bool) -> None:
+def _draw_summary(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.Tensor, cmap: str, legend: bool) -> None:
     num_spaces = len(layout.spaces)
     src, dst = layout.space_of[spec.edge_index[0]], layout.space_of[spec.edge_index[1]]
     fixed = torch.isin(spec.edge_type, torch.tensor(_FIXED))
@@ -231,20 +297,43 @@ def _draw_summary(ax: Axes, spec: GraphSpec, layout: _Layout, edge_attr: torch.T
     widths = (0.6 + 1.2 * torch.log10(counts.double())).numpy()
     learned = ~is_fixed
     norm = Normalize(0.0, float(rms[learned].max()) if bool(learned.any()) else 1.0)
-    lines = LineCollection(segments[learned.numpy()], array=rms[learned].numpy(), cmap="viridis" if cmap == "coolwarm"
-                           else cmap, norm=norm, linewidths=widths[learned.numpy()], alpha=0.85, zorder=1)
+    lines = LineCollection(
+        segments[learned.numpy()],
+        array=rms[learned].numpy(),
+        cmap="viridis" if cmap == "coolwarm" else cmap,
+        norm=norm,
+        linewidths=widths[learned.numpy()],
+        alpha=0.85,
+        zorder=1,
+    )
     ax.add_collection(lines)
     if bool(is_fixed.any()):
-        ax.add_collection(LineCollection(segments[is_fixed.numpy()], colors="#707070", linestyles="--",
-                                         linewidths=widths[is_fixed.numpy()], zorder=1))
+        ax.add_collection(
+            LineCollection(
+                segments[is_fixed.numpy()],
+                colors="#707070",
+                linestyles="--",
+                linewidths=widths[is_fixed.numpy()],
+                zorder=1,
+            )
+        )
     group0 = spec.sym_group[layout.starts, 0]
     face = _group_colours(group0)
-    boxes = [Rectangle((float(layout.x[i]) - half_width, -float(layout.top[i] + layout.heights[i])), 2 * half_width,
-                       float(layout.heights[i])) for i in range(num_spaces)]  # one box per space (layer)
+    boxes = [
+        Rectangle(
+            (float(layout.x[i]) - half_width, -float(layout.top[i] + layout.heights[i])),
+            2 * half_width,
+            float(layout.heights[i]),
+        )
+        for i in range(num_spaces)
+    ]  # one box per space (layer)
     ax.add_collection(PatchCollection(boxes, facecolors=face, edgecolors="#303030", linewidths=0.6, zorder=2))
     if legend:
-        handles = [Line2D([], [], color="#707070", linestyle="--", label="fixed edges (residual)")] \
-            if bool(is_fixed.any()) else []
+        handles = (
+            [Line2D([], [], color="#707070", linestyle="--", label="fixed edges (residual)")]
+            if bool(is_fixed.any())
+            else []
+        )
         _legend(ax, spec, handles)
         ax.figure.colorbar(lines, ax=ax, shrink=0.6, pad=0.01, label="RMS weight between two spaces")
 
@@ -267,8 +356,7 @@ def _unit_bars(ax: Axes, spec: GraphSpec, layout: _Layout) -> None:
     first = torch.zeros(len(keys), dtype=torch.long).scatter_reduce(0, inverse, keep, "amax", include_self=False)
     x = layout.node_x[first] - (0.15 + 0.06 * (unit[first] % 2).double()) * _COLUMN  # neighbours side by side
     bars = torch.stack([torch.stack([x, low - 0.3], -1), torch.stack([x, high + 0.3], -1)], 1)[runs]
-    ax.add_collection(LineCollection(bars.numpy(), colors=_group_colours(group[first][runs]), linewidths=3,
-                                     zorder=2))
+    ax.add_collection(LineCollection(bars.numpy(), colors=_group_colours(group[first][runs]), linewidths=3, zorder=2))
 
 
 def _group_colours(groups: torch.Tensor, none: str = _NOT_PERMUTED):
@@ -287,12 +375,21 @@ def _legend(ax: Axes, spec: GraphSpec, handles: list) -> None:
     shown = spec.groups[:12]
     colours = _group_colours(torch.tensor([g.index for g in shown], dtype=torch.long))
     handles = handles + [Patch(facecolor=_NOT_PERMUTED, label="not permuted")]
-    handles += [Patch(facecolor=tuple(c), label=f"{'unit' if g.level == 0 else 'inside'}: {_short(g.name)} "
-                      f"({g.units})") for g, c in zip(shown, np.asarray(colours))]
+    handles += [
+        Patch(facecolor=tuple(c), label=f"{'unit' if g.level == 0 else 'inside'}: {_short(g.name)} ({g.units})")
+        for g, c in zip(shown, np.asarray(colours))
+    ]
     if len(spec.groups) > len(shown):
         handles.append(Patch(facecolor="white", label=f"+ {len(spec.groups) - len(shown)} more groups"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=6.5, frameon=False,
-              title="nodes / symmetry groups", title_fontsize=7)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=6.5,
+        frameon=False,
+        title="nodes / symmetry groups",
+        title_fontsize=7,
+    )
 
 
 def _short(name: str) -> str:
@@ -303,4 +400,3 @@ def _short(name: str) -> str:
     path, kind, rest = match.groups()
     rest = rest.replace("input features of ", "input ")
     return f"{path} {rest}".strip() if path else rest or kind  # the root module: "sum", not its class name
-

@@ -27,8 +27,14 @@ def montage(images: torch.Tensor, pad: int = 1, fill: float = float("nan")) -> t
     return tiled[: r * (h + pad) - pad, : b * (w + pad) - pad]
 
 
-def plot_inrs(images: Mapping[str, torch.Tensor] | torch.Tensor, ax: Axes | None = None, max_images: int = 8,
-              value_range: tuple[float, float] | None = None, cmap: str = "gray", title: str | None = None) -> Figure:
+def plot_inrs(
+    images: Mapping[str, torch.Tensor] | torch.Tensor,
+    ax: Axes | None = None,
+    max_images: int = 8,
+    value_range: tuple[float, float] | None = None,
+    cmap: str = "gray",
+    title: str | None = None,
+) -> Figure:
     """Images rendered by INRs, one row per variant (e.g. ``original``, ``edited``, ``target``).
 
     Args:
@@ -53,16 +59,23 @@ def plot_inrs(images: Mapping[str, torch.Tensor] | torch.Tensor, ax: Axes | None
     tensors = [torch.as_tensor(v).detach().cpu().float() for v in rows.values()]
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1 or len(next(iter(shapes))) != 4 or next(iter(shapes))[1] not in (1, 3):
-        raise ValueError(f"plot_inrs takes images [B, C, H, W] with C = 1 or 3, the same in every row; got shapes "
-                         f"{ {name: tuple(t.shape) for name, t in zip(rows, tensors)} }")
+        raise ValueError(
+            f"plot_inrs takes images [B, C, H, W] with C = 1 or 3, the same in every row; got shapes "
+            f"{ {name: tuple(t.shape) for name, t in zip(rows, tensors)} }"
+        )
     stack = torch.stack(tensors)[:, :max_images]  # [R, B, C, H, W]
     low, high = value_range if value_range is not None else (float(stack.min()), float(stack.max()))
     grid = montage(stack)
     r, b, _, h, _ = stack.shape
     fig, (a,) = figure_axes(ax, 1, (1.0 + 0.9 * b, 0.4 + 0.9 * r), "plot_inrs")
     if grid.shape[-1] == 1:
-        a.imshow(grid[..., 0].numpy(), cmap=mpl.colormaps[cmap].with_extremes(bad="white"), vmin=low,
-                 vmax=high, interpolation="nearest")
+        a.imshow(
+            grid[..., 0].numpy(),
+            cmap=mpl.colormaps[cmap].with_extremes(bad="white"),
+            vmin=low,
+            vmax=high,
+            interpolation="nearest",
+        )
     else:
         scaled = ((grid - low) / (high - low or 1.0)).clamp(0, 1)
         a.imshow(scaled.nan_to_num(1.0).numpy(), interpolation="nearest")

@@ -14,8 +14,13 @@ from ._figure import figure_axes
 __all__ = ["plot_confusion", "plot_predictions"]
 
 
-def plot_predictions(prediction: torch.Tensor, target: torch.Tensor, ax: Axes | Sequence[Axes] | None = None,
-                     names: Sequence[str] | None = None, title: str | None = None) -> Figure:
+def plot_predictions(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    ax: Axes | Sequence[Axes] | None = None,
+    names: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Predicted vs true values (one point per network), the diagonal, Kendall's tau and R^2 in the title.
 
     Args:
@@ -37,8 +42,10 @@ def plot_predictions(prediction: torch.Tensor, target: torch.Tensor, ax: Axes | 
     prediction = prediction.reshape(len(prediction), -1)
     target = target.reshape(len(target), -1)
     if prediction.shape != target.shape or len(prediction) == 0:
-        raise ValueError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} must have one shape "
-                         "[n] or [n, k] with n > 0")
+        raise ValueError(
+            f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} must have one shape "
+            "[n] or [n, k] with n > 0"
+        )
     k = prediction.shape[1]
     names = list(names) if names is not None else ([""] if k == 1 else [f"target {i}" for i in range(k)])
     if len(names) != k:
@@ -62,8 +69,14 @@ def plot_predictions(prediction: torch.Tensor, target: torch.Tensor, ax: Axes | 
     return fig
 
 
-def plot_confusion(prediction: torch.Tensor, target: torch.Tensor, classes: Sequence | None = None,
-                   ax: Axes | None = None, normalize: bool = True, title: str | None = None) -> Figure:
+def plot_confusion(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    classes: Sequence | None = None,
+    ax: Axes | None = None,
+    normalize: bool = True,
+    title: str | None = None,
+) -> Figure:
     """A confusion matrix: rows are true classes, columns predicted ones.
 
     Args:
@@ -96,15 +109,23 @@ def plot_confusion(prediction: torch.Tensor, target: torch.Tensor, classes: Sequ
     if num <= 15:
         rows, cols = torch.nonzero(counts, as_tuple=True)
         for r, c in zip(rows.tolist(), cols.tolist()):  # a loop over the non-empty cells
-            a.text(c, r, str(int(counts[r, c])), ha="center", va="center", fontsize=7,
-                   color="white" if shown[r, c] > 0.6 * float(shown.max()) else "black")
+            a.text(
+                c,
+                r,
+                str(int(counts[r, c])),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shown[r, c] > 0.6 * float(shown.max()) else "black",
+            )
     names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(num)]
     a.set_xticks(range(num), names, fontsize=7, rotation=90 if max(map(len, names)) > 3 else 0)
     a.set_yticks(range(num), names, fontsize=7)
     a.set_xlabel("predicted class")
     a.set_ylabel("true class")
     accuracy = float(counts.diag().sum() / counts.sum().clamp_min(1))
-    a.set_title(title if title is not None else f"accuracy {100 * accuracy:.1f} % (n = {int(counts.sum())})",
-                fontsize=9)
+    a.set_title(
+        title if title is not None else f"accuracy {100 * accuracy:.1f} % (n = {int(counts.sum())})", fontsize=9
+    )
     fig.colorbar(image, ax=a, shrink=0.8, label="share of the true class" if normalize else "networks")
     return fig

@@ -16,9 +16,14 @@ __all__ = ["plot_weight_stats"]
 _SKIPPED = ("num_batches_tracked", "running_mean", "running_var")
 
 
-def plot_weight_stats(sources: Mapping[str, Mapping[str, torch.Tensor]], ax: Axes | None = None,
-                      keys: Sequence[str] | None = None, max_values: int = 20000,
-                      generator: torch.Generator | None = None, title: str | None = None) -> Figure:
+def plot_weight_stats(
+    sources: Mapping[str, Mapping[str, torch.Tensor]],
+    ax: Axes | None = None,
+    keys: Sequence[str] | None = None,
+    max_values: int = 20000,
+    generator: torch.Generator | None = None,
+    title: str | None = None,
+) -> Figure:
     """Violins of each layer's weights, side by side for every set of networks.
 
     Args:
@@ -49,8 +54,9 @@ def plot_weight_stats(sources: Mapping[str, Mapping[str, torch.Tensor]], ax: Axe
     if not keys:
         raise ValueError(f"the sources {names} share no floating-point state-dict keys; pass keys=")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    fig, (a,) = figure_axes(ax, 1, (min(1.6 + 0.9 * len(keys) * max(len(names), 2) / 2, 24.0), 3.8),
-                            "plot_weight_stats")
+    fig, (a,) = figure_axes(
+        ax, 1, (min(1.6 + 0.9 * len(keys) * max(len(names), 2) / 2, 24.0), 3.8), "plot_weight_stats"
+    )
     width = 0.8 / len(names)
     colours = [f"C{i}" for i in range(len(names))]
     for j, name in enumerate(names):  # a loop over sources, then layers
@@ -66,8 +72,13 @@ def plot_weight_stats(sources: Mapping[str, Mapping[str, torch.Tensor]], ax: Axe
             body.set_facecolor(colours[j])
             body.set_edgecolor(colours[j])
             body.set_alpha(0.6)
-    a.set_xticks(range(len(keys)), keys, rotation=45 if len(keys) > 4 else 0, ha="right" if len(keys) > 4 else "center",
-                 fontsize=7)
+    a.set_xticks(
+        range(len(keys)),
+        keys,
+        rotation=45 if len(keys) > 4 else 0,
+        ha="right" if len(keys) > 4 else "center",
+        fontsize=7,
+    )
     a.set_ylabel("value")
     a.grid(axis="y", alpha=0.3)
     a.legend(handles=[Patch(facecolor=c, alpha=0.6, label=n) for n, c in zip(names, colours)], fontsize=8)

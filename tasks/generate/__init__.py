@@ -16,15 +16,34 @@ Example:
 """
 
 from .cli import build_target, generate_weights
-from .evaluate import (evaluate_classifier_generator, evaluate_signal_generator, fine_tune, nearest_checkpoint,
-                       summarize, zoo_summary)
+from .evaluate import (
+    evaluate_classifier_generator,
+    evaluate_signal_generator,
+    fine_tune,
+    nearest_checkpoint,
+    summarize,
+    zoo_summary,
+)
 from .recipes import GenerateRecipe, architecture_name, run_recipe
 from .tasks import ClassificationTask, SineTask, make_task
 from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 
 __all__ = [
-    "ClassificationTask", "SineTask", "make_task", "train_on_task", "train_weight_diffusion",
+    "ClassificationTask",
+    "SineTask",
+    "make_task",
+    "train_on_task",
+    "train_weight_diffusion",
     "checkpoints_of_one_run",
-    "evaluate_classifier_generator", "evaluate_signal_generator", "fine_tune", "summarize", "zoo_summary",
-    "nearest_checkpoint", "GenerateRecipe", "run_recipe", "architecture_name", "generate_weights", "build_target",
+    "evaluate_classifier_generator",
+    "evaluate_signal_generator",
+    "fine_tune",
+    "summarize",
+    "zoo_summary",
+    "nearest_checkpoint",
+    "GenerateRecipe",
+    "run_recipe",
+    "architecture_name",
+    "generate_weights",
+    "build_target",
 ]

@@ -32,11 +32,22 @@ import torch.nn as nn
 
 from netgraph.architectures import cifar_resnet, vgg
 
-__all__ = ["sample_cnn_config", "sample_cnns", "SampledCNN", "handwritten_cnns", "depthwise_separable_cnn",
-           "ACTIVATIONS"]
+__all__ = [
+    "sample_cnn_config",
+    "sample_cnns",
+    "SampledCNN",
+    "handwritten_cnns",
+    "depthwise_separable_cnn",
+    "ACTIVATIONS",
+]
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
-                                                   "leaky_relu": lambda: nn.LeakyReLU(0.1)}
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": lambda: nn.LeakyReLU(0.1),
+}
 WIDTHS, KERNELS, KINDS = (8, 16, 24, 32), (1, 3, 5, 7), ("plain", "residual", "concat")
 
 
@@ -48,8 +59,9 @@ def _coin(p: float, generator: torch.Generator) -> bool:
     return bool(torch.rand((), generator=generator) < p)
 
 
-def sample_cnn_config(generator: torch.Generator, in_channels: int = 1, num_classes: int = 10,
-                      image_size: int = 8) -> dict[str, Any]:
+def sample_cnn_config(
+    generator: torch.Generator, in_channels: int = 1, num_classes: int = 10, image_size: int = 8
+) -> dict[str, Any]:
     """One architecture description (see the module docstring), drawn with ``generator``."""
     size, downsamples = image_size, 0
     blocks = []
@@ -58,12 +70,26 @@ def sample_cnn_config(generator: torch.Generator, in_channels: int = 1, num_clas
         stride = 2 if kind == "plain" and size > 2 and downsamples < 2 and _coin(0.3, generator) else 1
         pool = stride == 1 and size > 2 and downsamples < 2 and _coin(0.15, generator)
         size, downsamples = (size + 1) // 2 if stride == 2 or pool else size, downsamples + int(stride == 2 or pool)
-        blocks.append({"kind": kind, "width": _pick(WIDTHS, generator), "kernel": _pick(KERNELS, generator),
-                       "stride": stride, "pool": pool})
-    return {"in_channels": in_channels, "num_classes": num_classes, "stem_width": _pick(WIDTHS, generator),
-            "stem_kernel": _pick(KERNELS, generator), "blocks": blocks, "norm": _coin(0.5, generator),
-            "activation": _pick(tuple(ACTIVATIONS), generator), "head_pool": _pick(("avg", "max"), generator),
-            "hidden": _pick((0, 0, 32, 64), generator)}
+        blocks.append(
+            {
+                "kind": kind,
+                "width": _pick(WIDTHS, generator),
+                "kernel": _pick(KERNELS, generator),
+                "stride": stride,
+                "pool": pool,
+            }
+        )
+    return {
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "stem_width": _pick(WIDTHS, generator),
+        "stem_kernel": _pick(KERNELS, generator),
+        "blocks": blocks,
+        "norm": _coin(0.5, generator),
+        "activation": _pick(tuple(ACTIVATIONS), generator),
+        "head_pool": _pick(("avg", "max"), generator),
+        "hidden": _pick((0, 0, 32, 64), generator),
+    }
 
 
 def sample_cnns(n: int, generator: torch.Generator, exclude: list[dict] = (), **kwargs) -> list[dict[str, Any]]:
@@ -121,8 +147,11 @@ class SampledCNN(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1) if config["head_pool"] == "avg" else nn.AdaptiveMaxPool2d(1)
         hidden = config["hidden"]
-        head = [nn.Linear(channels, hidden), ACTIVATIONS[act](), nn.Linear(hidden, config["num_classes"])] if hidden \
+        head = (
+            [nn.Linear(channels, hidden), ACTIVATIONS[act](), nn.Linear(hidden, config["num_classes"])]
+            if hidden
             else [nn.Linear(channels, config["num_classes"])]
+        )
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,13 +172,22 @@ class _Separable(nn.Module):
 def depthwise_separable_cnn(in_channels: int = 1, num_classes: int = 10, width: int = 16) -> nn.Module:
     """A MobileNet-style net: a 3x3 stem, two depthwise-separable blocks (the first with stride 2),
     global average pooling and a linear classifier."""
-    return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                         _Separable(width, 2 * width, 2), _Separable(2 * width, 2 * width, 1),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        _Separable(width, 2 * width, 2),
+        _Separable(2 * width, 2 * width, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * width, num_classes),
+    )
 
 
 def handwritten_cnns(in_channels: int = 1, num_classes: int = 10) -> dict[str, Callable[[], nn.Module]]:
     """Factories of architectures outside the sampled space (see the module docstring)."""
-    return {"small_resnet": lambda: cifar_resnet(8, width=8, num_classes=num_classes, in_channels=in_channels),
-            "vgg_style": lambda: vgg((16, 16, "M", 32, 32, "M"), in_channels=in_channels, num_classes=num_classes),
-            "depthwise_separable": lambda: depthwise_separable_cnn(in_channels, num_classes)}
+    return {
+        "small_resnet": lambda: cifar_resnet(8, width=8, num_classes=num_classes, in_channels=in_channels),
+        "vgg_style": lambda: vgg((16, 16, "M", 32, 32, "M"), in_channels=in_channels, num_classes=num_classes),
+        "depthwise_separable": lambda: depthwise_separable_cnn(in_channels, num_classes),
+    }

@@ -48,8 +48,20 @@ from netgraph.validation import check_fields, integer
 from ..figures import write_figure
 from .recipes import GenerateRecipe, run_recipe
 
-__all__ = ["main", "run", "register_configs", "generate_weights", "build_target", "initialise", "load_hf_model",
-           "write_model", "check_memory", "generation_bytes", "GenerateCommand", "TrainCommand"]
+__all__ = [
+    "main",
+    "run",
+    "register_configs",
+    "generate_weights",
+    "build_target",
+    "initialise",
+    "load_hf_model",
+    "write_model",
+    "check_memory",
+    "generation_bytes",
+    "GenerateCommand",
+    "TrainCommand",
+]
 
 ACTIONS = ("generate", "train", "init")
 
@@ -95,9 +107,16 @@ def build_target(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
     return factory(**dict(kwargs or {}))
 
 
-def generate_weights(repo: str, target: str | nn.Module | None = None, target_kwargs: dict[str, Any] | None = None,
-                     n: int = 8, condition: torch.Tensor | str | None = None, seed: int = 0,
-                     device: torch.device | str = "cpu", revision: str | None = None) -> GeneratedNetworks:
+def generate_weights(
+    repo: str,
+    target: str | nn.Module | None = None,
+    target_kwargs: dict[str, Any] | None = None,
+    n: int = 8,
+    condition: torch.Tensor | str | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    revision: str | None = None,
+) -> GeneratedNetworks:
     """``n`` networks from the generator ``repo`` for ``target`` (a module, a factory name, or ``None``:
     the generator's recorded architecture); ``condition`` may be a tensor or a safetensors file holding
     a tensor named ``condition``."""
@@ -145,9 +164,11 @@ def check_memory(spec: GraphSpec, n: int, device: torch.device | str, share: flo
     need, free = generation_bytes(spec, n), available_bytes(device)
     if free is not None and need > share * free:
         fits = max(0, int(share * free // max(1, generation_bytes(spec, 1))))
-        raise MemoryError(f"n={n} networks of {spec.num_params:,} values each need at least {need / 2**30:.1f} GiB on "
-                          f"{device}, but {free / 2**30:.1f} GiB are free; generate at most about n={fits:,} per run "
-                          "(several runs with different seeds), or use a device with more memory")
+        raise MemoryError(
+            f"n={n} networks of {spec.num_params:,} values each need at least {need / 2**30:.1f} GiB on "
+            f"{device}, but {free / 2**30:.1f} GiB are free; generate at most about n={fits:,} per run "
+            "(several runs with different seeds), or use a device with more memory"
+        )
 
 
 def load_hf_model(folder: str | Path) -> tuple[nn.Module, dict[str, torch.Tensor]]:
@@ -156,29 +177,41 @@ def load_hf_model(folder: str | Path) -> tuple[nn.Module, dict[str, torch.Tensor
     try:
         import transformers
     except ImportError as exc:
-        raise ImportError(f"target={str(folder)!r} is a Hugging Face folder; reading it needs transformers "
-                          "(pip install transformers)") from exc
+        raise ImportError(
+            f"target={str(folder)!r} is a Hugging Face folder; reading it needs transformers (pip install transformers)"
+        ) from exc
     config = transformers.AutoConfig.from_pretrained(str(folder))
     names = getattr(config, "architectures", None) or []
     cls = getattr(transformers, names[0], None) if names else None
     model = cls(config) if cls is not None else transformers.AutoModel.from_config(config)
     accepted = inspect.signature(model.forward).parameters
-    example = {"input_ids": torch.zeros(1, 8, dtype=torch.long), "token_type_ids": torch.zeros(1, 8, dtype=torch.long),
-               "attention_mask": torch.ones(1, 8, dtype=torch.long)}
+    example = {
+        "input_ids": torch.zeros(1, 8, dtype=torch.long),
+        "token_type_ids": torch.zeros(1, 8, dtype=torch.long),
+        "attention_mask": torch.ones(1, 8, dtype=torch.long),
+    }
     return model.eval(), {k: v for k, v in example.items() if k in accepted}
 
 
-def initialise(repo: str, target: str | nn.Module, target_kwargs: dict[str, Any] | None = None, seed: int = 0,
-               device: torch.device | str = "cpu", revision: str | None = None) -> nn.Module:
+def initialise(
+    repo: str,
+    target: str | nn.Module,
+    target_kwargs: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    revision: str | None = None,
+) -> nn.Module:
     """``target`` (a module, a factory name, ``package.module:factory`` or a Hugging Face folder)
     initialised by the generator ``repo`` (one that takes a model, e.g. a :class:`~netgraph.metanets.GHN`)."""
     from netgraph.hub import load_generator
 
     generator = load_generator(repo, device=device, revision=revision)
     if not isinstance(generator, GHN):
-        raise TypeError(f"{repo} holds a {type(generator).__name__}, which generates networks of its own architecture "
-                        "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or "
-                        "action=generate")
+        raise TypeError(
+            f"{repo} holds a {type(generator).__name__}, which generates networks of its own architecture "
+            "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or "
+            "action=generate"
+        )
     example = None
     if isinstance(target, (str, Path)) and Path(target).is_dir():
         model, example = load_hf_model(target)
@@ -206,29 +239,57 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     action = values.pop("action", "generate")
     if action == "generate":
         command = GenerateCommand(**values)
-        nets = generate_weights(command.repo, command.target, command.target_kwargs, command.n, command.condition,
-                                command.seed, command.device, command.revision)
+        nets = generate_weights(
+            command.repo,
+            command.target,
+            command.target_kwargs,
+            command.n,
+            command.condition,
+            command.seed,
+            command.device,
+            command.revision,
+        )
         path = nets.save(command.out)
-        figure = write_figure(lambda viz: viz.plot_weight_stats(
-            {"generated": nets.state_dicts(), "PyTorch init (the template)": {
-                k: v.unsqueeze(0) for k, v in nets.template.state_dict().items()}},
-            title=f"{command.repo}: weights of {len(nets)} generated networks"), path.with_suffix(".png"))
-        return {"out": str(path), "n": len(nets), "architecture": type(nets.template).__name__,
-                "learnable_values": nets.spec.num_params, "figure": figure and str(figure)}
+        figure = write_figure(
+            lambda viz: viz.plot_weight_stats(
+                {
+                    "generated": nets.state_dicts(),
+                    "PyTorch init (the template)": {k: v.unsqueeze(0) for k, v in nets.template.state_dict().items()},
+                },
+                title=f"{command.repo}: weights of {len(nets)} generated networks",
+            ),
+            path.with_suffix(".png"),
+        )
+        return {
+            "out": str(path),
+            "n": len(nets),
+            "architecture": type(nets.template).__name__,
+            "learnable_values": nets.spec.num_params,
+            "figure": figure and str(figure),
+        }
     if action == "init":
         command = GenerateCommand(**values)
         if command.target is None:
             raise ValueError("action=init needs target=<factory name | package.module:factory | Hugging Face folder>")
-        model = initialise(command.repo, command.target, command.target_kwargs, command.seed, command.device,
-                           command.revision)
+        model = initialise(
+            command.repo, command.target, command.target_kwargs, command.seed, command.device, command.revision
+        )
         folder = write_model(model, command.out)
-        return {"out": str(folder), "architecture": type(model).__name__, "generator": command.repo,
-                "initialised_values": sum(p.numel() for p in model.parameters())}
+        return {
+            "out": str(folder),
+            "architecture": type(model).__name__,
+            "generator": command.repo,
+            "initialised_values": sum(p.numel() for p in model.parameters()),
+        }
     if action == "train":
         push_to = values.pop("push_to", None)
         generator, results = run_recipe(values)
-        summary = {"recipe": results["recipe"], "out_dir": values.get("out_dir"), "evaluation": results["evaluation"],
-                   "cpu_seconds": results["cpu_seconds"]}
+        summary = {
+            "recipe": results["recipe"],
+            "out_dir": values.get("out_dir"),
+            "evaluation": results["evaluation"],
+            "cpu_seconds": results["cpu_seconds"],
+        }
         if "zoo" in results:
             summary["zoo"] = results["zoo"]
         if push_to:

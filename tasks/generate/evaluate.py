@@ -32,48 +32,85 @@ from netgraph.seeding import seeds_global_rng
 
 from .tasks import ClassificationTask, SineTask
 
-__all__ = ["summarize", "fine_tune", "evaluate_classifier_generator", "zoo_summary", "nearest_checkpoint",
-           "evaluate_signal_generator"]
+__all__ = [
+    "summarize",
+    "fine_tune",
+    "evaluate_classifier_generator",
+    "zoo_summary",
+    "nearest_checkpoint",
+    "evaluate_signal_generator",
+]
 
 
-def summarize(metrics: Mapping[str, torch.Tensor], metric: str = "test_acc", select: str = "val_acc"
-              ) -> dict[str, float]:
+def summarize(
+    metrics: Mapping[str, torch.Tensor], metric: str = "test_acc", select: str = "val_acc"
+) -> dict[str, float]:
     """``{"n", "mean", "std", "best_by_val", "max"}`` of ``metrics[metric] [n]`` (best: the network with
     the highest ``metrics[select]``)."""
     values = metrics[metric].double()
     best = int(metrics[select].double().argmax()) if select in metrics else int(values.argmax())
-    return {"n": len(values), "mean": round(float(values.mean()), 4),
-            "std": round(float(values.std()), 4) if len(values) > 1 else 0.0,
-            "best_by_val": round(float(values[best]), 4), "max": round(float(values.max()), 4)}
+    return {
+        "n": len(values),
+        "mean": round(float(values.mean()), 4),
+        "std": round(float(values.std()), 4) if len(values) > 1 else 0.0,
+        "best_by_val": round(float(values[best]), 4),
+        "max": round(float(values.max()), 4),
+    }
 
 
-def fine_tune(target: nn.Module, data: ClassificationData, params: Mapping[str, torch.Tensor], epochs: int = 1,
-              lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
+def fine_tune(
+    target: nn.Module,
+    data: ClassificationData,
+    params: Mapping[str, torch.Tensor],
+    epochs: int = 1,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Metrics ``{name: [n]}`` of the networks ``params`` (stacked) after ``epochs`` of training."""
     n = next(iter(params.values())).shape[0]
-    result = train_classifiers(target, data, {"learning_rate": [lr] * n, "optimizer": [optimizer] * n}, epochs,
-                               [epochs], batch_size, torch.Generator().manual_seed(seed), initial=params)
+    result = train_classifiers(
+        target,
+        data,
+        {"learning_rate": [lr] * n, "optimizer": [optimizer] * n},
+        epochs,
+        [epochs],
+        batch_size,
+        torch.Generator().manual_seed(seed),
+        initial=params,
+    )
     return {k: v[:, -1] for k, v in result.metrics.items()}
 
 
 @seeds_global_rng("seed")
-def evaluate_classifier_generator(generator: WeightGenerator, targets: Mapping[str, nn.Module],
-                                  task: ClassificationTask, n: int = 64, finetune_epochs: int = 1,
-                                  finetune_lr: float = 1e-3, finetune_optimizer: str = "adam", batch_size: int = 32,
-                                  seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+def evaluate_classifier_generator(
+    generator: WeightGenerator,
+    targets: Mapping[str, nn.Module],
+    task: ClassificationTask,
+    n: int = 64,
+    finetune_epochs: int = 1,
+    finetune_lr: float = 1e-3,
+    finetune_optimizer: str = "adam",
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
     """Per target name: summaries of ``generated``, ``random init`` and both after fine-tuning."""
     report = {}
     generator.eval()
     for name, target in targets.items():  # a loop over architectures
         with torch.no_grad():
-            starts = {"generated": generator.generate(target, n=n),
-                      "random init": DefaultInitGenerator().generate(target, n=n)}
+            starts = {
+                "generated": generator.generate(target, n=n),
+                "random init": DefaultInitGenerator().generate(target, n=n),
+            }
         rows = {label: summarize(task.evaluate(nets)) for label, nets in starts.items()}
         if finetune_epochs:
             for label, nets in starts.items():
                 params = {k: nets.state_dicts()[k] for k, _ in target.named_parameters()}
-                tuned = fine_tune(target, task.data, params, finetune_epochs, finetune_lr, finetune_optimizer,
-                                  batch_size, seed)
+                tuned = fine_tune(
+                    target, task.data, params, finetune_epochs, finetune_lr, finetune_optimizer, batch_size, seed
+                )
                 rows[f"{label} + {finetune_epochs} epoch{'s' if finetune_epochs > 1 else ''}"] = summarize(tuned)
         report[name] = rows
     return report
@@ -87,8 +124,12 @@ def zoo_summary(zoo: Zoo, nets: torch.Tensor | Sequence[int], epoch: int | None 
 
 
 @torch.no_grad()
-def nearest_checkpoint(target: nn.Module, generated: Mapping[str, torch.Tensor], checkpoints: Mapping[str, torch.Tensor],
-                       data: ClassificationData | None = None) -> dict[str, float]:
+def nearest_checkpoint(
+    target: nn.Module,
+    generated: Mapping[str, torch.Tensor],
+    checkpoints: Mapping[str, torch.Tensor],
+    data: ClassificationData | None = None,
+) -> dict[str, float]:
     """Euclidean distance (all parameters as one vector) of each generated network ``{name: [n, ...]}``
     to its nearest training network ``{name: [k, ...]}``, summarised, next to the distance of each
     training network to its nearest *other* one and the training networks' mean norm. With
@@ -97,17 +138,22 @@ def nearest_checkpoint(target: nn.Module, generated: Mapping[str, torch.Tensor],
     names = [k for k, _ in target.named_parameters()]
     flat = lambda params: torch.cat([params[k].detach().flatten(1).double() for k in names], 1)  # noqa: E731
     g, c = flat(generated), flat(checkpoints)
-    to_train = torch.cdist(g, c)                                                           # [n, k]
-    among = torch.cdist(c, c).fill_diagonal_(float("inf"))                                  # [k, k]
+    to_train = torch.cdist(g, c)  # [n, k]
+    among = torch.cdist(c, c).fill_diagonal_(float("inf"))  # [k, k]
     gen_d, gen_i = to_train.min(1)
     ck_d, ck_i = among.min(1)
-    row = {"generated_to_nearest_mean": float(gen_d.mean()), "generated_to_nearest_min": float(gen_d.min()),
-           "generated_to_nearest_max": float(gen_d.max()), "checkpoint_to_nearest_other_mean": float(ck_d.mean()),
-           "checkpoint_first_to_last": float((c[0] - c[-1]).norm()), "checkpoint_norm_mean": float(c.norm(dim=1).mean()),
-           "distinct_nearest_checkpoints": int(gen_i.unique().numel())}
+    row = {
+        "generated_to_nearest_mean": float(gen_d.mean()),
+        "generated_to_nearest_min": float(gen_d.min()),
+        "generated_to_nearest_max": float(gen_d.max()),
+        "checkpoint_to_nearest_other_mean": float(ck_d.mean()),
+        "checkpoint_first_to_last": float((c[0] - c[-1]).norm()),
+        "checkpoint_norm_mean": float(c.norm(dim=1).mean()),
+        "distinct_nearest_checkpoints": int(gen_i.unique().numel()),
+    }
     if data is not None:
         net, x = StackedModel(target), data.x["test"]
-        pred_g = net({k: generated[k].detach() for k in names}, x, shared_inputs=True).argmax(-1)   # [n, m]
+        pred_g = net({k: generated[k].detach() for k in names}, x, shared_inputs=True).argmax(-1)  # [n, m]
         pred_c = net({k: checkpoints[k].detach() for k in names}, x, shared_inputs=True).argmax(-1)  # [k, m]
         row["generated_same_predictions_as_nearest"] = float((pred_g == pred_c[gen_i]).double().mean())
         row["checkpoint_same_predictions_as_nearest_other"] = float((pred_c == pred_c[ck_i]).double().mean())
@@ -116,14 +162,20 @@ def nearest_checkpoint(target: nn.Module, generated: Mapping[str, torch.Tensor],
 
 @torch.no_grad()
 @seeds_global_rng("seed")
-def evaluate_signal_generator(generator: WeightGenerator, target: nn.Module, task: SineTask,
-                              waves: Mapping[str, torch.Tensor], zoo_psnr: torch.Tensor | None = None,
-                              seed: int = 0) -> dict[str, dict[str, float]]:
+def evaluate_signal_generator(
+    generator: WeightGenerator,
+    target: nn.Module,
+    task: SineTask,
+    waves: Mapping[str, torch.Tensor],
+    zoo_psnr: torch.Tensor | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """PSNR of one generated network per wave (``waves``: ``amplitude``, ``frequency``, ``phase`` ``[k]``),
     conditioned on a set of samples of its wave, and conditioned on another wave's samples."""
     generator.eval()
-    condition, coords, values = task.waves(waves["amplitude"], waves["frequency"], waves["phase"],
-                                           torch.Generator(task.device).manual_seed(seed))
+    condition, coords, values = task.waves(
+        waves["amplitude"], waves["frequency"], waves["phase"], torch.Generator(task.device).manual_seed(seed)
+    )
     k = values.shape[0]
     rows = {}
     for label, given in (("conditioned on its wave", condition), ("conditioned on another wave", condition.roll(1, 0))):
@@ -138,5 +190,9 @@ def evaluate_signal_generator(generator: WeightGenerator, target: nn.Module, tas
 
 def _psnr_summary(psnr: torch.Tensor) -> dict[str, Any]:
     psnr = psnr.double()
-    return {"n": len(psnr), "psnr_mean": round(float(psnr.mean()), 2), "psnr_median": round(float(psnr.median()), 2),
-            "share_above_20db": round(float((psnr > 20).double().mean()), 3)}
+    return {
+        "n": len(psnr),
+        "psnr_mean": round(float(psnr.mean()), 2),
+        "psnr_median": round(float(psnr.median()), 2),
+        "share_above_20db": round(float((psnr > 20).double().mean()), 3),
+    }

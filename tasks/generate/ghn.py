@@ -46,9 +46,19 @@ from .train import step_loop
 __all__ = ["train_ghn", "start_accuracy", "calibrate_batchnorm", "accuracy", "layer_statistics"]
 
 
-def train_ghn(ghn: GHN, task: ClassificationTask, pool: Sequence[nn.Module], steps: int, meta_batch: int = 4,
-              batch_size: int = 64, lr: float = 1e-3, grad_clip: float = 5.0, seed: int = 0,
-              time_limit: float | None = None, progress: bool = True) -> list[dict]:
+def train_ghn(
+    ghn: GHN,
+    task: ClassificationTask,
+    pool: Sequence[nn.Module],
+    steps: int,
+    meta_batch: int = 4,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    grad_clip: float = 5.0,
+    seed: int = 0,
+    time_limit: float | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Train ``ghn`` on networks of the ``pool`` architectures (see the module docstring).
 
     Args:
@@ -82,8 +92,9 @@ def train_ghn(ghn: GHN, task: ClassificationTask, pool: Sequence[nn.Module], ste
     ghn.train()
     history: list[dict] = []
     try:
-        history = step_loop(ghn.parameters(), loss_of_step, steps, lr, grad_clip, "train GHN", progress,
-                            after_step=history.append)
+        history = step_loop(
+            ghn.parameters(), loss_of_step, steps, lr, grad_clip, "train GHN", progress, after_step=history.append
+        )
     except _OutOfTime:
         pass
     ghn.eval()
@@ -124,8 +135,15 @@ def calibrate_batchnorm(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
     return model
 
 
-def start_accuracy(factory: Callable[[], nn.Module], ghn: GHN | None, data: ClassificationData, seed: int,
-                   epochs: Sequence[int] = (1, 5), lr: float = 1e-3, batch_size: int = 32) -> dict[str, list[float]]:
+def start_accuracy(
+    factory: Callable[[], nn.Module],
+    ghn: GHN | None,
+    data: ClassificationData,
+    seed: int,
+    epochs: Sequence[int] = (1, 5),
+    lr: float = 1e-3,
+    batch_size: int = 32,
+) -> dict[str, list[float]]:
     """Test accuracy of the default initialisation (``"default"``) and of the GHN's prediction
     (``"ghn"``) of the network ``factory()`` after 0 and each of ``epochs`` epochs of Adam.
 
@@ -142,8 +160,14 @@ def start_accuracy(factory: Callable[[], nn.Module], ghn: GHN | None, data: Clas
     return {name: fine_tune_accuracy(model, data, epochs, lr, batch_size, seed) for name, model in starts.items()}
 
 
-def fine_tune_accuracy(model: nn.Module, data: ClassificationData, epochs: Sequence[int], lr: float = 1e-3,
-                       batch_size: int = 32, seed: int = 0) -> list[float]:
+def fine_tune_accuracy(
+    model: nn.Module,
+    data: ClassificationData,
+    epochs: Sequence[int],
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> list[float]:
     """Test accuracy of ``model`` (BatchNorm calibrated on the training images) before and after each of
     ``epochs`` epochs of Adam on the training split (trained in place)."""
     x, y = data.x["train"], data.y["train"]
@@ -160,7 +184,7 @@ def fine_tune_accuracy(model: nn.Module, data: ClassificationData, epochs: Seque
         epoch, position = divmod(step - 1, per_epoch)
         if position == 0:
             orders.append(torch.randperm(len(y), generator=order_rng).to(y.device))
-        index = orders[epoch][position * batch_size:(position + 1) * batch_size]
+        index = orders[epoch][position * batch_size : (position + 1) * batch_size]
         return F.cross_entropy(model(x[index]), y[index])
 
     def after_step(row: dict) -> None:
@@ -183,7 +207,13 @@ def layer_statistics(model: nn.Module) -> list[dict[str, float]]:
             s = torch.linalg.svdvals(w)
             p = s / s.sum().clamp_min(1e-12)
             rank = float(torch.exp(-(p * p.clamp_min(1e-12).log()).sum()))
-            rows.append({"layer": name, "effective_rank": round(rank, 2), "max_rank": min(w.shape),
-                         "norm": round(float(w.norm()), 3),
-                         "rms_times_sqrt_fan_in": round(float(w.pow(2).mean().sqrt() * math.sqrt(w.shape[1])), 3)})
+            rows.append(
+                {
+                    "layer": name,
+                    "effective_rank": round(rank, 2),
+                    "max_rank": min(w.shape),
+                    "norm": round(float(w.norm()), 3),
+                    "rms_times_sqrt_fan_in": round(float(w.pow(2).mean().sqrt() * math.sqrt(w.shape[1])), 3),
+                }
+            )
     return rows

@@ -40,20 +40,33 @@ import torch.nn as nn
 
 from netgraph.convert import from_state_dicts
 from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
-from netgraph.metanets import (ChunkedHypernetwork, GraphHypernetwork, TargetArchitecture, WeightDiffusion,
-                               WeightGenerator)
+from netgraph.metanets import (
+    ChunkedHypernetwork,
+    GraphHypernetwork,
+    TargetArchitecture,
+    WeightDiffusion,
+    WeightGenerator,
+)
 from netgraph.seeding import scoped_rng, seeds_global_rng
 from netgraph.validation import check_fields, integer, number, optional
 
-from .evaluate import (evaluate_classifier_generator, evaluate_signal_generator, nearest_checkpoint, summarize,
-                            zoo_summary)
+from .evaluate import (
+    evaluate_classifier_generator,
+    evaluate_signal_generator,
+    nearest_checkpoint,
+    summarize,
+    zoo_summary,
+)
 from .tasks import ClassificationTask, SineTask, make_task
 from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
 
 __all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS"]
 
-GENERATOR_KINDS = {"hypernetwork": ChunkedHypernetwork, "graph_hypernetwork": GraphHypernetwork,
-                   "weight_diffusion": WeightDiffusion}
+GENERATOR_KINDS = {
+    "hypernetwork": ChunkedHypernetwork,
+    "graph_hypernetwork": GraphHypernetwork,
+    "weight_diffusion": WeightDiffusion,
+}
 
 
 @dataclass
@@ -63,7 +76,9 @@ class GenerateRecipe:
     name: str = "generator"
     generator: dict[str, Any] = field(default_factory=lambda: {"kind": "hypernetwork"})
     task: dict[str, Any] = field(default_factory=lambda: {"kind": "classification", "data": "iris"})
-    targets: list[dict[str, Any]] = field(default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}])
+    targets: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}]
+    )
     held_out: list[dict[str, Any]] = field(default_factory=list)
     zoo_networks: dict[str, Any] | None = None
     run_checkpoints: dict[str, Any] | None = None
@@ -92,10 +107,17 @@ class GenerateRecipe:
 
 
 #: what the numeric fields of a recipe accept (checked before anything is built)
-RECIPE_RULES = {"seed": integer(0), "num_threads": optional(integer(1)), "train.steps": integer(1),
-                "train.lr": number(0, open_min=True), "train.nets_per_step": integer(1), "train.batch_size": integer(1),
-                "evaluate.n": integer(1), "evaluate.finetune_epochs": integer(0),
-                "evaluate.finetune_lr": number(0, open_min=True)}
+RECIPE_RULES = {
+    "seed": integer(0),
+    "num_threads": optional(integer(1)),
+    "train.steps": integer(1),
+    "train.lr": number(0, open_min=True),
+    "train.nets_per_step": integer(1),
+    "train.batch_size": integer(1),
+    "evaluate.n": integer(1),
+    "evaluate.finetune_epochs": integer(0),
+    "evaluate.finetune_lr": number(0, open_min=True),
+}
 
 
 def architecture_name(ref: Mapping[str, Any]) -> str:
@@ -142,8 +164,9 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     results: dict[str, Any] = {"recipe": recipe.name}
     evaluate = dict(recipe.evaluate)
     if isinstance(task, ClassificationTask):
-        results["evaluation"] = evaluate_classifier_generator(generator, {**targets, **held_out}, task,
-                                                              seed=recipe.seed, **evaluate)
+        results["evaluation"] = evaluate_classifier_generator(
+            generator, {**targets, **held_out}, task, seed=recipe.seed, **evaluate
+        )
         if zoo is not None:
             results["zoo"] = zoo_summary(zoo, zoo_nets)
         if run is not None:
@@ -152,8 +175,9 @@ def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     else:
         results["evaluation"] = _evaluate_signals(recipe, generator, task, targets, zoo, evaluate)
     clock.lap("evaluate")
-    results.update(history=history[9::10], cpu_seconds=clock.cpu, wall_seconds=clock.wall,
-                   torch_threads=torch.get_num_threads())
+    results.update(
+        history=history[9::10], cpu_seconds=clock.cpu, wall_seconds=clock.wall, torch_threads=torch.get_num_threads()
+    )
     if recipe.out_dir:
         from netgraph.hub import save
 
@@ -178,15 +202,23 @@ def _zoo(recipe: GenerateRecipe):
 
 def _run_checkpoints(recipe: GenerateRecipe, task, targets: dict[str, nn.Module]) -> TrainResult:
     if not isinstance(task, ClassificationTask) or len(targets) != 1:
-        raise ValueError("run_checkpoints trains one target architecture on a classification task; the recipe has "
-                         f"{len(targets)} targets and a {type(task).__name__}")
+        raise ValueError(
+            "run_checkpoints trains one target architecture on a classification task; the recipe has "
+            f"{len(targets)} targets and a {type(task).__name__}"
+        )
     config = {"seed": recipe.seed, **recipe.run_checkpoints}
     return checkpoints_of_one_run(next(iter(targets.values())), task.data, device=recipe.device, **config)
 
 
 @seeds_global_rng("recipe.seed")
-def _nearest_checkpoint(recipe: GenerateRecipe, generator: WeightGenerator, task: ClassificationTask,
-                        targets: dict[str, nn.Module], run: TrainResult, evaluate: dict) -> dict[str, Any]:
+def _nearest_checkpoint(
+    recipe: GenerateRecipe,
+    generator: WeightGenerator,
+    task: ClassificationTask,
+    targets: dict[str, nn.Module],
+    run: TrainResult,
+    evaluate: dict,
+) -> dict[str, Any]:
     """Distances of the networks :func:`evaluate_classifier_generator` judged (same seed, same ``n``)
     to the training checkpoints."""
     name, target = next(iter(targets.items()))
@@ -214,21 +246,28 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task,
     return GENERATOR_KINDS[kind](target, trained_on=trained_on, **config)
 
 
-def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets,
-           run: TrainResult | None = None) -> list[dict]:
+def _train(
+    recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets, run: TrainResult | None = None
+) -> list[dict]:
     train = dict(recipe.train)
     if not isinstance(generator, WeightDiffusion):
-        return train_on_task(generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train)
+        return train_on_task(
+            generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train
+        )
     if run is not None:  # p-diff: checkpoints of one run
         target = next(iter(targets.values()))
         keep = next(iter(run.weights.values())).shape[0]
-        stacked = {k: run.weights[k] if k in run.weights else v.detach().expand(keep, *v.shape)
-                   for k, v in target.state_dict().items()}
+        stacked = {
+            k: run.weights[k] if k in run.weights else v.detach().expand(keep, *v.shape)
+            for k, v in target.state_dict().items()
+        }
         graphs = from_state_dicts(target, {k: v.to(recipe.device) for k, v in stacked.items()})
         return train_weight_diffusion(generator, graphs, seed=recipe.seed, progress=recipe.progress, **train)
     if zoo is None:
-        raise ValueError("weight diffusion learns from a zoo or from checkpoints of one run: give the recipe "
-                         "zoo_networks (preset, root, architecture, split) or run_checkpoints (epochs, keep, ...)")
+        raise ValueError(
+            "weight diffusion learns from a zoo or from checkpoints of one run: give the recipe "
+            "zoo_networks (preset, root, architecture, split) or run_checkpoints (epochs, keep, ...)"
+        )
     data = ZooDataset(zoo, split="all", device=recipe.device)
     graphs = data[torch.isin(data.net_ids, zoo_nets).nonzero().flatten()].to_batch()
     condition = None
@@ -238,19 +277,23 @@ def _train(recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zo
         def condition(index: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
             return task.waves(*(waves[k][index] for k in ("amplitude", "frequency", "phase")), rng)[0]
 
-    return train_weight_diffusion(generator, graphs, condition=condition, seed=recipe.seed, progress=recipe.progress,
-                                  **train)
+    return train_weight_diffusion(
+        generator, graphs, condition=condition, seed=recipe.seed, progress=recipe.progress, **train
+    )
 
 
 def _waves(zoo, nets: torch.Tensor, device) -> dict[str, torch.Tensor]:
-    return {k: torch.tensor([zoo.rows[i][k] for i in nets.tolist()], dtype=torch.float32, device=device)
-            for k in ("amplitude", "frequency", "phase")}
+    return {
+        k: torch.tensor([zoo.rows[i][k] for i in nets.tolist()], dtype=torch.float32, device=device)
+        for k in ("amplitude", "frequency", "phase")
+    }
 
 
 def _evaluate_signals(recipe: GenerateRecipe, generator, task: SineTask, targets, zoo, evaluate) -> dict[str, Any]:
     if zoo is None:
-        raise ValueError("the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe "
-                         "zoo_networks")
+        raise ValueError(
+            "the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe zoo_networks"
+        )
     held_out = ZooDataset(zoo, split=evaluate.pop("split", "test")).net_ids
     waves = _waves(zoo, held_out, recipe.device)
     zoo_psnr = zoo.metrics["psnr"][held_out, -1]

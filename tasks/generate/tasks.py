@@ -32,11 +32,17 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from netgraph.datasets import ClassificationData, StackedModel, classification_data, evaluate_classifiers, psnr, sine_waves
+from netgraph.datasets import (
+    ClassificationData,
+    StackedModel,
+    classification_data,
+    evaluate_classifiers,
+    psnr,
+    sine_waves,
+)
 from netgraph.metanets import GeneratedNetworks
 
 __all__ = ["ClassificationTask", "SineTask", "make_task"]
-
 
 
 class ClassificationTask:
@@ -54,19 +60,26 @@ class ClassificationTask:
 
     condition = None
 
-    def __init__(self, data: str, flatten: bool = False, standardize: bool = False, split_seed: int = 0,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        data: str,
+        flatten: bool = False,
+        standardize: bool = False,
+        split_seed: int = 0,
+        device: torch.device | str = "cpu",
+    ):
         self.name = data
         raw = classification_data(data, split_seed=split_seed, device=device)
         x = {k: v.flatten(1) for k, v in raw.x.items()} if flatten else raw.x
         if standardize:
-            mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(0.1)   # constant pixels: divide by 0.1
+            mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(0.1)  # constant pixels: divide by 0.1
             x = {k: (v - mean) / std for k, v in x.items()}
         shape = (math.prod(raw.input_shape),) if flatten else raw.input_shape
         self.data = ClassificationData(raw.name, x, raw.y, shape, raw.num_classes)
 
-    def sample(self, n: int, batch_size: int, generator: torch.Generator | None = None
-               ) -> tuple[None, torch.Tensor, torch.Tensor]:
+    def sample(
+        self, n: int, batch_size: int, generator: torch.Generator | None = None
+    ) -> tuple[None, torch.Tensor, torch.Tensor]:
         """A training minibatch shared by the ``n`` networks: ``(None, x [b, *in], y [b])``."""
         x, y = self.data.x["train"], self.data.y["train"]
         index = torch.randint(0, len(y), (batch_size,), generator=generator, device=y.device)
@@ -80,7 +93,9 @@ class ClassificationTask:
         """Loss and accuracy of every network on every split: ``{"test_acc": [n], ...}`` (float64)."""
         template = nets.template
         if template is None:
-            raise TypeError("evaluating generated networks needs their module: generate them from a module, not a GraphSpec")
+            raise TypeError(
+                "evaluating generated networks needs their module: generate them from a module, not a GraphSpec"
+            )
         params = {k: nets.state_dicts()[k].detach() for k, _ in template.named_parameters()}
         return evaluate_classifiers(StackedModel(template), params, self.data)
 
@@ -96,26 +111,39 @@ class SineTask:
 
     condition = {"kind": "set", "features": 2}
 
-    def __init__(self, points: int = 64, amplitude: Sequence[float] = (0.1, 1.0), frequency: Sequence[float] = (0.5, 3.0),
-                 set_size: int = 16, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        points: int = 64,
+        amplitude: Sequence[float] = (0.1, 1.0),
+        frequency: Sequence[float] = (0.5, 3.0),
+        set_size: int = 16,
+        device: torch.device | str = "cpu",
+    ):
         if not 1 <= set_size <= points:
             raise ValueError(f"set_size must lie in [1, points={points}], got {set_size}")
         self.name, self.points, self.set_size, self.device = "sine", points, set_size, torch.device(device)
         self.amplitude, self.frequency = tuple(amplitude), tuple(frequency)
 
-    def waves(self, amplitude: torch.Tensor, frequency: torch.Tensor, phase: torch.Tensor,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def waves(
+        self,
+        amplitude: torch.Tensor,
+        frequency: torch.Tensor,
+        phase: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(condition [n, set_size, 2], coords [points, 1], values [n, points, 1])`` of given waves."""
         coords, values = sine_waves(amplitude, frequency, phase, self.points, device=self.device)
         n = values.shape[0]
         keys = torch.rand(n, self.points, generator=generator, device=self.device)
-        picked = keys.argsort(1)[:, :self.set_size]                                     # random samples per wave
-        condition = torch.stack([coords[picked, 0], values[torch.arange(n, device=self.device).unsqueeze(1), picked, 0]],
-                                dim=-1)
+        picked = keys.argsort(1)[:, : self.set_size]  # random samples per wave
+        condition = torch.stack(
+            [coords[picked, 0], values[torch.arange(n, device=self.device).unsqueeze(1), picked, 0]], dim=-1
+        )
         return condition, coords, values
 
-    def sample(self, n: int, batch_size: int = 0, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(
+        self, n: int, batch_size: int = 0, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``n`` random waves: ``(condition [n, m, 2], coords [points, 1], values [n, points, 1])``."""
         u = torch.rand(3, n, generator=generator, device=self.device)
         amplitude = self.amplitude[0] + (self.amplitude[1] - self.amplitude[0]) * u[0]

@@ -47,9 +47,20 @@ ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @seeds_global_rng("seed")  # the generators' noise
-def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTask, targets: Sequence[nn.Module],
-                  steps: int, lr: float = 1e-3, nets_per_step: int = 8, batch_size: int = 64, grad_clip: float = 1.0,
-                  seed: int = 0, eval_every: int = 0, eval_nets: int = 16, progress: bool = True) -> list[dict]:
+def train_on_task(
+    generator: WeightGenerator,
+    task: ClassificationTask | SineTask,
+    targets: Sequence[nn.Module],
+    steps: int,
+    lr: float = 1e-3,
+    nets_per_step: int = 8,
+    batch_size: int = 64,
+    grad_clip: float = 1.0,
+    seed: int = 0,
+    eval_every: int = 0,
+    eval_nets: int = 16,
+    progress: bool = True,
+) -> list[dict]:
     """Train ``generator`` on ``task`` for ``steps`` Adam steps (see the module docstring).
 
     Args:
@@ -61,8 +72,9 @@ def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTas
         one row per step: ``{"step", "loss"}`` (+ ``"val_acc"`` at evaluation steps).
     """
     if steps < 1 or not targets:
-        raise ValueError(f"train_on_task needs steps >= 1 and at least one target; got steps={steps}, "
-                         f"{len(targets)} targets")
+        raise ValueError(
+            f"train_on_task needs steps >= 1 and at least one target; got steps={steps}, {len(targets)} targets"
+        )
     device = next(generator.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
     generator.train()
@@ -79,15 +91,30 @@ def train_on_task(generator: WeightGenerator, task: ClassificationTask | SineTas
         if eval_every and row["step"] % eval_every == 0 and isinstance(task, ClassificationTask):
             row["val_acc"] = mean_val_accuracy(generator, task, targets, eval_nets)
 
-    history = step_loop(generator.parameters(), loss_of_step, steps, lr, grad_clip,
-                        f"train {type(generator).__name__}", progress, after_step)
+    history = step_loop(
+        generator.parameters(),
+        loss_of_step,
+        steps,
+        lr,
+        grad_clip,
+        f"train {type(generator).__name__}",
+        progress,
+        after_step,
+    )
     generator.eval()
     return history
 
 
-def step_loop(parameters: Iterable[nn.Parameter], loss_of_step: Callable[[int], torch.Tensor], steps: int, lr: float,
-              grad_clip: float | None = 1.0, desc: str = "train", progress: bool = True,
-              after_step: Callable[[dict], None] | None = None) -> list[dict]:
+def step_loop(
+    parameters: Iterable[nn.Parameter],
+    loss_of_step: Callable[[int], torch.Tensor],
+    steps: int,
+    lr: float,
+    grad_clip: float | None = 1.0,
+    desc: str = "train",
+    progress: bool = True,
+    after_step: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """The one step loop of the generators: ``steps`` Adam steps at a constant ``lr`` on
     ``loss_of_step(step)`` (steps count from 1), clipping the gradient norm to ``grad_clip``
     (``None``: no clipping). ``after_step(row)`` may add entries to each ``{"step", "loss"}`` row.
@@ -106,8 +133,10 @@ def step_loop(parameters: Iterable[nn.Parameter], loss_of_step: Callable[[int], 
     for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress):
         loss = loss_of_step(step)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: the loss is {loss.item()} at step {step}; lower the learning rate "
-                                     f"(lr={lr}) or check the inputs")
+            raise FloatingPointError(
+                f"{desc}: the loss is {loss.item()} at step {step}; lower the learning rate "
+                f"(lr={lr}) or check the inputs"
+            )
         optimizer.zero_grad()
         loss.backward()
         if grad_clip is not None:
@@ -121,8 +150,9 @@ def step_loop(parameters: Iterable[nn.Parameter], loss_of_step: Callable[[int], 
 
 
 @torch.no_grad()
-def mean_val_accuracy(generator: WeightGenerator, task: ClassificationTask, targets: Sequence[nn.Module],
-                      n: int) -> float:
+def mean_val_accuracy(
+    generator: WeightGenerator, task: ClassificationTask, targets: Sequence[nn.Module], n: int
+) -> float:
     """Mean validation accuracy of ``n`` fresh networks per target."""
     was_training = generator.training
     generator.eval()
@@ -132,10 +162,19 @@ def mean_val_accuracy(generator: WeightGenerator, task: ClassificationTask, targ
 
 
 @seeds_global_rng("seed")
-def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_steps: int, steps: int,
-                           batch_size: int = 64, lr: float = 1e-3, condition: ConditionFn | None = None,
-                           input_noise: float = 0.001, latent_noise: float = 0.1, seed: int = 0,
-                           progress: bool = True) -> list[dict]:
+def train_weight_diffusion(
+    model: WeightDiffusion,
+    graphs: Batch,
+    autoencoder_steps: int,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    condition: ConditionFn | None = None,
+    input_noise: float = 0.001,
+    latent_noise: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict]:
     """Train the autoencoder, then the denoiser, of ``model`` on the networks of ``graphs`` (a batch
     of the model's architecture, e.g. ``ZooDataset(...).to_batch()``).
 
@@ -148,8 +187,10 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
         one row per step, ``{"stage": "autoencoder" | "diffusion", "step", "loss"}``.
     """
     if (model.condition is None) != (condition is None):
-        raise ValueError("a conditioned WeightDiffusion needs condition=... (the condition of each training network) "
-                         "and an unconditioned one takes none")
+        raise ValueError(
+            "a conditioned WeightDiffusion needs condition=... (the condition of each training network) "
+            "and an unconditioned one takes none"
+        )
     device = model.token_mean.device
     rng = torch.Generator(device).manual_seed(seed)
     model.fit_normalization(graphs)
@@ -161,9 +202,18 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
         index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
         return model.autoencoder_loss(tokens[index], valid, input_noise, latent_noise)
 
-    history = [{"stage": "autoencoder", **row} for row in
-               step_loop(model.autoencoder.parameters(), autoencoder_loss, autoencoder_steps, lr, None,
-                         "train weight autoencoder", progress)]
+    history = [
+        {"stage": "autoencoder", **row}
+        for row in step_loop(
+            model.autoencoder.parameters(),
+            autoencoder_loss,
+            autoencoder_steps,
+            lr,
+            None,
+            "train weight autoencoder",
+            progress,
+        )
+    ]
     model.eval()
     with torch.no_grad():
         model.latent_std.fill_(float(model.autoencoder.encode(tokens).std()))
@@ -175,15 +225,26 @@ def train_weight_diffusion(model: WeightDiffusion, graphs: Batch, autoencoder_st
         index = torch.randint(0, num, (min(batch_size, num),), generator=rng, device=device)
         return model.denoising_loss(latents[index], condition(index, rng) if condition is not None else None)
 
-    history += [{"stage": "diffusion", **row} for row in
-                step_loop(trained, denoising_loss, steps, lr, 1.0, "train latent denoiser", progress)]
+    history += [
+        {"stage": "diffusion", **row}
+        for row in step_loop(trained, denoising_loss, steps, lr, 1.0, "train latent denoiser", progress)
+    ]
     model.eval()
     return history
 
 
-def checkpoints_of_one_run(target: nn.Module, data: ClassificationData, epochs: int, keep: int, lr: float = 1e-3,
-                           keep_lr: float = 1e-4, optimizer: str = "adam", batch_size: int = 32, seed: int = 0,
-                           device: torch.device | str = "cpu") -> TrainResult:
+def checkpoints_of_one_run(
+    target: nn.Module,
+    data: ClassificationData,
+    epochs: int,
+    keep: int,
+    lr: float = 1e-3,
+    keep_lr: float = 1e-4,
+    optimizer: str = "adam",
+    batch_size: int = 32,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
     """``keep`` checkpoints of one run of ``target`` on ``data`` (p-diff's protocol).
 
     One network (seeded by ``seed``) trains for ``epochs`` at ``lr`` with the zoos' training loop
@@ -197,9 +258,18 @@ def checkpoints_of_one_run(target: nn.Module, data: ClassificationData, epochs: 
     if epochs < 1 or keep < 1:
         raise ValueError(f"checkpoints_of_one_run needs epochs >= 1 and keep >= 1; got epochs={epochs}, keep={keep}")
     rng = torch.Generator(device).manual_seed(seed)
-    first = train_classifiers(target, data, {"learning_rate": [lr], "optimizer": [optimizer]}, epochs, [epochs],
-                              batch_size, rng, device)
-    last = train_classifiers(target, data, {"learning_rate": [keep_lr], "optimizer": [optimizer]}, keep,
-                             range(1, keep + 1), batch_size, rng, device,
-                             initial={k: v[:, -1] for k, v in first.weights.items()})
+    first = train_classifiers(
+        target, data, {"learning_rate": [lr], "optimizer": [optimizer]}, epochs, [epochs], batch_size, rng, device
+    )
+    last = train_classifiers(
+        target,
+        data,
+        {"learning_rate": [keep_lr], "optimizer": [optimizer]},
+        keep,
+        range(1, keep + 1),
+        batch_size,
+        rng,
+        device,
+        initial={k: v[:, -1] for k, v in first.weights.items()},
+    )
     return TrainResult({k: v[0] for k, v in last.weights.items()}, {k: v[0] for k, v in last.metrics.items()})

@@ -73,22 +73,42 @@ class PruneResult:
         """A markdown table of the stages."""
         lines = ["| stage | params | FLOPs | speed-up | val acc | test acc |", "|---|---:|---:|---:|---:|---:|"]
         for r in self.rows:
-            lines.append(f"| {r['stage']} | {r['params']:,} | {r['flops']:,} | {r['speedup']:.2f}x | "
-                         f"{r['val_acc']:.4f} | {r['test_acc']:.4f} |")
+            lines.append(
+                f"| {r['stage']} | {r['params']:,} | {r['flops']:,} | {r['speedup']:.2f}x | "
+                f"{r['val_acc']:.4f} | {r['test_acc']:.4f} |"
+            )
         return "\n".join(lines)
 
 
 def _row(stage: str, model: nn.Module, x: torch.Tensor, data: ClassificationData, base_flops: int | None) -> dict:
     flops, params = measure(model, x)
-    return {"stage": stage, "params": params, "flops": flops, "speedup": (base_flops or flops) / flops,
-            "val_acc": accuracy(model, data, "val"), "test_acc": accuracy(model, data, "test")}
+    return {
+        "stage": stage,
+        "params": params,
+        "flops": flops,
+        "speedup": (base_flops or flops) / flops,
+        "val_acc": accuracy(model, data, "val"),
+        "test_acc": accuracy(model, data, "test"),
+    }
 
 
-def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speedup: float = 2.0,
-          data: str | ClassificationData = "digits", *, arch: str | None = None, method: str | None = None,
-          finetune_epochs: int = 5, lr: float = 1e-3, norm: str = "l1", step: float = 0.05, seed: int = 0,
-          metanet_name: str = "gmn", structures: tuple[str, ...] = ("channels", "heads"),
-          device: torch.device | str = "cpu") -> PruneResult:
+def prune(
+    model: nn.Module,
+    metanet: nn.Module | str | Path | None = None,
+    speedup: float = 2.0,
+    data: str | ClassificationData = "digits",
+    *,
+    arch: str | None = None,
+    method: str | None = None,
+    finetune_epochs: int = 5,
+    lr: float = 1e-3,
+    norm: str = "l1",
+    step: float = 0.05,
+    seed: int = 0,
+    metanet_name: str = "gmn",
+    structures: tuple[str, ...] = ("channels", "heads"),
+    device: torch.device | str = "cpu",
+) -> PruneResult:
     """Prune ``model`` to ``speedup`` times fewer FLOPs, fine-tune it, and measure it before and after.
 
     Args:
@@ -122,15 +142,19 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
     try:
         model(x)
     except RuntimeError as exc:
-        raise ValueError(f"the model does not take inputs of shape {list(data_shape(loaded))} from data="
-                         f"{loaded.name!r}; check arch= and data= ({exc})") from exc
+        raise ValueError(
+            f"the model does not take inputs of shape {list(data_shape(loaded))} from data="
+            f"{loaded.name!r}; check arch= and data= ({exc})"
+        ) from exc
     rows = [_row("original", model, x, loaded, None)]
     base_flops = rows[0]["flops"]
     if method == "metanet":
         from .meta import load_metanet
+
         net = load_metanet(metanet, metanet_name, device)
-        model = apply_metanet(model, net, spec_for(model, x).kernel_shape if arch is None else
-                              get_family(arch).kernel_shape, x)
+        model = apply_metanet(
+            model, net, spec_for(model, x).kernel_shape if arch is None else get_family(arch).kernel_shape, x
+        )
         rows.append(_row("edited", model, x, loaded, base_flops))
     if method == "torch_pruning":
         heads = any(g.kind == "heads" for g in prunable_groups(spec_for(model, x), structures))
@@ -144,15 +168,28 @@ def prune(model: nn.Module, metanet: nn.Module | str | Path | None = None, speed
     return PruneResult(pruned, method, rows, history)
 
 
-def save_pruned(folder: str | Path, model: nn.Module, arch: str, data_shape: tuple[int, ...], num_classes: int,
-                arch_kwargs: Mapping[str, Any] | None = None, info: Mapping[str, Any] | None = None) -> Path:
+def save_pruned(
+    folder: str | Path,
+    model: nn.Module,
+    arch: str,
+    data_shape: tuple[int, ...],
+    num_classes: int,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``model.safetensors`` and ``prune_config.json`` (family, kwargs, data shape, every
     parameter's shape, ``info``) so :func:`load_pruned` rebuilds the pruned module."""
     folder = Path(folder)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_safetensors(folder / MODEL_FILE, state, {"arch": arch, "format": "netgraph-pruned/1"})
-    config = {"arch": arch, "arch_kwargs": dict(arch_kwargs or {}), "data_shape": list(data_shape),
-              "num_classes": num_classes, "shapes": {k: list(v.shape) for k, v in state.items()}, **dict(info or {})}
+    config = {
+        "arch": arch,
+        "arch_kwargs": dict(arch_kwargs or {}),
+        "data_shape": list(data_shape),
+        "num_classes": num_classes,
+        "shapes": {k: list(v.shape) for k, v in state.items()},
+        **dict(info or {}),
+    }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
     return folder
 
@@ -169,6 +206,7 @@ def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: 
     config = json.loads((folder / CONFIG_JSON).read_text())
     if config.get("format") == "netgraph-pruned/2":
         from .models import rebuild
+
         return rebuild(folder, config, device)
     model = get_family(config["arch"]).build(config["data_shape"], config["num_classes"], **config["arch_kwargs"])
     resize_like(model, {k: tuple(v) for k, v in config["shapes"].items()})
@@ -176,29 +214,42 @@ def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: 
     return model.to(device).eval()
 
 
-def load_model_file(path: str | Path, arch: str, data_shape: tuple[int, ...], num_classes: int,
-                    arch_kwargs: Mapping[str, Any] | None = None) -> nn.Module:
+def load_model_file(
+    path: str | Path,
+    arch: str,
+    data_shape: tuple[int, ...],
+    num_classes: int,
+    arch_kwargs: Mapping[str, Any] | None = None,
+) -> nn.Module:
     """A network of family ``arch`` with the state dict in ``path`` (``.safetensors``, or ``.pt`` /
     ``.pth`` holding a state dict); smaller (already pruned) shapes are accepted."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"model={str(path)!r} does not exist; give a .safetensors state dict of an "
-                                f"arch={arch} network")
+        raise FileNotFoundError(
+            f"model={str(path)!r} does not exist; give a .safetensors state dict of an arch={arch} network"
+        )
     try:
-        state = load_file(str(path)) if path.suffix == ".safetensors" else \
-            torch.load(path, map_location="cpu", weights_only=True)
+        state = (
+            load_file(str(path))
+            if path.suffix == ".safetensors"
+            else torch.load(path, map_location="cpu", weights_only=True)
+        )
     except Exception as exc:  # noqa: BLE001 - corrupt files raise many types; name the file
-        raise ValueError(f"cannot read model={str(path)!r} as a state dict ({type(exc).__name__}: {exc}); give a "
-                         ".safetensors file written by save_file(model.state_dict())") from exc
+        raise ValueError(
+            f"cannot read model={str(path)!r} as a state dict ({type(exc).__name__}: {exc}); give a "
+            ".safetensors file written by save_file(model.state_dict())"
+        ) from exc
     if not isinstance(state, Mapping):
         raise ValueError(f"model={str(path)!r} holds a {type(state).__name__}, not a state dict")
     model = get_family(arch).build(data_shape, num_classes, **dict(arch_kwargs or {}))
     expected = set(model.state_dict())
     if set(state) != expected:
         missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise ValueError(f"model={str(path)!r} is not an arch={arch} network for inputs {list(data_shape)} and "
-                         f"{num_classes} classes: missing keys {missing[:3]}, unexpected keys {extra[:3]}; check "
-                         "arch= and data=")
+        raise ValueError(
+            f"model={str(path)!r} is not an arch={arch} network for inputs {list(data_shape)} and "
+            f"{num_classes} classes: missing keys {missing[:3]}, unexpected keys {extra[:3]}; check "
+            "arch= and data="
+        )
     resize_like(model, {k: tuple(v.shape) for k, v in state.items()})
     model.load_state_dict(state)
     return model.eval()

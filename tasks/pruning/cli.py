@@ -44,11 +44,21 @@ __all__ = ["main", "run", "FIGURE", "CONFIG_RULES"]
 FIGURE = "accuracy_vs_speedup.png"
 
 #: what each numeric field of ``configs/prune/prune.yaml`` accepts (checked before anything runs)
-CONFIG_RULES = {"step": number(0, 1, open_min=True, open_max=True), "seed": integer(0),
-                "num_threads": optional(integer(1)), "finetune.epochs": integer(0),
-                "finetune.lr": number(0, open_min=True), "base.epochs": integer(1), "base.lr": number(0, open_min=True),
-                "meta.num_nets": integer(2), "meta.zoo_epochs": integer(1), "meta.sparsity": number(0),
-                "meta.epochs": integer(1), "meta.batch_size": integer(1), "meta.lr": number(0, open_min=True)}
+CONFIG_RULES = {
+    "step": number(0, 1, open_min=True, open_max=True),
+    "seed": integer(0),
+    "num_threads": optional(integer(1)),
+    "finetune.epochs": integer(0),
+    "finetune.lr": number(0, open_min=True),
+    "base.epochs": integer(1),
+    "base.lr": number(0, open_min=True),
+    "meta.num_nets": integer(2),
+    "meta.zoo_epochs": integer(1),
+    "meta.sparsity": number(0),
+    "meta.epochs": integer(1),
+    "meta.batch_size": integer(1),
+    "meta.lr": number(0, open_min=True),
+}
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult, Path]:
@@ -76,12 +86,27 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult
             finetune(model, data, int(values["base"]["epochs"]), lr=float(values["base"]["lr"]), seed=seed)
         save_safetensors(out / "original.safetensors", model.state_dict(), {"arch": arch})
     metanet = _metanet(values, arch, kwargs, data, out, seed, device)
-    result = prune(model, metanet, speedup, data, arch=arch, method=values.get("method"),
-                   finetune_epochs=int(values["finetune"]["epochs"]), lr=float(values["finetune"]["lr"]),
-                   norm=values["norm"], step=float(values["step"]), seed=seed, metanet_name=values["metanet_name"],
-                   device=device)
-    info = {"method": result.method, "speedup_target": speedup, "table": result.rows,
-            "source": values.get("model") or "trained by netgraph-prune"}
+    result = prune(
+        model,
+        metanet,
+        speedup,
+        data,
+        arch=arch,
+        method=values.get("method"),
+        finetune_epochs=int(values["finetune"]["epochs"]),
+        lr=float(values["finetune"]["lr"]),
+        norm=values["norm"],
+        step=float(values["step"]),
+        seed=seed,
+        metanet_name=values["metanet_name"],
+        device=device,
+    )
+    info = {
+        "method": result.method,
+        "speedup_target": speedup,
+        "table": result.rows,
+        "source": values.get("model") or "trained by netgraph-prune",
+    }
     save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
     write_text(out / "table.md", result.table() + "\n")
     write_figure(lambda viz: viz.plot_pruning([result], title=f"{arch}: {result.method}"), out / FIGURE)
@@ -95,18 +120,37 @@ def _structures(values: dict[str, Any]) -> tuple[str, ...]:
 def _run_hf(values: dict[str, Any], speedup: float) -> tuple[TextPruneResult, Path]:
     model, tokenizer = load_hf(values["model"])
     if tokenizer is None:
-        raise ValueError(f"model={values['model']!r} has no tokenizer; netgraph-prune distils Hugging Face text "
-                         "encoders on text (prune other models from Python with prune_to_speedup)")
+        raise ValueError(
+            f"model={values['model']!r} has no tokenizer; netgraph-prune distils Hugging Face text "
+            "encoders on text (prune other models from Python with prune_to_speedup)"
+        )
     text = values.get("text") or {}
     method = values.get("method") or "magnitude"
-    result = prune_text_encoder(model, tokenizer, speedup, method, load_sentences(text.get("sentences"), text),
-                                val=int(text.get("val", 64)), test=int(text.get("test", 128)),
-                                max_length=int(text.get("max_length", 32)), epochs=int(values["finetune"]["epochs"]),
-                                lr=float(text.get("lr", 1e-4)), structures=_structures(values), norm=values["norm"],
-                                step=float(values["step"]), seed=int(values["seed"]), device=values["device"])
+    result = prune_text_encoder(
+        model,
+        tokenizer,
+        speedup,
+        method,
+        load_sentences(text.get("sentences"), text),
+        val=int(text.get("val", 64)),
+        test=int(text.get("test", 128)),
+        max_length=int(text.get("max_length", 32)),
+        epochs=int(values["finetune"]["epochs"]),
+        lr=float(text.get("lr", 1e-4)),
+        structures=_structures(values),
+        norm=values["norm"],
+        step=float(values["step"]),
+        seed=int(values["seed"]),
+        device=values["device"],
+    )
     out = Path(values["out"])
-    save_pruned_hf(out, model, result.model, tokenizer, {"method": method, "speedup_target": speedup,
-                                                         "table": result.rows, "source": str(values["model"])})
+    save_pruned_hf(
+        out,
+        model,
+        result.model,
+        tokenizer,
+        {"method": method, "speedup_target": speedup, "table": result.rows, "source": str(values["model"])},
+    )
     write_text(out / "table.md", result.table() + "\n")
     return result, out
 
@@ -114,13 +158,29 @@ def _run_hf(values: dict[str, Any], speedup: float) -> tuple[TextPruneResult, Pa
 def _run_factory(values: dict[str, Any], speedup: float) -> tuple[PruneResult, Path]:
     ref, kwargs = str(values["model"]), dict(values.get("model_kwargs") or {})
     model = load_factory(ref, kwargs, values.get("weights"))
-    result = prune(model, None, speedup, values["data"], method=values.get("method"),
-                   finetune_epochs=int(values["finetune"]["epochs"]), lr=float(values["finetune"]["lr"]),
-                   norm=values["norm"], step=float(values["step"]), seed=int(values["seed"]),
-                   structures=_structures(values), device=values["device"])
+    result = prune(
+        model,
+        None,
+        speedup,
+        values["data"],
+        method=values.get("method"),
+        finetune_epochs=int(values["finetune"]["epochs"]),
+        lr=float(values["finetune"]["lr"]),
+        norm=values["norm"],
+        step=float(values["step"]),
+        seed=int(values["seed"]),
+        structures=_structures(values),
+        device=values["device"],
+    )
     out = Path(values["out"])
-    save_pruned_factory(out, model, result.model, ref, kwargs, {"method": result.method, "speedup_target": speedup,
-                                                                "table": result.rows})
+    save_pruned_factory(
+        out,
+        model,
+        result.model,
+        ref,
+        kwargs,
+        {"method": result.method, "speedup_target": speedup, "table": result.rows},
+    )
     write_text(out / "table.md", result.table() + "\n")
     return result, out
 
@@ -132,14 +192,23 @@ def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, s
     if ref != "train":
         return str(ref)
     if kwargs != get_family(arch).defaults and kwargs:
-        raise ValueError("metanet=train builds its zoo with the family's default widths; drop arch.kwargs overrides "
-                         "or train the metanet with train_pruning_metanet")
+        raise ValueError(
+            "metanet=train builds its zoo with the family's default widths; drop arch.kwargs overrides "
+            "or train the metanet with train_pruning_metanet"
+        )
     meta = values["meta"]
-    trained = train_pruning_metanet(arch, data, num_nets=int(meta["num_nets"]), zoo_epochs=int(meta["zoo_epochs"]),
-                                    metanet=values["metanet_name"], metanet_config=meta.get("metanet"),
-                                    sparsity=float(meta["sparsity"]),
-                                    train={"epochs": int(meta["epochs"]), "batch_size": int(meta["batch_size"]),
-                                           "lr": float(meta["lr"])}, seed=seed, device=device)
+    trained = train_pruning_metanet(
+        arch,
+        data,
+        num_nets=int(meta["num_nets"]),
+        zoo_epochs=int(meta["zoo_epochs"]),
+        metanet=values["metanet_name"],
+        metanet_config=meta.get("metanet"),
+        sparsity=float(meta["sparsity"]),
+        train={"epochs": int(meta["epochs"]), "batch_size": int(meta["batch_size"]), "lr": float(meta["lr"])},
+        seed=seed,
+        device=device,
+    )
     trained.metanet.save_pretrained(out / "metanet")
     return trained.metanet
 
@@ -148,9 +217,11 @@ def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, s
 def main(cfg: DictConfig) -> None:
     result, out = run(cfg)
     name = OmegaConf.select(cfg, "model") or OmegaConf.select(cfg, "arch.name")
-    print(f"{name} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
-          f"(target {cfg.speedup}x):\n\n{result.table()}\n\npruned model: {out}/model.safetensors "
-          f"(+ prune_config.json; load with netgraph.tasks.pruning.load_pruned('{out}'))")
+    print(
+        f"{name} pruned by {result.method} to {result.speedup:.2f}x fewer FLOPs "
+        f"(target {cfg.speedup}x):\n\n{result.table()}\n\npruned model: {out}/model.safetensors "
+        f"(+ prune_config.json; load with netgraph.tasks.pruning.load_pruned('{out}'))"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ from netgraph.datasets.offline_data import CLASSIFICATION_DATASETS, SPLITS, Clas
 __all__ = ["load_data", "data_shape"]
 
 
-def load_data(data: str | ClassificationData, flatten: bool = False, device: torch.device | str = "cpu",
-              split_seed: int = 0) -> ClassificationData:
+def load_data(
+    data: str | ClassificationData, flatten: bool = False, device: torch.device | str = "cpu", split_seed: int = 0
+) -> ClassificationData:
     """``data`` (a bundled set's name, a tensors file, or ``ClassificationData``) on ``device``;
     inputs flattened to ``[n, features]`` when ``flatten``."""
     if isinstance(data, ClassificationData):
@@ -40,8 +41,13 @@ def load_data(data: str | ClassificationData, flatten: bool = False, device: tor
     else:
         loaded = _from_file(Path(str(data)))
     if flatten:
-        loaded = ClassificationData(loaded.name, {k: v.flatten(1) for k, v in loaded.x.items()}, loaded.y,
-                                    (int(torch.tensor(loaded.input_shape).prod()),), loaded.num_classes)
+        loaded = ClassificationData(
+            loaded.name,
+            {k: v.flatten(1) for k, v in loaded.x.items()},
+            loaded.y,
+            (int(torch.tensor(loaded.input_shape).prod()),),
+            loaded.num_classes,
+        )
     return loaded.to(device)
 
 
@@ -52,11 +58,14 @@ def data_shape(data: ClassificationData) -> tuple[int, ...]:
 
 def _from_file(path: Path) -> ClassificationData:
     if not path.is_file():
-        raise FileNotFoundError(f"data={str(path)!r} is neither a bundled data set {list(CLASSIFICATION_DATASETS)} "
-                                "nor a file; give a .pt or .safetensors file with x_train, y_train, x_val, y_val, "
-                                "x_test, y_test")
+        raise FileNotFoundError(
+            f"data={str(path)!r} is neither a bundled data set {list(CLASSIFICATION_DATASETS)} "
+            "nor a file; give a .pt or .safetensors file with x_train, y_train, x_val, y_val, "
+            "x_test, y_test"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
         tensors = load_file(str(path))
     else:
         tensors = torch.load(path, map_location="cpu", weights_only=True)
@@ -84,5 +93,7 @@ def _from_callable(ref: str) -> ClassificationData:
         return result
     if isinstance(result, Mapping):
         return _from_tensors(ref, result, f"data={ref!r} (its return value)")
-    raise ValueError(f"data={ref!r} returned a {type(result).__name__}; it must return ClassificationData or a dict "
-                     "of x_train, y_train, x_val, y_val, x_test, y_test tensors")
+    raise ValueError(
+        f"data={ref!r} returned a {type(result).__name__}; it must return ClassificationData or a dict "
+        "of x_train, y_train, x_val, y_val, x_test, y_test tensors"
+    )

@@ -36,9 +36,15 @@ from netgraph.types import NodeType
 from .groups import NORMS, group_importance, prunable_groups
 from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, measure, remove_units
 
-__all__ = ["prune_to_speedup", "spec_for",
-           "torch_pruning_to_speedup", "apply_metanet", "output_layers", "check_speedup",
-           "METHODS"]
+__all__ = [
+    "prune_to_speedup",
+    "spec_for",
+    "torch_pruning_to_speedup",
+    "apply_metanet",
+    "output_layers",
+    "check_speedup",
+    "METHODS",
+]
 
 METHODS = ("magnitude", "metanet", "torch_pruning")
 
@@ -65,9 +71,15 @@ def spec_for(model: nn.Module, example_inputs: ExampleInputs) -> "netgraph.Graph
     return netgraph.spec_of(model, example_inputs)
 
 
-def prune_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: float, norm: str = "l1",
-                     step: float = 0.05, max_steps: int | None = None,
-                     structures: Sequence[str] = ("channels", "heads")) -> nn.Module:
+def prune_to_speedup(
+    model: nn.Module,
+    example_inputs: ExampleInputs,
+    speedup: float,
+    norm: str = "l1",
+    step: float = 0.05,
+    max_steps: int | None = None,
+    structures: Sequence[str] = ("channels", "heads"),
+) -> nn.Module:
     """A pruned copy of ``model`` with ``FLOPs(model) / FLOPs(copy) >= speedup``, by graph magnitude.
 
     Args:
@@ -92,8 +104,10 @@ def prune_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: f
     base_flops = measure(pruned, example_inputs)[0]
     original = {g.name: g.units for g in prunable_groups(spec_for(pruned, example_inputs), structures)}
     if not original:
-        raise ValueError(f"{type(model).__name__} has no prunable group of kinds {list(structures)} (no hidden "
-                         "Conv / Linear units or attention heads outside fixed outputs)")
+        raise ValueError(
+            f"{type(model).__name__} has no prunable group of kinds {list(structures)} (no hidden "
+            "Conv / Linear units or attention heads outside fixed outputs)"
+        )
     limit = max_steps or math.ceil(1 / step)
     for k in range(1, limit + 1):
         if base_flops / measure(pruned, example_inputs)[0] >= speedup:
@@ -110,8 +124,10 @@ def prune_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: f
             remove_units(pruned, removal, spec)
     reached = base_flops / measure(pruned, example_inputs)[0]
     if reached < speedup:
-        raise ValueError(f"cannot reach speedup={speedup}: pruning every group to one unit gives {reached:.2f}x; "
-                         "ask for a smaller speedup")
+        raise ValueError(
+            f"cannot reach speedup={speedup}: pruning every group to one unit gives {reached:.2f}x; "
+            "ask for a smaller speedup"
+        )
     return pruned
 
 
@@ -126,8 +142,14 @@ def output_layers(model: nn.Module, example_inputs: ExampleInputs | None = None)
     return out
 
 
-def torch_pruning_to_speedup(model: nn.Module, example_inputs: ExampleInputs, speedup: float, step: float = 0.05,
-                             p: int = 2, heads_and_neurons: bool = False) -> nn.Module:
+def torch_pruning_to_speedup(
+    model: nn.Module,
+    example_inputs: ExampleInputs,
+    speedup: float,
+    step: float = 0.05,
+    p: int = 2,
+    heads_and_neurons: bool = False,
+) -> nn.Module:
     """A pruned copy of ``model`` by Torch-Pruning's ``MetaPruner`` with group-norm importance
     (``GroupMagnitudeImportance(p)``), ``step`` of every layer's channels per step, to ``speedup``.
 
@@ -149,18 +171,28 @@ def torch_pruning_to_speedup(model: nn.Module, example_inputs: ExampleInputs, sp
         spec = spec_for(pruned, example_inputs)
         rooted, num_heads = set(), {}
         for group in prunable_groups(spec, ("heads", "channels")):
-            layers = {pc.param.rsplit(".", 1)[0] for pc in spec.edge_pieces
-                      if pc.rows is None and bool(torch.isin(pc.out_nodes, group.nodes).any())}
+            layers = {
+                pc.param.rsplit(".", 1)[0]
+                for pc in spec.edge_pieces
+                if pc.rows is None and bool(torch.isin(pc.out_nodes, group.nodes).any())
+            }
             rooted |= layers
             if group.kind == "heads":
                 for name in layers:
                     layer = pruned.get_submodule(name)
                     num_heads[layer] = group.units
                     heads[layer] = (pruned.get_submodule(name.rpartition(".")[0]), layer.out_features // group.units)
-        options = {"ignored_layers": [m for n, m in pruned.named_modules() if n not in rooted and
-                                      isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.Embedding))],
-                   "num_heads": num_heads, "prune_num_heads": True, "prune_head_dims": False,
-                   "head_pruning_ratio": ratio}
+        options = {
+            "ignored_layers": [
+                m
+                for n, m in pruned.named_modules()
+                if n not in rooted and isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.Embedding))
+            ],
+            "num_heads": num_heads,
+            "prune_num_heads": True,
+            "prune_head_dims": False,
+            "head_pruning_ratio": ratio,
+        }
     if heads_and_neurons:
         # one-shot at growing ratios: Torch-Pruning's iterative head schedule loses track of head counts
         reference = pruned
@@ -168,19 +200,34 @@ def torch_pruning_to_speedup(model: nn.Module, example_inputs: ExampleInputs, sp
         for k in range(1, steps + 1):
             candidate = copy.deepcopy(reference).eval()
             layers = dict(candidate.named_modules())
-            opts = {**options, "ignored_layers": [layers[names[m]] for m in options["ignored_layers"]],
-                    "num_heads": {layers[names[m]]: v for m, v in options["num_heads"].items()},
-                    "head_pruning_ratio": min(1.0, k * step) * (1 - 1e-6)}
-            tp.pruner.MetaPruner(candidate, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
-                                 pruning_ratio=opts["head_pruning_ratio"], iterative_steps=1, **opts).step()
+            opts = {
+                **options,
+                "ignored_layers": [layers[names[m]] for m in options["ignored_layers"]],
+                "num_heads": {layers[names[m]]: v for m, v in options["num_heads"].items()},
+                "head_pruning_ratio": min(1.0, k * step) * (1 - 1e-6),
+            }
+            tp.pruner.MetaPruner(
+                candidate,
+                example_inputs,
+                importance=tp.importance.GroupMagnitudeImportance(p=p),
+                pruning_ratio=opts["head_pruning_ratio"],
+                iterative_steps=1,
+                **opts,
+            ).step()
             for layer, (parent, head_dim) in heads.items():
                 _set_heads(layers[names[parent]], layers[names[layer]].out_features, head_dim)
             pruned = candidate
             if base_flops / measure(pruned, example_inputs)[0] >= speedup:
                 break
     else:
-        pruner = tp.pruner.MetaPruner(pruned, example_inputs, importance=tp.importance.GroupMagnitudeImportance(p=p),
-                                      pruning_ratio=ratio, iterative_steps=steps, **options)
+        pruner = tp.pruner.MetaPruner(
+            pruned,
+            example_inputs,
+            importance=tp.importance.GroupMagnitudeImportance(p=p),
+            pruning_ratio=ratio,
+            iterative_steps=steps,
+            **options,
+        )
         for _ in range(steps):
             if base_flops / measure(pruned, example_inputs)[0] >= speedup:
                 break
@@ -201,12 +248,18 @@ def _set_heads(attention: nn.Module, width: int, head_dim: int) -> None:
 
 
 @torch.no_grad()
-def apply_metanet(model: nn.Module, metanet: nn.Module, kernel_shape: tuple[int, ...] = (),
-                  example_inputs: ExampleInputs | None = None) -> nn.Module:
+def apply_metanet(
+    model: nn.Module,
+    metanet: nn.Module,
+    kernel_shape: tuple[int, ...] = (),
+    example_inputs: ExampleInputs | None = None,
+) -> nn.Module:
     """A copy of ``model`` carrying ``metanet.edit`` of its weights (one forward pass of the metanet)."""
     if not getattr(metanet, "can_edit", False):
-        raise ValueError(f"the metanet ({type(metanet).__name__}) has no edit head; meta-pruning needs a metanet "
-                         "built with edit=True (see train_pruning_metanet)")
+        raise ValueError(
+            f"the metanet ({type(metanet).__name__}) has no edit head; meta-pruning needs a metanet "
+            "built with edit=True (see train_pruning_metanet)"
+        )
     device = next(metanet.parameters()).device
     edited_model = copy.deepcopy(model)
     spec = netgraph.spec_of(edited_model) if example_inputs is None else spec_for(edited_model, example_inputs)

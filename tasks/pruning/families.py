@@ -70,8 +70,10 @@ def _mlp(shape, classes, hidden=(64, 64), activation="relu"):
 
 def _image_channels(shape, name):
     if len(shape) != 3:
-        raise ValueError(f"arch={name} needs image data [C, H, W]; this data has inputs of shape {list(shape)} "
-                         "(use arch=mlp for tabular data)")
+        raise ValueError(
+            f"arch={name} needs image data [C, H, W]; this data has inputs of shape {list(shape)} "
+            "(use arch=mlp for tabular data)"
+        )
     return shape[0]
 
 
@@ -95,8 +97,12 @@ FAMILIES: dict[str, Family] = {
     "vgg": Family("vgg", _vgg, {"widths": [16, 16, "M", 32, 32, "M"]}, kernel_shape=(3, 3)),
     "resnet": Family("resnet", _resnet, {"depth": 20, "width": 8}, kernel_shape=(3, 3), zoo_ready=False),
     "resnet56": Family("resnet56", _resnet, {"depth": 56, "width": 16}, kernel_shape=(3, 3), zoo_ready=False),
-    "vit": Family("vit", _vit, {"patch": 2, "dim": 32, "depth": 2, "heads": 4, "head_dim": 8, "mlp_hidden": 64},
-                  kernel_shape=(2, 2)),
+    "vit": Family(
+        "vit",
+        _vit,
+        {"patch": 2, "dim": 32, "depth": 2, "heads": 4, "head_dim": 8, "mlp_hidden": 64},
+        kernel_shape=(2, 2),
+    ),
 }
 
 

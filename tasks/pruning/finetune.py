@@ -39,8 +39,10 @@ def accuracy(model: nn.Module, data: ClassificationData, split: str = "test", ba
     was_training = model.training
     model.eval()
     x, y = data.x[split], data.y[split]
-    correct = sum(int((model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum())
-                  for i in range(0, len(y), batch_size))
+    correct = sum(
+        int((model(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum())
+        for i in range(0, len(y), batch_size)
+    )
     model.train(was_training)
     return correct / max(len(y), 1)
 
@@ -59,15 +61,28 @@ class IndexBatches:
         return math.ceil(self.size / self.batch_size)
 
     def __iter__(self):
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)) \
-            if self.shuffle else torch.arange(self.size)
+        order = (
+            torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+            if self.shuffle
+            else torch.arange(self.size)
+        )
         return iter(order.split(self.batch_size))
 
 
-def fit_batches(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor], torch.Tensor],
-                score: Callable[[nn.Module, torch.Tensor], tuple[float, float]], train_size: int, val_size: int,
-                epochs: int, lr: float, batch_size: int, weight_decay: float = 0.0, seed: int = 0,
-                device: torch.device | str = "cpu", metric: str = "score") -> list[dict[str, float]]:
+def fit_batches(
+    model: nn.Module,
+    loss: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    score: Callable[[nn.Module, torch.Tensor], tuple[float, float]],
+    train_size: int,
+    val_size: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    metric: str = "score",
+) -> list[dict[str, float]]:
     """Train ``model`` in place for ``epochs`` with :class:`~netgraph.tasks.Trainer` (AdamW, constant then
     cosine-decayed ``lr``) and load its best-validation epoch.
 
@@ -84,23 +99,48 @@ def fit_batches(model: nn.Module, loss: Callable[[nn.Module, torch.Tensor], torc
 
     def outputs(m, idx):
         total, count = score(m, idx)
-        return {"total": torch.tensor([float(total)], dtype=torch.float64),
-                "count": torch.tensor([float(count)], dtype=torch.float64)}
+        return {
+            "total": torch.tensor([float(total)], dtype=torch.float64),
+            "count": torch.tensor([float(count)], dtype=torch.float64),
+        }
 
-    objective = FunctionObjective(loss=loss, outputs=outputs,
-                                  metrics=lambda o: {metric: float(o["total"].sum() / o["count"].sum())},
-                                  monitor=metric, mode="max")
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=0.0,
-                         grad_clip=None, seed=seed, device=str(device), progress=False)
-    result = Trainer(model, objective, config).fit(IndexBatches(train_size, batch_size, True, seed),
-                                                   IndexBatches(val_size, 1024, False))
+    objective = FunctionObjective(
+        loss=loss,
+        outputs=outputs,
+        metrics=lambda o: {metric: float(o["total"].sum() / o["count"].sum())},
+        monitor=metric,
+        mode="max",
+    )
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup=0.0,
+        grad_clip=None,
+        seed=seed,
+        device=str(device),
+        progress=False,
+    )
+    result = Trainer(model, objective, config).fit(
+        IndexBatches(train_size, batch_size, True, seed), IndexBatches(val_size, 1024, False)
+    )
     model.eval()
-    return [{"epoch": r["epoch"], "train_loss": r["train_loss"], f"val_{metric}": r[f"val_{metric}"]}
-            for r in result.history]
+    return [
+        {"epoch": r["epoch"], "train_loss": r["train_loss"], f"val_{metric}": r[f"val_{metric}"]}
+        for r in result.history
+    ]
 
 
-def finetune(model: nn.Module, data: ClassificationData, epochs: int, lr: float = 1e-3, batch_size: int = 64,
-             weight_decay: float = 0.0, seed: int = 0) -> list[dict[str, float]]:
+def finetune(
+    model: nn.Module,
+    data: ClassificationData,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> list[dict[str, float]]:
     """Fine-tune the classifier ``model`` in place on ``data`` (cross-entropy) for ``epochs`` and load its
     best-validation epoch. Returns one row ``{epoch, train_loss, val_acc}`` per epoch."""
     x, y = data.x["train"], data.y["train"]
@@ -114,5 +154,6 @@ def finetune(model: nn.Module, data: ClassificationData, epochs: int, lr: float 
         idx = idx.to(vy.device)
         return float((m(vx[idx]).argmax(-1) == vy[idx]).sum()), len(idx)
 
-    return fit_batches(model, loss, score, len(y), len(vy), epochs, lr, batch_size, weight_decay, seed,
-                       x.device, metric="acc")
+    return fit_batches(
+        model, loss, score, len(y), len(vy), epochs, lr, batch_size, weight_decay, seed, x.device, metric="acc"
+    )

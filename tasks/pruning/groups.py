@@ -31,8 +31,16 @@ from netgraph.masks import parameter_masks
 from netgraph.spec import GraphSpec, SymmetryGroup
 from netgraph.types import NodeType, Norm
 
-__all__ = ["PruneGroup", "prunable_groups", "node_scores", "group_importance", "group_lasso", "NORMS", "KINDS",
-           "group_kind"]
+__all__ = [
+    "PruneGroup",
+    "prunable_groups",
+    "node_scores",
+    "group_importance",
+    "group_lasso",
+    "NORMS",
+    "KINDS",
+    "group_kind",
+]
 
 NORMS = ("l1", "l2")
 KINDS = ("channels", "heads", "normalized")
@@ -97,8 +105,9 @@ def prunable_groups(spec: GraphSpec, kinds: Sequence[str] = ("channels", "heads"
             pieces = owner[first].unique()
             if len(pieces) == 1 and int(pieces) >= 0:
                 piece = spec.edge_pieces[int(pieces)]
-                result.append(PruneGroup(group.index, group.name, group.nodes, piece.param.rsplit(".", 1)[0],
-                                         row[first], kind))
+                result.append(
+                    PruneGroup(group.index, group.name, group.nodes, piece.param.rsplit(".", 1)[0], row[first], kind)
+                )
                 break
     return result
 

@@ -61,23 +61,35 @@ class PruningZoo:
         return self.val_acc.shape[0]
 
 
-def build_pruning_zoo(arch: str = "mlp", data: str | ClassificationData = "digits", num_nets: int = 32,
-                      epochs: int = 10, seed: int = 0, device: torch.device | str = "cpu") -> PruningZoo:
+def build_pruning_zoo(
+    arch: str = "mlp",
+    data: str | ClassificationData = "digits",
+    num_nets: int = 32,
+    epochs: int = 10,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> PruningZoo:
     """Train ``num_nets`` networks of family ``arch`` on ``data`` with varied learning rates, weight
     decays and initialisations (all at once, :func:`netgraph.datasets.train_classifiers`)."""
     family = get_family(arch)
     if not family.zoo_ready:
-        raise ValueError(f"arch={arch} has BatchNorm, which zoo training does not support; meta-train on "
-                         "arch=mlp or arch=vgg (prune resnets with metanet=none)")
+        raise ValueError(
+            f"arch={arch} has BatchNorm, which zoo training does not support; meta-train on "
+            "arch=mlp or arch=vgg (prune resnets with metanet=none)"
+        )
     loaded = load_data(data, flatten=family.flatten, device=device)
     base = family.build(data_shape(loaded), loaded.num_classes).to(device)
     generator = torch.Generator().manual_seed(seed)
     uniform = torch.rand(3, num_nets, generator=generator)
-    hparams = {"learning_rate": (10 ** (-3 + uniform[0])).tolist(), "weight_decay": (10 ** (-6 + 3 * uniform[1])).tolist(),
-               "optimizer": ["adam"] * num_nets,
-               "init": ["he_normal" if u < 0.5 else "glorot_uniform" for u in uniform[2].tolist()]}
-    result = train_classifiers(base, loaded, hparams, epochs=epochs, checkpoints=[epochs], generator=generator,
-                               device=device)
+    hparams = {
+        "learning_rate": (10 ** (-3 + uniform[0])).tolist(),
+        "weight_decay": (10 ** (-6 + 3 * uniform[1])).tolist(),
+        "optimizer": ["adam"] * num_nets,
+        "init": ["he_normal" if u < 0.5 else "glorot_uniform" for u in uniform[2].tolist()],
+    }
+    result = train_classifiers(
+        base, loaded, hparams, epochs=epochs, checkpoints=[epochs], generator=generator, device=device
+    )
     weights = {k: v[:, -1] for k, v in result.weights.items()}
     return PruningZoo(arch, base, weights, result.metrics["val_acc"][:, -1], loaded)
 
@@ -96,8 +108,17 @@ class _MetaBatch:
 class _ZooLoader:
     """Batches of (networks, data) for the Trainer; each epoch's order drawn from ``(seed, epoch)``."""
 
-    def __init__(self, zoo: PruningZoo, nets: torch.Tensor, split: str, batch_size: int, data_batch: int,
-                 kernel_shape: tuple[int, ...], seed: int, shuffle: bool):
+    def __init__(
+        self,
+        zoo: PruningZoo,
+        nets: torch.Tensor,
+        split: str,
+        batch_size: int,
+        data_batch: int,
+        kernel_shape: tuple[int, ...],
+        seed: int,
+        shuffle: bool,
+    ):
         self.zoo, self.nets, self.split = zoo, nets, split
         self.batch_size, self.data_batch = batch_size, data_batch
         self.spec = spec_for(zoo.base, zoo.data.x["train"][:1]).with_kernel_shape(kernel_shape)
@@ -114,9 +135,12 @@ class _ZooLoader:
         order = self.nets[torch.randperm(len(self.nets), generator=generator)] if self.shuffle else self.nets
         x, y = self.zoo.data.x[self.split], self.zoo.data.y[self.split]
         for start in range(0, len(order), self.batch_size):
-            ids = order[start:start + self.batch_size]
-            rows = torch.randperm(len(y), generator=generator)[:self.data_batch] if self.shuffle else \
-                torch.arange(min(len(y), self.data_batch))
+            ids = order[start : start + self.batch_size]
+            rows = (
+                torch.randperm(len(y), generator=generator)[: self.data_batch]
+                if self.shuffle
+                else torch.arange(min(len(y), self.data_batch))
+            )
             stacked = {k: v[ids.to(v.device)] for k, v in self.zoo.weights.items()}
             graphs = netgraph.from_state_dicts(self.spec, stacked)
             yield _MetaBatch(graphs, x[rows.to(x.device)], y[rows.to(y.device)])
@@ -139,8 +163,11 @@ def _objective(base: nn.Module, groups, sparsity: float) -> FunctionObjective:
     def outputs(metanet, batch):
         ce, lasso = parts(metanet, batch)
         count = torch.tensor([float(batch.num_graphs)], dtype=torch.float64)
-        return {"ce": ce.detach().reshape(1).double().cpu(), "lasso": lasso.detach().reshape(1).double().cpu(),
-                "count": count}
+        return {
+            "ce": ce.detach().reshape(1).double().cpu(),
+            "lasso": lasso.detach().reshape(1).double().cpu(),
+            "count": count,
+        }
 
     def metrics(out):
         w = out["count"] / out["count"].sum()
@@ -159,12 +186,23 @@ class MetaPruningRun:
     zoo: PruningZoo
 
 
-def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "digits", *,
-                          zoo: PruningZoo | None = None, num_nets: int = 32, zoo_epochs: int = 10,
-                          metanet: str = "gmn", metanet_config: Mapping[str, Any] | None = None,
-                          sparsity: float = 1e-3, train: TrainConfig | Mapping[str, Any] | None = None,
-                          data_batch: int = 256, val_fraction: float = 0.25, run_dir: str | Path | None = None,
-                          seed: int = 0, device: torch.device | str = "cpu") -> MetaPruningRun:
+def train_pruning_metanet(
+    arch: str = "mlp",
+    data: str | ClassificationData = "digits",
+    *,
+    zoo: PruningZoo | None = None,
+    num_nets: int = 32,
+    zoo_epochs: int = 10,
+    metanet: str = "gmn",
+    metanet_config: Mapping[str, Any] | None = None,
+    sparsity: float = 1e-3,
+    train: TrainConfig | Mapping[str, Any] | None = None,
+    data_batch: int = 256,
+    val_fraction: float = 0.25,
+    run_dir: str | Path | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> MetaPruningRun:
     """Train a pruning metanet on a zoo of ``arch`` networks (see the module docstring).
 
     Args:
@@ -179,8 +217,13 @@ def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "d
         val_fraction: share of the zoo's networks held out to select the checkpoint.
         run_dir: checkpoints and ``history.csv`` (``None``: in memory).
     """
-    cfg = TrainConfig.from_any({"epochs": 10, "batch_size": 8, "progress": False, **dict(train or {}),
-                                "seed": seed, "device": str(device)}) if not isinstance(train, TrainConfig) else train
+    cfg = (
+        TrainConfig.from_any(
+            {"epochs": 10, "batch_size": 8, "progress": False, **dict(train or {}), "seed": seed, "device": str(device)}
+        )
+        if not isinstance(train, TrainConfig)
+        else train
+    )
     zoo = zoo if zoo is not None else build_pruning_zoo(arch, data, num_nets, zoo_epochs, seed, device)
     family = get_family(zoo.arch)
     kernel_shape = family.kernel_shape
@@ -189,17 +232,28 @@ def train_pruning_metanet(arch: str = "mlp", data: str | ClassificationData = "d
     order = torch.randperm(len(zoo), generator=torch.Generator().manual_seed(seed))
     n_val = max(1, round(len(zoo) * val_fraction))
     if len(zoo) - n_val < 1:
-        raise ValueError(f"a zoo of {len(zoo)} networks is too small to split into train and validation; use "
-                         "num_nets >= 2")
+        raise ValueError(
+            f"a zoo of {len(zoo)} networks is too small to split into train and validation; use num_nets >= 2"
+        )
     train_loader = _ZooLoader(zoo, order[n_val:], "train", cfg.batch_size, data_batch, kernel_shape, seed, True)
     val_loader = _ZooLoader(zoo, order[:n_val], "val", cfg.batch_size, data_batch, kernel_shape, seed, False)
     settings = {**dict(metanet_config or {}), "edit": True, "edge_features": max(1, spec.kernel_numel)}
     settings.setdefault("out_features", 0)
     with scoped_rng(seed):
         model = create_metanet(metanet, **settings)
-    trainer = Trainer(model, _objective(zoo.base, groups, sparsity), cfg, run_dir=run_dir,
-                      metadata={"name": f"meta-prune-{zoo.arch}", "metanet": metanet, "config": settings,
-                                "arch": zoo.arch, "sparsity": sparsity})
+    trainer = Trainer(
+        model,
+        _objective(zoo.base, groups, sparsity),
+        cfg,
+        run_dir=run_dir,
+        metadata={
+            "name": f"meta-prune-{zoo.arch}",
+            "metanet": metanet,
+            "config": settings,
+            "arch": zoo.arch,
+            "sparsity": sparsity,
+        },
+    )
     fit = trainer.fit(train_loader, val_loader)
     return MetaPruningRun(trainer.model.eval(), fit, zoo)
 
@@ -212,7 +266,9 @@ def load_metanet(ref: str | Path | nn.Module, name: str = "gmn", device: torch.d
     try:
         model = cls.from_pretrained(str(ref))
     except Exception as exc:  # noqa: BLE001 - hub / file errors are many; name the input
-        raise FileNotFoundError(f"cannot load a {name} metanet from metanet={str(ref)!r}: give a folder written "
-                                "by save_pretrained (e.g. from train_pruning_metanet), a cached Hub id, or "
-                                f"metanet=none for magnitude pruning ({type(exc).__name__}: {exc})") from exc
+        raise FileNotFoundError(
+            f"cannot load a {name} metanet from metanet={str(ref)!r}: give a folder written "
+            "by save_pretrained (e.g. from train_pruning_metanet), a cached Hub id, or "
+            f"metanet=none for magnitude pruning ({type(exc).__name__}: {exc})"
+        ) from exc
     return model.to(device).eval()

@@ -38,14 +38,34 @@ from netgraph.io import save_safetensors, write_text
 
 from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, resize_like
 
-__all__ = ["is_hf_model", "load_hf", "load_factory", "changed_attributes", "save_pruned_hf", "save_pruned_factory",
-           "rebuild", "CONFIG_JSON", "MODEL_FILE"]
+__all__ = [
+    "is_hf_model",
+    "load_hf",
+    "load_factory",
+    "changed_attributes",
+    "save_pruned_hf",
+    "save_pruned_factory",
+    "rebuild",
+    "CONFIG_JSON",
+    "MODEL_FILE",
+]
 
 CONFIG_JSON = "prune_config.json"
 MODEL_FILE = "model.safetensors"
-_SIZE_ATTRS = ("in_features", "out_features", "in_channels", "out_channels", "groups", "num_features",
-               "normalized_shape", "num_channels", "num_embeddings", "embedding_dim", *HEAD_COUNT_ATTRS,
-               *HEAD_WIDTH_ATTRS)
+_SIZE_ATTRS = (
+    "in_features",
+    "out_features",
+    "in_channels",
+    "out_channels",
+    "groups",
+    "num_features",
+    "normalized_shape",
+    "num_channels",
+    "num_embeddings",
+    "embedding_dim",
+    *HEAD_COUNT_ATTRS,
+    *HEAD_WIDTH_ATTRS,
+)
 
 
 def is_hf_model(ref: str | Path) -> bool:
@@ -57,6 +77,7 @@ def is_hf_model(ref: str | Path) -> bool:
         return False
     try:
         import transformers
+
         transformers.AutoConfig.from_pretrained(str(ref), local_files_only=True)
     except Exception:  # noqa: BLE001 - not a cached Hub id
         return False
@@ -65,6 +86,7 @@ def is_hf_model(ref: str | Path) -> bool:
 
 def _hf_class(config: Any):
     import transformers
+
     for name in getattr(config, "architectures", None) or []:
         if hasattr(transformers, name):
             return getattr(transformers, name)
@@ -74,12 +96,15 @@ def _hf_class(config: Any):
 def load_hf(ref: str | Path) -> tuple[nn.Module, Any]:
     """``(model, tokenizer or None)`` of a local folder or cached Hub id, offline, in eval mode."""
     import transformers
+
     try:
         config = transformers.AutoConfig.from_pretrained(str(ref), local_files_only=True)
         model = _hf_class(config).from_pretrained(str(ref), local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - many error types; name the input and the remedy
-        raise ValueError(f"cannot load model={str(ref)!r} with transformers ({type(exc).__name__}: {exc}); give a "
-                         "save_pretrained folder or a Hub id in the local cache (runs are offline)") from exc
+        raise ValueError(
+            f"cannot load model={str(ref)!r} with transformers ({type(exc).__name__}: {exc}); give a "
+            "save_pretrained folder or a Hub id in the local cache (runs are offline)"
+        ) from exc
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(ref), local_files_only=True)
     except Exception:  # noqa: BLE001 - a model without a tokenizer (e.g. vision) is fine
@@ -96,13 +121,16 @@ def load_factory(ref: str, kwargs: Mapping[str, Any] | None = None, weights: str
     if weights is not None:
         path = Path(str(weights))
         if not path.is_file():
-            raise FileNotFoundError(f"weights={str(path)!r} does not exist; give the .safetensors state dict of "
-                                    f"{ref}(**model_kwargs)")
+            raise FileNotFoundError(
+                f"weights={str(path)!r} does not exist; give the .safetensors state dict of {ref}(**model_kwargs)"
+            )
         state = load_file(str(path))
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"weights={str(path)!r} do not fit {ref}(**model_kwargs): missing keys {missing[:3]}, "
-                             f"unexpected keys {unexpected[:3]}; check model_kwargs")
+            raise ValueError(
+                f"weights={str(path)!r} do not fit {ref}(**model_kwargs): missing keys {missing[:3]}, "
+                f"unexpected keys {unexpected[:3]}; check model_kwargs"
+            )
     return model.eval()
 
 
@@ -113,8 +141,12 @@ def changed_attributes(original: nn.Module, pruned: nn.Module) -> dict[str, dict
     for name, module in pruned.named_modules():
         for attr in _SIZE_ATTRS:
             value = getattr(module, attr, None)
-            if isinstance(value, (int, tuple)) and not isinstance(value, bool) and name in before and \
-                    getattr(before[name], attr, None) != value:
+            if (
+                isinstance(value, (int, tuple))
+                and not isinstance(value, bool)
+                and name in before
+                and getattr(before[name], attr, None) != value
+            ):
                 changed.setdefault(name, {})[attr] = list(value) if isinstance(value, tuple) else value
     return changed
 
@@ -123,27 +155,49 @@ def _shapes(model: nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-def save_pruned_hf(folder: str | Path, original: nn.Module, pruned: nn.Module, tokenizer: Any = None,
-                   info: Mapping[str, Any] | None = None) -> Path:
+def save_pruned_hf(
+    folder: str | Path,
+    original: nn.Module,
+    pruned: nn.Module,
+    tokenizer: Any = None,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
     """``pruned.save_pretrained(folder)`` (+ tokenizer) and ``prune_config.json`` (shapes, attributes, info)."""
     folder = Path(folder)
     pruned.save_pretrained(str(folder))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(folder))
-    config = {"format": "netgraph-pruned/2", "library": "transformers", "shapes": _shapes(pruned),
-              "attributes": changed_attributes(original, pruned), **dict(info or {})}
+    config = {
+        "format": "netgraph-pruned/2",
+        "library": "transformers",
+        "shapes": _shapes(pruned),
+        "attributes": changed_attributes(original, pruned),
+        **dict(info or {}),
+    }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
     return folder
 
 
-def save_pruned_factory(folder: str | Path, original: nn.Module, pruned: nn.Module, factory: str,
-                        kwargs: Mapping[str, Any] | None = None, info: Mapping[str, Any] | None = None) -> Path:
+def save_pruned_factory(
+    folder: str | Path,
+    original: nn.Module,
+    pruned: nn.Module,
+    factory: str,
+    kwargs: Mapping[str, Any] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
     """``model.safetensors`` + ``prune_config.json`` (factory, kwargs, shapes, attributes, info)."""
     folder = Path(folder)
     state = {k: v.detach().contiguous().cpu() for k, v in pruned.state_dict().items()}
     save_safetensors(folder / MODEL_FILE, state, {"factory": factory, "format": "netgraph-pruned/2"})
-    config = {"format": "netgraph-pruned/2", "factory": factory, "kwargs": dict(kwargs or {}),
-              "shapes": _shapes(pruned), "attributes": changed_attributes(original, pruned), **dict(info or {})}
+    config = {
+        "format": "netgraph-pruned/2",
+        "factory": factory,
+        "kwargs": dict(kwargs or {}),
+        "shapes": _shapes(pruned),
+        "attributes": changed_attributes(original, pruned),
+        **dict(info or {}),
+    }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
     return folder
 
@@ -152,6 +206,7 @@ def rebuild(folder: Path, config: Mapping[str, Any], device: torch.device | str 
     """The pruned module of a ``netgraph-pruned/2`` folder (Hugging Face or factory)."""
     if config.get("library") == "transformers":
         import transformers
+
         hf_config = transformers.AutoConfig.from_pretrained(str(folder), local_files_only=True)
         cls = _hf_class(hf_config)
         model = cls.from_config(hf_config) if cls is transformers.AutoModel else cls._from_config(hf_config)
@@ -162,6 +217,7 @@ def rebuild(folder: Path, config: Mapping[str, Any], device: torch.device | str 
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = set(getattr(model, "_tied_weights_keys", None) or [])
     if unexpected or [k for k in missing if k not in tied]:
-        raise ValueError(f"{folder / MODEL_FILE} does not fit the rebuilt model: missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]}")
+        raise ValueError(
+            f"{folder / MODEL_FILE} does not fit the rebuilt model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model.to(device).eval()

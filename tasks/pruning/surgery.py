@@ -38,8 +38,15 @@ from netgraph.trace import ExampleInputs
 
 from .groups import group_kind
 
-__all__ = ["remove_units", "remove_channels", "measure", "resize_like", "dependency_graph", "HEAD_COUNT_ATTRS",
-           "HEAD_WIDTH_ATTRS"]
+__all__ = [
+    "remove_units",
+    "remove_channels",
+    "measure",
+    "resize_like",
+    "dependency_graph",
+    "HEAD_COUNT_ATTRS",
+    "HEAD_WIDTH_ATTRS",
+]
 
 #: integer attributes of an attention module holding its number of heads (updated when heads go)
 HEAD_COUNT_ATTRS = ("num_attention_heads", "num_heads", "n_heads", "heads", "n_head")
@@ -60,8 +67,12 @@ def dependency_graph(model: nn.Module, example_inputs: ExampleInputs):
     return _tp().DependencyGraph().build_dependency(model, example_inputs=example_inputs)
 
 
-def remove_units(model: nn.Module, removal: Mapping[int, torch.Tensor], spec: GraphSpec | None = None,
-                 example_inputs: ExampleInputs | None = None) -> dict[str, dict[str, Any]]:
+def remove_units(
+    model: nn.Module,
+    removal: Mapping[int, torch.Tensor],
+    spec: GraphSpec | None = None,
+    example_inputs: ExampleInputs | None = None,
+) -> dict[str, dict[str, Any]]:
     """Remove, in place, units ``removal[group_index]`` of level-0 symmetry groups of ``spec``.
 
     Args:
@@ -79,8 +90,9 @@ def remove_units(model: nn.Module, removal: Mapping[int, torch.Tensor], spec: Gr
     keep = torch.ones(spec.num_nodes, dtype=torch.bool)
     for index, units in removal.items():
         if not 0 <= int(index) < len(spec.groups) or spec.groups[int(index)].level != 0:
-            raise ValueError(f"group {index} is not a level-0 symmetry group of this spec; give indices of "
-                             "prunable_groups(spec)")
+            raise ValueError(
+                f"group {index} is not a level-0 symmetry group of this spec; give indices of prunable_groups(spec)"
+            )
         group = spec.groups[int(index)]
         units = torch.as_tensor(units, dtype=torch.long).reshape(-1).unique()
         if len(units) == 0:
@@ -101,8 +113,9 @@ def remove_units(model: nn.Module, removal: Mapping[int, torch.Tensor], spec: Gr
         if piece.groups > 1:
             conv_groups[piece.param.rsplit(".", 1)[0]] = groups
     for piece in spec.node_pieces:
-        parts.setdefault(piece.param, []).append((piece.rows[0] if piece.rows else 0,
-                                                  _cut_nodes(piece, state[piece.param], keep)))
+        parts.setdefault(piece.param, []).append(
+            (piece.rows[0] if piece.rows else 0, _cut_nodes(piece, state[piece.param], keep))
+        )
     new = {}
     for name, pieces in parts.items():
         pieces.sort(key=lambda p: p[0])
@@ -113,8 +126,12 @@ def remove_units(model: nn.Module, removal: Mapping[int, torch.Tensor], spec: Gr
     return changed
 
 
-def remove_channels(model: nn.Module, channels: Mapping[str, torch.Tensor], spec: GraphSpec | None = None,
-                    example_inputs: ExampleInputs | None = None) -> dict[str, dict[str, Any]]:
+def remove_channels(
+    model: nn.Module,
+    channels: Mapping[str, torch.Tensor],
+    spec: GraphSpec | None = None,
+    example_inputs: ExampleInputs | None = None,
+) -> dict[str, dict[str, Any]]:
     """Remove, in place, output channels ``channels[layer name]`` of Conv / Linear layers, with every
     unit of the symmetry groups they belong to (see :func:`remove_units`)."""
     spec = spec if spec is not None else netgraph.spec_of(model, example_inputs)
@@ -123,28 +140,34 @@ def remove_channels(model: nn.Module, channels: Mapping[str, torch.Tensor], spec
     for name, idxs in channels.items():
         piece = by_layer.get(name)
         if piece is None:
-            raise ValueError(f"{name!r} is not a weight layer of this model; give names of Conv / Linear layers "
-                             f"such as {sorted(by_layer)[:4]}")
+            raise ValueError(
+                f"{name!r} is not a weight layer of this model; give names of Conv / Linear layers "
+                f"such as {sorted(by_layer)[:4]}"
+            )
         idxs = torch.as_tensor(idxs, dtype=torch.long).reshape(-1)
         if len(idxs) and (int(idxs.min()) < 0 or int(idxs.max()) >= piece.n_out):
             raise ValueError(f"channel indices of {name!r} must lie in [0, {piece.n_out}); got {idxs.tolist()}")
         nodes = piece.out_nodes[idxs]
         group = spec.sym_group[nodes, 0]
         if bool((group < 0).any()):
-            raise ValueError(f"channels {idxs[group < 0].tolist()} of {name!r} cannot be removed: they are fixed "
-                             "(network outputs, or tied by conflicting couplings)")
+            raise ValueError(
+                f"channels {idxs[group < 0].tolist()} of {name!r} cannot be removed: they are fixed "
+                "(network outputs, or tied by conflicting couplings)"
+            )
         for g, u in zip(group.tolist(), spec.sym_unit[nodes, 0].tolist()):
             removal.setdefault(g, []).append(u)
     return remove_units(model, {g: torch.tensor(u) for g, u in removal.items()}, spec)
 
 
 def _cut_edges(spec: GraphSpec, piece: EdgePiece, tensor: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, int]:
-    block = tensor if piece.rows is None else tensor[piece.rows[0]: piece.rows[1]]
+    block = tensor if piece.rows is None else tensor[piece.rows[0] : piece.rows[1]]
     merged = _merged_dims(tuple(block.shape), tuple(piece.view))
     if merged is None:
-        raise ValueError(f"'{piece.param}' is stored as {tuple(block.shape)} but read as {piece.view}; surgery "
-                         "cuts parameters whose stored dims merge consecutive dims of how they are read")
-    canonical = block.reshape(piece.view).permute(piece.perm)   # [n_out, n_in, *kernel]
+        raise ValueError(
+            f"'{piece.param}' is stored as {tuple(block.shape)} but read as {piece.view}; surgery "
+            "cuts parameters whose stored dims merge consecutive dims of how they are read"
+        )
+    canonical = block.reshape(piece.view).permute(piece.perm)  # [n_out, n_in, *kernel]
     keep_out = keep[piece.out_nodes]
     keep_in = keep[piece.in_nodes].view(piece.groups, piece.n_in)
     keep_group = keep_in.any(1)
@@ -183,7 +206,7 @@ def _merged_dims(shape: tuple[int, ...], view: tuple[int, ...]) -> list[list[int
 
 
 def _cut_nodes(piece: NodePiece, tensor: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    values = tensor if piece.rows is None else tensor[piece.rows[0]: piece.rows[1]]
+    values = tensor if piece.rows is None else tensor[piece.rows[0] : piece.rows[1]]
     return values[keep[piece.nodes]].contiguous()
 
 
@@ -220,8 +243,11 @@ def _sync_attributes(model: nn.Module, conv_groups: Mapping[str, int] | None = N
             groups = conv_groups.get(name, module.groups)
             out_c, per_group = module.weight.shape[:2]
             transposed = module.transposed
-            update = {"groups": groups, "out_channels": per_group * groups if transposed else out_c,
-                      "in_channels": out_c if transposed else per_group * groups}
+            update = {
+                "groups": groups,
+                "out_channels": per_group * groups if transposed else out_c,
+                "in_channels": out_c if transposed else per_group * groups,
+            }
         elif isinstance(module, nn.Linear):
             update = {"out_features": module.weight.shape[0], "in_features": module.weight.shape[1]}
         elif isinstance(module, nn.modules.batchnorm._NormBase):
@@ -247,8 +273,9 @@ def _sync_heads(model: nn.Module, spec: GraphSpec, removal: Mapping[int, torch.T
     for index, units in removal.items():
         group = spec.groups[int(index)]
         gone = len(torch.as_tensor(units).reshape(-1).unique())
-        layers = {p.param.rsplit(".", 1)[0] for p in spec.edge_pieces
-                  if bool(torch.isin(p.out_nodes, group.nodes).any())}
+        layers = {
+            p.param.rsplit(".", 1)[0] for p in spec.edge_pieces if bool(torch.isin(p.out_nodes, group.nodes).any())
+        }
         if gone == 0 or not layers or group_kind(spec, group) != "heads":
             continue
         parents = {name.rpartition(".")[0] for name in layers}
@@ -281,14 +308,18 @@ def measure(model: nn.Module, example_inputs: ExampleInputs) -> tuple[int, int]:
     return int(flops), int(params)
 
 
-def resize_like(model: nn.Module, shapes: Mapping[str, tuple[int, ...]],
-                attributes: Mapping[str, Mapping[str, Any]] | None = None) -> nn.Module:
+def resize_like(
+    model: nn.Module, shapes: Mapping[str, tuple[int, ...]], attributes: Mapping[str, Mapping[str, Any]] | None = None
+) -> nn.Module:
     """Reshape, in place, the parameters and buffers of a freshly built ``model`` to the ``shapes`` of a
     pruned state dict, then set module ``attributes`` (as :func:`remove_units` returns them; conv
     ``groups``, head counts) so that ``load_state_dict`` fits and the forward pass runs."""
     current = model.state_dict()
-    new = {k: torch.zeros(tuple(v), dtype=current[k].dtype, device=current[k].device)
-           for k, v in shapes.items() if k in current and tuple(current[k].shape) != tuple(v)}
+    new = {
+        k: torch.zeros(tuple(v), dtype=current[k].dtype, device=current[k].device)
+        for k, v in shapes.items()
+        if k in current and tuple(current[k].shape) != tuple(v)
+    }
     _assign(model, new, {})
     groups = {name: attrs["groups"] for name, attrs in (attributes or {}).items() if "groups" in attrs}
     _sync_attributes(model, groups)
@@ -299,6 +330,7 @@ def resize_like(model: nn.Module, shapes: Mapping[str, tuple[int, ...]],
     current = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     wrong = sorted(k for k, shape in shapes.items() if current.get(k) != tuple(shape))
     if wrong:
-        raise ValueError(f"cannot reshape the model to the saved shapes of {wrong[:3]}: the saved model is not of "
-                         "this architecture")
+        raise ValueError(
+            f"cannot reshape the model to the saved shapes of {wrong[:3]}: the saved model is not of this architecture"
+        )
     return model

@@ -34,16 +34,29 @@ from .engine import check_speedup, prune_to_speedup, torch_pruning_to_speedup
 from .finetune import fit_batches
 from .surgery import measure
 
-__all__ = ["docstring_sentences", "encode", "mean_pooled", "distill", "prune_text_encoder", "TextPruneResult",
-           "DEFAULT_PACKAGES", "load_sentences"]
+__all__ = [
+    "docstring_sentences",
+    "encode",
+    "mean_pooled",
+    "distill",
+    "prune_text_encoder",
+    "TextPruneResult",
+    "DEFAULT_PACKAGES",
+    "load_sentences",
+]
 
 #: packages whose docstrings make the default offline text (all installed with netgraph's dependencies)
 DEFAULT_PACKAGES = ("torch", "transformers", "sklearn", "scipy", "numpy")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
-def docstring_sentences(packages: Sequence[str] = DEFAULT_PACKAGES, limit: int | None = None, min_words: int = 6,
-                        max_words: int = 40, seed: int = 0) -> list[str]:
+def docstring_sentences(
+    packages: Sequence[str] = DEFAULT_PACKAGES,
+    limit: int | None = None,
+    min_words: int = 6,
+    max_words: int = 40,
+    seed: int = 0,
+) -> list[str]:
     """Up to ``limit`` distinct prose sentences (``min_words``..``max_words`` words) from the docstrings of
     the installed ``packages``, in a shuffled order fixed by ``seed``."""
     found: set[str] = set()
@@ -57,14 +70,18 @@ def docstring_sentences(packages: Sequence[str] = DEFAULT_PACKAGES, limit: int |
             for doc in _docstrings(path):
                 for sentence in _SENTENCE.split(" ".join(doc.split())):
                     words = sentence.split()
-                    if min_words <= len(words) <= max_words and sentence[0].isupper() and \
-                            sum(w.isalpha() for w in words) >= 0.7 * len(words):
+                    if (
+                        min_words <= len(words) <= max_words
+                        and sentence[0].isupper()
+                        and sum(w.isalpha() for w in words) >= 0.7 * len(words)
+                    ):
                         found.add(sentence)
             if limit is not None and len(found) >= 20 * limit:
                 break
     if not found:
-        raise ValueError(f"no docstring sentences found in packages {list(packages)}; give installed packages or "
-                         "your own sentences")
+        raise ValueError(
+            f"no docstring sentences found in packages {list(packages)}; give installed packages or your own sentences"
+        )
     ordered = sorted(found)
     order = torch.randperm(len(ordered), generator=torch.Generator().manual_seed(seed)).tolist()
     return [ordered[i] for i in order][:limit]
@@ -75,8 +92,7 @@ def _docstrings(path: Path) -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="ignore"))
     except (SyntaxError, ValueError):
         return []
-    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef,
-                                                                     ast.AsyncFunctionDef)))]
+    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)))]
     return [d for d in (ast.get_docstring(n) for n in nodes) if d]
 
 
@@ -93,6 +109,7 @@ def load_sentences(source: str | Sequence[str] | None = None, options: Mapping[s
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if ":" in source:
         from netgraph.architectures import resolve_factory
+
         sentences = resolve_factory(source)()
         if isinstance(sentences, (list, tuple)) and all(isinstance(s, str) for s in sentences):
             return list(sentences)
@@ -102,8 +119,9 @@ def load_sentences(source: str | Sequence[str] | None = None, options: Mapping[s
 
 def encode(tokenizer: Any, sentences: Sequence[str], max_length: int = 32) -> dict[str, torch.Tensor]:
     """Tokenised ``sentences`` padded / truncated to ``max_length``: ``{name: [n, max_length]}``."""
-    return dict(tokenizer(list(sentences), return_tensors="pt", padding="max_length", truncation=True,
-                          max_length=max_length))
+    return dict(
+        tokenizer(list(sentences), return_tensors="pt", padding="max_length", truncation=True, max_length=max_length)
+    )
 
 
 def _take(inputs: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -121,13 +139,21 @@ def mean_pooled(model: nn.Module, inputs: Mapping[str, torch.Tensor], batch_size
     """Sentence embeddings ``[n, hidden]`` of tokenised ``inputs`` (mean over real tokens)."""
     model.eval()
     n = len(next(iter(inputs.values())))
-    return torch.cat([_pool(model, _take(inputs, torch.arange(i, min(i + batch_size, n))))
-                      for i in range(0, n, batch_size)])
+    return torch.cat(
+        [_pool(model, _take(inputs, torch.arange(i, min(i + batch_size, n)))) for i in range(0, n, batch_size)]
+    )
 
 
-def distill(student: nn.Module, inputs: Mapping[str, Mapping[str, torch.Tensor]], targets: Mapping[str, torch.Tensor],
-            epochs: int, lr: float = 1e-4, batch_size: int = 32, seed: int = 0,
-            device: torch.device | str = "cpu") -> list[dict[str, float]]:
+def distill(
+    student: nn.Module,
+    inputs: Mapping[str, Mapping[str, torch.Tensor]],
+    targets: Mapping[str, torch.Tensor],
+    epochs: int,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[dict[str, float]]:
     """Train ``student`` in place so its mean-pooled embeddings of ``inputs["train"]`` match ``targets["train"]``
     (loss ``1 - cos``), keeping the epoch with the best mean cosine on ``inputs["val"]``."""
     train, val = inputs["train"], inputs["val"]
@@ -139,8 +165,20 @@ def distill(student: nn.Module, inputs: Mapping[str, Mapping[str, torch.Tensor]]
         with torch.no_grad():
             return float(F.cosine_similarity(_pool(m, _take(val, idx)), targets["val"][idx], dim=-1).sum()), len(idx)
 
-    return fit_batches(student, loss, score, len(targets["train"]), len(targets["val"]), epochs, lr, batch_size,
-                       0.0, seed, device, metric="cosine")
+    return fit_batches(
+        student,
+        loss,
+        score,
+        len(targets["train"]),
+        len(targets["val"]),
+        epochs,
+        lr,
+        batch_size,
+        0.0,
+        seed,
+        device,
+        metric="cosine",
+    )
 
 
 @dataclass
@@ -159,16 +197,32 @@ class TextPruneResult:
 
     def table(self) -> str:
         lines = ["| stage | params | FLOPs | speed-up | held-out cosine |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['stage']} | {r['params']:,} | {r['flops']:,} | {r['speedup']:.2f}x | {r['cosine']:.4f} |"
-                  for r in self.rows]
+        lines += [
+            f"| {r['stage']} | {r['params']:,} | {r['flops']:,} | {r['speedup']:.2f}x | {r['cosine']:.4f} |"
+            for r in self.rows
+        ]
         return "\n".join(lines)
 
 
-def prune_text_encoder(model: nn.Module, tokenizer: Any, speedup: float = 2.0, method: str = "magnitude",
-                       sentences: Sequence[str] | None = None, *, val: int = 64, test: int = 128,
-                       max_length: int = 32, epochs: int = 2, lr: float = 1e-4, batch_size: int = 32,
-                       structures: Sequence[str] = ("heads", "channels"), norm: str = "l1", step: float = 0.05,
-                       seed: int = 0, device: torch.device | str = "cpu") -> TextPruneResult:
+def prune_text_encoder(
+    model: nn.Module,
+    tokenizer: Any,
+    speedup: float = 2.0,
+    method: str = "magnitude",
+    sentences: Sequence[str] | None = None,
+    *,
+    val: int = 64,
+    test: int = 128,
+    max_length: int = 32,
+    epochs: int = 2,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    structures: Sequence[str] = ("heads", "channels"),
+    norm: str = "l1",
+    step: float = 0.05,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> TextPruneResult:
     """Prune ``model`` (a Hugging Face encoder returning ``last_hidden_state``) to ``speedup`` times fewer
     FLOPs and distill it toward the original's mean-pooled embeddings.
 
@@ -183,7 +237,7 @@ def prune_text_encoder(model: nn.Module, tokenizer: Any, speedup: float = 2.0, m
     sentences = list(sentences) if sentences is not None else docstring_sentences(limit=2000, seed=seed)
     if len(sentences) < val + test + 1:
         raise ValueError(f"{len(sentences)} sentences are too few for val={val} and test={test}; give more")
-    splits = {"train": sentences[:-(val + test)], "val": sentences[-(val + test):-test], "test": sentences[-test:]}
+    splits = {"train": sentences[: -(val + test)], "val": sentences[-(val + test) : -test], "test": sentences[-test:]}
     inputs = {k: {n: t.to(device) for n, t in encode(tokenizer, v, max_length).items()} for k, v in splits.items()}
     teacher = copy.deepcopy(model).to(device).eval()
     targets = {k: mean_pooled(teacher, v) for k, v in inputs.items()}
