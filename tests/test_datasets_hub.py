@@ -1,7 +1,6 @@
 """Zoo push / load through huggingface_hub, offline against a local cache in Hub layout."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,33 +9,7 @@ from netgraph.datasets import ZooDataset, ZooFormatError, build_zoo, load_zoo
 from netgraph.hub import HubRepoError, dataset_card, load_from_hub, push_to_hub
 from netgraph.datasets import zoo_config
 
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-class LocalHub:
-    """Stands in for ``HfApi``: a commit is written into a cache folder in the Hub layout
-    (``datasets--<owner>--<name>/snapshots/<commit>`` + ``refs/main``), the layout that
-    ``snapshot_download`` serves from when ``HF_HUB_OFFLINE=1``."""
-
-    def __init__(self, cache: Path):
-        self.cache, self.repos, self.commits = cache, [], []
-
-    def create_repo(self, repo_id, repo_type, private, exist_ok):
-        self.repos.append((repo_id, repo_type, private, exist_ok))
-
-    def create_commit(self, repo_id, operations, commit_message, repo_type, revision):
-        folder = self.cache / f"{repo_type}s--{repo_id.replace('/', '--')}"
-        snapshot = folder / "snapshots" / COMMIT
-        for op in operations:
-            target = snapshot / op.path_in_repo
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = op.path_or_fileobj
-            target.write_bytes(source if isinstance(source, bytes) else Path(source).read_bytes())
-        (folder / "refs").mkdir(parents=True, exist_ok=True)
-        (folder / "refs" / "main").write_text(COMMIT)
-        self.commits.append((repo_id, [op.path_in_repo for op in operations], commit_message))
-        return f"https://hub.example/{repo_id}/commit/{COMMIT}"
+from _hub import COMMIT, LocalHub
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +25,7 @@ def test_push_then_load_from_a_local_hub_cache_offline(zoo_root, tmp_path, monke
     hub = LocalHub(tmp_path / "cache")
     url = push_to_hub(zoo_root, "someone/iris-zoo", api=hub, private=True)
     assert url.endswith(COMMIT) and hub.repos == [("someone/iris-zoo", "dataset", True, True)]
-    files = hub.commits[0][1]
+    files = hub.uploads[0][2]
     assert {"zoo.json", "metadata.csv", "README.md"} <= set(files) and "shards/shard-00000.safetensors" in files
     folder = load_from_hub("someone/iris-zoo", cache_dir=tmp_path / "cache")
     assert folder.name == COMMIT and (folder / "README.md").read_text().startswith("---\nlicense: mit")

@@ -185,7 +185,7 @@ def test_generate_modules_gives_working_copies():
 
 def test_a_learned_generator_plugs_into_the_interface():
     """A toy generator (random init edited by a metanet, conditioned on nothing) trains through
-    ``generate_state_dicts`` + ``functional_call``: the interface issue 8 builds on."""
+    ``generate_state_dicts`` + ``netgraph.Population``: the interface issue 8 builds on."""
 
     class EditedInit(WeightGenerator):
         def __init__(self):
@@ -199,7 +199,7 @@ def test_a_learned_generator_plugs_into_the_interface():
     generator = EditedInit()
     weights = generator.generate_state_dicts(target, n=4)
     x = torch.randn(6, 3)
-    out = torch.func.vmap(lambda w: torch.func.functional_call(target, w, (x,)))(weights)
+    out = netgraph.Population(weights, target)(x)
     assert out.shape == (4, 6, 2)
     out.pow(2).mean().backward()
     assert generator.editor.edit_scale.scale.grad is not None

@@ -1,6 +1,6 @@
 """Metanets learn end to end: each model fits a property of networks that depends on their weights
 (the mean output of a tiny MLP on fixed probe inputs, invariant to neuron permutations), and the
-edit head learns to move a network's function through ``to_state_dicts`` + ``functional_call``."""
+edit head learns to move a network's function, run through ``netgraph.Population``."""
 
 import pytest
 import torch
@@ -13,9 +13,8 @@ ARCH = [2, 8, 8, 1]
 
 
 def mean_outputs(batch, template, probes):
-    """``[B]``: mean output of every network of ``batch`` on ``probes`` (vmap over networks)."""
-    weights = netgraph.to_state_dicts(batch, stacked=True)
-    outputs = torch.func.vmap(lambda w: torch.func.functional_call(template, w, (probes,)))(weights)
+    """``[B]``: mean output of every network of ``batch`` on ``probes`` (all networks run at once)."""
+    outputs = netgraph.Population.from_graphs(batch, template)(probes)
     return outputs.mean(dim=(1, 2))
 
 
@@ -63,7 +62,7 @@ def test_models_fit_an_invariant_target(name):
 @pytest.mark.parametrize("name", [pytest.param("gmn", marks=pytest.mark.slow), "nfn_hnp"])
 def test_edit_head_learns_to_shift_the_function(name):
     """Train edits so that every network's mean output rises by 1: the edited networks (through
-    ``to_state_dicts`` and ``functional_call``) get there, the unedited ones do not move."""
+    ``netgraph.Population``) get there, the unedited ones do not move."""
     template = mlp(ARCH, "tanh")
     probes = torch.rand(32, 2) * 2 - 1
     batch = zoo(32, seed=0)

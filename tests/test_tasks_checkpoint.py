@@ -20,7 +20,7 @@ from netgraph.tasks import (
 )
 
 from _task_helpers import tiny_zoos  # noqa: F401  (fixture)
-from test_datasets_hub import LocalHub
+from _hub import LocalHub
 
 GMN_SMALL = dict(dim=16, depth=1, head_hidden=16, dropout=0.1)  # dropout: resuming must restore the RNG too
 
@@ -107,7 +107,7 @@ def test_push_then_pull_a_trained_metanet_offline(tiny_zoos, tmp_path, monkeypat
     hub = LocalHub(tmp_path / "cache")  # writes commits into a cache in Hub layout
     push_trained(run, "someone/gmn-sine", api=hub)
     assert hub.repos == [("someone/gmn-sine", "model", False, True)]
-    assert sorted(hub.commits[0][1]) == [
+    assert sorted(hub.uploads[0][2]) == [
         "README.md",
         "checkpoint.json",
         "checksums.json",
