@@ -31,14 +31,14 @@ from netgraph.architectures import SmallCNN, mlp
 from netgraph.datasets import ZooDataset, load_zoo
 from netgraph.hub import load_generator
 from netgraph.metanets import DefaultInitGenerator, GeneratedNetworks
-from netgraph.tasks import ClassificationTask, checkpoints_of_one_run, nearest_checkpoint
+from netgraph.tasks import ClassificationProblem, checkpoints_of_one_run, nearest_checkpoint
 
 
 @torch.no_grad()
 def ghn(args: argparse.Namespace) -> None:
     gen = load_generator(args.generator)
-    task = ClassificationTask("digits", flatten=True, standardize=True)
-    x = task.data.x["test"][:256]
+    problem = ClassificationProblem("digits", flatten=True, standardize=True)
+    x = problem.data.x["test"][:256]
     torch.manual_seed(0)
     print("| architecture | weights | first-layer effective rank | dead first-layer units | weight norms |")
     print("|---|---|---|---|---|")
@@ -65,12 +65,12 @@ def autoencoder(args: argparse.Namespace) -> None:
     index = torch.tensor([k for k, i in enumerate(data.net_ids.tolist()) if zoo.rows[i]["arch"] in archs])
     graphs = data[index].to_batch()
     target = SmallCNN(in_channels=1, num_classes=10, channels=16, activation="relu")
-    task = ClassificationTask("digits")
+    problem = ClassificationProblem("digits")
     tokens, valid = gen.normalized_tokens(graphs)
     decoded = gen.decode(gen.latents(tokens), target)
     mse = float((gen.autoencoder.decode(gen.autoencoder.encode(tokens)) - tokens).pow(2)[:, valid].mean())
-    original = task.evaluate(GeneratedNetworks(graphs, target))["test_acc"]
-    rebuilt = task.evaluate(GeneratedNetworks(decoded, target))["test_acc"]
+    original = problem.evaluate(GeneratedNetworks(graphs, target))["test_acc"]
+    rebuilt = problem.evaluate(GeneratedNetworks(decoded, target))["test_acc"]
     print(f"{len(index)} zoo networks, tokens {tuple(tokens.shape)}, latent {tuple(gen.latents(tokens).shape[1:])}")
     print(
         f"test accuracy: zoo networks {float(original.mean()):.3f}, after encode + decode "
@@ -82,10 +82,10 @@ def autoencoder(args: argparse.Namespace) -> None:
 def pdiff(args: argparse.Namespace) -> None:
     gen = load_generator(args.generator)
     config = dict(gen.trained_on["run_checkpoints"])
-    task = ClassificationTask(config.pop("data"))
+    problem = ClassificationProblem(config.pop("data"))
     target = gen.target_architecture.build()
     with torch.enable_grad():
-        run = checkpoints_of_one_run(target, task.data, **config)
+        run = checkpoints_of_one_run(target, problem.data, **config)
     names = [k for k, _ in target.named_parameters()]
     graphs = netgraph.from_state_dicts(target, run.weights)
     decoded = gen.decode(gen.latents(gen.normalized_tokens(graphs)[0]), target)
@@ -101,10 +101,10 @@ def pdiff(args: argparse.Namespace) -> None:
     mean = {k: run.weights[k].mean(0, keepdim=True) for k in names}
     rows = {
         "training checkpoints": run.metrics["test_acc"],
-        "checkpoints encoded + decoded": task.evaluate(GeneratedNetworks(decoded, target))["test_acc"],
-        "generated": task.evaluate(nets)["test_acc"],
-        "nearest checkpoint + noise of the same norm": _accuracy(target, noisy, task),
-        "mean of the checkpoints": _accuracy(target, mean, task),
+        "checkpoints encoded + decoded": problem.evaluate(GeneratedNetworks(decoded, target))["test_acc"],
+        "generated": problem.evaluate(nets)["test_acc"],
+        "nearest checkpoint + noise of the same norm": _accuracy(target, noisy, problem),
+        "mean of the checkpoints": _accuracy(target, mean, problem),
     }
     print("| networks | n | test accuracy mean ± std | min | max |")
     print("|---|---|---|---|---|")
@@ -114,7 +114,7 @@ def pdiff(args: argparse.Namespace) -> None:
             f"| {name} | {len(acc)} | {float(acc.mean()):.4f} ± {float(acc.std()) if len(acc) > 1 else 0:.4f} | "
             f"{float(acc.min()):.4f} | {float(acc.max()):.4f} |"
         )
-    print(nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data))
+    print(nearest_checkpoint(target, nets.state_dicts(), run.weights, problem.data))
     along = c[-1] - c[0]
     offset = g - c[nearest]
     cosine = (offset @ along) / (offset.norm(dim=1) * along.norm())
@@ -124,10 +124,10 @@ def pdiff(args: argparse.Namespace) -> None:
     )
 
 
-def _accuracy(target, params, task: ClassificationTask) -> torch.Tensor:
+def _accuracy(target, params, problem: ClassificationProblem) -> torch.Tensor:
     from netgraph.datasets import StackedModel, evaluate_classifiers
 
-    return evaluate_classifiers(StackedModel(target), params, task.data)["test_acc"]
+    return evaluate_classifiers(StackedModel(target), params, problem.data)["test_acc"]
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import torch
 
 import netgraph
 from netgraph.metanets import GHN
-from netgraph.tasks.generate import ClassificationTask
+from netgraph.tasks.generate import ClassificationProblem
 from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnns
 from netgraph.tasks.generate.ghn import layer_statistics, start_accuracy, train_ghn
 
@@ -66,7 +66,7 @@ def main() -> None:
     if args.merge:
         _merge(args)
         return
-    task = ClassificationTask(args.data)
+    problem = ClassificationProblem(args.data)
     pool_configs = sample_cnns(args.pool, torch.Generator().manual_seed(0))
     held_configs = sample_cnns(args.held_out, torch.Generator().manual_seed(1), exclude=pool_configs)
     results: dict = {"data": f"{args.data} (split_seed 0)", "seeds": args.seeds, "epochs": args.epochs}
@@ -93,7 +93,7 @@ def main() -> None:
         started = time.process_time()
         history = train_ghn(
             ghn,
-            task,
+            problem,
             pool,
             steps=args.steps,
             meta_batch=args.meta_batch,
@@ -116,7 +116,7 @@ def main() -> None:
     raw = {}
     started = time.process_time()
     for name, factory in architectures.items():  # a loop over architectures
-        raw[name] = [start_accuracy(factory, ghn, task.data, seed, args.epochs) for seed in args.seeds]
+        raw[name] = [start_accuracy(factory, ghn, problem.data, seed, args.epochs) for seed in args.seeds]
     results["evaluation_cpu_seconds"] = round(time.process_time() - started, 1)
     evaluation = results["evaluation"] = _summarise(raw, args.epochs)
     results["held_out_configs"] = held_configs

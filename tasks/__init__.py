@@ -11,8 +11,8 @@
 * Results: :func:`load_trained` / :func:`push_trained` (model + task from / to a run, a
   checkpoint or the Hub),
   :func:`collect_results` / :func:`results_table` (mean and std over seeds).
-* Weight generation: tasks generators learn from (:class:`ClassificationTask`, :class:`SineTask`),
-  :func:`train_on_task` (hypernetworks, graph hypernetworks), :func:`train_weight_diffusion`,
+* Weight generation: the problems generators learn from (:class:`ClassificationProblem`, :class:`SineProblem`),
+  :func:`train_on_problem` (hypernetworks, graph hypernetworks), :func:`train_weight_diffusion`,
   evaluation (:func:`evaluate_classifier_generator`, :func:`evaluate_signal_generator`,
   :func:`zoo_summary`, :func:`fine_tune`, :func:`summarize`), recipes (:class:`GenerateRecipe`,
   :func:`run_recipe`: zoo -> train -> evaluate -> save) and the ``netgraph-generate`` command
@@ -43,9 +43,9 @@ from .summary import collect_results, results_table
 from .trainer import FitResult, TrainConfig, Trainer, warmup_cosine
 from .zoo_source import load_task_zoo
 from .generate import (
-    ClassificationTask,
+    ClassificationProblem,
     GenerateRecipe,
-    SineTask,
+    SineProblem,
     architecture_name,
     build_target,
     checkpoints_of_one_run,
@@ -53,11 +53,11 @@ from .generate import (
     evaluate_signal_generator,
     fine_tune,
     generate_weights,
-    make_task,
+    make_problem,
     nearest_checkpoint,
     run_recipe,
     summarize,
-    train_on_task,
+    train_on_problem,
     train_weight_diffusion,
     zoo_summary,
 )
@@ -105,10 +105,10 @@ __all__ = [
     "r2_score",
     "mean_squared_error",
     "accuracy",
-    "ClassificationTask",
-    "SineTask",
-    "make_task",
-    "train_on_task",
+    "ClassificationProblem",
+    "SineProblem",
+    "make_problem",
+    "train_on_problem",
     "train_weight_diffusion",
     "checkpoints_of_one_run",
     "evaluate_classifier_generator",

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 
 from netgraph.architectures import mlp
 from netgraph.metanets import ArchitectureMismatchError, GeneratedNetworks
-from netgraph.tasks import ClassificationTask, build_target, generate_weights
+from netgraph.tasks import ClassificationProblem, build_target, generate_weights
 from netgraph.tasks.generate.cli import register_configs, run
 
 
@@ -37,7 +37,7 @@ def test_generate_writes_weights_that_load_and_run(tmp_path):
     again = generate_weights("iris-mlp-hypernet", n=5, seed=1)  # the same call from Python
     x = torch.randn(7, 4)
     assert torch.equal(nets(x), again(x))
-    assert ClassificationTask("iris").evaluate(nets)["test_acc"].mean() > 0.9
+    assert ClassificationProblem("iris").evaluate(nets)["test_acc"].mean() > 0.9
 
 
 def test_generate_checks_a_given_target(tmp_path):

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 import netgraph
 from netgraph.metanets import GHN, operation_graph
-from netgraph.tasks.generate import ClassificationTask
+from netgraph.tasks.generate import ClassificationProblem
 from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnn_config, sample_cnns
 from netgraph.tasks.generate.ghn import calibrate_batchnorm, layer_statistics, start_accuracy, train_ghn
 
@@ -131,7 +131,7 @@ def test_training_lowers_the_loss_of_predicted_networks():
     )
     torch.manual_seed(0)
     ghn = GHN(dim=32, layers=1, heads=2, min_noise=0.0)
-    history = train_ghn(ghn, ClassificationTask("digits"), [net], steps=150, meta_batch=1, lr=1e-3, progress=False)
+    history = train_ghn(ghn, ClassificationProblem("digits"), [net], steps=150, meta_batch=1, lr=1e-3, progress=False)
     first, last = (sum(r["loss"] for r in rows) / len(rows) for rows in (history[:10], history[-10:]))
     assert last < first - 0.2
 
@@ -147,10 +147,10 @@ def test_calibrate_batchnorm_sets_the_statistics_of_the_given_inputs():
 
 
 def test_start_accuracy_and_layer_statistics_shapes():
-    task = ClassificationTask("digits")
+    problem = ClassificationProblem("digits")
     torch.manual_seed(0)
     ghn = GHN(dim=16, layers=1, heads=2).eval()
-    scores = start_accuracy(handwritten_cnns()["depthwise_separable"], ghn, task.data, seed=0, epochs=(1,))
+    scores = start_accuracy(handwritten_cnns()["depthwise_separable"], ghn, problem.data, seed=0, epochs=(1,))
     assert set(scores) == {"default", "ghn"}
     assert all(len(v) == 2 and 0 <= min(v) <= max(v) <= 1 for v in scores.values())
     rows = layer_statistics(nn.Linear(8, 4))

@@ -9,45 +9,47 @@ from netgraph.architectures import mlp
 from netgraph.datasets import classification_data, train_classifiers
 from netgraph.metanets import ChunkedHypernetwork, DefaultInitGenerator, GraphHypernetwork, WeightDiffusion
 from netgraph.tasks import (
-    ClassificationTask,
-    SineTask,
+    ClassificationProblem,
+    SineProblem,
     checkpoints_of_one_run,
     evaluate_signal_generator,
     fine_tune,
     nearest_checkpoint,
     run_recipe,
     summarize,
-    train_on_task,
+    train_on_problem,
     train_weight_diffusion,
 )
 
 
-def test_a_hypernetwork_learns_iris_from_the_task_loss():
+def test_a_hypernetwork_learns_iris_from_the_loss_on_the_problem():
     target = mlp([4, 16, 3])
-    task = ClassificationTask("iris")
+    problem = ClassificationProblem("iris")
     hyper = ChunkedHypernetwork(target, chunk_size=32, hidden=[32], mip=True)
-    before = task.evaluate(hyper.generate(target, n=16))["val_acc"].mean()
-    history = train_on_task(hyper, task, [target], steps=150, lr=3e-3, batch_size=32, eval_every=150, progress=False)
-    after = task.evaluate(hyper.generate(target, n=16))
+    before = problem.evaluate(hyper.generate(target, n=16))["val_acc"].mean()
+    history = train_on_problem(
+        hyper, problem, [target], steps=150, lr=3e-3, batch_size=32, eval_every=150, progress=False
+    )
+    after = problem.evaluate(hyper.generate(target, n=16))
     assert history[-1]["val_acc"] > 0.85 and after["val_acc"].mean() > 0.85 and after["val_acc"].mean() > before + 0.2
     assert history[-1]["loss"] < history[0]["loss"]
 
 
 def test_a_graph_hypernetwork_trains_on_several_architectures_at_once():
-    task = ClassificationTask("iris")
+    problem = ClassificationProblem("iris")
     ghn = GraphHypernetwork(dim=8, depth=1, edit_scale=0.5)
     targets = [mlp([4, 8, 3]), mlp([4, 6, 6, 3])]
     torch.manual_seed(0)
-    history = train_on_task(ghn, task, targets, steps=40, lr=3e-3, nets_per_step=4, batch_size=32, progress=False)
+    history = train_on_problem(ghn, problem, targets, steps=40, lr=3e-3, nets_per_step=4, batch_size=32, progress=False)
     first, last = (sum(r["loss"] for r in rows) / len(rows) for rows in (history[:5], history[-5:]))
     assert last < first
     nets = ghn.generate(mlp([4, 12, 3]), n=4)  # a width it never saw
-    assert task.evaluate(nets)["val_acc"].shape == (4,)
+    assert problem.evaluate(nets)["val_acc"].shape == (4,)
 
 
-def test_train_on_task_refuses_nothing_to_do():
+def test_train_on_problem_refuses_nothing_to_do():
     with pytest.raises(ValueError, match="steps >= 1 and at least one target"):
-        train_on_task(GraphHypernetwork(dim=8, depth=1), ClassificationTask("iris"), [], steps=3)
+        train_on_problem(GraphHypernetwork(dim=8, depth=1), ClassificationProblem("iris"), [], steps=3)
 
 
 def test_weight_diffusion_fits_a_small_zoo():
@@ -122,7 +124,7 @@ def test_summaries_pick_the_best_network_on_validation():
 
 
 def test_signal_evaluation_compares_right_and_wrong_conditions():
-    task = SineTask(set_size=8)
+    problem = SineProblem(set_size=8)
     target = netgraph.architectures.Siren(1, 16, 3, 1)
     gen = ChunkedHypernetwork(
         target, noise_dim=0, chunk_size=64, hidden=[32], condition={"kind": "set", "features": 2, "dim": 8}
@@ -132,7 +134,7 @@ def test_signal_evaluation_compares_right_and_wrong_conditions():
         "frequency": torch.tensor([1.0, 2.0, 0.7]),
         "phase": torch.tensor([0.0, 1.0, 2.0]),
     }
-    rows = evaluate_signal_generator(gen, target, task, waves, zoo_psnr=torch.tensor([41.0, 45.0, 40.5]))
+    rows = evaluate_signal_generator(gen, target, problem, waves, zoo_psnr=torch.tensor([41.0, 45.0, 40.5]))
     assert set(rows) == {"conditioned on its wave", "conditioned on another wave", "zero function", "zoo (fitted INRs)"}
     assert rows["zoo (fitted INRs)"]["psnr_mean"] == 42.17 and rows["zero function"]["n"] == 3
 
@@ -148,9 +150,11 @@ def test_a_recipe_runs_end_to_end_from_python(tmp_path):
             "progress": False,
         }
     )
-    assert (tmp_path / "t" / "model.safetensors").is_file() and generator.trained_on["task"]["data"] == "iris"
+    assert (tmp_path / "t" / "model.safetensors").is_file() and generator.trained_on["problem"]["data"] == "iris"
     with pytest.raises(ValueError, match="unknown recipe key"):
         run_recipe({"nme": "typo"})
+    with pytest.raises(ValueError, match="recipe key 'task' was renamed 'problem'"):
+        run_recipe({"task": {"kind": "classification", "data": "iris"}})
     with pytest.raises(ValueError, match="generator kind must be one of"):
         run_recipe({"generator": {"kind": "gan"}, "progress": False})
 
@@ -184,7 +188,7 @@ def test_a_pdiff_recipe_trains_weight_diffusion_on_checkpoints_of_one_run():
     generator, results = run_recipe(
         {
             "name": "p",
-            "task": {"kind": "classification", "data": "iris"},
+            "problem": {"kind": "classification", "data": "iris"},
             "generator": {
                 "kind": "weight_diffusion",
                 "dim": 16,

@@ -20,7 +20,7 @@ from netgraph.metanets import (
     WeightDiffusion,
     create_metanet,
 )
-from netgraph.tasks import ClassificationTask
+from netgraph.tasks import ClassificationProblem
 
 from _hub import COMMIT, LocalHub
 
@@ -192,7 +192,7 @@ def test_the_bundled_generator_is_tiny_trained_and_needs_no_network(monkeypatch)
     assert sum(p.stat().st_size for p in folder.iterdir()) < 64 * 1024
     gen = netgraph.hub.load_generator("iris-mlp-hypernet")
     nets = gen.generate(n=16)  # the recorded architecture: mlp([4, 16, 16, 3])
-    accuracy = ClassificationTask("iris").evaluate(nets)["test_acc"]
+    accuracy = ClassificationProblem("iris").evaluate(nets)["test_acc"]
     assert accuracy.mean() > 0.9  # random initialisations average about 0.35 on iris
     with pytest.raises(ArchitectureMismatchError, match=r"'0.weight' is \(32, 4\) here, \(16, 4\) expected"):
         gen.generate(mlp([4, 32, 16, 3]), n=1)

@@ -1,8 +1,8 @@
 """Weight generation (imported as ``netgraph.tasks.generate``): train, judge and use weight generators.
 
-* :mod:`.tasks`: what generators learn from and are judged on (:class:`ClassificationTask`,
-  :class:`SineTask`, :func:`make_task`).
-* :mod:`.train`: :func:`train_on_task` (hypernetworks, graph hypernetworks),
+* :mod:`.problems`: what generators learn from and are judged on (:class:`ClassificationProblem`,
+  :class:`SineProblem`, :func:`make_problem`).
+* :mod:`.train`: :func:`train_on_problem` (hypernetworks, graph hypernetworks),
   :func:`train_weight_diffusion`, :func:`checkpoints_of_one_run`.
 * :mod:`.evaluate`: :func:`evaluate_classifier_generator`, :func:`evaluate_signal_generator`,
   :func:`fine_tune`, :func:`summarize`, :func:`zoo_summary`, :func:`nearest_checkpoint`.
@@ -10,8 +10,8 @@
 * :mod:`.cli`: the ``netgraph-generate`` command (:func:`generate_weights`, :func:`build_target`).
 
 Example:
-    >>> from netgraph.tasks.generate import ClassificationTask
-    >>> ClassificationTask("iris").data.num_classes
+    >>> from netgraph.tasks.generate import ClassificationProblem
+    >>> ClassificationProblem("iris").data.num_classes
     3
 """
 
@@ -25,14 +25,14 @@ from .evaluate import (
     zoo_summary,
 )
 from .recipes import GenerateRecipe, architecture_name, run_recipe
-from .tasks import ClassificationTask, SineTask, make_task
-from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
+from .problems import ClassificationProblem, SineProblem, make_problem
+from .train import checkpoints_of_one_run, train_on_problem, train_weight_diffusion
 
 __all__ = [
-    "ClassificationTask",
-    "SineTask",
-    "make_task",
-    "train_on_task",
+    "ClassificationProblem",
+    "SineProblem",
+    "make_problem",
+    "train_on_problem",
     "train_weight_diffusion",
     "checkpoints_of_one_run",
     "evaluate_classifier_generator",

@@ -30,7 +30,7 @@ from netgraph.datasets import ClassificationData, StackedModel, Zoo, train_class
 from netgraph.metanets import DefaultInitGenerator, WeightGenerator
 from netgraph.seeding import seeds_global_rng
 
-from .tasks import ClassificationTask, SineTask
+from .problems import ClassificationProblem, SineProblem
 
 __all__ = [
     "summarize",
@@ -87,7 +87,7 @@ def fine_tune(
 def evaluate_classifier_generator(
     generator: WeightGenerator,
     targets: Mapping[str, nn.Module],
-    task: ClassificationTask,
+    problem: ClassificationProblem,
     n: int = 64,
     finetune_epochs: int = 1,
     finetune_lr: float = 1e-3,
@@ -104,12 +104,12 @@ def evaluate_classifier_generator(
                 "generated": generator.generate(target, n=n),
                 "random init": DefaultInitGenerator().generate(target, n=n),
             }
-        rows = {label: summarize(task.evaluate(nets)) for label, nets in starts.items()}
+        rows = {label: summarize(problem.evaluate(nets)) for label, nets in starts.items()}
         if finetune_epochs:
             for label, nets in starts.items():
                 params = {k: nets.state_dicts()[k] for k, _ in target.named_parameters()}
                 tuned = fine_tune(
-                    target, task.data, params, finetune_epochs, finetune_lr, finetune_optimizer, batch_size, seed
+                    target, problem.data, params, finetune_epochs, finetune_lr, finetune_optimizer, batch_size, seed
                 )
                 rows[f"{label} + {finetune_epochs} epoch{'s' if finetune_epochs > 1 else ''}"] = summarize(tuned)
         report[name] = rows
@@ -165,7 +165,7 @@ def nearest_checkpoint(
 def evaluate_signal_generator(
     generator: WeightGenerator,
     target: nn.Module,
-    task: SineTask,
+    problem: SineProblem,
     waves: Mapping[str, torch.Tensor],
     zoo_psnr: torch.Tensor | None = None,
     seed: int = 0,
@@ -173,16 +173,16 @@ def evaluate_signal_generator(
     """PSNR of one generated network per wave (``waves``: ``amplitude``, ``frequency``, ``phase`` ``[k]``),
     conditioned on a set of samples of its wave, and conditioned on another wave's samples."""
     generator.eval()
-    condition, coords, values = task.waves(
-        waves["amplitude"], waves["frequency"], waves["phase"], torch.Generator(task.device).manual_seed(seed)
+    condition, coords, values = problem.waves(
+        waves["amplitude"], waves["frequency"], waves["phase"], torch.Generator(problem.device).manual_seed(seed)
     )
     k = values.shape[0]
     rows = {}
     for label, given in (("conditioned on its wave", condition), ("conditioned on another wave", condition.roll(1, 0))):
         nets = generator.generate(target, given, n=k)
-        fit = task.evaluate_fit(nets(coords), values)
+        fit = problem.evaluate_fit(nets(coords), values)
         rows[label] = _psnr_summary(fit["psnr"])
-    rows["zero function"] = _psnr_summary(task.evaluate_fit(torch.zeros_like(values), values)["psnr"])
+    rows["zero function"] = _psnr_summary(problem.evaluate_fit(torch.zeros_like(values), values)["psnr"])
     if zoo_psnr is not None:
         rows["zoo (fitted INRs)"] = _psnr_summary(zoo_psnr)
     return rows

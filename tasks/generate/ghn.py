@@ -16,10 +16,10 @@ fine-tuning, against PyTorch's default initialisation at the same budget).
 Example:
     >>> import torch
     >>> from netgraph.metanets import GHN
-    >>> from netgraph.tasks.generate import ClassificationTask
+    >>> from netgraph.tasks.generate import ClassificationProblem
     >>> from netgraph.tasks.generate.arch_space import SampledCNN, sample_cnns
     >>> pool = [SampledCNN(c) for c in sample_cnns(4, torch.Generator().manual_seed(0))]
-    >>> history = train_ghn(GHN(dim=16, layers=1, heads=2), ClassificationTask("digits"), pool, steps=2,
+    >>> history = train_ghn(GHN(dim=16, layers=1, heads=2), ClassificationProblem("digits"), pool, steps=2,
     ...                     meta_batch=2, progress=False)
     >>> len(history)
     2
@@ -40,7 +40,7 @@ from torch.func import functional_call
 from netgraph.datasets import ClassificationData
 from netgraph.metanets import GHN
 
-from .tasks import ClassificationTask
+from .problems import ClassificationProblem
 from .train import step_loop
 
 __all__ = ["train_ghn", "start_accuracy", "calibrate_batchnorm", "accuracy", "layer_statistics"]
@@ -48,7 +48,7 @@ __all__ = ["train_ghn", "start_accuracy", "calibrate_batchnorm", "accuracy", "la
 
 def train_ghn(
     ghn: GHN,
-    task: ClassificationTask,
+    problem: ClassificationProblem,
     pool: Sequence[nn.Module],
     steps: int,
     meta_batch: int = 4,
@@ -73,7 +73,7 @@ def train_ghn(
     device = next(ghn.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
     pool = [m.to(device).train() for m in pool]
-    x, y = task.data.x["train"], task.data.y["train"]
+    x, y = problem.data.x["train"], problem.data.y["train"]
     started = time.process_time()
 
     def loss_of_step(step: int) -> torch.Tensor:

@@ -8,16 +8,16 @@ A recipe names
 * ``generator``: ``{"kind": "hypernetwork" | "graph_hypernetwork" | "weight_diffusion", ...}`` and
   the constructor arguments of :class:`~netgraph.metanets.ChunkedHypernetwork`,
   :class:`~netgraph.metanets.GraphHypernetwork` or :class:`~netgraph.metanets.WeightDiffusion`;
-* ``task``: what the generated networks do (:func:`~.tasks.make_task`);
+* ``problem``: what the generated networks do (:func:`~.problems.make_problem`);
 * ``targets``: the architectures trained on (``{"factory", "kwargs"}`` in
   :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
 * ``zoo_networks``: a zoo preset (built under ``root`` if missing) to train on (weight diffusion) or
   to compare with, and which of its networks: ``architecture`` (kwargs to match), ``split``;
 * ``run_checkpoints``: instead of a zoo, train weight diffusion on checkpoints of one run of the
-  target on the task's data (p-diff): the arguments of
+  target on the problem's data (p-diff): the arguments of
   :func:`~.train.checkpoints_of_one_run` (``epochs``, ``keep``, ``lr``, ``keep_lr``, ...);
   the results then also summarise the checkpoints and how far generated networks lie from them;
-* ``train`` / ``evaluate``: arguments of :func:`~.train.train_on_task` or
+* ``train`` / ``evaluate``: arguments of :func:`~.train.train_on_problem` or
   :func:`~.train.train_weight_diffusion`, and of the evaluation.
 
 Example:
@@ -57,8 +57,8 @@ from .evaluate import (
     summarize,
     zoo_summary,
 )
-from .tasks import ClassificationTask, SineTask, make_task
-from .train import checkpoints_of_one_run, train_on_task, train_weight_diffusion
+from .problems import ClassificationProblem, SineProblem, make_problem
+from .train import checkpoints_of_one_run, train_on_problem, train_weight_diffusion
 
 __all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS"]
 
@@ -75,7 +75,7 @@ class GenerateRecipe:
 
     name: str = "generator"
     generator: dict[str, Any] = field(default_factory=lambda: {"kind": "hypernetwork"})
-    task: dict[str, Any] = field(default_factory=lambda: {"kind": "classification", "data": "iris"})
+    problem: dict[str, Any] = field(default_factory=lambda: {"kind": "classification", "data": "iris"})
     targets: list[dict[str, Any]] = field(
         default_factory=lambda: [{"factory": "mlp", "kwargs": {"sizes": [4, 16, 16, 3]}}]
     )
@@ -99,6 +99,11 @@ class GenerateRecipe:
 
         if isinstance(config, DictConfig):
             config = OmegaConf.to_container(config, resolve=True)
+        if "task" in config:  # renamed: "task" means a weight-space task in netgraph.tasks
+            raise ValueError(
+                "recipe key 'task' was renamed 'problem' (what the generated networks are trained on, "
+                "e.g. problem: {kind: classification, data: iris}); rename it in the recipe"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(config) - names)
         if unknown:
@@ -148,32 +153,32 @@ def run_recipe(recipe: GenerateRecipe | Mapping[str, Any]) -> tuple[WeightGenera
 
 def _run(recipe: GenerateRecipe) -> tuple[WeightGenerator, dict[str, Any]]:
     clock = _Clock()
-    task = make_task(recipe.task, recipe.device)
+    problem = make_problem(recipe.problem, recipe.device)
     targets = {architecture_name(ref): build_architecture(ref) for ref in recipe.targets}
     held_out = {architecture_name(ref): build_architecture(ref) for ref in recipe.held_out}
     zoo, zoo_nets = _zoo(recipe) if recipe.zoo_networks else (None, None)
     clock.lap("zoo")
-    run = _run_checkpoints(recipe, task, targets) if recipe.run_checkpoints else None
+    run = _run_checkpoints(recipe, problem, targets) if recipe.run_checkpoints else None
     if run is not None:
         clock.lap("checkpoints")
     with scoped_rng(recipe.seed):  # after the zoo, so a zoo built in this run or before gives the same generator
-        generator = _make_generator(recipe, targets, task, zoo)
+        generator = _make_generator(recipe, targets, problem, zoo)
         generator.to(recipe.device)
-        history = _train(recipe, generator, task, targets, zoo, zoo_nets, run)
+        history = _train(recipe, generator, problem, targets, zoo, zoo_nets, run)
     clock.lap("train")
     results: dict[str, Any] = {"recipe": recipe.name}
     evaluate = dict(recipe.evaluate)
-    if isinstance(task, ClassificationTask):
+    if isinstance(problem, ClassificationProblem):
         results["evaluation"] = evaluate_classifier_generator(
-            generator, {**targets, **held_out}, task, seed=recipe.seed, **evaluate
+            generator, {**targets, **held_out}, problem, seed=recipe.seed, **evaluate
         )
         if zoo is not None:
             results["zoo"] = zoo_summary(zoo, zoo_nets)
         if run is not None:
             results["training checkpoints"] = summarize(run.metrics)
-            results["nearest checkpoint"] = _nearest_checkpoint(recipe, generator, task, targets, run, evaluate)
+            results["nearest checkpoint"] = _nearest_checkpoint(recipe, generator, problem, targets, run, evaluate)
     else:
-        results["evaluation"] = _evaluate_signals(recipe, generator, task, targets, zoo, evaluate)
+        results["evaluation"] = _evaluate_signals(recipe, generator, problem, targets, zoo, evaluate)
     clock.lap("evaluate")
     results.update(
         history=history[9::10], cpu_seconds=clock.cpu, wall_seconds=clock.wall, torch_threads=torch.get_num_threads()
@@ -200,21 +205,21 @@ def _zoo(recipe: GenerateRecipe):
     return zoo, nets
 
 
-def _run_checkpoints(recipe: GenerateRecipe, task, targets: dict[str, nn.Module]) -> TrainResult:
-    if not isinstance(task, ClassificationTask) or len(targets) != 1:
+def _run_checkpoints(recipe: GenerateRecipe, problem, targets: dict[str, nn.Module]) -> TrainResult:
+    if not isinstance(problem, ClassificationProblem) or len(targets) != 1:
         raise ValueError(
-            "run_checkpoints trains one target architecture on a classification task; the recipe has "
-            f"{len(targets)} targets and a {type(task).__name__}"
+            "run_checkpoints trains one target architecture on a classification problem; the recipe has "
+            f"{len(targets)} targets and a {type(problem).__name__}"
         )
     config = {"seed": recipe.seed, **recipe.run_checkpoints}
-    return checkpoints_of_one_run(next(iter(targets.values())), task.data, device=recipe.device, **config)
+    return checkpoints_of_one_run(next(iter(targets.values())), problem.data, device=recipe.device, **config)
 
 
 @seeds_global_rng("recipe.seed")
 def _nearest_checkpoint(
     recipe: GenerateRecipe,
     generator: WeightGenerator,
-    task: ClassificationTask,
+    problem: ClassificationProblem,
     targets: dict[str, nn.Module],
     run: TrainResult,
     evaluate: dict,
@@ -224,20 +229,24 @@ def _nearest_checkpoint(
     name, target = next(iter(targets.items()))
     with torch.no_grad():
         nets = generator.generate(target, n=evaluate.get("n", 64))
-    return {name: nearest_checkpoint(target, nets.state_dicts(), run.weights, task.data)}
+    return {name: nearest_checkpoint(target, nets.state_dicts(), run.weights, problem.data)}
 
 
-def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task, zoo) -> WeightGenerator:
+def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], problem, zoo) -> WeightGenerator:
     config = dict(recipe.generator)
     kind = config.pop("kind", None)
     if kind not in GENERATOR_KINDS:
         raise ValueError(f"generator kind must be one of {sorted(GENERATOR_KINDS)}, got {kind!r}")
-    trained_on = {"task": recipe.task, "architectures": recipe.targets, "recipe": recipe.name}
+    trained_on = {"problem": recipe.problem, "architectures": recipe.targets, "recipe": recipe.name}
     if zoo is not None:
         used = {k: v for k, v in recipe.zoo_networks.items() if k != "root"}
         trained_on["zoo"] = {"name": zoo.info.get("name"), **used}
     if recipe.run_checkpoints:
-        trained_on["run_checkpoints"] = {"data": recipe.task.get("data"), "seed": recipe.seed, **recipe.run_checkpoints}
+        trained_on["run_checkpoints"] = {
+            "data": recipe.problem.get("data"),
+            "seed": recipe.seed,
+            **recipe.run_checkpoints,
+        }
     if kind == "graph_hypernetwork":
         return GraphHypernetwork(trained_on=trained_on, **config)
     if len(targets) != 1:
@@ -247,12 +256,12 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], task,
 
 
 def _train(
-    recipe: GenerateRecipe, generator: WeightGenerator, task, targets, zoo, zoo_nets, run: TrainResult | None = None
+    recipe: GenerateRecipe, generator: WeightGenerator, problem, targets, zoo, zoo_nets, run: TrainResult | None = None
 ) -> list[dict]:
     train = dict(recipe.train)
     if not isinstance(generator, WeightDiffusion):
-        return train_on_task(
-            generator, task, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train
+        return train_on_problem(
+            generator, problem, list(targets.values()), seed=recipe.seed, progress=recipe.progress, **train
         )
     if run is not None:  # p-diff: checkpoints of one run
         target = next(iter(targets.values()))
@@ -271,11 +280,11 @@ def _train(
     data = ZooDataset(zoo, split="all", device=recipe.device)
     graphs = data[torch.isin(data.net_ids, zoo_nets).nonzero().flatten()].to_batch()
     condition = None
-    if isinstance(task, SineTask):
+    if isinstance(problem, SineProblem):
         waves = _waves(zoo, data.net_ids[torch.isin(data.net_ids, zoo_nets)], recipe.device)
 
         def condition(index: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-            return task.waves(*(waves[k][index] for k in ("amplitude", "frequency", "phase")), rng)[0]
+            return problem.waves(*(waves[k][index] for k in ("amplitude", "frequency", "phase")), rng)[0]
 
     return train_weight_diffusion(
         generator, graphs, condition=condition, seed=recipe.seed, progress=recipe.progress, **train
@@ -289,16 +298,18 @@ def _waves(zoo, nets: torch.Tensor, device) -> dict[str, torch.Tensor]:
     }
 
 
-def _evaluate_signals(recipe: GenerateRecipe, generator, task: SineTask, targets, zoo, evaluate) -> dict[str, Any]:
+def _evaluate_signals(
+    recipe: GenerateRecipe, generator, problem: SineProblem, targets, zoo, evaluate
+) -> dict[str, Any]:
     if zoo is None:
         raise ValueError(
-            "the sine task is evaluated on the held-out waves of a sine_inr zoo: give the recipe zoo_networks"
+            "the sine problem is evaluated on the held-out waves of a sine_inr zoo: give the recipe zoo_networks"
         )
     held_out = ZooDataset(zoo, split=evaluate.pop("split", "test")).net_ids
     waves = _waves(zoo, held_out, recipe.device)
     zoo_psnr = zoo.metrics["psnr"][held_out, -1]
     name, target = next(iter(targets.items()))
-    return {name: evaluate_signal_generator(generator, target, task, waves, zoo_psnr, seed=recipe.seed, **evaluate)}
+    return {name: evaluate_signal_generator(generator, target, problem, waves, zoo_psnr, seed=recipe.seed, **evaluate)}
 
 
 class _Clock:

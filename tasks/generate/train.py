@@ -1,6 +1,6 @@
 """Training loops of weight generators (kept specific to generators and small).
 
-* :func:`train_on_task`: hypernetworks and graph hypernetworks learn from the task loss of the
+* :func:`train_on_problem`: hypernetworks and graph hypernetworks learn from the loss (on the problem) of the
   networks they generate (Ha et al.; GHN-2): each step generates ``nets_per_step`` networks of
   every target architecture, runs them on a minibatch (``nets(x)``, one ``vmap`` call) and steps
   the generator on the mean loss.
@@ -18,9 +18,9 @@ Example:
     >>> import torch
     >>> from netgraph.architectures import mlp
     >>> from netgraph.metanets import ChunkedHypernetwork
-    >>> from netgraph.tasks import ClassificationTask
+    >>> from netgraph.tasks import ClassificationProblem
     >>> target = mlp([4, 8, 3])
-    >>> history = train_on_task(ChunkedHypernetwork(target, chunk_size=16, hidden=[8]), ClassificationTask("iris"),
+    >>> history = train_on_problem(ChunkedHypernetwork(target, chunk_size=16, hidden=[8]), ClassificationProblem("iris"),
     ...                         [target], steps=3, progress=False)
     >>> [row["step"] for row in history]
     [1, 2, 3]
@@ -39,17 +39,17 @@ from netgraph.datasets import ClassificationData, TrainResult, train_classifiers
 from netgraph.metanets import WeightDiffusion, WeightGenerator
 from netgraph.seeding import seeds_global_rng
 
-from .tasks import ClassificationTask, SineTask
+from .problems import ClassificationProblem, SineProblem
 
-__all__ = ["train_on_task", "train_weight_diffusion", "checkpoints_of_one_run", "step_loop"]
+__all__ = ["train_on_problem", "train_weight_diffusion", "checkpoints_of_one_run", "step_loop"]
 
 ConditionFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @seeds_global_rng("seed")  # the generators' noise
-def train_on_task(
+def train_on_problem(
     generator: WeightGenerator,
-    task: ClassificationTask | SineTask,
+    problem: ClassificationProblem | SineProblem,
     targets: Sequence[nn.Module],
     steps: int,
     lr: float = 1e-3,
@@ -61,19 +61,19 @@ def train_on_task(
     eval_nets: int = 16,
     progress: bool = True,
 ) -> list[dict]:
-    """Train ``generator`` on ``task`` for ``steps`` Adam steps (see the module docstring).
+    """Train ``generator`` on ``problem`` for ``steps`` Adam steps (see the module docstring).
 
     Args:
         targets: the architectures to generate (one for a fixed-target hypernetwork; a family for a
             graph hypernetwork; a loop over architectures per step).
         eval_every: every this many steps, add the mean validation accuracy of ``eval_nets`` fresh
-            networks per target to the history (classification tasks; 0: never).
+            networks per target to the history (classification problems; 0: never).
     Returns:
         one row per step: ``{"step", "loss"}`` (+ ``"val_acc"`` at evaluation steps).
     """
     if steps < 1 or not targets:
         raise ValueError(
-            f"train_on_task needs steps >= 1 and at least one target; got steps={steps}, {len(targets)} targets"
+            f"train_on_problem needs steps >= 1 and at least one target; got steps={steps}, {len(targets)} targets"
         )
     device = next(generator.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
@@ -82,14 +82,14 @@ def train_on_task(
     def loss_of_step(step: int) -> torch.Tensor:
         losses = []
         for target in targets:  # a loop over architectures
-            condition, inputs, labels = task.sample(nets_per_step, batch_size, rng)
+            condition, inputs, labels = problem.sample(nets_per_step, batch_size, rng)
             nets = generator.generate(target, condition, n=nets_per_step)
-            losses.append(task.loss(nets(inputs), labels))
+            losses.append(problem.loss(nets(inputs), labels))
         return torch.stack(losses).mean()
 
     def after_step(row: dict) -> None:
-        if eval_every and row["step"] % eval_every == 0 and isinstance(task, ClassificationTask):
-            row["val_acc"] = mean_val_accuracy(generator, task, targets, eval_nets)
+        if eval_every and row["step"] % eval_every == 0 and isinstance(problem, ClassificationProblem):
+            row["val_acc"] = mean_val_accuracy(generator, problem, targets, eval_nets)
 
     history = step_loop(
         generator.parameters(),
@@ -151,12 +151,12 @@ def step_loop(
 
 @torch.no_grad()
 def mean_val_accuracy(
-    generator: WeightGenerator, task: ClassificationTask, targets: Sequence[nn.Module], n: int
+    generator: WeightGenerator, problem: ClassificationProblem, targets: Sequence[nn.Module], n: int
 ) -> float:
     """Mean validation accuracy of ``n`` fresh networks per target."""
     was_training = generator.training
     generator.eval()
-    accuracies = [task.evaluate(generator.generate(target, n=n))["val_acc"].mean() for target in targets]
+    accuracies = [problem.evaluate(generator.generate(target, n=n))["val_acc"].mean() for target in targets]
     generator.train(was_training)
     return float(torch.stack(accuracies).mean())
 

