@@ -1,4 +1,4 @@
-"""Training and evaluating generators: task-loss training learns, weight diffusion fits a zoo,
+"""Training and evaluating generators: training on the loss of a problem learns, weight diffusion fits a zoo,
 fine-tuning starts from the given weights, summaries pick the best network on validation."""
 
 import pytest
