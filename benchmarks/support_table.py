@@ -89,8 +89,16 @@ def _torch_families() -> dict[str, Family]:
         "Upsample / interpolate": (UpsampleNet, lambda: torch.randn(2, 3, 8, 8), ""),
         "U-Net (concat skips)": (UNet, lambda: torch.randn(2, 3, 8, 8), ""),
         "one layer applied twice": (SharedLayer, lambda: torch.randn(4, 3), "one parameter, two edge blocks"),
-        "nn.LSTM": (lambda: Recurrent(nn.LSTM), lambda: torch.randn(2, 5, 4), "not done: refused with a clear error"),
-        "nn.GRU": (lambda: Recurrent(nn.GRU), lambda: torch.randn(2, 5, 4), "not done: refused with a clear error"),
+        "nn.LSTM": (
+            lambda: Recurrent(nn.LSTM),
+            lambda: torch.randn(2, 5, 4),
+            "gates i/f/g/o are node spaces; weight_hh edges loop back from the hidden-state nodes",
+        ),
+        "nn.GRU": (
+            lambda: Recurrent(nn.GRU),
+            lambda: torch.randn(2, 5, 4),
+            "gates r/z/n are node spaces; weight_hh edges loop back from the hidden-state nodes",
+        ),
     }
     return families
 

@@ -8,11 +8,11 @@ import netgraph
 
 
 def test_unsupported_module_names_path_type_and_remedy():
-    model = nn.Sequential(nn.Linear(4, 8), nn.LSTM(8, 8))
+    model = nn.Sequential(nn.Linear(4, 8), nn.RNN(8, 8))
     with pytest.raises(netgraph.UnsupportedModuleError) as err:
         netgraph.from_module(model, example_inputs=(torch.randn(2, 3, 4),))
     message = str(err.value)
-    assert "'1'" in message and "LSTM" in message and "register" in message
+    assert "'1'" in message and "RNN" in message and "register" in message
 
 
 def test_untraceable_forward_suggests_example_inputs():

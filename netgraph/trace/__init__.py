@@ -99,15 +99,14 @@ def build_spec(
 
 
 def _refuse_unsupported_modules(model: nn.Module) -> None:
-    """Modules whose weights the tracers cannot see as parameters (``torch.export`` reads an RNN's
+    """Modules whose weights the tracers cannot see as parameters (``torch.export`` reads an nn.RNN's
     flattened weight copies as constants) are refused up front rather than converted without them."""
     for path, module in model.named_modules():
-        if isinstance(module, nn.RNNBase):
+        if isinstance(module, nn.RNNBase) and not isinstance(module, (nn.LSTM, nn.GRU)):
             raise UnsupportedModuleError(
-                f"module '{path or '<root>'}' ({type(module).__name__}): recurrent layers (nn.RNN / nn.LSTM / "
-                "nn.GRU) are not supported yet: their weights are read through flattened copies that the tracers "
-                "cannot follow. Replace the module with explicit nn.Linear gates, or register a handler for it "
-                "(netgraph.ops.register_op + bind_module)."
+                f"module '{path or '<root>'}' ({type(module).__name__}): nn.RNN is not supported yet (nn.LSTM and "
+                "nn.GRU are). Replace the module with an nn.GRU / nn.LSTM or explicit nn.Linear layers, or register "
+                "a handler for it (netgraph.ops.register_op + bind_module)."
             )
 
 
@@ -137,7 +136,7 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
     raise UnsupportedModuleError(
         f"{op.where}: operation `{op.target}` acts on {what}"
         f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
-        "BatchNorm, LayerNorm, GroupNorm, Embedding, MultiheadAttention / scaled-dot-product attention, "
+        "BatchNorm, LayerNorm, GroupNorm, Embedding, LSTM, GRU, MultiheadAttention / scaled-dot-product attention, "
         "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
         "register a handler for it (netgraph.ops.register_op + bind_function / bind_module)."
     )

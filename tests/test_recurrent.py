@@ -1,0 +1,139 @@
+"""nn.LSTM / nn.GRU: gates are node spaces, recurrent weights loop back from the hidden-state nodes, and the
+hidden-unit permutation (one group tying each hidden unit to its row of every gate) is the symmetry."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import netgraph
+
+
+class TokenRNN(nn.Module):
+    """Embedding -> LSTM / GRU -> Linear head on the sequence output and on the final hidden state."""
+
+    def __init__(self, cell: str, batch_first: bool, num_layers: int = 1):
+        super().__init__()
+        self.batch_first = batch_first
+        self.emb = nn.Embedding(11, 5)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(5, 6, num_layers=num_layers, batch_first=batch_first)
+        self.head = nn.Linear(6, 3)
+        self.final = nn.Linear(6, 2)
+
+    def forward(self, ids):
+        if isinstance(self.rnn, nn.LSTM):  # unpacked explicitly: torch.fx sees the state as one proxy
+            out, (h, _) = self.rnn(self.emb(ids))
+        else:
+            out, h = self.rnn(self.emb(ids))
+        return self.head(out), self.final(h[-1]) if self.rnn.num_layers == 1 else out.sum(dim=-1)
+
+
+def _ids(batch_first: bool) -> torch.Tensor:
+    ids = torch.randint(0, 11, (2, 7), generator=torch.Generator().manual_seed(0))
+    return ids if batch_first else ids.T.contiguous()
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("export", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_round_trip_and_permutation(cell, batch_first, export, num_layers):
+    torch.manual_seed(0)
+    model = TokenRNN(cell, batch_first, num_layers).eval()
+    ids = _ids(batch_first)
+    graph = netgraph.from_module(model, (ids,) if export else None, verify=True)
+    state = netgraph.to_state_dict(graph)
+    assert list(state) == list(model.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    gates = 4 if cell == "lstm" else 3
+    hidden_groups = [g for g in graph.spec.groups if g.units == 6]
+    assert len(hidden_groups) == num_layers
+    for g in hidden_groups:  # each unit moves its hidden-state node and its row of every gate
+        assert g.nodes.shape == (6, gates + 1)
+    for seed in range(3):
+        perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(seed))
+        assert not torch.equal(perm, torch.arange(graph.num_nodes))
+        rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
+        _assert_same(rebuilt(ids), model(ids))
+
+
+class StateHeads(nn.Module):
+    """Heads on the sequence output and on every final state (LSTM: h_n and c_n)."""
+
+    def __init__(self, cell: str):
+        super().__init__()
+        self.cell = cell
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(4, 5)
+        self.heads = nn.ModuleList(nn.Linear(5, 2) for _ in range(3 if cell == "lstm" else 2))
+
+    def forward(self, x):
+        if self.cell == "lstm":  # unpacked explicitly: torch.fx sees the state as one proxy
+            out, (h, c) = self.rnn(x)
+            finals = (h, c)
+        else:
+            out, h = self.rnn(x)
+            finals = (h,)
+        return tuple(head(t) for head, t in zip(self.heads, (out, *finals)))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("export", [False, True])
+def test_sequence_output_and_final_states_keep_their_function(cell, export):
+    torch.manual_seed(1)
+    model = StateHeads(cell).eval()
+    x = torch.randn(6, 2, 4)
+    graph = netgraph.from_module(model, (x,) if export else None, verify=True)
+    perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(0))
+    rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
+    assert not torch.equal(rebuilt.rnn.weight_hh_l0, model.rnn.weight_hh_l0)
+    _assert_same(rebuilt(x), model(x))
+
+
+def test_bare_module_outputs_are_pinned():
+    """The layer's own outputs are the network's outputs: no permutation of them is a symmetry."""
+    model = nn.LSTM(4, 5).eval()
+    graph = netgraph.from_module(model, (torch.randn(6, 2, 4),), verify=True)
+    assert graph.spec.groups == [] or all(g.units != 5 for g in graph.spec.groups)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_permuting_one_gate_alone_changes_the_function(cell):
+    """The group is not too large: rows of one gate moved without the hidden units are not a symmetry."""
+    torch.manual_seed(2)
+    model = TokenRNN(cell, True).eval()
+    ids = _ids(True)
+    graph = netgraph.from_module(model)
+    group = next(g for g in graph.spec.groups if g.units == 6)
+    for column in range(group.nodes.shape[1] - 1):
+        gate = group.nodes[:, column]
+        perm = torch.arange(graph.num_nodes)
+        perm[gate] = gate.roll(1)
+        broken = netgraph.to_module(netgraph.permute(graph, perm, check=False), model)
+        assert not torch.allclose(broken(ids)[0], model(ids)[0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [(nn.LSTM(4, 5, bidirectional=True), "bidirectional"), (nn.LSTM(4, 5, proj_size=3), "proj_size")],
+)
+def test_refused_variants_say_why(module, message):
+    with pytest.raises(netgraph.UnsupportedModuleError, match=message):
+        netgraph.from_module(module, (torch.randn(3, 2, 4),))
+
+
+def test_initial_state_is_refused():
+    class WithState(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(4, 5)
+
+        def forward(self, x, h0):
+            return self.rnn(x, h0)[0]
+
+    with pytest.raises(netgraph.UnsupportedModuleError, match="initial hidden state"):
+        netgraph.from_module(WithState(), (torch.randn(3, 2, 4), torch.randn(1, 2, 5)))
