@@ -78,7 +78,7 @@ class NodeFeature(IntEnum):
 
     BIAS = 0
     NORM_WEIGHT = 1
-    NORM_BIAS = 2
+    NORM_BIAS = 2  #: also the recurrent bias ``bias_hh`` of LSTM / GRU gate nodes (gates have no norm)
     RUNNING_MEAN = 3
     RUNNING_VAR = 4
 
