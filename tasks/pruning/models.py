@@ -36,7 +36,7 @@ from safetensors.torch import load_file
 from netgraph.architectures import resolve_factory
 from netgraph.io import save_safetensors, write_text
 
-from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, resize_like
+from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, KV_HEAD_ATTRS, resize_like
 
 __all__ = [
     "is_hf_model",
@@ -65,6 +65,7 @@ _SIZE_ATTRS = (
     "embedding_dim",
     *HEAD_COUNT_ATTRS,
     *HEAD_WIDTH_ATTRS,
+    *KV_HEAD_ATTRS,
 )
 
 

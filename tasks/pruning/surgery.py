@@ -46,10 +46,13 @@ __all__ = [
     "dependency_graph",
     "HEAD_COUNT_ATTRS",
     "HEAD_WIDTH_ATTRS",
+    "KV_HEAD_ATTRS",
 ]
 
 #: integer attributes of an attention module holding its number of heads (updated when heads go)
 HEAD_COUNT_ATTRS = ("num_attention_heads", "num_heads", "n_heads", "heads", "n_head")
+#: integer attributes holding the number of key/value heads of grouped-query attention (updated when heads go)
+KV_HEAD_ATTRS = ("num_key_value_heads",)
 #: integer attributes holding heads x head dim (updated when heads go)
 HEAD_WIDTH_ATTRS = ("all_head_size", "inner_dim", "inner_size")
 
@@ -167,23 +170,64 @@ def _cut_edges(spec: GraphSpec, piece: EdgePiece, tensor: torch.Tensor, keep: to
             f"'{piece.param}' is stored as {tuple(block.shape)} but read as {piece.view}; surgery "
             "cuts parameters whose stored dims merge consecutive dims of how they are read"
         )
-    canonical = block.reshape(piece.view).permute(piece.perm)  # [n_out, n_in, *kernel]
+    layer = piece.param.rsplit(".", 1)[0]
+    read = block.reshape(piece.view).permute(piece.perm)  # [*out dims, *in dims, *kernel]
+    out_shape, in_shape = _split_dims(tuple(read.shape), piece.n_out, piece.n_in, layer)
+    kernel = tuple(read.shape[len(out_shape) + len(in_shape) :])
+    canonical = read.reshape(piece.n_out, piece.n_in, *kernel)
     keep_out = keep[piece.out_nodes]
     keep_in = keep[piece.in_nodes].view(piece.groups, piece.n_in)
     keep_group = keep_in.any(1)
-    layer = piece.param.rsplit(".", 1)[0]
     if piece.groups > 1 and not bool((keep_in == keep_group[:, None]).all()):
         raise ValueError(f"the cut removes part of a conv group of {layer!r}; grouped convolutions lose whole groups")
     rows = keep_out.view(piece.groups, -1)
     if piece.groups > 1 and (bool(rows[~keep_group].any()) or len(rows[keep_group].sum(1).unique()) > 1):
         raise ValueError(f"the cut of {layer!r} keeps outputs of removed conv groups or unequal outputs per group")
     canonical = canonical[keep_out]
+    new_out = _kept_sizes(keep_out, out_shape, layer)
+    new_in = in_shape
     if piece.groups == 1:
         canonical = canonical[:, keep_in[0]]
+        new_in = _kept_sizes(keep_in[0], in_shape, layer)
     inverse = sorted(range(len(piece.perm)), key=lambda i: piece.perm[i])
-    view = canonical.permute(inverse)
+    view = canonical.reshape(*new_out, *new_in, *kernel).permute(inverse)
     shape = [math.prod(view.shape[d] for d in dims) for dims in merged]
     return view.reshape(shape).contiguous(), int(keep_group.sum())
+
+
+def _split_dims(shape: tuple[int, ...], n_out: int, n_in: int, layer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The leading dims of a read parameter whose product is ``n_out``, then those whose product is ``n_in``
+    (e.g. a grouped-query attention's output projection read as ``[out, kv heads, head dim, queries per kv]``
+    with ``n_in = kv heads * head dim``: ``((out,), (kv heads, head dim))``, the rest is kernel)."""
+    dims, d = [], 0
+    for size in (n_out, n_in):
+        part, product = [], 1
+        while d < len(shape) and (not part or product < size):
+            product *= shape[d]
+            part.append(shape[d])
+            d += 1
+        if product != size:
+            raise ValueError(
+                f"the parameter of {layer!r} is read as {shape}, which does not start with {n_out} x {n_in}"
+            )
+        dims.append(tuple(part))
+    return dims[0], dims[1]
+
+
+def _kept_sizes(keep: torch.Tensor, shape: tuple[int, ...], layer: str) -> tuple[int, ...]:
+    """Sizes of ``shape`` after keeping ``keep`` (flat over ``shape``), which must be a product of one mask per dim."""
+    if len(shape) == 1:
+        return (int(keep.sum()),)
+    grid = keep.view(shape)
+    parts = [grid.movedim(d, 0).reshape(shape[d], -1).any(1) for d in range(len(shape))]
+    product = parts[0]
+    for part in parts[1:]:
+        product = product[..., None] & part
+    if not torch.equal(product.reshape(-1), keep):
+        raise ValueError(
+            f"the cut of {layer!r} removes a non-rectangular part of its {shape} block of units; remove whole units"
+        )
+    return tuple(int(p.sum()) for p in parts)
 
 
 def _merged_dims(shape: tuple[int, ...], view: tuple[int, ...]) -> list[list[int]] | None:
@@ -268,7 +312,8 @@ def _sync_attributes(model: nn.Module, conv_groups: Mapping[str, int] | None = N
 
 
 def _sync_heads(model: nn.Module, spec: GraphSpec, removal: Mapping[int, torch.Tensor]) -> dict[str, dict[str, Any]]:
-    """Update head counts (``num_attention_heads``, ``all_head_size``...) of attention modules whose heads went."""
+    """Update head counts (``num_attention_heads``, ``num_key_value_heads``, ``all_head_size``...) of attention
+    modules whose heads went; a unit of grouped-query attention is one key/value head with its query heads."""
     changed: dict[str, dict[str, Any]] = {}
     for index, units in removal.items():
         group = spec.groups[int(index)]
@@ -281,11 +326,12 @@ def _sync_heads(model: nn.Module, spec: GraphSpec, removal: Mapping[int, torch.T
         parents = {name.rpartition(".")[0] for name in layers}
         for parent in parents:
             module = model.get_submodule(parent) if parent else model
-            for attr in HEAD_COUNT_ATTRS:
+            for attr in (*HEAD_COUNT_ATTRS, *KV_HEAD_ATTRS):
                 value = getattr(module, attr, None)
-                if isinstance(value, int) and not isinstance(value, bool) and value == group.units:
-                    setattr(module, attr, value - gone)
-                    changed.setdefault(parent, {})[attr] = value - gone
+                if isinstance(value, int) and not isinstance(value, bool) and value % group.units == 0:
+                    new = value // group.units * (group.units - gone)  # a unit is a key/value head's query group
+                    setattr(module, attr, new)
+                    changed.setdefault(parent, {})[attr] = new
             for attr in HEAD_WIDTH_ATTRS:
                 value = getattr(module, attr, None)
                 if isinstance(value, int) and not isinstance(value, bool) and value % group.units == 0:

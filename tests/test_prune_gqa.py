@@ -1,0 +1,126 @@
+"""Head and MLP-neuron pruning of grouped-query attention decoders (Hugging Face Llama and Mistral).
+
+A level-0 head unit of grouped-query attention is one key/value head with its group of query heads:
+removing it cuts q_proj rows of every query head of the group, k_proj / v_proj rows of the key/value
+head and the o_proj columns the group writes; the gated SiLU MLP loses gate_proj / up_proj rows and
+down_proj columns together. The proof: zeroing every parameter attached to the chosen units (on the
+graph) gives the outputs of the physically pruned model, and the pruned model converts again exactly."""
+
+import copy
+
+import pytest
+import torch
+
+import netgraph
+from netgraph.tasks.pruning import prunable_groups, remove_units
+from netgraph.tasks.pruning.engine import spec_for
+
+from test_prune_structures import _zero_units
+
+transformers = pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+VOCAB, HIDDEN, FFN, HEADS, KV_HEADS, LAYERS = 60, 32, 48, 8, 4, 2
+HEAD_DIM, GROUP = HIDDEN // HEADS, HEADS // KV_HEADS
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=HIDDEN,
+    intermediate_size=FFN,
+    num_hidden_layers=LAYERS,
+    num_attention_heads=HEADS,
+    num_key_value_heads=KV_HEADS,
+    max_position_embeddings=32,
+)
+FAMILIES = {
+    "llama_lm": lambda: transformers.LlamaForCausalLM(transformers.LlamaConfig(**COMMON)),
+    "llama": lambda: transformers.LlamaModel(transformers.LlamaConfig(**COMMON)),
+    "mistral": lambda: transformers.MistralModel(transformers.MistralConfig(**COMMON, sliding_window=4)),
+}
+
+
+def _build(name):
+    torch.manual_seed(0)
+    model = FAMILIES[name]().eval()
+    ids = torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(1))
+    return model, {"input_ids": ids}
+
+
+def _run(model, inputs):
+    with torch.no_grad():
+        out = model(**inputs, use_cache=False)
+    return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
+def _layers(model):
+    return (model.model if hasattr(model, "model") else model).layers
+
+
+def _removal(groups, generator):
+    """Per layer: 2 of the 4 key/value heads (with their query heads), half of the MLP neurons."""
+    return {g.index: torch.randperm(g.units, generator=generator)[: g.units // 2] for g in groups}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_zeroed_heads_and_neurons_equal_the_pruned_gqa_model(name):
+    model, inputs = _build(name)
+    spec = spec_for(model, inputs)
+    groups = prunable_groups(spec)
+    heads = [g for g in groups if g.kind == "heads"]
+    neurons = [g for g in groups if g.module.endswith("mlp.gate_proj")]
+    assert [g.units for g in heads] == [KV_HEADS] * LAYERS and [g.units for g in neurons] == [FFN] * LAYERS
+    assert all(g.module.endswith("self_attn.q_proj") for g in heads)
+    removal = _removal(heads + neurons, torch.Generator().manual_seed(2))
+    zeroed = _zero_units(model, spec, removal)
+    pruned = copy.deepcopy(zeroed)
+    remove_units(pruned, removal, spec)
+    reference, out, original = _run(zeroed, inputs), _run(pruned, inputs), _run(model, inputs)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(reference, original, atol=1e-3)  # the zeroing changed the function
+
+    for i, (layer, before) in enumerate(zip(_layers(pruned), _layers(model))):
+        gone = removal[heads[i].index]
+        kv_kept = torch.tensor([h for h in range(KV_HEADS) if h not in gone.tolist()])
+        kv_rows = (kv_kept[:, None] * HEAD_DIM + torch.arange(HEAD_DIM)).reshape(-1)
+        q_heads = (kv_kept[:, None] * GROUP + torch.arange(GROUP)).reshape(-1)  # query heads of the kept groups
+        q_rows = (q_heads[:, None] * HEAD_DIM + torch.arange(HEAD_DIM)).reshape(-1)
+        attn, ref = layer.self_attn, before.self_attn
+        assert torch.equal(attn.q_proj.weight, ref.q_proj.weight[q_rows])
+        assert torch.equal(attn.k_proj.weight, ref.k_proj.weight[kv_rows])
+        assert torch.equal(attn.v_proj.weight, ref.v_proj.weight[kv_rows])
+        assert torch.equal(attn.o_proj.weight, ref.o_proj.weight[:, q_rows])
+        assert attn.num_key_value_groups == GROUP
+        kept = torch.tensor([n for n in range(FFN) if n not in removal[neurons[i].index].tolist()])
+        assert torch.equal(layer.mlp.gate_proj.weight, before.mlp.gate_proj.weight[kept])
+        assert torch.equal(layer.mlp.up_proj.weight, before.mlp.up_proj.weight[kept])
+        assert torch.equal(layer.mlp.down_proj.weight, before.mlp.down_proj.weight[:, kept])
+
+
+@pytest.mark.parametrize("name", ["llama", "mistral"])
+def test_pruned_gqa_model_converts_and_round_trips(name):
+    model, inputs = _build(name)
+    spec = spec_for(model, inputs)
+    groups = prunable_groups(spec)
+    remove_units(model, _removal(groups, torch.Generator().manual_seed(3)), spec)
+    graph = netgraph.from_module(model, example_inputs=inputs, verify=True)
+    state, reference = netgraph.to_state_dict(graph), model.state_dict()
+    assert list(state) == list(reference) and all(torch.equal(state[k], v) for k, v in reference.items())
+    again = prunable_groups(netgraph.spec_of(model, inputs), ("heads",))
+    assert [g.units for g in again] == [KV_HEADS // 2] * LAYERS
+    rebuilt = netgraph.to_module(graph, copy.deepcopy(model))
+    torch.testing.assert_close(_run(rebuilt, inputs), _run(model, inputs))
+
+
+def test_head_count_attributes_follow_key_value_groups():
+    """Attention modules that store head counts (older transformers, user modules) get them updated:
+    removing one key/value head of 4 removes its 2 query heads."""
+    model, inputs = _build("llama")
+    for layer in model.layers:
+        layer.self_attn.num_heads, layer.self_attn.num_key_value_heads = HEADS, KV_HEADS
+    spec = spec_for(model, inputs)
+    heads = prunable_groups(spec, ("heads",))
+    changed = remove_units(model, {heads[0].index: torch.tensor([2])}, spec)
+    attn = model.layers[0].self_attn
+    assert (attn.num_heads, attn.num_key_value_heads) == (HEADS - GROUP, KV_HEADS - 1)
+    assert changed["layers.0.self_attn"] == {"num_heads": HEADS - GROUP, "num_key_value_heads": KV_HEADS - 1}
+    assert (model.layers[1].self_attn.num_heads, model.layers[1].self_attn.num_key_value_heads) == (HEADS, KV_HEADS)
+    assert _run(model, inputs).shape == (2, 7, HIDDEN)
