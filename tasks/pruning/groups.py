@@ -58,7 +58,7 @@ class PruneGroup:
         channels: ``[units]`` output index, in that layer, of the first node of each unit.
         kind: ``"channels"`` (neurons, conv channels or whole conv groups, channels tied through residual
             sums / concatenations / BatchNorm), ``"heads"`` (whole attention heads: q, k, v and the output
-            projection's inputs) or ``"normalized"`` (channels a LayerNorm / GroupNorm normalises over:
+            projection's inputs; with grouped-query attention a key/value head with its query heads) or ``"normalized"`` (channels a LayerNorm / GroupNorm normalises over:
             removing them changes the statistics, so pruning them is not exact even for zero channels).
     """
 
