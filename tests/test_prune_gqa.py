@@ -15,7 +15,7 @@ import netgraph
 from netgraph.tasks.pruning import prunable_groups, remove_units
 from netgraph.tasks.pruning.engine import spec_for
 
-from test_prune_structures import _zero_units
+from _prune import zero_units
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def test_zeroed_heads_and_neurons_equal_the_pruned_gqa_model(name):
     assert [g.units for g in heads] == [KV_HEADS] * LAYERS and [g.units for g in neurons] == [FFN] * LAYERS
     assert all(g.module.endswith("self_attn.q_proj") for g in heads)
     removal = _removal(heads + neurons, torch.Generator().manual_seed(2))
-    zeroed = _zero_units(model, spec, removal)
+    zeroed = zero_units(model, spec, removal)
     pruned = copy.deepcopy(zeroed)
     remove_units(pruned, removal, spec)
     reference, out, original = _run(zeroed, inputs), _run(pruned, inputs), _run(model, inputs)

@@ -13,9 +13,10 @@ import torch.nn as nn
 
 import netgraph
 from netgraph.architectures import TinyViT, cifar_resnet, mlp, vgg
-from netgraph.masks import parameter_masks
 from netgraph.tasks.pruning import dependency_graph, prunable_groups, prune_to_speedup, remove_channels, remove_units
 from netgraph.tasks.pruning.engine import spec_for
+
+from _prune import zero_units
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
@@ -113,18 +114,6 @@ EXPECTED = {
 }
 
 
-def _zero_units(model, spec, removal):
-    """Zero, on the parameter graph, every parameter attached to the nodes of the removed units."""
-    graph = netgraph.from_module(model, spec=spec)
-    nodes = torch.cat([spec.groups[g].nodes[u].reshape(-1) for g, u in removal.items()])
-    node_mask, edge_mask = parameter_masks(graph)
-    touched = torch.isin(graph.edge_index, nodes).any(0, keepdim=True).T
-    graph.edge_attr = torch.where(touched & edge_mask, 0.0, graph.edge_attr)
-    chosen = torch.zeros(graph.num_nodes, 1, dtype=torch.bool).index_fill(0, nodes, True)
-    graph.x = torch.where(chosen & node_mask, 0.0, graph.x)
-    return netgraph.to_module(graph, model)
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_zeroed_units_equal_the_physically_pruned_model(name):
     model, inputs, run = MODELS[name]()
@@ -133,7 +122,7 @@ def test_zeroed_units_equal_the_physically_pruned_model(name):
     assert EXPECTED.get(name, set()) <= {(g.kind, g.nodes.shape[1]) for g in groups}
     generator = torch.Generator().manual_seed(2)
     removal = {g.index: torch.randperm(g.units, generator=generator)[: g.units // 2] for g in groups}
-    zeroed = _zero_units(model, spec, removal)
+    zeroed = zero_units(model, spec, removal)
     pruned = copy.deepcopy(zeroed)
     changed = remove_units(pruned, removal, spec)
     with torch.no_grad():
