@@ -255,3 +255,33 @@ def test_t5_position_bias_ties_the_heads_of_every_layer():
     heads = [g for g in graph.spec.groups if g.level == 0 and g.units == HEADS]
     assert len(heads) == 1
     assert heads[0].nodes.shape[1] >= LAYERS * 3 * HEAD_DIM + 1  # q, k, v of both layers + the bias node
+
+
+@pytest.mark.parametrize("config", [transformers.LlamaConfig, transformers.MistralConfig])
+def test_multi_query_attention_converts(config):
+    """One key/value head broadcast to every query head (MQA, or GQA pruned to one kv head): exact round
+    trip, the self-check, random permutations keep the function, and the value dims of the one kv head
+    still move (level 1) while the residual stream and MLP neurons move as in GQA."""
+    torch.manual_seed(0)
+    model = transformers.AutoModel.from_config(
+        config(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            num_key_value_heads=1,
+            max_position_embeddings=32,
+        )
+    ).eval()
+    inputs = _inputs("llama")
+    graph = netgraph.from_module(model, example_inputs=inputs, verify=True)
+    state = netgraph.to_state_dict(graph)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    reference = _outputs(model, inputs)
+    for seed in range(2):
+        perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(seed))
+        permuted = netgraph.to_module(netgraph.permute(graph, perm), model)
+        torch.testing.assert_close(_outputs(permuted, inputs), reference, atol=1e-5, rtol=1e-4)
+    value_groups = [g for g in graph.spec.groups if "v_proj" in g.name]
+    assert len(value_groups) == LAYERS and all(g.level == 1 and g.nodes.shape == (HEAD_DIM, 1) for g in value_groups)

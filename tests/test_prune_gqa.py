@@ -176,3 +176,33 @@ def test_llama_folder_round_trip_through_netgraph_prune(tmp_path):
     ids.pop("token_type_ids", None)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**ids).last_hidden_state, result.model(**ids).last_hidden_state)
+
+
+def test_pruning_down_to_one_key_value_head_per_layer():
+    """Multi-query attention converts, so a GQA model prunes down to one key/value head per layer; past
+    one unit per group the target is refused."""
+    from netgraph.tasks.pruning import prune_to_speedup
+
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        vocab_size=60,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaModel(config).eval()
+    ids = {"input_ids": torch.randint(3, 60, (2, 7), generator=torch.Generator().manual_seed(0))}
+    pruned = prune_to_speedup(model, ids, 3.0, step=0.25)
+    head_dim = config.hidden_size // config.num_attention_heads
+    assert [layer.self_attn.k_proj.out_features for layer in pruned.layers] == [head_dim] * 2
+    graph = netgraph.from_module(pruned, example_inputs=ids, verify=True)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            netgraph.to_module(graph, pruned)(**ids).last_hidden_state, pruned(**ids).last_hidden_state
+        )
+    with pytest.raises(ValueError, match="cannot reach speedup"):
+        prune_to_speedup(model, ids, 6.0, step=0.25)

@@ -134,6 +134,14 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
     the output projection reads them through edges carrying one weight per query head of the group).
     Query/key dims are pinned (a query head's dims would have to follow its key head's dims)."""
     rk, rv = _repeated_heads(lk), _repeated_heads(lv)
+    out_axes = lv.axes if lv is not None else ()
+    if rk is None and rv is None and _one_broadcast_head(lk) and _one_broadcast_head(lv):
+        # multi-query attention: one key/value head broadcast over every query head (a size-1 head
+        # dim expanded by repeat_kv leaves only the dims axis); the query heads are its repeats
+        hq, _ = _heads(op, lq, "query")
+        if hq > 1:
+            rk = rv = (1, hq, lk.grid.numel())
+            out_axes = (Axis(-3, hq, rep=True), *lv.axes)
     if rk is None or rv is None or rk[:2] != rv[:2]:
         return False
     hq, dq = _heads(op, lq, "query")
@@ -148,8 +156,13 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
     b.fix_inner(lk.grid, kv_heads)
     b.couple_heads(lq.grid, lk.grid, kv_heads)
     b.couple_heads(lq.grid, lv.grid, kv_heads)
-    b.set(op.out, b.fresh_layout(op.out, lv.grid, lv.axes, b.ndim(op.out, lv)))
+    b.set(op.out, b.fresh_layout(op.out, lv.grid, out_axes, b.ndim(op.out, lv)))
     return True
+
+
+def _one_broadcast_head(layout: Layout | None) -> bool:
+    """A key/value layout ``[.., 1 or broadcast, tokens, dims]``: neurons only on the last dim."""
+    return layout is not None and len(layout.axes) == 1 and layout.is_vector_on(-1)
 
 
 def _mask_bias(b: SpecBuilder, op: Op, lq: Layout) -> None:
