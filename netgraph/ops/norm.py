@@ -165,42 +165,33 @@ def batch_norm(b: SpecBuilder, op: Op) -> None:
 
 @register_op("layer_norm")
 def layer_norm(b: SpecBuilder, op: Op) -> None:
-    x = require_value(op, op.args[0], "input")
     shape, weight, bias = op.args[1:4]
-    if len(shape) != 1:
-        raise fail(
-            op,
-            f"LayerNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
-            "LayerNorm over the feature dim (normalized_shape of length 1) is supported",
-        )
-    layout = b.get(x)
-    if layout is None:
-        layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
-    if not layout.is_vector_on(-1) or layout.size_on(-1) != shape[0]:
-        raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
-    layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
-    _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT), (bias, NodeFeature.NORM_BIAS)])
-    b.set(op.out, layout)
+    _feature_norm(b, op, "LayerNorm", shape, [(weight, NodeFeature.NORM_WEIGHT), (bias, NodeFeature.NORM_BIAS)])
 
 
 @register_op("rms_norm")
 def rms_norm(b: SpecBuilder, op: Op) -> None:
-    x = require_value(op, op.args[0], "input")
+    # recorded as the LAYER kind with no NORM_BIAS: a new Norm kind would resize the metanets' norm tables
     shape, weight = op.args[1:3]
+    _feature_norm(b, op, "RMSNorm", shape, [(weight, NodeFeature.NORM_WEIGHT)])
+
+
+def _feature_norm(b: SpecBuilder, op: Op, kind: str, shape, params: list) -> None:
+    """A norm over the feature (last) dim: its nodes get the LAYER norm kind and ``params`` as features."""
+    x = require_value(op, op.args[0], "input")
     if len(shape) != 1:
         raise fail(
             op,
-            f"RMSNorm over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
-            "RMSNorm over the feature dim is supported",
+            f"{kind} over {len(shape)} dims {tuple(shape)} has per-position parameters; only "
+            f"{kind} over the feature dim (normalized_shape of length 1) is supported",
         )
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
     if not layout.is_vector_on(-1) or layout.size_on(-1) != shape[0]:
         raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
-    # recorded as the LAYER kind with no NORM_BIAS: a new Norm kind would resize the metanets' norm tables
     layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
-    _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT)])
+    _place(b, op, layout, params)
     b.set(op.out, layout)
 
 
