@@ -29,6 +29,7 @@ import torch
 
 import netgraph
 from netgraph.metanets import GHN
+from netgraph.seeding import scoped_rng
 from netgraph.tasks.generate import ClassificationProblem
 from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnns
 from netgraph.tasks.generate.ghn import layer_statistics, start_accuracy, train_ghn
@@ -87,8 +88,7 @@ def main() -> None:
                 "command": "python benchmarks/ghn_digits.py --train-only --out <dir>",
             },
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with scoped_rng(0):
             pool = [SampledCNN(c) for c in pool_configs]
         started = time.process_time()
         history = train_ghn(
@@ -172,8 +172,7 @@ def _merge(args) -> None:
 def _layer_statistics(ghn, factories) -> dict:
     out = {}
     for name, factory in factories.items():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with scoped_rng(0):
             default = factory()
         predicted = ghn(factory(), torch.Generator().manual_seed(0))
         out[name] = {"default": layer_statistics(default), "ghn": layer_statistics(predicted)}

@@ -39,6 +39,7 @@ from torch.func import functional_call
 
 from netgraph.datasets import ClassificationData
 from netgraph.metanets import GHN
+from netgraph.seeding import scoped_rng
 
 from .problems import ClassificationProblem
 from .train import step_loop
@@ -147,12 +148,11 @@ def start_accuracy(
     """Test accuracy of the default initialisation (``"default"``) and of the GHN's prediction
     (``"ghn"``) of the network ``factory()`` after 0 and each of ``epochs`` epochs of Adam.
 
-    The default initialisation is drawn under ``torch.manual_seed(seed)`` in a forked RNG scope
+    The default initialisation is drawn under :func:`netgraph.seeding.scoped_rng` seeded with ``seed``
     (PyTorch's initialisers use the global RNG); the GHN's noise and the batch order come from
     ``torch.Generator``s seeded with ``seed``. Returns ``{start: [acc at 0, acc at epochs...]}``.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with scoped_rng(seed):
         default = factory()
     starts = {"default": default}
     if ghn is not None:
