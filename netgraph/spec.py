@@ -170,7 +170,8 @@ class SymmetryGroup:
     residual connections, or a whole attention head / channel group). A permutation ``pi`` of the
     units sends the nodes of unit ``u`` to the nodes of unit ``pi[u]``, position by position.
     Level-0 groups move whole blocks (heads, channel groups, or single neurons); level-1 groups
-    permute within one block.
+    permute within one block. A node may belong to two level-1 groups whose moves add up (the output of
+    a grouped-query attention: the query heads of a key/value group, and the value dims).
     """
 
     index: int
@@ -221,9 +222,12 @@ class GraphSpec:
     node_pieces: list[NodePiece]
     aux_pieces: list[AuxPiece]
     groups: list[SymmetryGroup]
-    sym_group: torch.Tensor  #: [N, 2] group index per level (-1: not permuted at that level)
-    sym_unit: torch.Tensor  #: [N, 2] unit index inside that group
-    sym_stride: torch.Tensor  #: [N, 2] node-id distance between consecutive units
+    #: [N, C] group of each node per column (-1: none); column 0 holds level-0 groups, columns 1.. level-1
+    #: groups (C = 3 only when a node moves in two independent level-1 groups: a grouped-query attention
+    #: output, indexed by query head and value dim). A node moves by the sum of its columns' moves.
+    sym_group: torch.Tensor
+    sym_unit: torch.Tensor  #: [N, C] unit index inside that group
+    sym_stride: torch.Tensor  #: [N, C] node-id distance between consecutive units
     spaces: list[Space]
     layers: list[LayerRef]
     keys: list[str]  #: state-dict keys, in the module's order
@@ -288,7 +292,7 @@ class GraphSpec:
 
     def on(self, device: torch.device | str) -> dict[str, torch.Tensor]:
         """The topology tensors on ``device``: ``node_type``, ``layer``, ``node_act``, ``node_norm``,
-        ``pos_index``, ``sym_group``, ``sym_unit``, ``sym_stride`` (``[N]`` or ``[N, 2]``), ``edge_index``
+        ``pos_index``, ``sym_group``, ``sym_unit``, ``sym_stride`` (``[N]`` or ``[N, C]``), ``edge_index``
         ``[2, E]`` and ``edge_type`` ``[E]``; each is made on first access and cached (shared by every
         graph of the architecture, whatever its kernel shape)."""
         key = str(torch.device(device))

@@ -144,6 +144,35 @@ class HandAttention(nn.Module):
         return self.out(h[:, 0])
 
 
+class GroupedQueryAttention(nn.Module):
+    """Hand-written grouped-query attention without rotary embeddings (each key/value head expanded to
+    its group of query heads as Hugging Face's ``repeat_kv`` does, then scaled-dot-product attention);
+    ``kv_heads=1`` is multi-query attention."""
+
+    def __init__(self, dim=16, heads=4, kv_heads=2):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, dim // heads
+        self.inp = nn.Linear(5, dim)
+        self.q, self.o = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.k, self.v = nn.Linear(dim, kv_heads * self.head_dim), nn.Linear(dim, kv_heads * self.head_dim)
+        self.out = nn.Linear(dim, 2)
+
+    def expand(self, t):
+        b, _, n, d = t.shape
+        repeats = self.heads // self.kv_heads
+        return t[:, :, None].expand(b, self.kv_heads, repeats, n, d).reshape(b, self.heads, n, d)
+
+    def forward(self, x):
+        h = self.inp(x)
+        b, n, _ = h.shape
+        q = self.q(h).view(b, n, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v(h).view(b, n, self.kv_heads, self.head_dim).transpose(1, 2)
+        a = F.scaled_dot_product_attention(q, self.expand(k), self.expand(v))
+        h = h + self.o(a.transpose(1, 2).reshape(b, n, -1))
+        return self.out(torch.relu(h[:, 0]))
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -321,6 +350,8 @@ CASES = {
     "mha_export": (MHASelfAttention, lambda: torch.randn(2, 5, 6), True),
     "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
+    "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
+    "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),
     "transformer_encoder": (transformer_encoder, lambda: torch.randn(2, 6, 7), True),
     "cross_attention_export": (CrossAttention, lambda: (torch.randn(2, 5, 4), torch.randn(2, 3, 3)), True),
     "hand_cross_attention_export": (HandCrossAttention, lambda: (torch.randn(2, 4, 5), torch.randn(2, 6, 3)), True),

@@ -149,8 +149,15 @@ def _expected_groups(name):
     if name == "gpt2":  # + the residual stream, tied to the LM head
         return {(0, HIDDEN): 1, (0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): 2 * HEADS * LAYERS}
     # Llama / Mistral: stream (RMSNorm is per-neuron), gated MLP, key/value heads with their query-head
-    # groups, value dims in each kv head; rotary pins the query/key dims inside a head.
-    return {(0, HIDDEN): 1, (0, FFN): LAYERS, (0, KV_HEADS): LAYERS, (1, HEAD_DIM): KV_HEADS * LAYERS}
+    # groups, the query heads inside each group, value dims in each kv head; rotary pins the query/key
+    # dims inside a head.
+    return {
+        (0, HIDDEN): 1,
+        (0, FFN): LAYERS,
+        (0, KV_HEADS): LAYERS,
+        (1, HEADS // KV_HEADS): KV_HEADS * LAYERS,
+        (1, HEAD_DIM): KV_HEADS * LAYERS,
+    }
 
 
 def test_groups_are_as_large_as_the_true_symmetry(converted):
@@ -168,6 +175,36 @@ def test_gated_mlp_and_gqa_tie_the_right_spaces():
     assert all(g.nodes.shape[1] >= (HEADS // KV_HEADS) * HEAD_DIM + 2 * HEAD_DIM for g in heads)
     mlp = [g for g in graph.spec.groups if g.units == FFN]
     assert all(g.nodes.shape[1] == 3 for g in mlp)  # gate, up, their product
+
+
+def test_query_heads_of_one_kv_group_swap_as_the_true_symmetry():
+    """Swapping two query heads of one key/value group (their q_proj rows and o_proj columns, nothing
+    else) keeps a GQA model's function; netgraph exposes it as a level-1 group whose transposition
+    gives exactly the hand-swapped weights."""
+    import copy
+
+    model = _llama().eval()
+    inputs = _inputs("llama")
+    graph = netgraph.from_module(model, example_inputs=inputs)
+    spec = graph.spec
+    group = next(g for g in spec.groups if "layers.0." in g.name and g.name.endswith("query heads of block 1"))
+    assert group.units == HEADS // KV_HEADS
+    units = torch.arange(int(spec.group_units.max())).repeat(1, spec.num_groups, 1)
+    units[0, group.index, :2] = torch.tensor([1, 0])
+    state = netgraph.to_state_dict(netgraph.permute(graph, _node_map(spec, units)[0]))
+
+    first = HEADS // KV_HEADS  # query heads 2 and 3 share key/value head 1
+    heads = torch.arange(HEADS)
+    heads[[first, first + 1]] = torch.tensor([first + 1, first])
+    rows = (heads.unsqueeze(1) * HEAD_DIM + torch.arange(HEAD_DIM)).reshape(-1)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    q, o = "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.o_proj.weight"
+    expected[q], expected[o] = expected[q][rows], expected[o][:, rows]
+    assert all(torch.equal(state[k], v) for k, v in expected.items())
+    swapped = copy.deepcopy(model)
+    swapped.load_state_dict(expected)
+    torch.testing.assert_close(_outputs(swapped, inputs), _outputs(model, inputs), atol=1e-5, rtol=1e-4)
+    assert not torch.equal(expected[q], model.state_dict()[q])
 
 
 # ------------------------------------------------- encoders: T5, CLIP vision, Wav2Vec2, Swin, MobileNetV2
@@ -260,8 +297,9 @@ def test_t5_position_bias_ties_the_heads_of_every_layer():
 @pytest.mark.parametrize("config", [transformers.LlamaConfig, transformers.MistralConfig])
 def test_multi_query_attention_converts(config):
     """One key/value head broadcast to every query head (MQA, or GQA pruned to one kv head): exact round
-    trip, the self-check, random permutations keep the function, and the value dims of the one kv head
-    still move (level 1) while the residual stream and MLP neurons move as in GQA."""
+    trip, the self-check, random permutations keep the function; the query heads may be permuted among
+    themselves (level 1) and the value dims of the one kv head move (level 1) with the dims of every
+    query head's output, while the residual stream and MLP neurons move as in GQA."""
     torch.manual_seed(0)
     model = transformers.AutoModel.from_config(
         config(
@@ -284,4 +322,7 @@ def test_multi_query_attention_converts(config):
         permuted = netgraph.to_module(netgraph.permute(graph, perm), model)
         torch.testing.assert_close(_outputs(permuted, inputs), reference, atol=1e-5, rtol=1e-4)
     value_groups = [g for g in graph.spec.groups if "v_proj" in g.name]
-    assert len(value_groups) == LAYERS and all(g.level == 1 and g.nodes.shape == (HEAD_DIM, 1) for g in value_groups)
+    assert len(value_groups) == LAYERS
+    assert all(g.level == 1 and g.nodes.shape == (HEAD_DIM, 1 + HEADS) for g in value_groups)
+    query_groups = [g for g in graph.spec.groups if "query heads" in g.name]
+    assert [(g.level, g.units) for g in query_groups] == [(1, HEADS)] * LAYERS

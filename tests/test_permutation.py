@@ -105,3 +105,26 @@ def test_attention_heads_are_blocks():
     levels = [(g.level, g.units) for g in spec.groups]
     assert (0, 4) in levels  # 4 heads move as blocks
     assert levels.count((1, 4)) == 8  # inside each of 4 heads: q/k dims and v dims (16 / 4 = 4 each)
+
+
+@pytest.mark.parametrize("kv_heads", [2, 1])
+def test_grouped_query_attention_groups_are_the_whole_true_symmetry(kv_heads):
+    """Grouped-query / multi-query attention without rotary embeddings: key/value heads move with their
+    query-head group; inside a group the query heads may swap, the key dims move with the dims of every
+    query head of the group and the value dims with the dims of every query head's output. The groups
+    are independent, so the order of the symmetry the spec exposes is the product of ``units!``; it
+    must equal the true order (stream 16! times kv! (r! d! d!)^kv), and a random element of it keeps the
+    function (test_random_permutation_preserves_the_function)."""
+    from _models import GroupedQueryAttention
+
+    heads, dim = 4, 16
+    d, repeats = dim // heads, heads // kv_heads
+    model = GroupedQueryAttention(dim, heads, kv_heads).eval()
+    spec = netgraph.trace(model, (torch.randn(2, 6, 5),))
+    order = sum(torch.lgamma(torch.tensor(g.units + 1.0)) for g in spec.groups)
+    one_block = torch.lgamma(torch.tensor(repeats + 1.0)) + 2 * torch.lgamma(torch.tensor(d + 1.0))
+    true = torch.lgamma(torch.tensor(dim + 1.0)) + torch.lgamma(torch.tensor(kv_heads + 1.0)) + kv_heads * one_block
+    torch.testing.assert_close(order, true)
+    dims = [g for g in spec.groups if g.level == 1 and g.units == d and "query heads" not in g.name]
+    assert len(dims) == 2 * kv_heads and all(g.nodes.shape == (d, 1 + repeats) for g in dims)
+    assert spec.sym_group.shape[1] == 3  # query / output nodes move in two level-1 groups at once

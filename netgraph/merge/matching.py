@@ -94,7 +94,9 @@ def _step(spec: GraphSpec, plan: GroupPlan, features, unit_maps: torch.Tensor, i
     if plan.level == 0:
         target = torch.full((pairs,), plan.group_index, dtype=torch.long, device=unit_maps.device)
     else:  # the level-1 group of B whose block currently lands on this block of A
-        target = spec.on(unit_maps.device)["sym_group"][minv[:, plan.nodes[0, 0]], 1]
+        table = spec.on(unit_maps.device)["sym_group"]
+        column = int((table[plan.nodes[0, 0]] == plan.group_index).nonzero()[0])
+        target = table[minv[:, plan.nodes[0, 0]], column]
     free = unit_maps.clone()
     free[batch, target, :u] = identity[:u]
     if plan.roles:
@@ -166,8 +168,11 @@ class WeightFeatures:
     def _own_units(self, nodes: torch.Tensor, minv: torch.Tensor, level: int, target: torch.Tensor) -> torch.Tensor:
         """[P, len(nodes)]: unit, in B's group ``target``, of the B node landing on each of ``nodes``."""
         source = minv[:, nodes]
-        group = self.topo["sym_group"][source, level]
-        return torch.where(group == target.unsqueeze(1), self.topo["sym_unit"][source, level], -1)
+        own = torch.full_like(source, -1)
+        for column in range(1, self.topo["sym_group"].shape[1]) if level else (0,):  # a node may be in 2 inner groups
+            group = self.topo["sym_group"][source, column]
+            own = torch.where(group == target.unsqueeze(1), self.topo["sym_unit"][source, column], own)
+        return own
 
     def line_terms(self, plan: GroupPlan, minv_g: torch.Tensor, minv: torch.Tensor, target: torch.Tensor):
         pairs, u = minv.shape[0], plan.units

@@ -85,7 +85,7 @@ class SoftPermuter:
         position[nodes] = torch.arange(n, device=self.device)
         cand = torch.arange(self.width, device=self.device)
         levels = []
-        for level in (1, 0):
+        for level in reversed(range(self.group.shape[1])):  # inner columns first, then level 0
             group, unit, stride = self.group[nodes, level], self.unit[nodes, level], self.stride[nodes, level]
             moves = group >= 0
             valid = moves.unsqueeze(1) & (cand < self.units[group.clamp(min=0)].unsqueeze(1))

@@ -129,19 +129,20 @@ def _repeated_heads(layout: Layout | None) -> tuple[int, int, int] | None:
 
 
 def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -> bool:
-    """Grouped-query attention: each key/value head serves a group of consecutive query heads. Key/value
-    heads move together with their query-head group (level 0); value dims move inside a head (level 1;
-    the output projection reads them through edges carrying one weight per query head of the group).
-    Query/key dims are pinned (a query head's dims would have to follow its key head's dims)."""
+    """Grouped-query attention: each key/value head serves a group of consecutive query heads.
+
+    The output gets its own nodes, one per query head and value dim, each fed by a fixed edge from the
+    value node it copies, so the output projection reads ordinary neurons. Symmetry: a key/value head
+    moves with its query-head group and their outputs (level 0); inside a group, the query heads move
+    with their outputs (level 1), the value dims with the outputs' dims, and the key dims with the dims
+    of every query head of the group (level 1; pinned when rotary embeddings rearrange them)."""
     rk, rv = _repeated_heads(lk), _repeated_heads(lv)
-    out_axes = lv.axes if lv is not None else ()
     if rk is None and rv is None and _one_broadcast_head(lk) and _one_broadcast_head(lv):
         # multi-query attention: one key/value head broadcast over every query head (a size-1 head
         # dim expanded by repeat_kv leaves only the dims axis); the query heads are its repeats
         hq, _ = _heads(op, lq, "query")
         if hq > 1:
             rk = rv = (1, hq, lk.grid.numel())
-            out_axes = (Axis(-3, hq, rep=True), *lv.axes)
     if rk is None or rv is None or rk[:2] != rv[:2]:
         return False
     hq, dq = _heads(op, lq, "query")
@@ -153,10 +154,16 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
             f"key heads of {dk} dims does not match",
         )
     b.fix_inner(lq.grid, hq)
-    b.fix_inner(lk.grid, kv_heads)
     b.couple_heads(lq.grid, lk.grid, kv_heads)
     b.couple_heads(lq.grid, lv.grid, kv_heads)
-    b.set(op.out, b.fresh_layout(op.out, lv.grid, out_axes, b.ndim(op.out, lv)))
+    out = b.new_space(op, hq * dk, NodeType.VALUE, role="value of each query head", inputs=[lv.grid])
+    copied = lv.grid.reshape(kv_heads, 1, dk).expand(kv_heads, repeats, dk)  # value node of each output
+    b.const_edges(copied.reshape(-1), out, 1.0, EdgeType.RESIDUAL)
+    grid = out.reshape(hq, dk)
+    b.fix_inner(grid, kv_heads)
+    b.couple_heads(lq.grid, grid, kv_heads)
+    b.query_groups(lq.grid, lk.grid, lv.grid, out, kv_heads)
+    b.set(op.out, b.fresh_layout(op.out, grid, (Axis(-3, hq), Axis(-1, dk)), b.ndim(op.out, lv)))
     return True
 
 

@@ -55,6 +55,55 @@ class _Space:
     fixed: bool = False
 
 
+@dataclass(frozen=True)
+class _GroupedQuery:
+    """One grouped-query attention, by the first node of its spaces (see :meth:`SpecBuilder.query_groups`)."""
+
+    query: int
+    key: int
+    value: int
+    out: int
+    kv_heads: int
+    head_dim: int
+
+
+class _GroupTables:
+    """The symmetry groups being built and their per-node tables: column 0 holds level-0 groups, columns
+    1 and 2 level-1 groups (a node in two level-1 groups moves by the sum of both moves)."""
+
+    def __init__(self, num_nodes: int):
+        self.groups: list[SymmetryGroup] = []
+        self.group = torch.full((num_nodes, 3), -1, dtype=torch.long)
+        self.unit = torch.zeros((num_nodes, 3), dtype=torch.long)
+        self.stride = torch.zeros((num_nodes, 3), dtype=torch.long)
+
+    def add(self, level: int, nodes: torch.Tensor, strides: torch.Tensor, name: str) -> int:
+        """A new group; ``nodes [units, k]`` move with each unit, ``strides [k]`` apart."""
+        index = len(self.groups)
+        self.groups.append(SymmetryGroup(index, level, nodes, name))
+        self._mark(index, nodes, strides, level)
+        return index
+
+    def extend(self, index: int, nodes: torch.Tensor, strides: torch.Tensor) -> None:
+        """More nodes ``[units, k]`` moving with the units of level-1 group ``index``, in column 2."""
+        old = self.groups[index]
+        self.groups[index] = SymmetryGroup(index, old.level, torch.cat([old.nodes, nodes], 1), old.name)
+        self._mark(index, nodes, strides, 2)
+
+    def _mark(self, index: int, nodes: torch.Tensor, strides: torch.Tensor, column: int) -> None:
+        flat = nodes.reshape(-1)
+        if bool((self.group[flat, column] >= 0).any()):
+            raise RuntimeError("a node joins two symmetry groups in one column (please report this architecture)")
+        self.group[flat, column] = index
+        self.unit[flat, column] = torch.arange(nodes.shape[0]).repeat_interleave(nodes.shape[1])
+        self.stride[flat, column] = strides.repeat(nodes.shape[0])
+
+    def tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(sym_group, sym_unit, sym_stride)``; the third column only when some node uses it."""
+        columns = 3 if bool((self.group[:, 2] >= 0).any()) else 2
+        return tuple(t[:, :columns].contiguous() for t in (self.group, self.unit, self.stride))
+
+
 class SpecBuilder:
     """Mutable state of one tracing run; handlers call its methods (see module docstring)."""
 
@@ -89,6 +138,7 @@ class SpecBuilder:
         self._splits_all: dict[int, set[tuple[int, int]]] = {}  # every block split asked of a class
         self._head_pairs: list[tuple[int, int]] = []
         self._inner_fixed: set[int] = set()  # spaces whose positions inside a block may not move
+        self._query_groups: list[_GroupedQuery] = []
         self._state_root: dict[int, str] = {}
         self._real_uses = self._count_real_uses(program, forwarding_kinds)
 
@@ -376,6 +426,17 @@ class SpecBuilder:
         self.require_split(grid_b, heads)
         self._head_pairs.append((a, b))
 
+    def query_groups(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, out: torch.Tensor, kv_heads: int
+    ) -> None:
+        """Grouped-query attention whose output ``out`` (a fresh space, one node per query head and value
+        dim, blocks coupled to the key/value heads) copies the ``value`` head of each query head's group.
+        Inside a key/value block the query heads may be permuted (with their outputs); the value dims
+        move the outputs' dims too, and the key dims the dims of every query head of the group (unless
+        rotary embeddings pinned them). Resolved with the other groups by :meth:`finish`."""
+        first = (int(t.reshape(-1)[0]) for t in (query, key, value, out))
+        self._query_groups.append(_GroupedQuery(*first, kv_heads, value.numel() // kv_heads))
+
     def split_space(self, grid: torch.Tensor, sizes: list[int]) -> list[torch.Tensor] | None:
         """Cut the space whose nodes are exactly ``grid`` into consecutive spaces of ``sizes`` nodes
         (a fused projection split into parts, e.g. GPT-2's q/k/v), so that each part gets its own
@@ -562,10 +623,10 @@ class SpecBuilder:
         )
 
     def _symmetry_groups(self):
-        n = self.num_nodes
-        sym_group = torch.full((n, 2), -1, dtype=torch.long)
-        sym_unit = torch.zeros((n, 2), dtype=torch.long)
-        sym_stride = torch.zeros((n, 2), dtype=torch.long)
+        for gqa in self._query_groups:  # pinned outputs pin the values they copy
+            out_class = self._find(self.space_index(gqa.out))
+            if any(self.spaces[s].fixed for s in range(len(self.spaces)) if self._find(s) == out_class):
+                self.spaces[self.space_index(gqa.value)].fixed = True
         classes: dict[int, list[int]] = {}
         for s in range(len(self.spaces)):
             classes.setdefault(self._find(s), []).append(s)
@@ -596,18 +657,9 @@ class SpecBuilder:
         for r in classes:
             if r in self._split:
                 comps.setdefault(comp_find(r), []).append(r)
-        groups: list[SymmetryGroup] = []
-
-        def add_group(level: int, nodes: torch.Tensor, strides: torch.Tensor, name: str) -> None:
-            """nodes [units, k]: node ids moving with each unit; strides [k]."""
-            index = len(groups)
-            groups.append(SymmetryGroup(index, level, nodes, name))
-            units = torch.arange(nodes.shape[0]).unsqueeze(1).expand_as(nodes)
-            flat = nodes.reshape(-1)
-            sym_group[flat, level] = index
-            sym_unit[flat, level] = units.reshape(-1)
-            sym_stride[flat, level] = strides.unsqueeze(0).expand_as(nodes).reshape(-1)
-
+        comp_of = {r: comps[comp_find(r)] for r in classes if r in self._split}
+        grouped = [self._grouped_query_classes(gqa, comp_of, fixed, inner_fixed) for gqa in self._query_groups]
+        tables = _GroupTables(self.num_nodes)
         for root, members in classes.items():
             if root in fixed or root in self._split:
                 continue
@@ -615,7 +667,8 @@ class SpecBuilder:
             if size < 2:
                 continue
             nodes = torch.stack([torch.arange(self.spaces[m].start, self.spaces[m].start + size) for m in members], 1)
-            add_group(0, nodes, torch.ones(len(members), dtype=torch.long), self.spaces[members[0]].name)
+            tables.add(0, nodes, torch.ones(len(members), dtype=torch.long), self.spaces[members[0]].name)
+        inner_groups: dict[tuple[int, int], int] = {}  # (class root, block) -> its level-1 group
         for comp_root, roots in comps.items():
             heads = {self._split[r][0] for r in roots}
             comp_fixed = any(r in fixed for r in roots) or len(heads) != 1
@@ -628,7 +681,7 @@ class SpecBuilder:
                 members = classes[r]
                 base = torch.stack([self.spaces[m].start + torch.arange(h * d).reshape(h, d) for m in members], -1)
                 for head in range(h):
-                    add_group(
+                    inner_groups[r, head] = tables.add(
                         1,
                         base[head],
                         torch.ones(len(members), dtype=torch.long),
@@ -643,8 +696,70 @@ class SpecBuilder:
                 for m in classes[r]:
                     blocks.append(self.spaces[m].start + torch.arange(h * d).reshape(h, d))
                     strides.append(torch.full((d,), d, dtype=torch.long))
-            add_group(0, torch.cat(blocks, 1), torch.cat(strides), f"{self.spaces[classes[roots[0]][0]].name} blocks")
-        return groups, sym_group, sym_unit, sym_stride
+            tables.add(0, torch.cat(blocks, 1), torch.cat(strides), f"{self.spaces[classes[roots[0]][0]].name} blocks")
+        for gqa, (query_like, key_follows) in zip(self._query_groups, grouped):
+            self._grouped_query_groups(gqa, query_like, key_follows, classes, inner_groups, tables)
+        return (tables.groups, *tables.tables())
+
+    def _grouped_query_classes(
+        self, gqa: _GroupedQuery, comp_of: dict[int, list[int]], fixed: set[int], inner_fixed: set[int]
+    ) -> tuple[list[int], bool]:
+        """Which inner symmetries of a grouped-query attention are safe, before the groups are built:
+        ``(query_like, key_follows)``. ``query_like`` lists the classes tied to the key/value blocks that
+        hold the group's query heads, one head after another (the query's and the output's block-pinned
+        classes; empty when any other class of those blocks holds more than one key/value head's worth, or
+        when the output is not among them). ``key_follows``: the query dims may follow the key dims (only
+        the query's own class holds query heads besides the output); otherwise the key dims are pinned
+        (added to ``inner_fixed``), as rotary embeddings already pin them."""
+        repeats = self.spaces[self.space_index(gqa.out)].size // (gqa.kv_heads * gqa.head_dim)
+        q_root, k_root, out_root = (self._find(self.space_index(n)) for n in (gqa.query, gqa.key, gqa.out))
+        block = (gqa.kv_heads, repeats * gqa.head_dim)
+        comp = comp_of.get(q_root, ())
+        query_like = [r for r in comp if r in inner_fixed and r not in fixed and self._split[r] == block]
+        per_kv_head = all(self._split[r] == block or self._split[r][1] == gqa.head_dim for r in comp)
+        if repeats < 2 or not per_kv_head or out_root not in query_like:
+            query_like = []
+        key_follows = (
+            q_root not in fixed
+            and self._split.get(q_root) == block
+            and {r for r in comp if self._split[r] == block} <= {q_root, out_root}
+        )
+        if not key_follows:
+            inner_fixed.add(k_root)
+        return query_like, key_follows
+
+    def _grouped_query_groups(
+        self,
+        gqa: _GroupedQuery,
+        query_like: list[int],
+        key_follows: bool,
+        classes: dict[int, list[int]],
+        inner_groups: dict[tuple[int, int], int],
+        tables: _GroupTables,
+    ) -> None:
+        """The inner groups of one grouped-query attention (see :meth:`query_groups` and
+        :meth:`_grouped_query_classes`): per key/value block, a level-1 group of its query heads (stride
+        ``head_dim``), and the output's / query's nodes joined to the value / key dims' level-1 groups."""
+        kv, d = gqa.kv_heads, gqa.head_dim
+        repeats = self.spaces[self.space_index(gqa.out)].size // (kv * d)
+        heads = torch.arange(repeats).unsqueeze(1) * d + torch.arange(d)  # [r, d]: query head j, dim i
+        spaces = [self.spaces[m] for r in query_like for m in classes[r]]
+        for block in range(kv if query_like else 0):
+            nodes = torch.cat([space.start + block * repeats * d + heads for space in spaces], 1)
+            name = f"{self.spaces[self.space_index(gqa.query)].name} query heads of block {block}"
+            tables.add(1, nodes, torch.full((nodes.shape[1],), d, dtype=torch.long), name)
+        q_root = self._find(self.space_index(gqa.query))
+        followers = [(gqa.value, [gqa.out])]
+        if key_follows:
+            followers.append((gqa.key, [self.spaces[m].start for m in classes[q_root]]))
+        for source, starts in followers:  # the dims of each query head follow its key / value head's dims
+            root = self._find(self.space_index(source))
+            for block in range(kv):
+                index = inner_groups.get((root, block))
+                if index is None or tables.groups[index].units != d:
+                    continue
+                nodes = torch.cat([start + block * repeats * d + heads.T for start in starts], 1)  # [d, r * spaces]
+                tables.extend(index, nodes, torch.ones(nodes.shape[1], dtype=torch.long))
 
     @staticmethod
     def _count_real_uses(program: Program, forwarding: frozenset[str]) -> dict[str, int]:

@@ -123,7 +123,7 @@ def group_kind(spec: GraphSpec, group: SymmetryGroup) -> str:
     attention = torch.tensor([int(NodeType.QUERY), int(NodeType.KEY), int(NodeType.VALUE)])
     if bool(torch.isin(spec.node_type[nodes], attention).any()):
         return "heads"
-    blocks = bool((spec.sym_group[nodes, 1] >= 0).any())
+    blocks = bool((spec.sym_group[nodes, 1:] >= 0).any())
     grouped_conv = any(p.groups > 1 and bool(torch.isin(p.out_nodes, nodes).any()) for p in spec.edge_pieces)
     if blocks and not grouped_conv:
         return "heads"

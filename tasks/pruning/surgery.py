@@ -197,8 +197,8 @@ def _cut_edges(spec: GraphSpec, piece: EdgePiece, tensor: torch.Tensor, keep: to
 
 def _split_dims(shape: tuple[int, ...], n_out: int, n_in: int, layer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The leading dims of a read parameter whose product is ``n_out``, then those whose product is ``n_in``
-    (e.g. a grouped-query attention's output projection read as ``[out, kv heads, head dim, queries per kv]``
-    with ``n_in = kv heads * head dim``: ``((out,), (kv heads, head dim))``, the rest is kernel)."""
+    (e.g. a Linear reading a flattened feature map, read as ``[out, channels, H, W]`` with
+    ``n_in = channels``: ``((out,), (channels,))``, the rest is kernel)."""
     dims, d = [], 0
     for size in (n_out, n_in):
         part, product = [], 1
