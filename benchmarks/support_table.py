@@ -46,9 +46,10 @@ Family = tuple[Callable[[], nn.Module], Callable[[], object], str]  # factory, i
 
 # ---------------------------------------------------------------- torch layers
 class Recurrent(nn.Module):
-    def __init__(self, kind):
+    def __init__(self, kind, **options):
         super().__init__()
-        self.rnn, self.out = kind(4, 8, batch_first=True), nn.Linear(8, 2)
+        width = 16 if options.get("bidirectional") else 8
+        self.rnn, self.out = kind(4, 8, batch_first=True, **options), nn.Linear(width, 2)
 
     def forward(self, x):
         return self.out(self.rnn(x)[0])
@@ -82,6 +83,17 @@ def _torch_families() -> dict[str, Family]:
             "",
         ),
         "hand-written attention + SwiGLU": (CASES["hand_attention"][0], lambda: torch.randn(2, 6, 5), ""),
+        "grouped-query attention (no rotary)": (
+            CASES["grouped_query_attention"][0],
+            lambda: torch.randn(2, 6, 5),
+            "kv heads carry their query heads; inside a group the query heads swap, key dims move with "
+            "the query heads' dims, value dims with the per-query-head outputs' dims",
+        ),
+        "multi-query attention (no rotary)": (
+            CASES["multi_query_attention"][0],
+            lambda: torch.randn(2, 6, 5),
+            "one kv head: the query heads swap; key / value dims as in GQA",
+        ),
         "F.pad (zero, reflect)": (PadConv, lambda: torch.randn(2, 3, 8, 8), ""),
         "ConvTranspose1d": (lambda: conv_transpose(1), lambda: torch.randn(2, 2, 8), ""),
         "ConvTranspose2d": (lambda: conv_transpose(2), lambda: torch.randn(2, 2, 8, 8), ""),
@@ -98,6 +110,16 @@ def _torch_families() -> dict[str, Family]:
             lambda: Recurrent(nn.GRU),
             lambda: torch.randn(2, 5, 4),
             "gates r/z/n are node spaces; weight_hh edges loop back from the hidden-state nodes",
+        ),
+        "nn.RNN (tanh, ReLU)": (
+            lambda: Recurrent(nn.RNN, nonlinearity="relu"),
+            lambda: torch.randn(2, 5, 4),
+            "one gate h (tanh or ReLU); weight_hh edges loop back from the hidden-state nodes",
+        ),
+        "bidirectional nn.LSTM, 2 layers": (
+            lambda: Recurrent(nn.LSTM, bidirectional=True, num_layers=2),
+            lambda: torch.randn(2, 5, 4),
+            "forward and reverse spaces per layer, one group each; the next layer reads both states",
         ),
     }
     return families
@@ -137,7 +159,8 @@ def _hf_families() -> dict[str, Family]:
                 tf.LlamaConfig(vocab_size=100, num_key_value_heads=2, max_position_embeddings=32, **small)
             ),
             ids,
-            "RMSNorm, rotary (q/k dims pinned), GQA (kv heads carry their query heads), gated SiLU MLP",
+            "RMSNorm, rotary (q/k dims pinned), GQA (kv heads carry their query heads, which swap inside "
+            "the group), gated SiLU MLP",
         ),
         "Mistral": (
             lambda: tf.MistralForCausalLM(

@@ -16,7 +16,7 @@ class UnsupportedModuleError(ValueError):
     Example:
         >>> import torch.nn as nn, netgraph
         >>> try:
-        ...     netgraph.from_module(nn.RNN(4, 8))
+        ...     netgraph.from_module(nn.Bilinear(4, 4, 2))
         ... except netgraph.UnsupportedModuleError as err:
         ...     print("unsupported:", type(err).__name__)
         unsupported: UnsupportedModuleError

@@ -7,12 +7,22 @@ import torch.nn as nn
 import netgraph
 
 
-def test_unsupported_module_names_path_type_and_remedy():
-    model = nn.Sequential(nn.Linear(4, 8), nn.RNN(8, 8))
+class _BilinearHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Linear(4, 8), nn.Bilinear(8, 8, 3)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.head(h, h)
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_unsupported_module_names_path_type_and_remedy(export):
     with pytest.raises(netgraph.UnsupportedModuleError) as err:
-        netgraph.from_module(model, example_inputs=(torch.randn(2, 3, 4),))
+        netgraph.from_module(_BilinearHead(), example_inputs=(torch.randn(2, 4),) if export else None)
     message = str(err.value)
-    assert "'1'" in message and "RNN" in message and "register" in message
+    assert "'head'" in message and "Bilinear" in message and "register" in message
 
 
 def test_untraceable_forward_suggests_example_inputs():

@@ -1,5 +1,6 @@
-"""nn.LSTM / nn.GRU: gates are node spaces, recurrent weights loop back from the hidden-state nodes, and the
-hidden-unit permutation (one group tying each hidden unit to its row of every gate) is the symmetry."""
+"""nn.LSTM / nn.GRU / nn.RNN, one or two directions: gates are node spaces, recurrent weights loop back from
+the hidden-state nodes, and the hidden-unit permutation (one group per layer and direction tying each hidden
+unit to its row of every gate) is the symmetry."""
 
 import pytest
 import torch
@@ -8,16 +9,24 @@ import torch.nn as nn
 import netgraph
 
 
-class TokenRNN(nn.Module):
-    """Embedding -> LSTM / GRU -> Linear head on the sequence output and on the final hidden state."""
+CELLS = {
+    "lstm": (nn.LSTM, {}, 4),
+    "gru": (nn.GRU, {}, 3),
+    "rnn_tanh": (nn.RNN, {}, 1),
+    "rnn_relu": (nn.RNN, {"nonlinearity": "relu"}, 1),
+}  # module, options, gates
 
-    def __init__(self, cell: str, batch_first: bool, num_layers: int = 1):
+
+class TokenRNN(nn.Module):
+    """Embedding -> LSTM / GRU / RNN -> Linear head on the sequence output and on the final hidden state."""
+
+    def __init__(self, cell: str, batch_first: bool, num_layers: int = 1, bidirectional: bool = False):
         super().__init__()
         self.batch_first = batch_first
         self.emb = nn.Embedding(11, 5)
-        rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(5, 6, num_layers=num_layers, batch_first=batch_first)
-        self.head = nn.Linear(6, 3)
+        rnn, options, _ = CELLS[cell]
+        self.rnn = rnn(5, 6, num_layers=num_layers, batch_first=batch_first, bidirectional=bidirectional, **options)
+        self.head = nn.Linear(12 if bidirectional else 6, 3)
         self.final = nn.Linear(6, 2)
 
     def forward(self, ids):
@@ -25,7 +34,8 @@ class TokenRNN(nn.Module):
             out, (h, _) = self.rnn(self.emb(ids))
         else:
             out, h = self.rnn(self.emb(ids))
-        return self.head(out), self.final(h[-1]) if self.rnn.num_layers == 1 else out.sum(dim=-1)
+        one_state = self.rnn.num_layers == 1 and not self.rnn.bidirectional
+        return self.head(out), self.final(h[-1]) if one_state else out.sum(dim=-1)
 
 
 def _ids(batch_first: bool) -> torch.Tensor:
@@ -38,21 +48,17 @@ def _assert_same(a, b):
         torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("batch_first", [True, False])
-@pytest.mark.parametrize("export", [False, True])
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_round_trip_and_permutation(cell, batch_first, export, num_layers):
+def _check_round_trip_and_permutation(cell, batch_first, export, num_layers, bidirectional):
     torch.manual_seed(0)
-    model = TokenRNN(cell, batch_first, num_layers).eval()
+    model = TokenRNN(cell, batch_first, num_layers, bidirectional).eval()
     ids = _ids(batch_first)
     graph = netgraph.from_module(model, (ids,) if export else None, verify=True)
     state = netgraph.to_state_dict(graph)
     assert list(state) == list(model.state_dict())
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
-    gates = 4 if cell == "lstm" else 3
+    gates = CELLS[cell][2]
     hidden_groups = [g for g in graph.spec.groups if g.units == 6]
-    assert len(hidden_groups) == num_layers
+    assert len(hidden_groups) == num_layers * (2 if bidirectional else 1)  # one per layer and direction
     for g in hidden_groups:  # each unit moves its hidden-state node and its row of every gate
         assert g.nodes.shape == (6, gates + 1)
     for seed in range(3):
@@ -60,6 +66,23 @@ def test_round_trip_and_permutation(cell, batch_first, export, num_layers):
         assert not torch.equal(perm, torch.arange(graph.num_nodes))
         rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
         _assert_same(rebuilt(ids), model(ids))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("export", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_round_trip_and_permutation(cell, batch_first, export, num_layers):
+    _check_round_trip_and_permutation(cell, batch_first, export, num_layers, bidirectional=False)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("export", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_bidirectional_round_trip_and_permutation(cell, export, num_layers):
+    """The next layer and the output read forward then reverse hidden states; each direction's hidden
+    units are their own group."""
+    _check_round_trip_and_permutation(cell, True, export, num_layers, bidirectional=True)
 
 
 class StateHeads(nn.Module):
@@ -101,7 +124,7 @@ def test_bare_module_outputs_are_pinned():
     assert graph.spec.groups == [] or all(g.units != 5 for g in graph.spec.groups)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
 def test_permuting_one_gate_alone_changes_the_function(cell):
     """The group is not too large: rows of one gate moved without the hidden units are not a symmetry."""
     torch.manual_seed(2)
@@ -119,7 +142,7 @@ def test_permuting_one_gate_alone_changes_the_function(cell):
 
 @pytest.mark.parametrize(
     "module, message",
-    [(nn.LSTM(4, 5, bidirectional=True), "bidirectional"), (nn.LSTM(4, 5, proj_size=3), "proj_size")],
+    [(nn.LSTM(4, 5, proj_size=3), "proj_size"), (nn.LSTM(4, 5, proj_size=3, bidirectional=True), "proj_size")],
 )
 def test_refused_variants_say_why(module, message):
     with pytest.raises(netgraph.UnsupportedModuleError, match=message):

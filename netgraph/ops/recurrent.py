@@ -1,22 +1,29 @@
-"""Recurrent layers: ``nn.LSTM`` and ``nn.GRU`` (unidirectional, any number of layers; a leaf module under
-``torch.fx``, ``aten.lstm`` / ``aten.gru`` under ``torch.export``).
+"""Recurrent layers: ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` (tanh or ReLU), any number of layers, one
+or two directions (a leaf module under ``torch.fx``; ``aten.lstm`` / ``aten.gru`` / ``aten.rnn_tanh`` /
+``aten.rnn_relu`` under ``torch.export``).
 
-The graph of one recurrent layer with ``H`` hidden units:
+The graph of one recurrent layer and direction with ``H`` hidden units:
 
-* one node space per gate (LSTM: ``i, f, g, o``; GRU: ``r, z, n``), ``H`` nodes each, with activation
-  SIGMOID (``g`` and ``n``: TANH);
+* one node space per gate (LSTM: ``i, f, g, o``; GRU: ``r, z, n``; RNN: one gate ``h``), ``H`` nodes
+  each, with activation SIGMOID (``g``, ``n`` and RNN's ``h``: TANH, or RELU for ``nonlinearity="relu"``);
 * ``weight_ih`` rows are LINEAR edges from the input nodes to the gate nodes;
 * one space of ``H`` hidden-state nodes (PRODUCT nodes: the state is an elementwise combination of the
-  gates; the LSTM cell state shares these nodes), reached from every gate by fixed PRODUCT edges;
+  gates, RNN's the gate itself; the LSTM cell state shares these nodes), reached from every gate by
+  fixed PRODUCT edges;
 * ``weight_hh`` rows are LINEAR edges from the hidden-state nodes back to the gate nodes (the recurrent
   loop: these edges go from a later layer index to an earlier one);
 * ``bias_ih`` is the BIAS feature of the gate nodes; ``bias_hh`` (not foldable into ``bias_ih``: GRU's ``n``
   gate multiplies it by ``r``) is stored in the NORM_BIAS column of the gate nodes, which gates otherwise
   leave empty, so the node-feature width is the same as for every other graph.
 
-The symmetry is the permutation of hidden units: one level-0 group moves hidden unit ``j`` together with
-row ``j`` of every gate (and the ``j``-th column of ``weight_hh``). Permuting a gate's rows alone is not
-a symmetry. Bidirectional layers, ``proj_size > 0`` and a user-given initial state are refused.
+A bidirectional layer has both directions side by side (spaces named ``layer k reverse ...`` for the
+backward one); the next layer reads the forward then the backward hidden-state nodes, as the output
+sequence concatenates them. The graph itself does not say which direction runs backwards in time
+(as it does not tell LSTM's sigmoid gates apart): only the spaces' names and order do.
+
+The symmetry is the permutation of hidden units: one level-0 group per layer and direction moves hidden
+unit ``j`` together with row ``j`` of every gate (and the ``j``-th column of ``weight_hh``). Permuting a
+gate's rows alone is not a symmetry. ``proj_size > 0`` and a user-given initial state are refused.
 """
 
 from __future__ import annotations
@@ -36,22 +43,35 @@ aten = torch.ops.aten
 _GATES = {
     "lstm": (("i", Activation.SIGMOID), ("f", Activation.SIGMOID), ("g", Activation.TANH), ("o", Activation.SIGMOID)),
     "gru": (("r", Activation.SIGMOID), ("z", Activation.SIGMOID), ("n", Activation.TANH)),
+    "rnn_tanh": (("h", Activation.TANH),),
+    "rnn_relu": (("h", Activation.RELU),),
 }
 
 
 def _params(module: nn.RNNBase, path: str) -> tuple[ParamRef | None, ...]:
+    """``weight_ih, weight_hh, bias_ih, bias_hh`` of every layer and direction (layer-major)."""
     prefix = f"{path}." if path else ""
     refs = []
     for layer in range(module.num_layers):
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            tensor = getattr(module, f"{name}_l{layer}", None)
-            refs.append(None if tensor is None else ParamRef(f"{prefix}{name}_l{layer}", tuple(tensor.shape)))
+        for suffix in ("", "_reverse")[: 2 if module.bidirectional else 1]:
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                key = f"{name}_l{layer}{suffix}"
+                tensor = getattr(module, key, None)
+                refs.append(None if tensor is None else ParamRef(prefix + key, tuple(tensor.shape)))
     return tuple(refs)
 
 
-@bind_module(nn.LSTM, nn.GRU)
+def _cell(module: nn.RNNBase) -> str:
+    if isinstance(module, nn.LSTM):
+        return "lstm"
+    if isinstance(module, nn.GRU):
+        return "gru"
+    return f"rnn_{module.nonlinearity}"
+
+
+@bind_module(nn.LSTM, nn.GRU, nn.RNN)
 def _rnn_module(module: nn.RNNBase, path: str, args, kwargs) -> Lowered:
-    kind = "lstm" if isinstance(module, nn.LSTM) else "gru"
+    kind = _cell(module)
     attrs = {
         "cell": kind,
         "num_layers": module.num_layers,
@@ -68,11 +88,12 @@ def _aten_binding(kind: str):
         params = tuple(args[2])
         has_biases, num_layers, bidirectional = args[3], args[4], args[7]
         per_layer = 4 if has_biases else 2
+        directions = 2 if bidirectional else 1
         refs: list[ParamRef | None] = []
-        for layer in range(num_layers if not bidirectional else 0):
-            chunk = list(params[layer * per_layer : (layer + 1) * per_layer])
+        for chunk_index in range(num_layers * directions):  # layer-major, forward then reverse
+            chunk = list(params[chunk_index * per_layer : (chunk_index + 1) * per_layer])
             refs.extend(chunk if has_biases else [*chunk, None, None])
-        projected = len(params) > num_layers * per_layer * (2 if bidirectional else 1)  # weight_hr_l* follow
+        projected = len(params) > num_layers * per_layer * directions  # weight_hr_l* follow
         attrs = {"cell": kind, "num_layers": num_layers, "bidirectional": bidirectional, "proj_size": int(projected)}
         hx = tuple(args[1]) if isinstance(args[1], (list, tuple)) else (args[1],)
         return Lowered("rnn", (args[0], hx, tuple(refs)), {**attrs, "nested": False, "aten_hx": True})
@@ -82,6 +103,8 @@ def _aten_binding(kind: str):
 
 bind_function(aten.lstm.input)(_aten_binding("lstm"))
 bind_function(aten.gru.input)(_aten_binding("gru"))
+bind_function(aten.rnn_tanh.input)(_aten_binding("rnn_tanh"))
+bind_function(aten.rnn_relu.input)(_aten_binding("rnn_relu"))
 
 
 def _check_initial_state(b: SpecBuilder, op: Op, hx) -> None:
@@ -105,74 +128,82 @@ def _check_initial_state(b: SpecBuilder, op: Op, hx) -> None:
 def recurrent(b: SpecBuilder, op: Op) -> None:
     x_value, hx, refs = op.args
     cell, num_layers = op.attrs["cell"], op.attrs["num_layers"]
-    if op.attrs["bidirectional"]:
-        raise fail(op, "bidirectional recurrent layers are not supported; use bidirectional=False")
+    directions = 2 if op.attrs["bidirectional"] else 1
     if op.attrs["proj_size"]:
         raise fail(op, "LSTM with proj_size > 0 is not supported; use proj_size=0")
     _check_initial_state(b, op, hx)
     x = require_value(op, x_value, "input")
-    gates = _GATES[cell]
     hidden = refs[1].shape[1]
     input_size = refs[0].shape[1]
     layout = b.get(x) or b.input_layout(op, x, -1, input_size, b.ndim(x))
     if not layout.is_vector_on(-1) or layout.size_on(-1) != input_size:
         raise fail(op, f"the input must carry {input_size} neurons on the last dim, got {layout.axes}")
     in_nodes = layout.nodes
-    states = []
+    states = []  # layer-major, forward then reverse
     for layer in range(num_layers):
-        w_ih, w_hh, b_ih, b_hh = refs[4 * layer : 4 * layer + 4]
-        n_in = w_ih.shape[1]
-        gate_nodes = []
-        for k, (name, act) in enumerate(gates):
-            nodes = b.new_space(
-                op, hidden, NodeType.HIDDEN, role=f"layer {layer} gate {name}", inputs=[in_nodes], level=BIAS_LEVEL
-            )
-            b.spaces[b.space_index(int(nodes[0]))].act = act
-            rows = (k * hidden, (k + 1) * hidden)
-            b.weight_edges(
-                op,
-                w_ih,
-                out_nodes=nodes,
-                in_nodes=in_nodes,
-                view=(hidden, n_in),
-                perm=(0, 1),
-                rows=rows,
-                edge_type=EdgeType.LINEAR,
-                claim=k == 0,
-                layer_name=f"{op.where} layer {layer} gate {name} (input)",
-            )
-            if b_ih is not None:
-                b.node_param(op, b_ih, nodes, NodeFeature.BIAS, rows=rows, claim=k == 0)
-                b.node_param(op, b_hh, nodes, NodeFeature.NORM_BIAS, rows=rows, claim=k == 0)
-            gate_nodes.append(nodes)
-        state = b.new_space(op, hidden, NodeType.PRODUCT, role=f"layer {layer} hidden state", inputs=gate_nodes)
-        for k, ((name, _), nodes) in enumerate(zip(gates, gate_nodes)):
-            b.const_edges(nodes, state, 1.0, EdgeType.PRODUCT)
-            b.weight_edges(
-                op,
-                w_hh,
-                out_nodes=nodes,
-                in_nodes=state,
-                view=(hidden, hidden),
-                perm=(0, 1),
-                rows=(k * hidden, (k + 1) * hidden),
-                edge_type=EdgeType.LINEAR,
-                claim=k == 0,
-                layer_name=f"{op.where} layer {layer} gate {name} (recurrent)",
-            )
-            b.couple(state, nodes)
-        states.append(state)
-        in_nodes = state
+        layer_states = []
+        for direction in range(directions):
+            chunk = (layer * directions + direction) * 4
+            name = f"layer {layer}{' reverse' if direction else ''}"
+            layer_states.append(_layer(b, op, _GATES[cell], refs[chunk : chunk + 4], in_nodes, hidden, name))
+        states.extend(layer_states)
+        in_nodes = torch.cat(layer_states)
     ndim = b.ndim(x, layout)
-    out = b.fresh_layout(op.out, states[-1], (Axis(-1, hidden),), ndim)
+    out = b.fresh_layout(op.out, in_nodes, (Axis(-1, in_nodes.numel()),), ndim)
     final_ndim = None if ndim is None else (3 if ndim == 3 else 2)
-    if num_layers == 1:
+    if len(states) == 1:
         final = b.fresh_layout(op.out, states[0], (Axis(-1, hidden),), final_ndim)
-    else:  # [num_layers, (batch,) hidden]: selecting a layer's state is refused downstream, never misread
+    else:  # [layers * directions, (batch,) hidden]: selecting one state is refused downstream, never misread
         lead = -3 if final_ndim == 3 else -2
-        final = b.fresh_layout(op.out, torch.stack(states), (Axis(lead, num_layers), Axis(-1, hidden)), final_ndim)
+        final = b.fresh_layout(op.out, torch.stack(states), (Axis(lead, len(states)), Axis(-1, hidden)), final_ndim)
     finals = (final, final) if cell == "lstm" else final
     if op.attrs["nested"]:
         b.layouts[op.out.name] = (out, finals)
     else:
         b.layouts[op.out.name] = (out, final, final) if cell == "lstm" else (out, final)
+
+
+def _layer(b: SpecBuilder, op: Op, gates, refs, in_nodes: torch.Tensor, hidden: int, name: str) -> torch.Tensor:
+    """The gate spaces and the hidden-state space of one layer and direction; returns the state's nodes."""
+    w_ih, w_hh, b_ih, b_hh = refs
+    n_in = w_ih.shape[1]
+    gate_nodes = []
+    for k, (gate, act) in enumerate(gates):
+        nodes = b.new_space(
+            op, hidden, NodeType.HIDDEN, role=f"{name} gate {gate}", inputs=[in_nodes], level=BIAS_LEVEL
+        )
+        b.spaces[b.space_index(int(nodes[0]))].act = act
+        rows = (k * hidden, (k + 1) * hidden)
+        b.weight_edges(
+            op,
+            w_ih,
+            out_nodes=nodes,
+            in_nodes=in_nodes,
+            view=(hidden, n_in),
+            perm=(0, 1),
+            rows=rows,
+            edge_type=EdgeType.LINEAR,
+            claim=k == 0,
+            layer_name=f"{op.where} {name} gate {gate} (input)",
+        )
+        if b_ih is not None:
+            b.node_param(op, b_ih, nodes, NodeFeature.BIAS, rows=rows, claim=k == 0)
+            b.node_param(op, b_hh, nodes, NodeFeature.NORM_BIAS, rows=rows, claim=k == 0)
+        gate_nodes.append(nodes)
+    state = b.new_space(op, hidden, NodeType.PRODUCT, role=f"{name} hidden state", inputs=gate_nodes)
+    for k, ((gate, _), nodes) in enumerate(zip(gates, gate_nodes)):
+        b.const_edges(nodes, state, 1.0, EdgeType.PRODUCT)
+        b.weight_edges(
+            op,
+            w_hh,
+            out_nodes=nodes,
+            in_nodes=state,
+            view=(hidden, hidden),
+            perm=(0, 1),
+            rows=(k * hidden, (k + 1) * hidden),
+            edge_type=EdgeType.LINEAR,
+            claim=k == 0,
+            layer_name=f"{op.where} {name} gate {gate} (recurrent)",
+        )
+        b.couple(state, nodes)
+    return state

@@ -49,7 +49,6 @@ def trace(
     Raises:
         UnsupportedModuleError: naming the module and operation that cannot be represented.
     """
-    _refuse_unsupported_modules(model)
     state = model.state_dict(keep_vars=True)
     keys = list(state.keys())
     aliases = _tied_keys(state)
@@ -98,18 +97,6 @@ def build_spec(
     return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
 
 
-def _refuse_unsupported_modules(model: nn.Module) -> None:
-    """Modules whose weights the tracers cannot see as parameters (``torch.export`` reads an nn.RNN's
-    flattened weight copies as constants) are refused up front rather than converted without them."""
-    for path, module in model.named_modules():
-        if isinstance(module, nn.RNNBase) and not isinstance(module, (nn.LSTM, nn.GRU)):
-            raise UnsupportedModuleError(
-                f"module '{path or '<root>'}' ({type(module).__name__}): nn.RNN is not supported yet (nn.LSTM and "
-                "nn.GRU are). Replace the module with an nn.GRU / nn.LSTM or explicit nn.Linear layers, or register "
-                "a handler for it (netgraph.ops.register_op + bind_module)."
-            )
-
-
 def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:
     """Trace with ``torch.export`` on inputs synthesised from the first layer, after ``torch.fx`` failed."""
     inputs = synthesize_inputs(model, torch.Generator().manual_seed(0))
@@ -136,7 +123,7 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
     raise UnsupportedModuleError(
         f"{op.where}: operation `{op.target}` acts on {what}"
         f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
-        "BatchNorm, LayerNorm, GroupNorm, Embedding, LSTM, GRU, MultiheadAttention / scaled-dot-product attention, "
+        "BatchNorm, LayerNorm, GroupNorm, Embedding, LSTM, GRU, RNN, MultiheadAttention / scaled-dot-product attention, "
         "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
         "register a handler for it (netgraph.ops.register_op + bind_function / bind_module)."
     )
