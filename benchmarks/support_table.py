@@ -202,7 +202,8 @@ def _hf_families() -> dict[str, Family]:
                 tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)
             ),
             lambda: {"pixel_values": torch.randn(2, 3, 32, 32)},
-            "window attention + relative position table; patch merging pins the merged stage's input stream",
+            "window attention + relative position table; patch merging: the four concatenated copies of the "
+            "stream move alike (its LayerNorm copy is cut into four pieces)",
         ),
         "MobileNetV2 (TF padding)": (
             lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(image_size=32, depth_multiplier=0.35, tf_padding=True)),

@@ -173,6 +173,20 @@ class GroupedQueryAttention(nn.Module):
         return self.out(torch.relu(h[:, 0]))
 
 
+class DenseBlock(nn.Module):
+    """DenseNet-style: channels of two layers concatenated, then BatchNorm over the concatenation."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.grow = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 5, 3, padding=1)
+        self.norm, self.head, self.fc = nn.BatchNorm2d(9), nn.Conv2d(9, 6, 1), nn.Linear(6, 2)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        h = torch.relu(self.norm(torch.cat([s, torch.relu(self.grow(s))], 1)))
+        return self.fc(self.head(h).mean((2, 3)))
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -350,6 +364,7 @@ CASES = {
     "mha_export": (MHASelfAttention, lambda: torch.randn(2, 5, 6), True),
     "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
+    "dense_block": (DenseBlock, lambda: torch.randn(2, 3, 8, 8), False),
     "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
     "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),
     "transformer_encoder": (transformer_encoder, lambda: torch.randn(2, 6, 7), True),

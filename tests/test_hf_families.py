@@ -207,6 +207,30 @@ def test_query_heads_of_one_kv_group_swap_as_the_true_symmetry():
     assert not torch.equal(expected[q], model.state_dict()[q])
 
 
+def test_rotary_pairs_are_not_a_symmetry_so_query_key_dims_stay_pinned():
+    """Inside a rotary head, dims i and i + d/2 rotate together at frequency theta_i. Moving a whole pair
+    (in q_proj and k_proj alike, every head) hands its content a different frequency, which changes the
+    function: the true permutation symmetry inside a rotary query/key head is trivial, as netgraph pins it."""
+    import copy
+
+    model = _llama().eval()
+    inputs = _inputs("llama")
+    half = HEAD_DIM // 2
+    dims = torch.arange(HEAD_DIM)
+    dims[[0, 1, half, half + 1]] = torch.tensor([1, 0, half + 1, half])  # swap pairs (0, d/2) and (1, d/2 + 1)
+    q_heads, kv = torch.arange(HEADS).unsqueeze(1) * HEAD_DIM, torch.arange(KV_HEADS).unsqueeze(1) * HEAD_DIM
+    swapped = copy.deepcopy(model)
+    attn = swapped.model.layers[0].self_attn
+    with torch.no_grad():
+        attn.q_proj.weight.copy_(attn.q_proj.weight[(q_heads + dims).reshape(-1)])
+        attn.k_proj.weight.copy_(attn.k_proj.weight[(kv + dims).reshape(-1)])
+    assert not torch.allclose(_outputs(swapped, inputs), _outputs(model, inputs), atol=1e-4)
+    spec = netgraph.trace(model, inputs)
+    q = next(s for s in spec.spaces if "layers.0.self_attn.q_proj" in s.name)
+    inner = spec.sym_group[q.start : q.start + q.size, 1:]
+    assert {spec.groups[g].units for g in inner[inner >= 0].unique().tolist()} == {HEADS // KV_HEADS}  # heads only
+
+
 # ------------------------------------------------- encoders: T5, CLIP vision, Wav2Vec2, Swin, MobileNetV2
 SMALL = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN)
 
@@ -282,6 +306,25 @@ def test_encoders_convert_exactly_and_keep_their_function(name):
     permuted = netgraph.to_module(netgraph.permute(graph, perm), model)
     torch.testing.assert_close(_first_output(permuted, inputs), reference, atol=1e-5, rtol=1e-4)
     assert any(not torch.equal(a, b) for a, b in zip(permuted.state_dict().values(), model.state_dict().values()))
+
+
+def test_swin_patch_merging_keeps_the_merged_stream_permutable():
+    """Patch merging concatenates four spatial neighbours of the stage-1 stream (16 channels) before a
+    LayerNorm over 64: a stream permutation moves all four copies alike, so the stage-1 stream is a group
+    (with the norm's four pieces in it) and shifting it alone keeps the function."""
+    make, inputs = _encoders()["swin"]
+    torch.manual_seed(0)
+    model = make().eval()
+    graph = netgraph.from_module(model, example_inputs=inputs)
+    spec = graph.spec
+    stream = next(g for g in spec.groups if g.level == 0 and g.units == 16)
+    pieces = [s for s in spec.spaces if "downsample.norm" in s.name and s.size == 16]
+    assert len(pieces) == 4
+    assert all(bool(torch.isin(torch.arange(p.start, p.start + p.size), stream.nodes).all()) for p in pieces)
+    units = torch.arange(int(spec.group_units.max())).repeat(1, spec.num_groups, 1)
+    units[0, stream.index, :16] = torch.arange(16).roll(3)
+    permuted = netgraph.to_module(netgraph.permute(graph, _node_map(spec, units)[0]), model)
+    torch.testing.assert_close(_first_output(permuted, inputs), _first_output(model, inputs), atol=1e-5, rtol=1e-4)
 
 
 def test_t5_position_bias_ties_the_heads_of_every_layer():

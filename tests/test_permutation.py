@@ -128,3 +128,14 @@ def test_grouped_query_attention_groups_are_the_whole_true_symmetry(kv_heads):
     dims = [g for g in spec.groups if g.level == 1 and g.units == d and "query heads" not in g.name]
     assert len(dims) == 2 * kv_heads and all(g.nodes.shape == (d, 1 + repeats) for g in dims)
     assert spec.sym_group.shape[1] == 3  # query / output nodes move in two level-1 groups at once
+
+
+def test_a_norm_after_a_concatenation_keeps_each_part_permutable():
+    """BatchNorm over concatenated channels (DenseNet): its copy space is cut into the concatenated parts,
+    so each part's channels move with their own layer instead of pinning both layers."""
+    model, x, example = _build("dense_block")
+    spec = netgraph.trace(model, example)
+    units = sorted(g.units for g in spec.groups if g.level == 0)
+    assert units == [4, 5, 6]  # stem, grow, head
+    norm_parts = [s for s in spec.spaces if s.name.startswith("module 'norm'")]
+    assert [s.size for s in norm_parts] == [4, 5]

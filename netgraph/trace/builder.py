@@ -359,7 +359,7 @@ class SpecBuilder:
         """Nodes at equal positions of the two grids must be permuted alike."""
         a, b = self.whole_space(grid_a), self.whole_space(grid_b)
         if a is None or b is None or self.spaces[a].size != self.spaces[b].size:
-            if not self._couple_blocks(grid_a, grid_b):
+            if not self._couple_blocks(grid_a, grid_b) and not self._couple_pieces(grid_a, grid_b):
                 self._fix_nodes(grid_a)
                 self._fix_nodes(grid_b)
             return
@@ -372,6 +372,40 @@ class SpecBuilder:
         self._splits_all.setdefault(ra, set()).update(self._splits_all.pop(rb, set()))
         if rb in self._split:
             self._merge_split(ra, self._split.pop(rb))
+
+    def _pieces(self, grid: torch.Tensor) -> list[int] | None:
+        """Sizes of the whole spaces whose nodes, one after another, are ``grid`` (row-major), else None
+        (a concatenation of whole spaces, e.g. Swin's patch merging: one stream's space four times)."""
+        flat, sizes, p = grid.reshape(-1), [], 0
+        while p < flat.numel():
+            size = self.spaces[self.space_index(int(flat[p]))].size
+            if self.whole_space(flat[p : p + size]) is None:
+                return None
+            sizes.append(size)
+            p += size
+        return sizes
+
+    def _couple_pieces(self, grid_a: torch.Tensor, grid_b: torch.Tensor) -> bool:
+        """Coupling of two concatenations of whole spaces, piece by piece; a fresh space on either side is
+        first cut into the other side's pieces (the copy carrying a norm after a concatenation)."""
+        if grid_a.shape != grid_b.shape or grid_a.numel() == 0:
+            return False
+        flat_a, flat_b = grid_a.reshape(-1), grid_b.reshape(-1)
+        sizes_a, sizes_b = self._pieces(flat_a), self._pieces(flat_b)
+        if sizes_a is None or sizes_b is None:
+            return False
+        if sizes_a != sizes_b:
+            if len(sizes_b) == 1 and self.split_space(flat_b, sizes_a) is not None:
+                sizes_b = sizes_a
+            elif len(sizes_a) == 1 and self.split_space(flat_a, sizes_b) is not None:
+                sizes_a = sizes_b
+            else:
+                return False
+        start = 0
+        for size in sizes_a:
+            self.couple(flat_a[start : start + size], flat_b[start : start + size])
+            start += size
+        return True
 
     def _block_space(self, grid: torch.Tensor) -> int | None:
         """The space whose ``h``-th block holds exactly the nodes of row ``h`` of ``grid`` (in any order
@@ -529,15 +563,15 @@ class SpecBuilder:
         else:
             nodes = self.new_space(op, x.grid.numel(), NodeType.HIDDEN, role="(copy)", inputs=[x.grid])
             self.const_edges(x.grid, nodes, 1.0, EdgeType.RESIDUAL)
-            self.couple(x.grid, nodes.reshape(x.grid.shape))
+            self.couple(x.grid, nodes.reshape(x.grid.shape))  # may cut the copy into the pieces x concatenates
             layout = Layout(nodes.reshape(x.grid.shape), x.axes, x.state, x.ndim)
-            s = len(self.spaces) - 1
-        space = self.spaces[s]
-        space.level = level
-        if act is not None:
-            space.act = act
-        if norm is not None:
-            space.norm = norm
+        for s in self.spaces_of(layout.grid):
+            space = self.spaces[s]
+            space.level = level
+            if act is not None:
+                space.act = act
+            if norm is not None:
+                space.norm = norm
         result = self.fresh_layout(op.out, layout.grid, layout.axes, layout.ndim)
         return result
 
