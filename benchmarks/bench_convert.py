@@ -1,15 +1,19 @@
 """Conversion cost: module -> parameter graph -> state dict, against copying the state dict.
 
-Run: python benchmarks/bench_convert.py [--device cpu|cuda] [--repeats 5] [--models cifar imagenet gpt2 zoo]
+Run: python benchmarks/bench_convert.py [--device cpu|cuda] [--repeats 5] [--models cifar imagenet gpt2 llama zoo]
 
 Models: ResNet-50 with a CIFAR stem (3x3 kernels at most, 23.5M parameters), ResNet-50 with the
-ImageNet stem (one 7x7 conv, 25.6M parameters), and a GPT-2-sized decoder (124M parameters: token and
+ImageNet stem (one 7x7 conv, 25.6M parameters), a GPT-2-sized decoder (124M parameters: token and
 position embeddings, 12 blocks of LayerNorm / Linear q, k, v / scaled-dot-product attention / GELU
-MLP, final LayerNorm; the GPT-2 small shapes, random weights, no LM head, built here). For each:
+MLP, final LayerNorm; the GPT-2 small shapes, random weights, no LM head, built here) and, with
+``transformers`` installed, a grouped-query Llama (61M parameters: 4 layers of width 1024, 16 query
+heads sharing 4 key/value heads, gated SiLU MLP of 2816, vocabulary 8000, untied LM head). For each:
   * copy.deepcopy(model.state_dict())           (the baseline, same run)
   * from_module with tracing (first call)        and its ratio to the baseline
   * from_module with the cached spec             and its ratio
   * to_state_dict                                and its ratio
+  * the size of the padded ``edge_attr`` view metanetworks read (edges x common kernel), as a multiple
+    of the state dict's bytes
   * peak memory growth (resident set, CPU only) of the first and of a cached from_module call, as a
     multiple of the state dict's bytes; each measured in a fresh process (``/proc/self/clear_refs``
     resets the high-water mark just before the call)
@@ -102,6 +106,21 @@ def build(name: str, device) -> tuple[nn.Module, object, str]:
     """The model ``name``, its example inputs (None: torch.fx) and its label."""
     if name in ("cifar", "imagenet"):
         return resnet50(10 if name == "cifar" else 1000, name).to(device).eval(), None, f"ResNet-50 ({name} stem)"
+    if name == "llama":
+        import transformers
+
+        config = transformers.LlamaConfig(
+            vocab_size=8000,
+            hidden_size=1024,
+            intermediate_size=2816,
+            num_hidden_layers=4,
+            num_attention_heads=16,
+            num_key_value_heads=4,
+            max_position_embeddings=64,
+        )
+        model = transformers.LlamaForCausalLM(config).to(device).eval()
+        ids = {"input_ids": torch.zeros(1, 8, dtype=torch.long, device=device)}
+        return model, ids, "grouped-query Llama (16 query heads, 4 key/value heads)"
     return Decoder().to(device).eval(), torch.zeros(1, 8, dtype=torch.long, device=device), "GPT-2-sized decoder"
 
 
@@ -133,8 +152,8 @@ def main() -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=["cifar", "imagenet", "gpt2", "zoo"],
-        choices=["cifar", "imagenet", "gpt2", "zoo"],
+        default=["cifar", "imagenet", "gpt2", "llama", "zoo"],
+        choices=["cifar", "imagenet", "gpt2", "llama", "zoo"],
     )
     parser.add_argument(
         "--clock",
@@ -194,6 +213,8 @@ def convert(name: str, repeats: int, sync, device, threads: int) -> None:
     print(f"  to_state_dict                 {back * 1e3:8.1f} ms   ratio {back / baseline:5.2f}x")
     print(f"  peak memory growth, traced    {first_mem / mib:8.0f} MiB  ratio {first_mem / state_bytes:5.2f}x")
     print(f"  peak memory growth, cached    {cached_mem / mib:8.0f} MiB  ratio {cached_mem / state_bytes:5.2f}x")
+    padded = spec.num_edges * spec.kernel_numel * torch.finfo(spec.dtype).bits // 8
+    print(f"  padded edge_attr view         {padded / mib:8.0f} MiB  ratio {padded / state_bytes:5.2f}x")
 
 
 def convert_zoo(repeats: int, sync, device) -> None:
