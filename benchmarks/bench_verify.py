@@ -1,6 +1,7 @@
 """Cost of the conversion self-check (``from_module(..., verify=...)``), to choose its default.
 
 Run: python benchmarks/bench_verify.py [--repeats 5]
+     python benchmarks/bench_verify.py --large [--repeats 1]   (the models of bench_convert.py)
 
 For each architecture prints the median time of
   * from_module(model, x, verify=False), first call (traces the architecture)   (the baseline)
@@ -9,12 +10,18 @@ For each architecture prints the median time of
   * from_module(model, verify=False / True) with no inputs, first call (torch.fx when it can trace
     the model; the check, and tracing when fx cannot, use inputs synthesised from the first layer)
 Each first call gets a fresh copy of the model (prepared outside the timing), so nothing is cached.
+
+``--large``: ResNet-50 (ImageNet stem), the GPT-2-sized decoder and the grouped-query Llama of
+bench_convert.py: process CPU time of one first call with verify=False and with verify=True, and the
+peak resident-set growth of each (measured in a fresh process), as multiples of the state dict.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -61,12 +68,58 @@ def cached_calls(make, inputs, repeats: int) -> float:
     return statistics.median(times)
 
 
+LARGE = {"imagenet": "ResNet-50 (ImageNet stem)", "gpt2": "GPT-2-sized decoder", "llama": "grouped-query Llama"}
+
+
+def large_probe(name: str, verify: str) -> None:
+    """In a fresh process: print the CPU time and peak memory growth of one first from_module call."""
+    from bench_convert import build, peak_growth
+
+    model, inputs, _ = build(name, "cpu")
+    start = time.process_time()
+    growth = peak_growth(lambda: netgraph.from_module(model, inputs, verify=verify == "True"))
+    print(time.process_time() - start, growth)
+
+
+def large(repeats: int) -> None:
+    from bench_convert import build
+
+    print("| model | state dict | verify=False | verify=True | ratio | peak memory, verify=False | verify=True |")
+    print("|---|---|---|---|---|---|---|")
+    for name, label in LARGE.items():
+        model, _, _ = build(name, "cpu")
+        state = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+        del model
+        runs = {}
+        for verify in ("False", "True"):
+            samples = [
+                subprocess.run(
+                    [sys.executable, __file__, "--probe", name, verify], capture_output=True, text=True, check=True
+                ).stdout.split()[-2:]
+                for _ in range(repeats)
+            ]
+            runs[verify] = (statistics.median(float(t) for t, _ in samples), max(int(m) for _, m in samples))
+        (t0, m0), (t1, m1) = runs["False"], runs["True"]
+        mib = 2**20
+        print(
+            f"| {label} | {state / mib:.0f} MiB | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {t1 / t0:.2f}x | "
+            f"{m0 / mib:.0f} MiB, {m0 / state:.2f}x | {m1 / mib:.0f} MiB, {m1 / state:.2f}x |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="default 5, or 1 with --large")
+    parser.add_argument("--large", action="store_true", help="the large models of bench_convert.py")
+    parser.add_argument("--probe", nargs=2, metavar=("MODEL", "VERIFY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
+    if args.probe:
+        return large_probe(*args.probe)
+    if args.large:
+        return large(args.repeats or 1)
+    args.repeats = args.repeats or 5
     print(
         "| architecture | with inputs, first call, verify=False | verify=True | ratio | later calls (default) | "
         "no inputs, first call, verify=False | verify=True | ratio |"

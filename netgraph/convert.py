@@ -44,12 +44,12 @@ __all__ = [
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
 _CHECKED: "weakref.WeakKeyDictionary[nn.Module, GraphSpec]" = weakref.WeakKeyDictionary()
 
-#: The default self-check (``verify=None``) runs on graphs of at most this many padded edge values
-#: (``num_edges * kernel_numel``). The check permutes the padded ``edge_attr`` view, so its memory grows
-#: with that number: measured 9.3 GiB and 270x the state-dict copy on an ImageNet-stem ResNet-50
-#: (15.5M edges x 49), 4.5 GiB on a 124M-parameter decoder (BENCHMARKS.md). Larger graphs are checked
-#: only with ``verify=True``.
-DEFAULT_CHECK_MAX_VALUES = 2**25
+#: The default self-check (``verify=None``) runs on graphs of at most this many edge values (weights,
+#: ``spec.num_values``; 128M, GPT-2 small's size). The check permutes the unpadded weights, so its cost
+#: follows the weights: measured 2.4-3.1x the first conversion's time and 2.6-2.8x the state dict's
+#: memory on an ImageNet ResNet-50, a 124M-parameter decoder and a 61M-parameter grouped-query Llama
+#: (``benchmarks/bench_verify.py --large``, BENCHMARKS.md). Larger models are checked with ``verify=True``.
+DEFAULT_CHECK_MAX_VALUES = 2**27
 
 
 def spec_of(
@@ -90,9 +90,9 @@ def from_module(
             of the graph must keep the module's outputs) and raise ``ConversionCheckError`` naming the
             operation at fault. ``None`` (default): check once per traced architecture when inputs are
             known (``example_inputs``, or synthesised from the first layer) and the graph has at most
-            :data:`DEFAULT_CHECK_MAX_VALUES` padded edge values (32M: every test architecture, BERT-base
-            sized models; not an ImageNet ResNet-50 or GPT-2, whose check costs GiBs), skip otherwise;
-            ``True``: always check (an error if no inputs can be found); ``False``: never.
+            :data:`DEFAULT_CHECK_MAX_VALUES` edge values (128M: every test architecture, ResNet-50,
+            BERT-base, GPT-2 small; the check costs ~3x the first conversion's time and memory), skip
+            otherwise; ``True``: always check (an error if no inputs can be found); ``False``: never.
     """
     given = spec is not None
     spec = spec_of(spec or model, example_inputs, kernel_shape)
@@ -100,7 +100,7 @@ def from_module(
         verify is None
         and not given
         and _CHECKED.get(model) is not _SPECS[model][1]
-        and spec.num_edges * spec.kernel_numel <= DEFAULT_CHECK_MAX_VALUES
+        and spec.num_values <= DEFAULT_CHECK_MAX_VALUES
     ):
         _check(model, spec, example_inputs, required=bool(verify))
     return from_state_dict(spec, model.state_dict())

@@ -162,14 +162,35 @@ def graph_specs(graph: Data) -> list[GraphSpec]:
 
 @dataclass(frozen=True)
 class SpecGroup:
-    """The graphs of a ``ParamGraph`` / batch that share one architecture, with their global ids."""
+    """The graphs of a ``ParamGraph`` / batch that share one architecture, with their global ids.
+
+    ``whole`` is True when these are all the graphs (in order): their ids are then ``0 .. count - 1``
+    and the batch's tensors are this group's, unindexed. The edge / aux / value ids are made on access
+    (one int64 per weight: callers that can use views should check ``whole`` first)."""
 
     spec: GraphSpec
     graphs: torch.Tensor  #: [B] graph ids in the batch
     nodes: torch.Tensor  #: [B, N] global node ids, in the spec's node order
-    edges: torch.Tensor  #: [B, E] global edge ids, in the spec's edge order
-    aux: torch.Tensor  #: [B, A] global ids in ``aux``, in the spec's order
-    values: torch.Tensor  #: [B, P] global ids in ``edge_values``, in the spec's order
+    first: torch.Tensor  #: [B, 4] first node / edge / aux / value id of each graph
+    whole: bool
+
+    @property
+    def edges(self) -> torch.Tensor:
+        """[B, E] global edge ids, in the spec's edge order."""
+        return self._ids(1, self.spec.num_edges)
+
+    @property
+    def aux(self) -> torch.Tensor:
+        """[B, A] global ids in ``aux``, in the spec's order."""
+        return self._ids(2, self.spec.aux_size)
+
+    @property
+    def values(self) -> torch.Tensor:
+        """[B, P] global ids in ``edge_values``, in the spec's order."""
+        return self._ids(3, self.spec.num_values)
+
+    def _ids(self, column: int, size: int) -> torch.Tensor:
+        return self.first[:, column : column + 1] + torch.arange(size, device=self.first.device)
 
 
 def split_by_spec(graph: Data) -> list[SpecGroup]:
@@ -193,11 +214,8 @@ def split_by_spec(graph: Data) -> list[SpecGroup]:
     for spec, ids in groups.values():
         index = torch.tensor(ids, device=device)
         first = starts[index]
-        ranges = [
-            first[:, i : i + 1] + torch.arange(size, device=device)
-            for i, size in enumerate((spec.num_nodes, spec.num_edges, spec.aux_size, spec.num_values))
-        ]
-        result.append(SpecGroup(spec, index, *ranges))
+        nodes = first[:, :1] + torch.arange(spec.num_nodes, device=device)
+        result.append(SpecGroup(spec, index, nodes, first, whole=len(groups) == 1))
     return result
 
 

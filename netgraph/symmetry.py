@@ -51,7 +51,8 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
     """The graph of the permuted network(s); ``perm`` from :func:`random_permutation` (or any node
     map respecting the symmetry groups: ``check=True`` verifies that it keeps fixed nodes and
     level-0 groups in place). Works on a ``ParamGraph`` or a batch; returns a new object of the
-    same kind whose ``x`` and ``edge_attr`` are new tensors (the rest is shared).
+    same kind whose ``x`` and ``edge_values`` are new tensors (the rest is shared): the weights move
+    unpadded, so the cost is that of the weights whatever the kernel sizes.
 
     ``perm`` must be an integer tensor ``[num_nodes]``; with ``check`` it must also be a bijection
     of each graph's nodes onto themselves that permutes whole units within each symmetry group.
@@ -62,9 +63,15 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
             f"perm must be an integer node map of shape [{graph.num_nodes}] (one entry per node); got "
             f"{perm.dtype} of shape {list(perm.shape)}. Use random_permutation(graph)"
         )
+    if "edge_values" not in graph:
+        raise TypeError(
+            f"permute needs a ParamGraph or a batch of them (with edge_values); got a {type(graph).__name__} "
+            "without edge_values. Build graphs with netgraph.from_module / from_state_dict"
+        )
     perm = perm.to(device)
     x_new = torch.empty_like(graph.x)
-    edge_new = graph.edge_attr.clone()  # fixed (constant) edges keep their place and value
+    values = graph.edge_values
+    values_new = values.clone()  # fixed (constant) edges keep their place and value
     for group in split_by_spec(graph):
         spec, b = group.spec, len(group.graphs)
         starts = group.nodes[:, :1]
@@ -73,48 +80,66 @@ def permute(graph: Data, perm: torch.Tensor, check: bool = True) -> Data:
             _check_bijection(spec, local)
             _check(spec, local)
         x_new[(local + starts).reshape(-1)] = graph.x[group.nodes.reshape(-1)]
-        old = graph.edge_attr[group.edges.reshape(-1)].view(b, spec.num_edges, -1)
-        new = old.clone()
+        if group.whole:  # one architecture: work on views, no gathered copies
+            old, new = values.view(b, spec.num_values), values_new.view(b, spec.num_values)
+        else:
+            old = values[group.values.reshape(-1)].view(b, spec.num_values)
+            new = old.clone()
         for piece in spec.edge_pieces:
-            target = _piece_targets(piece, local)
-            block = old[:, piece.offset : piece.offset + piece.num_edges]
-            new.scatter_(1, target.unsqueeze(-1).expand_as(block), block)
-        edge_new[group.edges.reshape(-1)] = new.reshape(-1, new.shape[-1])
+            spec.write_value_block(new, piece, _moved_block(piece, local, spec.value_block(old, piece)))
+        if not group.whole:
+            values_new[group.values.reshape(-1)] = new.reshape(-1)
     out = copy.copy(graph)
     out.x = x_new
-    out.edge_attr = edge_new
+    out.edge_values = values_new
     return out
 
 
-def _piece_targets(piece, local: torch.Tensor) -> torch.Tensor:
-    """Edge id, after permuting nodes by ``local [B, N]``, of every edge of ``piece`` -> ``[B, n_edges]``.
+def _moved_block(piece, local: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """The weights of ``piece``, ``block [B, n_out, n_in, *kernel]``, after permuting nodes by ``local [B, N]``.
 
-    Row ``o`` and input ``i`` of a block move to ``(pos(perm(out[o])), pos(perm(in[i])))`` inside the
-    same block, because permutations map a layer's neurons onto the same layer's neurons.
+    Row ``o`` and input ``i`` move to ``(pos(perm(out[o])), pos(perm(in[i])))`` inside the same block,
+    because permutations map a layer's neurons onto the same layer's neurons. Without channel groups,
+    rows and columns move separately (two gathers, no per-edge index).
     """
     device = local.device
+    b = block.shape[0]
     out_nodes, in_nodes = piece.out_nodes.to(device), piece.in_nodes.to(device)
     out_pos = _positions(out_nodes, local[:, out_nodes])  # [B, n_out]
     in_pos = _positions(in_nodes, local[:, in_nodes])  # [B, groups * n_in]
+    flat = block.reshape(b, piece.n_out, piece.n_in, -1)
     if piece.groups == 1:
-        in_part = in_pos.unsqueeze(1)
-    else:
-        rows_per_group = piece.n_out // piece.groups
-        index = (torch.arange(piece.n_out, device=device) // rows_per_group).unsqueeze(1) * piece.n_in + torch.arange(
-            piece.n_in, device=device
-        )
-        in_part = in_pos[:, index] % piece.n_in
-    target = piece.offset + out_pos.unsqueeze(2) * piece.n_in + in_part
-    return target.reshape(local.shape[0], -1)
+        rows, cols = _inverse_positions(out_pos), _inverse_positions(in_pos)
+        flat = flat.gather(1, rows[:, :, None, None].expand_as(flat))
+        return flat.gather(2, cols[:, None, :, None].expand_as(flat)).reshape(block.shape)
+    rows_per_group = piece.n_out // piece.groups
+    index = (torch.arange(piece.n_out, device=device) // rows_per_group).unsqueeze(1) * piece.n_in + torch.arange(
+        piece.n_in, device=device
+    )
+    target = (out_pos.unsqueeze(2) * piece.n_in + in_pos[:, index] % piece.n_in).reshape(b, -1, 1)
+    edges = flat.reshape(b, piece.num_edges, -1)
+    return torch.empty_like(edges).scatter_(1, target.expand_as(edges), edges).reshape(block.shape)
+
+
+def _inverse_positions(positions: torch.Tensor) -> torch.Tensor:
+    """``inverse [B, n]`` with ``inverse[b, positions[b, i]] = i``."""
+    index = torch.arange(positions.shape[1], device=positions.device).expand_as(positions)
+    return torch.empty_like(positions).scatter_(1, positions, index)
 
 
 def _positions(nodes: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Index of each of ``values`` in the node list ``nodes`` (which contains them all)."""
+    """Where each entry of a node list goes: ``values [B, n]`` are the images of ``nodes [n]`` (which
+    contains them all); entry ``p`` goes to the position of its image in ``nodes``. A node listed several
+    times (a layer reading a concatenation of one space with itself) sends its k-th occurrence to the
+    k-th occurrence of its image."""
     start = nodes[0]
     if bool((nodes == torch.arange(start, start + nodes.numel(), device=nodes.device)).all()):
         return values - start
-    order = nodes.argsort()
-    return order[torch.searchsorted(nodes[order], values)]
+    order = nodes.argsort(stable=True)
+    ordered = nodes[order]
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(nodes.numel(), device=nodes.device) - torch.searchsorted(ordered, ordered)
+    return order[torch.searchsorted(ordered, values) + rank]
 
 
 def _sample(spec: GraphSpec, count: int, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -75,7 +75,8 @@ def check_conversion(
             scale = max((float(t.abs().max()) for t in reference if t.numel()), default=0.0)
             eps = torch.finfo(spec.dtype).eps
             tolerance = (rtol if rtol is not None else 1000 * eps) * (1.0 + scale)
-            graph = make_graph(spec, *spec.gather(state))
+            x, values, aux = spec.gather_values(state)
+            graph = make_graph(spec, x, None, aux, edge_values=values)
             units = _moving_units(spec, generator, graph.x.device)
             change = _change(model, spec, graph, units, reference, args, kwargs)
             if change <= tolerance:
@@ -128,7 +129,7 @@ def _change(
     kwargs: dict,
 ) -> float:
     moved = permute(graph, _node_map(spec, unit_map)[0], check=False)
-    state = spec.scatter(moved.x, moved.edge_attr, moved.aux)
+    state = spec.scatter_values(moved.x, moved.edge_values, moved.aux)
     outputs = _outputs(model, state, args, kwargs)
     return max(
         (float((a.double() - b.double()).abs().max()) for a, b in zip(outputs, reference) if a.numel()), default=0.0
@@ -145,7 +146,7 @@ def _first_changed_module(
     """
     moved = permute(graph, _node_map(spec, unit_map)[0], check=False)
     runs = []
-    for state in (model.state_dict(), spec.scatter(moved.x, moved.edge_attr, moved.aux)):
+    for state in (model.state_dict(), spec.scatter_values(moved.x, moved.edge_values, moved.aux)):
         seen: list[tuple[str, list[torch.Tensor]]] = []
         hooks = [
             m.register_forward_hook(

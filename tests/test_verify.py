@@ -85,7 +85,7 @@ def test_default_skips_graphs_too_large_to_check_cheaply(monkeypatch):
     calls = []
     real = convert.check_conversion
     monkeypatch.setattr(convert, "check_conversion", lambda *a, **k: calls.append(1) or real(*a, **k))
-    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))  # 40 edges
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))  # 40 edge values (weights)
     monkeypatch.setattr(convert, "DEFAULT_CHECK_MAX_VALUES", 39)
     netgraph.from_module(model)
     assert calls == []  # over the cap: the default skips the check
