@@ -105,8 +105,8 @@ def _moved_block(piece, local: torch.Tensor, block: torch.Tensor) -> torch.Tenso
     device = local.device
     b = block.shape[0]
     out_nodes, in_nodes = piece.out_nodes.to(device), piece.in_nodes.to(device)
-    out_pos = _positions(out_nodes, local[:, out_nodes])  # [B, n_out]
-    in_pos = _positions(in_nodes, local[:, in_nodes])  # [B, groups * n_in]
+    out_pos = entry_positions(out_nodes, local[:, out_nodes])  # [B, n_out]
+    in_pos = entry_positions(in_nodes, local[:, in_nodes])  # [B, groups * n_in]
     flat = block.reshape(b, piece.n_out, piece.n_in, -1)
     if piece.groups == 1:
         rows, cols = _inverse_positions(out_pos), _inverse_positions(in_pos)
@@ -127,19 +127,23 @@ def _inverse_positions(positions: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(positions).scatter_(1, positions, index)
 
 
-def _positions(nodes: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Where each entry of a node list goes: ``values [B, n]`` are the images of ``nodes [n]`` (which
-    contains them all); entry ``p`` goes to the position of its image in ``nodes``. A node listed several
-    times (a layer reading a concatenation of one space with itself) sends its k-th occurrence to the
-    k-th occurrence of its image."""
-    start = nodes[0]
-    if bool((nodes == torch.arange(start, start + nodes.numel(), device=nodes.device)).all()):
-        return values - start
+def entry_positions(nodes: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Where each entry of a node list goes: ``images [B, n]`` are the images of ``nodes [n]`` (a layer's
+    rows or inputs) under a permutation; entry ``p`` goes to the position of its image in ``nodes``. A
+    node listed several times (a layer reading a concatenation of one space with itself) sends its k-th
+    occurrence to the k-th occurrence of its image. Images not in ``nodes`` give meaningless positions.
+
+    >>> entry_positions(torch.tensor([4, 5, 4, 5]), torch.tensor([[5, 4, 5, 4]]))
+    tensor([[1, 0, 3, 2]])
+    """
+    start, n = nodes[0], nodes.numel()
+    if bool((nodes == torch.arange(start, start + n, device=nodes.device)).all()):
+        return images - start
     order = nodes.argsort(stable=True)
     ordered = nodes[order]
     rank = torch.empty_like(order)
-    rank[order] = torch.arange(nodes.numel(), device=nodes.device) - torch.searchsorted(ordered, ordered)
-    return order[torch.searchsorted(ordered, values) + rank]
+    rank[order] = torch.arange(n, device=nodes.device) - torch.searchsorted(ordered, ordered)
+    return order[(torch.searchsorted(ordered, images) + rank).clamp(max=n - 1)]
 
 
 def _sample(spec: GraphSpec, count: int, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -187,6 +187,18 @@ class DenseBlock(nn.Module):
         return self.fc(self.head(h).mean((2, 3)))
 
 
+class SelfConcat(nn.Module):
+    """A layer reading one hidden space twice (``cat([h, h])``): each hidden node feeds two columns."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(3, 6), nn.Linear(12, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x))
+        return self.out(torch.relu(self.b(torch.cat([h, h * 0.5], -1))))
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -365,6 +377,7 @@ CASES = {
     "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
     "dense_block": (DenseBlock, lambda: torch.randn(2, 3, 8, 8), False),
+    "self_concat": (SelfConcat, lambda: torch.randn(4, 3), False),
     "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
     "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),
     "transformer_encoder": (transformer_encoder, lambda: torch.randn(2, 6, 7), True),

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..spec import GraphSpec
-from ..symmetry import _node_map
+from ..symmetry import _node_map, entry_positions
 from ..types import NodeFeature
 from .assignment import linear_assignment
 from .plan import GroupPlan, dense_block, group_plans, piece_positions
@@ -163,7 +163,8 @@ class WeightFeatures:
         return self.positions[i][0][minv[:, self.spec.edge_pieces[i].out_nodes.to(self.device)]]
 
     def _cols(self, i: int, minv: torch.Tensor) -> torch.Tensor:
-        return self.positions[i][1][minv[:, self.spec.edge_pieces[i].in_nodes.to(self.device)]]
+        in_nodes = self.spec.edge_pieces[i].in_nodes.to(self.device)
+        return entry_positions(in_nodes, minv[:, in_nodes])  # a node read twice: k-th use <- k-th use
 
     def _own_units(self, nodes: torch.Tensor, minv: torch.Tensor, level: int, target: torch.Tensor) -> torch.Tensor:
         """[P, len(nodes)]: unit, in B's group ``target``, of the B node landing on each of ``nodes``."""

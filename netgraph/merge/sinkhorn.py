@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..population import Population
 from ..spec import GraphSpec
+from ..symmetry import entry_positions
 from .assignment import linear_assignment
 from ..masks import buffer_keys
 from .matching import LEARNED_COLUMNS
@@ -81,8 +82,6 @@ class SoftPermuter:
     def structure(self, nodes: torch.Tensor) -> tuple:
         """Where each node of ``nodes`` (closed under the group moves) may land, per level."""
         n = nodes.numel()
-        position = torch.full((self.spec.num_nodes,), -1, dtype=torch.long, device=self.device)
-        position[nodes] = torch.arange(n, device=self.device)
         cand = torch.arange(self.width, device=self.device)
         levels = []
         for level in reversed(range(self.group.shape[1])):  # inner columns first, then level 0
@@ -98,9 +97,10 @@ class SoftPermuter:
             )
             source = torch.arange(n, device=self.device).unsqueeze(1).expand(n, self.width)
             group = torch.where(moves, group, -1).unsqueeze(1).expand(n, self.width)  # -1: the fixed slot
+            position = entry_positions(nodes, target.T).T  # a node listed twice: k-th entry -> k-th entry
             levels.append(
                 (
-                    position[target[valid]],
+                    position[valid],
                     source[valid],
                     group[valid],
                     dst_unit[valid],
