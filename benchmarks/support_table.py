@@ -197,6 +197,18 @@ def _hf_families() -> dict[str, Family]:
             lambda: {"input_values": torch.randn(2, 400)},
             "weight-norm positional conv: v as edges, the gain (over all channels) in aux",
         ),
+        "ALBERT": (
+            lambda: tf.AlbertModel(tf.AlbertConfig(vocab_size=100, embedding_size=16, max_position_embeddings=32, **small)),
+            masked,
+            "one encoder layer applied num_hidden_layers times: one edge block per call, tied groups",
+        ),
+        "Qwen3": (
+            lambda: tf.Qwen3ForCausalLM(
+                tf.Qwen3Config(vocab_size=100, num_key_value_heads=2, head_dim=8, max_position_embeddings=32, **small)
+            ),
+            ids,
+            "as Llama + query / key RMSNorm over each head's dims (one weight on every head's nodes)",
+        ),
         "Swin": (
             lambda: tf.SwinModel(
                 tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)

@@ -83,7 +83,22 @@ def _mistral():
     )
 
 
-FAMILIES = {"bert": _bert, "roberta": _roberta, "gpt2": _gpt2, "llama": _llama, "mistral": _mistral}
+def _qwen3():  # + query / key RMSNorm over each head's dims (one weight for all heads)
+    return transformers.Qwen3ForCausalLM(
+        transformers.Qwen3Config(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            num_key_value_heads=KV_HEADS,
+            head_dim=HEAD_DIM,
+            max_position_embeddings=32,
+        )
+    )
+
+
+FAMILIES = {"bert": _bert, "roberta": _roberta, "gpt2": _gpt2, "llama": _llama, "mistral": _mistral, "qwen3": _qwen3}
 
 
 def _inputs(name):
@@ -148,7 +163,7 @@ def _expected_groups(name):
         return {(0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): 2 * HEADS * LAYERS}
     if name == "gpt2":  # + the residual stream, tied to the LM head
         return {(0, HIDDEN): 1, (0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): 2 * HEADS * LAYERS}
-    # Llama / Mistral: stream (RMSNorm is per-neuron), gated MLP, key/value heads with their query-head
+    # Llama / Mistral / Qwen3: stream (RMSNorm is per-neuron), gated MLP, key/value heads with their query-head
     # groups, the query heads inside each group, value dims in each kv head; rotary pins the query/key
     # dims inside a head.
     return {
@@ -231,7 +246,7 @@ def test_rotary_pairs_are_not_a_symmetry_so_query_key_dims_stay_pinned():
     assert {spec.groups[g].units for g in inner[inner >= 0].unique().tolist()} == {HEADS // KV_HEADS}  # heads only
 
 
-# ------------------------------------------------- encoders: T5, CLIP vision, Wav2Vec2, Swin, MobileNetV2
+# ------------------------------------------ encoders: T5, CLIP vision, ALBERT, Wav2Vec2, Swin, MobileNetV2
 SMALL = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN)
 
 
@@ -252,6 +267,8 @@ def _encoders():
             ids,
         ),
         "clip_vision": (lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **SMALL)), pixels),
+        # ALBERT: one encoder layer (and its class-name-bound GELU) applied LAYERS times, shared weights
+        "albert": (lambda: tf.AlbertModel(tf.AlbertConfig(vocab_size=VOCAB, embedding_size=16, **SMALL)), ids),
         "wav2vec2": (
             lambda: tf.Wav2Vec2Model(
                 tf.Wav2Vec2Config(
@@ -283,7 +300,7 @@ def _first_output(model, inputs):
         return model(**inputs).to_tuple()[0]
 
 
-@pytest.mark.parametrize("name", ["t5_encoder", "clip_vision", "wav2vec2", "swin", "mobilenet_v2_tf_padding"])
+@pytest.mark.parametrize("name", ["t5_encoder", "clip_vision", "albert", "wav2vec2", "swin", "mobilenet_v2_tf_padding"])
 def test_encoders_convert_exactly_and_keep_their_function(name):
     make, inputs = _encoders()[name]
     torch.manual_seed(0)
@@ -369,3 +386,16 @@ def test_multi_query_attention_converts(config):
     assert all(g.level == 1 and g.nodes.shape == (HEAD_DIM, 1 + HEADS) for g in value_groups)
     query_groups = [g for g in graph.spec.groups if "query heads" in g.name]
     assert [(g.level, g.units) for g in query_groups] == [(1, HEADS)] * LAYERS
+
+
+def test_query_key_norm_weight_sits_on_every_head():
+    """Qwen3's q_norm / k_norm (one weight over each head's dims) is placed on every head's nodes, read
+    back once, and the heads still move (the per-head weight moves with nothing to change)."""
+    torch.manual_seed(0)
+    model = _qwen3().eval()
+    graph = netgraph.from_module(model, example_inputs=_inputs("qwen3"))
+    pieces = [p for p in graph.spec.node_pieces if p.param == "model.layers.0.self_attn.q_norm.weight"]
+    assert len(pieces) == HEADS and all(p.nodes.numel() == HEAD_DIM for p in pieces)
+    weight = model.model.layers[0].self_attn.q_norm.weight
+    assert all(torch.equal(graph.x[p.nodes, p.column], weight) for p in pieces)
+    assert any(g.level == 0 and g.units == KV_HEADS for g in graph.spec.groups)

@@ -79,3 +79,46 @@ def test_breaking_a_tie_changes_the_function():
     perm[piece.out_nodes] = piece.out_nodes.roll(1)
     broken = netgraph.to_module(netgraph.permute(graph, perm, check=False), model)
     assert not torch.allclose(broken(x), model(x), atol=1e-4)
+
+
+class TinyRMSNorm(nn.Module):
+    """Bound by class name (``*RMSNorm``), as Hugging Face's norms are: export shows it as its ops."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(dim) + 0.5)
+
+    def forward(self, x):
+        return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+class SharedBlock(nn.Module):
+    """One attention block (nn.MultiheadAttention + a class-name-bound norm) applied twice, as ALBERT does."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp, self.out = nn.Linear(3, 8), nn.Linear(8, 2)
+        self.attn, self.norm = nn.MultiheadAttention(8, 2, batch_first=True), TinyRMSNorm(8)
+
+    def forward(self, x):
+        h = self.inp(x)
+        for _ in range(2):
+            h = self.norm(h + self.attn(h, h, h, need_weights=False)[0])
+        return self.out(h)
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_a_composite_module_called_twice_is_two_operations(export):
+    """Under torch.export the calls of one module are told apart (its module-stack key), so each call of
+    the shared attention and norm is its own operation on its own input; the weights are placed per call
+    and tied."""
+    torch.manual_seed(0)
+    model, x = SharedBlock().eval(), torch.randn(2, 5, 3)
+    graph = netgraph.from_module(model, (x,) if export else None, verify=True)
+    state = netgraph.to_state_dict(graph)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert sum(p.param == "attn.out_proj.weight" for p in graph.spec.edge_pieces) == 2
+    perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(1))
+    rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
+    assert not torch.equal(rebuilt.inp.weight, model.inp.weight)
+    torch.testing.assert_close(rebuilt(x), model(x), atol=1e-5, rtol=1e-5)

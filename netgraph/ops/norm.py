@@ -188,10 +188,36 @@ def _feature_norm(b: SpecBuilder, op: Op, kind: str, shape, params: list) -> Non
     layout = b.get(x)
     if layout is None:
         layout = b.input_layout(op, x, -1, shape[0], b.ndim(x))
+    heads = _heads_before(layout, shape[0])
+    if heads:
+        return _per_head_norm(b, op, layout, heads, params)
     if not layout.is_vector_on(-1) or layout.size_on(-1) != shape[0]:
         raise fail(op, f"normalises the last dim ({shape[0]}) but the neurons lie on {layout.axes}")
     layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
     _place(b, op, layout, params)
+    b.set(op.out, layout)
+
+
+def _heads_before(layout: Layout, size: int) -> int:
+    """The number of heads when ``layout`` is ``[.., heads, .., dims]`` with ``size`` dims on the last dim
+    and the heads on another one (attention heads before a per-head norm), else 0."""
+    axes = layout.axes
+    if len(axes) == 2 and not layout.has_reps and axes[1].dim == -1 and axes[1].size == size and axes[0].dim != -1:
+        return axes[0].size
+    return 0
+
+
+def _per_head_norm(b: SpecBuilder, op: Op, layout: Layout, heads: int, params: list) -> None:
+    """A norm over each attention head's dims with one weight for all heads (query / key norm of Qwen3,
+    OLMo 2, Gemma 3): the weight is placed on every head's nodes; heads may still move as blocks, but a
+    dim may not move inside its head (every head would have to move it alike, with the weight)."""
+    layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
+    b.fix_inner(layout.grid, heads)
+    for ref, column in params:
+        ref = param_or_none(op, ref, column.name.lower())
+        if ref is not None:
+            for head, nodes in enumerate(layout.grid.reshape(heads, -1)):
+                b.node_param(op, ref, nodes, column, claim=head == 0, tie=False)
     b.set(op.out, layout)
 
 

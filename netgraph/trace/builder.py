@@ -336,8 +336,10 @@ class SpecBuilder:
         column: NodeFeature,
         rows: tuple[int, int] | None = None,
         claim: bool = True,
+        tie: bool = True,
     ) -> str:
-        """Place a 1-D parameter as column ``column`` of the node features of ``nodes``."""
+        """Place a 1-D parameter as column ``column`` of the node features of ``nodes``. A parameter placed
+        again is tied to its first placement (``tie=False``: the caller pins what the tie would couple)."""
         name = self.use_param(op, ref) if claim else self.aliases.get(ref.name, ref.name)
         count = (rows[1] - rows[0]) if rows else math.prod(ref.shape)
         if count != nodes.numel():
@@ -347,7 +349,8 @@ class SpecBuilder:
                 "when they are per-channel."
             )
         self.node_pieces.append(NodePiece(name, rows, nodes.reshape(-1).clone(), int(column)))
-        self._share(("nodes", name, rows), {0: nodes.reshape(-1)}, [nodes.reshape(-1)])
+        if tie:
+            self._share(("nodes", name, rows), {0: nodes.reshape(-1)}, [nodes.reshape(-1)])
         return name
 
     def _add_edges(self, count: int, edge_type: EdgeType, source) -> None:

@@ -55,10 +55,10 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
             by_name = {n.name: n for n in node.args[0] if isinstance(n, fx.Node)}
             outputs = [env[by_name[name]] for name in user if name in by_name and isinstance(env[by_name[name]], Value)]
         elif node.name in groups:
-            path = groups[node.name]
-            if path not in emitted:
-                emitted.add(path)
-                ops.extend(_composite_ops(model, graph, path, groups, env))
+            call = groups[node.name]
+            if call not in emitted:
+                emitted.add(call)
+                ops.extend(_composite_ops(model, graph, call, groups, env))
         else:
             args = _resolve(node.args, env)
             kwargs = _resolve(node.kwargs, env)
@@ -110,13 +110,15 @@ def _where(node: fx.Node, root: str) -> str:
     return f"module '{path}' ({kind_name})"
 
 
-def _composite_groups(model: nn.Module, graph: fx.Graph) -> dict[str, str]:
-    """Node name -> path of the outermost composite module (e.g. MultiheadAttention) it belongs to."""
-    groups: dict[str, str] = {}
+def _composite_groups(model: nn.Module, graph: fx.Graph) -> dict[str, tuple[str, str]]:
+    """Node name -> (call, path) of the outermost composite module (e.g. MultiheadAttention) it belongs to.
+    ``call`` is export's module-stack key, which tells apart the calls of a module used several times
+    (``encoder.layer`` then ``encoder.layer@1``: ALBERT's shared layer, a shared activation)."""
+    groups: dict[str, tuple[str, str]] = {}
     for node in graph.nodes:
         if node.op != "call_function":
             continue
-        for path, _ in (node.meta.get("nn_module_stack") or {}).values():
+        for call, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
             try:
                 module = model.get_submodule(path)
             except AttributeError:
@@ -124,18 +126,19 @@ def _composite_groups(model: nn.Module, graph: fx.Graph) -> dict[str, str]:
             if type(module) in COMPOSITE_MODULES or (
                 type(module) not in MODULE_BINDINGS and module_binding(module) is not None
             ):
-                groups[node.name] = path
+                groups[node.name] = (call, path)
                 break
     return groups
 
 
 def _composite_ops(
-    model: nn.Module, graph: fx.Graph, path: str, groups: dict[str, str], env: dict[fx.Node, Any]
+    model: nn.Module, graph: fx.Graph, call: tuple[str, str], groups: dict[str, tuple[str, str]], env: dict
 ) -> list[Op]:
-    """One op for a composite module; its other outputs (e.g. attention weights) become data."""
+    """One op for one call of a composite module; its other outputs (e.g. attention weights) become data."""
+    path = call[1]
     module = model.get_submodule(path)
     where = f"module '{path}' ({type(module).__name__})"
-    members = [n for n in graph.nodes if groups.get(n.name) == path]
+    members = [n for n in graph.nodes if groups.get(n.name) == call]
     member_set = set(members)
     sources = []
     for n in members:
