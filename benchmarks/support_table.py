@@ -198,7 +198,9 @@ def _hf_families() -> dict[str, Family]:
             "weight-norm positional conv: v as edges, the gain (over all channels) in aux",
         ),
         "ALBERT": (
-            lambda: tf.AlbertModel(tf.AlbertConfig(vocab_size=100, embedding_size=16, max_position_embeddings=32, **small)),
+            lambda: tf.AlbertModel(
+                tf.AlbertConfig(vocab_size=100, embedding_size=16, max_position_embeddings=32, **small)
+            ),
             masked,
             "one encoder layer applied num_hidden_layers times: one edge block per call, tied groups",
         ),
@@ -208,6 +210,19 @@ def _hf_families() -> dict[str, Family]:
             ),
             ids,
             "as Llama + query / key RMSNorm over each head's dims (one weight on every head's nodes)",
+        ),
+        "GPT-NeoX (Pythia)": (
+            lambda: tf.GPTNeoXForCausalLM(
+                tf.GPTNeoXConfig(vocab_size=100, max_position_embeddings=32, rotary_pct=0.25, **small)
+            ),
+            ids,
+            "fused q/k/v laid out head by head: renumbered part-major and cut per part; rotary on a quarter of "
+            "each head (q/k dims pinned, heads move); parallel residual",
+        ),
+        "Phi": (
+            lambda: tf.PhiForCausalLM(tf.PhiConfig(vocab_size=100, max_position_embeddings=32, **small)),
+            ids,
+            "partial rotary (a slice of each head rotated, concatenated with the rest): heads move",
         ),
         "Swin": (
             lambda: tf.SwinModel(

@@ -98,7 +98,43 @@ def _qwen3():  # + query / key RMSNorm over each head's dims (one weight for all
     )
 
 
-FAMILIES = {"bert": _bert, "roberta": _roberta, "gpt2": _gpt2, "llama": _llama, "mistral": _mistral, "qwen3": _qwen3}
+def _gpt_neox():  # Pythia: fused q/k/v laid out head by head, rotary on a quarter of each head, parallel residual
+    return transformers.GPTNeoXForCausalLM(
+        transformers.GPTNeoXConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            max_position_embeddings=32,
+            rotary_pct=0.25,
+        )
+    )
+
+
+def _phi():  # partial rotary on separate q/k/v projections, parallel attention and MLP
+    return transformers.PhiForCausalLM(
+        transformers.PhiConfig(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            intermediate_size=FFN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            max_position_embeddings=32,
+        )
+    )
+
+
+FAMILIES = {
+    "bert": _bert,
+    "roberta": _roberta,
+    "gpt2": _gpt2,
+    "llama": _llama,
+    "mistral": _mistral,
+    "qwen3": _qwen3,
+    "gpt_neox": _gpt_neox,
+    "phi": _phi,
+}
 
 
 def _inputs(name):
@@ -163,6 +199,8 @@ def _expected_groups(name):
         return {(0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): 2 * HEADS * LAYERS}
     if name == "gpt2":  # + the residual stream, tied to the LM head
         return {(0, HIDDEN): 1, (0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): 2 * HEADS * LAYERS}
+    if name in ("gpt_neox", "phi"):  # partial rotary pins the q/k dims (all of them: one slice per head)
+        return {(0, HIDDEN): 1, (0, FFN): LAYERS, (0, HEADS): LAYERS, (1, HEAD_DIM): HEADS * LAYERS}
     # Llama / Mistral / Qwen3: stream (RMSNorm is per-neuron), gated MLP, key/value heads with their query-head
     # groups, the query heads inside each group, value dims in each kv head; rotary pins the query/key
     # dims inside a head.
@@ -399,3 +437,30 @@ def test_query_key_norm_weight_sits_on_every_head():
     weight = model.model.layers[0].self_attn.q_norm.weight
     assert all(torch.equal(graph.x[p.nodes, p.column], weight) for p in pieces)
     assert any(g.level == 0 and g.units == KV_HEADS for g in graph.spec.groups)
+
+
+def test_gpt_neox_fused_qkv_is_cut_per_head():
+    """GPT-NeoX's query_key_value rows interleave q, k and v head by head ([heads, 3 x head dim]); the
+    chunk into q / k / v renumbers the fused space part-major and cuts it in three spaces, so the weight
+    rows of query head h, dim i land on node h * head_dim + i of the query part."""
+    torch.manual_seed(0)
+    model = _gpt_neox().eval()
+    spec = netgraph.trace(model, _inputs("gpt_neox"))
+    piece = next(p for p in spec.edge_pieces if p.param == "gpt_neox.layers.0.attention.query_key_value.weight")
+    parts = [s for s in spec.spaces if "layers.0.attention.query_key_value" in s.name]
+    assert [s.size for s in parts] == [HIDDEN] * 3 and [s.name[-6:] for s in parts] == ["part 0", "part 1", "part 2"]
+    rows = torch.arange(3 * HIDDEN).view(HEADS, 3, HEAD_DIM)  # row order of the fused weight
+    for k, space in enumerate(parts):
+        expected = space.start + torch.arange(HIDDEN)
+        assert torch.equal(piece.out_nodes[rows[:, k].reshape(-1)], expected)
+
+
+def test_gpt_neox_rotating_every_dim_leaves_an_empty_rest():
+    """rotary_pct=1.0: the pass-through slice of each head is empty; it converts and keeps its heads."""
+    config = _gpt_neox().config
+    config.rope_parameters["partial_rotary_factor"] = 1.0
+    torch.manual_seed(0)
+    model = transformers.GPTNeoXForCausalLM(config).eval()
+    assert model.gpt_neox.rotary_emb.inv_freq.numel() == HEAD_DIM // 2  # every dim rotates
+    graph = netgraph.from_module(model, example_inputs=_inputs("gpt_neox"), verify=True)
+    assert sum(g.level == 0 and g.units == HEADS for g in graph.spec.groups) == LAYERS

@@ -499,8 +499,9 @@ def _select_neurons(b: SpecBuilder, op: Op, layout: Layout, d: int, part: slice)
         raise fail(op, f"slices the neuron dim {d} of neurons laid out as {layout.axes}; not supported")
     grid_axis = sum(1 for a in layout.axes[: on[0]] if not a.rep)
     index = torch.arange(layout.grid.shape[grid_axis])[part]
-    if index.numel() == 0:
-        raise fail(op, "selects no neuron")
+    if index.numel() == 0:  # an empty part (a partial rotation over every dim leaves no rest): no nodes
+        axes = tuple(Axis(a.dim, 0) if i == on[0] else a for i, a in enumerate(layout.axes))
+        return Layout(layout.grid.index_select(grid_axis, index), axes, layout.state, layout.ndim)
     if layout.grid.dim() == 2 and grid_axis == 1 and layout.axes[0].dim < d:
         b.fix_inner(layout.grid, layout.grid.shape[0])
     else:
@@ -630,6 +631,8 @@ def split(b: SpecBuilder, op: Op) -> None:
     if d not in layout.dims:
         b.layouts[op.out.name] = SameForAll(layout)
         return
+    if not layout.is_vector_on(d) and _split_heads(b, op, layout, d, ndim):
+        return
     sizes = _part_sizes(layout.size_on(d) or 0, op.args[2]) if layout.is_vector_on(d) else None
     if sizes is None:
         raise fail(
@@ -643,6 +646,31 @@ def split(b: SpecBuilder, op: Op) -> None:
         bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
         parts = [layout.grid.reshape(-1)[bounds[k] : bounds[k + 1]] for k in range(len(sizes))]
     b.layouts[op.out.name] = tuple(b.fresh_layout(op.out, p, (Axis(d, p.numel()),), ndim) for p in parts)
+
+
+def _split_heads(b: SpecBuilder, op: Op, layout: Layout, d: int, ndim: int | None) -> bool:
+    """Split each head's positions on dim ``d`` of a ``[.., heads, .., parts x dims]`` layout (GPT-NeoX's fused
+    q/k/v projection viewed per head, then chunked): the space is renumbered part-major and cut into one
+    space per part, each ``[heads, dims]``. False when the layout or the space does not allow it."""
+    axes = layout.axes
+    if len(axes) != 2 or layout.has_reps or axes[1].dim != d or axes[0].dim == d:
+        return False
+    heads, width = layout.grid.shape
+    sizes = _part_sizes(width, op.args[2])
+    if sizes is None or len(sizes) < 2:
+        return False
+    bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
+    order = torch.cat([layout.grid[:, bounds[k] : bounds[k + 1]].reshape(-1) for k in range(len(sizes))])
+    start = int(layout.grid.min())
+    if not b.reorder_space(order):
+        return False
+    parts = b.split_space(torch.arange(start, start + order.numel()), [heads * n for n in sizes])
+    if parts is None:
+        return False
+    b.layouts[op.out.name] = tuple(
+        b.fresh_layout(op.out, p.reshape(heads, n), (axes[0], Axis(d, n)), ndim) for p, n in zip(parts, sizes)
+    )
+    return True
 
 
 # -------------------------------------------------------------- reductions

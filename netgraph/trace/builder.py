@@ -13,6 +13,7 @@ involved (no permutation), which is always correct, never a wrong symmetry.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -410,26 +411,40 @@ class SpecBuilder:
             start += size
         return True
 
-    def _block_space(self, grid: torch.Tensor) -> int | None:
-        """The space whose ``h``-th block holds exactly the nodes of row ``h`` of ``grid`` (in any order
-        inside the row), for a grid ``[blocks, ...]``; None otherwise."""
+    def _block_spaces(self, grid: torch.Tensor) -> list[int] | None:
+        """For a grid ``[blocks, ...]`` whose every column sits at one position inside the blocks of one
+        space (``grid[h, j] = grid[0, j] + h * block size``, ``grid[0, j]`` in block 0), the spaces it
+        touches; None otherwise. Rotary embeddings' ``rotate_half`` and partial rotations (a slice of
+        each head, rotated, concatenated with the rest) make such grids."""
         if grid.dim() < 2 or grid.numel() == 0:
             return None
-        rows = grid.reshape(grid.shape[0], -1).sort(dim=1).values
-        return self.whole_space(rows)
+        heads = grid.shape[0]
+        rows = grid.reshape(heads, -1)
+        first = rows[0]
+        spaces = torch.searchsorted(torch.tensor(self._starts), first, right=True) - 1  # space of each column
+        sizes = torch.tensor([s.size for s in self.spaces])[spaces]
+        starts = torch.tensor(self._starts)[spaces]
+        if bool((sizes % heads != 0).any()):
+            return None
+        block = sizes // heads
+        if bool((first - starts >= block).any()):
+            return None
+        if not torch.equal(rows, first + torch.arange(heads).unsqueeze(1) * block):
+            return None
+        return sorted(set(spaces.tolist()))
 
     def _couple_blocks(self, grid_a: torch.Tensor, grid_b: torch.Tensor) -> bool:
-        """Coupling of grids that rearrange nodes inside blocks (rotary embeddings' ``rotate_half`` on
-        each attention head): blocks are tied, positions inside the blocks are pinned."""
+        """Coupling of grids that rearrange nodes inside blocks (see :meth:`_block_spaces`): the blocks of
+        every space involved are tied, positions inside the blocks are pinned."""
         if grid_a.shape != grid_b.shape:
             return False
-        a, b = self._block_space(grid_a), self._block_space(grid_b)
+        a, b = self._block_spaces(grid_a), self._block_spaces(grid_b)
         if a is None or b is None:
             return False
         heads = grid_a.shape[0]
         self.fix_inner(grid_a, heads)
         self.fix_inner(grid_b, heads)
-        self._head_pairs.append((a, b))
+        self._head_pairs.extend((a[0], s) for s in a[1:] + b)
         return True
 
     def fix_inner(self, grid: torch.Tensor, heads: int) -> None:
@@ -452,16 +467,27 @@ class SpecBuilder:
         self._merge_split(self._find(s), (heads, self.spaces[s].size // heads))
 
     def couple_heads(self, grid_a: torch.Tensor, grid_b: torch.Tensor, heads: int) -> None:
-        """Blocks (heads / groups) of the two spaces must be permuted alike; positions inside a
-        block may move independently in each space."""
-        a, b = self.whole_space(grid_a), self.whole_space(grid_b)
-        if a is None or b is None:
-            self._fix_nodes(grid_a)
-            self._fix_nodes(grid_b)
-            return
-        self.require_split(grid_a, heads)
-        self.require_split(grid_b, heads)
-        self._head_pairs.append((a, b))
+        """Blocks (heads / groups) of the two grids must be permuted alike; positions inside a block may
+        move independently in each space. A grid that rearranges positions inside the blocks of one or
+        more spaces (see :meth:`_block_spaces`) ties those spaces' blocks with their positions pinned."""
+        spaces = []
+        for grid in (grid_a, grid_b):
+            whole = self.whole_space(grid)
+            blocks = None
+            if whole is None and grid.numel() and grid.numel() % heads == 0:
+                blocks = self._block_spaces(grid.reshape(heads, -1))
+            if whole is None and blocks is None:
+                self._fix_nodes(grid_a)
+                self._fix_nodes(grid_b)
+                return
+            spaces.append((grid, whole, blocks))
+        for grid, whole, blocks in spaces:
+            if whole is not None:
+                self.require_split(grid, heads)
+            else:
+                self.fix_inner(grid, heads)
+        tied = [s for _, whole, blocks in spaces for s in ([whole] if whole is not None else blocks)]
+        self._head_pairs.extend((tied[0], s) for s in tied[1:])
 
     def query_groups(
         self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, out: torch.Tensor, kv_heads: int
@@ -480,15 +506,7 @@ class SpecBuilder:
         symmetry. Only a space nothing has been coupled to yet can be cut; returns the parts' node
         ids, or None when the space cannot be cut."""
         s = self.whole_space(grid)
-        if s is None or sum(sizes) != self.spaces[s].size or any(n <= 0 for n in sizes):
-            return None
-        if (
-            self._find(s) != s
-            or any(self._find(t) == s for t in self._parent if t != s)
-            or s in self._split
-            or any(s in pair for pair in self._head_pairs)
-            or s in self._inner_fixed
-        ):
+        if s is None or sum(sizes) != self.spaces[s].size or any(n <= 0 for n in sizes) or not self._uncoupled(s):
             return None
         space = self.spaces[s]
         parts, start = [], space.start
@@ -523,6 +541,70 @@ class SpecBuilder:
         self._inner_fixed = {moved(t) for t in self._inner_fixed}
         self._splits_all = {moved(t): v for t, v in self._splits_all.items()}
         return [torch.arange(p.start, p.start + p.size) for p in parts]
+
+    def _uncoupled(self, s: int) -> bool:
+        """Nothing has been coupled to space ``s`` yet (no class, block split, head tie or pinning inside)."""
+        return not (
+            self._find(s) != s
+            or any(self._find(t) == s for t in self._parent if t != s)
+            or s in self._split
+            or any(s in pair for pair in self._head_pairs)
+            or s in self._inner_fixed
+        )
+
+    def reorder_space(self, order: torch.Tensor) -> bool:
+        """Renumber a space so that its nodes, listed in ``order``, become consecutive: the parts of a fused
+        projection laid out head by head (GPT-NeoX's q/k/v rows interleave per head) each become one range
+        that :meth:`split_space` can cut. Only an uncoupled space written by one weight (and its bias) and
+        read by nothing but layouts can be renumbered; returns False, changing nothing, otherwise."""
+        order = order.reshape(-1)
+        s = self.whole_space(order.sort().values)
+        if s is None or not self._uncoupled(s):
+            return False
+        space = self.spaces[s]
+
+        def touches(t: torch.Tensor) -> bool:
+            return bool(((t >= space.start) & (t < space.start + space.size)).any())
+
+        writers = [p for p in self.edge_pieces if touches(p.out_nodes)]
+        if (
+            len(writers) != 1
+            or any(touches(p.in_nodes) for p in self.edge_pieces)
+            or any(touches(c.src) or touches(c.dst) for c in self.const_edges_)
+            or any(self._layouts_in(v) is None for v in self.layouts.values())
+        ):
+            return False
+        mapping = torch.arange(self.num_nodes)
+        mapping[order] = torch.arange(space.start, space.start + space.size)
+        old = writers[0]
+        new = dataclasses.replace(old, out_nodes=mapping[old.out_nodes])
+        self.edge_pieces = [new if p is old else p for p in self.edge_pieces]
+        self.edge_blocks = [(a, c, k, new if src is old else src) for a, c, k, src in self.edge_blocks]
+        self.layer_refs = [(n, new if p is old else p, *rest) for n, p, *rest in self.layer_refs]
+        self.node_pieces = [
+            dataclasses.replace(p, nodes=mapping[p.nodes]) if touches(p.nodes) else p for p in self.node_pieces
+        ]
+        self._placed = {
+            key: (None if axes is None else {a: mapping[t] for a, t in axes.items()}, [mapping[t] for t in nodes])
+            for key, (axes, nodes) in self._placed.items()
+        }
+        self.layouts = {name: self._layouts_in(value, mapping) for name, value in self.layouts.items()}
+        return True
+
+    @staticmethod
+    def _layouts_in(value: Any, mapping: torch.Tensor | None = None) -> Any:
+        """``value`` (a layout, a tuple of them, or None) with its grids remapped through ``mapping`` (as is
+        when None); None when it is some other object, whose node ids cannot be followed."""
+        if value is None or isinstance(value, (int, float, bool)):
+            return value if mapping is not None else True
+        if isinstance(value, Layout):
+            return dataclasses.replace(value, grid=mapping[value.grid]) if mapping is not None else value
+        if isinstance(value, tuple):
+            inner = [SpecBuilder._layouts_in(v, mapping) for v in value]
+            if mapping is None:
+                return value if all(i is not None for i in inner) else None
+            return tuple(inner)
+        return None
 
     def fix(self, nodes: torch.Tensor) -> None:
         """These nodes may never be permuted (public for op handlers)."""
