@@ -224,6 +224,28 @@ def _hf_families() -> dict[str, Family]:
             ids,
             "partial rotary (a slice of each head rotated, concatenated with the rest): heads move",
         ),
+        "BART (encoder-decoder)": (
+            lambda: tf.BartModel(
+                tf.BartConfig(
+                    vocab_size=100,
+                    d_model=32,
+                    encoder_layers=1,
+                    decoder_layers=1,
+                    encoder_attention_heads=4,
+                    decoder_attention_heads=4,
+                    encoder_ffn_dim=64,
+                    decoder_ffn_dim=64,
+                    max_position_embeddings=32,
+                )
+            ),
+            lambda: {"input_ids": torch.randint(3, 100, (2, 7)), "decoder_input_ids": torch.randint(3, 100, (2, 5))},
+            "cross-attention; ops whose results are never used (inputs_embeds[:, :, -1], read for its shape) are skipped",
+        ),
+        "CLIP text": (
+            lambda: tf.CLIPTextModel(tf.CLIPTextConfig(vocab_size=100, max_position_embeddings=16, **small)),
+            ids,
+            "pools the end-of-text token by advanced indexing of positions (the neurons keep their nodes)",
+        ),
         "Swin": (
             lambda: tf.SwinModel(
                 tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)

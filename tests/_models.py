@@ -199,6 +199,22 @@ class SelfConcat(nn.Module):
         return self.out(torch.relu(self.b(torch.cat([h, h * 0.5], -1))))
 
 
+class LastTokenClassifier(nn.Module):
+    """Reads each sequence's last real token by advanced indexing (``h[arange(B), lengths - 1]``, as
+    CLIP's text pooling and GPT-2's sequence classifier do) and computes a value it never uses (BART's
+    ``inputs_embeds[:, :, -1]``, read for its shape only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.mix, self.head = nn.Embedding(30, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+
+    def forward(self, ids):
+        h = torch.tanh(self.mix(self.emb(ids)))
+        unused = h[:, :, -1]  # noqa: F841 (dead: its op must not be converted)
+        lengths = (ids > 0).sum(-1)
+        return self.head(h[torch.arange(ids.shape[0]), lengths - 1])
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -377,6 +393,7 @@ CASES = {
     "hand_attention": (HandAttention, lambda: torch.randn(2, 6, 5), True),
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
     "dense_block": (DenseBlock, lambda: torch.randn(2, 3, 8, 8), False),
+    "last_token": (LastTokenClassifier, lambda: torch.randint(1, 30, (3, 6)), True),
     "self_concat": (SelfConcat, lambda: torch.randn(4, 3), False),
     "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
     "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),

@@ -305,6 +305,26 @@ def _encoders():
             ids,
         ),
         "clip_vision": (lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(image_size=32, patch_size=8, **SMALL)), pixels),
+        "clip_text": (  # pools the end-of-text token by advanced indexing
+            lambda: tf.CLIPTextModel(tf.CLIPTextConfig(vocab_size=VOCAB, max_position_embeddings=16, **SMALL)),
+            {"input_ids": ids["input_ids"]},
+        ),
+        "bart": (  # encoder-decoder with cross-attention; reads `inputs_embeds[:, :, -1]` for its shape only
+            lambda: tf.BartModel(
+                tf.BartConfig(
+                    vocab_size=VOCAB,
+                    d_model=HIDDEN,
+                    encoder_layers=1,
+                    decoder_layers=1,
+                    encoder_attention_heads=HEADS,
+                    decoder_attention_heads=HEADS,
+                    encoder_ffn_dim=FFN,
+                    decoder_ffn_dim=FFN,
+                    max_position_embeddings=32,
+                )
+            ),
+            {"input_ids": ids["input_ids"], "decoder_input_ids": ids["input_ids"][:, :5]},
+        ),
         # ALBERT: one encoder layer (and its class-name-bound GELU) applied LAYERS times, shared weights
         "albert": (lambda: tf.AlbertModel(tf.AlbertConfig(vocab_size=VOCAB, embedding_size=16, **SMALL)), ids),
         "wav2vec2": (
@@ -338,7 +358,10 @@ def _first_output(model, inputs):
         return model(**inputs).to_tuple()[0]
 
 
-@pytest.mark.parametrize("name", ["t5_encoder", "clip_vision", "albert", "wav2vec2", "swin", "mobilenet_v2_tf_padding"])
+@pytest.mark.parametrize(
+    "name",
+    ["t5_encoder", "clip_vision", "clip_text", "bart", "albert", "wav2vec2", "swin", "mobilenet_v2_tf_padding"],
+)
 def test_encoders_convert_exactly_and_keep_their_function(name):
     make, inputs = _encoders()[name]
     torch.manual_seed(0)

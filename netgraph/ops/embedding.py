@@ -43,6 +43,8 @@ def _index_aten(args, kwargs) -> Lowered:
         and indices[0] is not None
     ):
         return Lowered("embedding", (indices[0], args[0]))  # table[ids]: rows picked by data
+    if not isinstance(args[0], ParamRef) and isinstance(indices, (list, tuple)):
+        return Lowered("index_positions", (args[0], tuple(indices)))  # e.g. hidden[batch, last token]
     return Lowered("unknown", tuple(args), {"reason": "advanced indexing"})
 
 

@@ -673,6 +673,24 @@ def _split_heads(b: SpecBuilder, op: Op, layout: Layout, d: int, ndim: int | Non
     return True
 
 
+@register_op("index_positions")
+def index_positions(b: SpecBuilder, op: Op) -> None:
+    """Advanced indexing of positions before the neuron dims (CLIP's text pooling ``hidden[arange(B),
+    ids.argmax(-1)]``, a classifier reading each sequence's last token): the neurons keep their nodes."""
+    x, indices = op.args
+    layout = b.get(x)
+    if layout is None:
+        return
+    ndim = b.ndim(x, layout)
+    indexed = [i for i, t in enumerate(indices) if t is not None]
+    if ndim is None:
+        raise fail(op, "indexes a tensor of unknown rank; pass example_inputs")
+    first_neuron = min((ndim + d for d in layout.dims), default=ndim)
+    if any(isinstance(indices[i], ParamRef) for i in indexed) or (indexed and max(indexed) >= first_neuron):
+        raise fail(op, "indexes the neuron dims (or with a parameter); only positions before them may be indexed")
+    b.set(op.out, layout.with_dims({}, b.ndim(op.out)))
+
+
 # -------------------------------------------------------------- reductions
 def _reduction(args, kwargs) -> Lowered:
     dims = arg(args, kwargs, 1, "dim")

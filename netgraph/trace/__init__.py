@@ -25,7 +25,7 @@ from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
 from .fx_frontend import FxTraceError, lower_fx
 from .synthesize import call_kwargs, describe_inputs, synthesize_inputs
-from .ir import Op, ParamRef, Program
+from .ir import Op, ParamRef, Program, Value
 from .layout import Layout
 
 __all__ = ["trace", "ExampleInputs"]
@@ -80,7 +80,10 @@ def build_spec(
 ) -> GraphSpec:
     """Run the op handlers over a lowered program."""
     builder = SpecBuilder(program, params, keys, aliases, frozenset(FORWARDING))
+    live = _live_ops(program)
     for op in program.ops:
+        if id(op) not in live:  # its result is never used (e.g. BART's `inputs_embeds[:, :, -1]`, read for its shape)
+            continue
         handler = HANDLERS.get(op.kind)
         if handler is None:
             _check_opaque(builder, op)
@@ -95,6 +98,28 @@ def build_spec(
             ) from None
     outputs = [builder.get(v) for v in program.outputs]
     return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+
+
+def _live_ops(program: Program) -> set[int]:
+    """``id`` of the ops whose result reaches an output of the program (the others cannot change the function)."""
+    live_values = {v.name for v in program.outputs}
+    live: set[int] = set()
+    for op in reversed(program.ops):
+        if op.out.name in live_values:
+            live.add(id(op))
+            live_values.update(v.name for v in _values_in((op.args, op.attrs)))
+    return live
+
+
+def _values_in(obj) -> list[Value]:
+    """Every :class:`Value` inside nested lists, tuples and dicts."""
+    if isinstance(obj, Value):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [v for item in obj for v in _values_in(item)]
+    if isinstance(obj, dict):
+        return [v for item in obj.values() for v in _values_in(item)]
+    return []
 
 
 def _export_synthesised(model: nn.Module, fx_error: UnsupportedModuleError) -> Program:
