@@ -215,6 +215,32 @@ class LastTokenClassifier(nn.Module):
         return self.head(h[torch.arange(ids.shape[0]), lengths - 1])
 
 
+class PerHeadFusedAttention(nn.Module):
+    """GPT-NeoX-style attention: one fused projection whose rows are laid out [heads, (q, k, v), dims],
+    chunked per head; the tokens are also split in two halves and joined again (a split of a non-neuron
+    dim) before the projection."""
+
+    def __init__(self, dim=16, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.inp, self.qkv, self.o, self.out = (
+            nn.Linear(5, dim),
+            nn.Linear(dim, 3 * dim),
+            nn.Linear(dim, dim),
+            nn.Linear(dim, 2),
+        )
+
+    def forward(self, x):
+        h = self.inp(x)
+        first, second = h.chunk(2, dim=1)
+        h = torch.cat([first, second], dim=1)
+        b, n, d = h.shape
+        q, k, v = self.qkv(h).view(b, n, self.heads, 3 * d // self.heads).transpose(1, 2).chunk(3, dim=-1)
+        a = F.scaled_dot_product_attention(q, k, v)
+        h = h + self.o(a.transpose(1, 2).reshape(b, n, d))
+        return self.out(torch.relu(h[:, 0]))
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -394,6 +420,7 @@ CASES = {
     "tiny_vit": (TinyViT, lambda: torch.randn(2, 3, 8, 8), True),
     "dense_block": (DenseBlock, lambda: torch.randn(2, 3, 8, 8), False),
     "last_token": (LastTokenClassifier, lambda: torch.randint(1, 30, (3, 6)), True),
+    "per_head_fused_attention": (PerHeadFusedAttention, lambda: torch.randn(2, 6, 5), True),
     "self_concat": (SelfConcat, lambda: torch.randn(4, 3), False),
     "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
     "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),

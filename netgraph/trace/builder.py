@@ -13,6 +13,7 @@ involved (no permutation), which is always correct, never a wrong symmetry.
 from __future__ import annotations
 
 import bisect
+import copy
 import dataclasses
 import math
 import warnings
@@ -571,7 +572,7 @@ class SpecBuilder:
             len(writers) != 1
             or any(touches(p.in_nodes) for p in self.edge_pieces)
             or any(touches(c.src) or touches(c.dst) for c in self.const_edges_)
-            or any(self._layouts_in(v) is None for v in self.layouts.values())
+            or any(self._layouts_in(v) is None and v is not None for v in self.layouts.values())
         ):
             return False
         mapping = torch.arange(self.num_nodes)
@@ -593,18 +594,29 @@ class SpecBuilder:
 
     @staticmethod
     def _layouts_in(value: Any, mapping: torch.Tensor | None = None) -> Any:
-        """``value`` (a layout, a tuple of them, or None) with its grids remapped through ``mapping`` (as is
-        when None); None when it is some other object, whose node ids cannot be followed."""
-        if value is None or isinstance(value, (int, float, bool)):
-            return value if mapping is not None else True
+        """``value`` (a traced value's layout record: a :class:`Layout`, a tuple of records, an object
+        holding records in its attributes, or anything without node ids) with every grid remapped through
+        ``mapping`` (validation only when None: returns ``value``). None when a node-id tensor sits where
+        it cannot be followed."""
         if isinstance(value, Layout):
             return dataclasses.replace(value, grid=mapping[value.grid]) if mapping is not None else value
-        if isinstance(value, tuple):
+        if isinstance(value, torch.Tensor):
+            return None
+        if isinstance(value, (tuple, list)):
             inner = [SpecBuilder._layouts_in(v, mapping) for v in value]
+            if any(i is None and v is not None for i, v in zip(inner, value)):
+                return None
+            return type(value)(inner) if mapping is not None else value
+        if hasattr(value, "__dict__") and not dataclasses.is_dataclass(value):
+            fields = {k: SpecBuilder._layouts_in(v, mapping) for k, v in vars(value).items()}
+            if any(f is None and vars(value)[k] is not None for k, f in fields.items()):
+                return None
             if mapping is None:
-                return value if all(i is not None for i in inner) else None
-            return tuple(inner)
-        return None
+                return value
+            copied = copy.copy(value)
+            vars(copied).update(fields)
+            return copied
+        return value  # numbers, strings, parameters: no node ids
 
     def fix(self, nodes: torch.Tensor) -> None:
         """These nodes may never be permuted (public for op handlers)."""
