@@ -54,75 +54,32 @@ def _gpt2():
     )
 
 
-def _llama():
-    return transformers.LlamaForCausalLM(
-        transformers.LlamaConfig(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            num_key_value_heads=KV_HEADS,
-            max_position_embeddings=32,
-        )
-    )
+def _decoder(family: str, **options):
+    """A small random ``{family}ForCausalLM`` (Llama, Mistral, Qwen3, GPTNeoX, Phi) of the shared sizes."""
 
-
-def _mistral():
-    return transformers.MistralForCausalLM(
-        transformers.MistralConfig(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            num_key_value_heads=KV_HEADS,
-            max_position_embeddings=32,
-            sliding_window=4,
-        )
-    )
-
-
-def _qwen3():  # + query / key RMSNorm over each head's dims (one weight for all heads)
-    return transformers.Qwen3ForCausalLM(
-        transformers.Qwen3Config(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            num_key_value_heads=KV_HEADS,
-            head_dim=HEAD_DIM,
-            max_position_embeddings=32,
-        )
-    )
-
-
-def _gpt_neox():  # Pythia: fused q/k/v laid out head by head, rotary on a quarter of each head, parallel residual
-    return transformers.GPTNeoXForCausalLM(
-        transformers.GPTNeoXConfig(
+    def make():
+        config = getattr(transformers, f"{family}Config")(
             vocab_size=VOCAB,
             hidden_size=HIDDEN,
             intermediate_size=FFN,
             num_hidden_layers=LAYERS,
             num_attention_heads=HEADS,
             max_position_embeddings=32,
-            rotary_pct=0.25,
+            **options,
         )
-    )
+        return getattr(transformers, f"{family}ForCausalLM")(config)
+
+    return make
 
 
-def _phi():  # partial rotary on separate q/k/v projections, parallel attention and MLP
-    return transformers.PhiForCausalLM(
-        transformers.PhiConfig(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            max_position_embeddings=32,
-        )
-    )
+_llama = _decoder("Llama", num_key_value_heads=KV_HEADS)
+_mistral = _decoder("Mistral", num_key_value_heads=KV_HEADS, sliding_window=4)
+# + query / key RMSNorm over each head's dims (one weight for all heads)
+_qwen3 = _decoder("Qwen3", num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM)
+# Pythia: fused q/k/v laid out head by head, rotary on a quarter of each head, parallel residual
+_gpt_neox = _decoder("GPTNeoX", rotary_pct=0.25)
+# partial rotary on separate q/k/v projections, parallel attention and MLP
+_phi = _decoder("Phi")
 
 
 FAMILIES = {
