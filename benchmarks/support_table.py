@@ -246,6 +246,22 @@ def _hf_families() -> dict[str, Family]:
             ids,
             "pools the end-of-text token by advanced indexing of positions (the neurons keep their nodes)",
         ),
+        "Falcon (multi-query)": (
+            lambda: tf.FalconForCausalLM(
+                tf.FalconConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+            ),
+            ids,
+            "FalconLinear (x @ W.T); fused q/k/v [heads + 2, dims] split on the head axis; the query heads swap",
+        ),
+        "Falcon (multi-head)": (
+            lambda: tf.FalconForCausalLM(
+                tf.FalconConfig(
+                    vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, multi_query=False
+                )
+            ),
+            ids,
+            "fused q/k/v [heads, 3, dims] unbound on the middle axis: renumbered part-major and cut",
+        ),
         "Swin": (
             lambda: tf.SwinModel(
                 tf.SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), window_size=4)

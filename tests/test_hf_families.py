@@ -241,11 +241,11 @@ def test_rotary_pairs_are_not_a_symmetry_so_query_key_dims_stay_pinned():
     assert {spec.groups[g].units for g in inner[inner >= 0].unique().tolist()} == {HEADS // KV_HEADS}  # heads only
 
 
-# ------------------------------------------ encoders: T5, CLIP vision, ALBERT, Wav2Vec2, Swin, MobileNetV2
+# --------------------- more families: T5, CLIP, BART, Falcon, ALBERT, Wav2Vec2, Swin, MobileNetV2
 SMALL = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN)
 
 
-def _encoders():
+def _more_families():
     tf = transformers
     ids = {
         "input_ids": torch.randint(3, VOCAB, (2, 7), generator=torch.Generator().manual_seed(0)),
@@ -282,6 +282,28 @@ def _encoders():
             ),
             {"input_ids": ids["input_ids"], "decoder_input_ids": ids["input_ids"][:, :5]},
         ),
+        # Falcon: FalconLinear (x @ W.T); fused q/k/v as [heads + 2, dims] split on the head axis (multi-query)
+        # or as [heads, 3, dims] unbound on the middle axis
+        "falcon_mqa": (
+            lambda: tf.FalconForCausalLM(
+                tf.FalconConfig(
+                    vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS
+                )
+            ),
+            {"input_ids": ids["input_ids"]},
+        ),
+        "falcon": (
+            lambda: tf.FalconForCausalLM(
+                tf.FalconConfig(
+                    vocab_size=VOCAB,
+                    hidden_size=HIDDEN,
+                    num_hidden_layers=LAYERS,
+                    num_attention_heads=HEADS,
+                    multi_query=False,
+                )
+            ),
+            {"input_ids": ids["input_ids"]},
+        ),
         # ALBERT: one encoder layer (and its class-name-bound GELU) applied LAYERS times, shared weights
         "albert": (lambda: tf.AlbertModel(tf.AlbertConfig(vocab_size=VOCAB, embedding_size=16, **SMALL)), ids),
         "wav2vec2": (
@@ -317,10 +339,21 @@ def _first_output(model, inputs):
 
 @pytest.mark.parametrize(
     "name",
-    ["t5_encoder", "clip_vision", "clip_text", "bart", "albert", "wav2vec2", "swin", "mobilenet_v2_tf_padding"],
+    [
+        "t5_encoder",
+        "clip_vision",
+        "clip_text",
+        "bart",
+        "falcon_mqa",
+        "falcon",
+        "albert",
+        "wav2vec2",
+        "swin",
+        "mobilenet_v2_tf_padding",
+    ],
 )
-def test_encoders_convert_exactly_and_keep_their_function(name):
-    make, inputs = _encoders()[name]
+def test_more_families_convert_exactly_and_keep_their_function(name):
+    make, inputs = _more_families()[name]
     torch.manual_seed(0)
     model = make().eval()
     with torch.no_grad():  # O(1) activations (HF inits are small: deep nets would output ~0, a check of nothing)
@@ -347,7 +380,7 @@ def test_swin_patch_merging_keeps_the_merged_stream_permutable():
     """Patch merging concatenates four spatial neighbours of the stage-1 stream (16 channels) before a
     LayerNorm over 64: a stream permutation moves all four copies alike, so the stage-1 stream is a group
     (with the norm's four pieces in it) and shifting it alone keeps the function."""
-    make, inputs = _encoders()["swin"]
+    make, inputs = _more_families()["swin"]
     torch.manual_seed(0)
     model = make().eval()
     graph = netgraph.from_module(model, example_inputs=inputs)
@@ -365,7 +398,7 @@ def test_swin_patch_merging_keeps_the_merged_stream_permutable():
 def test_t5_position_bias_ties_the_heads_of_every_layer():
     """The relative position bias (computed once, added in every layer) moves with the heads: one head
     group for all layers, as large as the true symmetry (the heads of all layers move together)."""
-    make, inputs = _encoders()["t5_encoder"]
+    make, inputs = _more_families()["t5_encoder"]
     graph = netgraph.from_module(make().eval(), example_inputs=inputs)
     heads = [g for g in graph.spec.groups if g.level == 0 and g.units == HEADS]
     assert len(heads) == 1
@@ -444,3 +477,14 @@ def test_gpt_neox_rotating_every_dim_leaves_an_empty_rest():
     assert model.gpt_neox.rotary_emb.inv_freq.numel() == HEAD_DIM // 2  # every dim rotates
     graph = netgraph.from_module(model, example_inputs=_inputs("gpt_neox"), verify=True)
     assert sum(g.level == 0 and g.units == HEADS for g in graph.spec.groups) == LAYERS
+
+
+def test_falcon_multi_query_lets_the_query_heads_swap():
+    """Falcon-7B-style multi-query attention: the fused projection is split on its head axis into the
+    query heads and one key / value head; the query heads move (a level-1 group of HEADS units) and the
+    value dims with them."""
+    make, inputs = _more_families()["falcon_mqa"]
+    torch.manual_seed(0)
+    spec = netgraph.trace(make().eval(), inputs)
+    levels = [(g.level, g.units) for g in spec.groups]
+    assert levels.count((1, HEADS)) == LAYERS and levels.count((1, HEAD_DIM)) == LAYERS

@@ -18,13 +18,21 @@ from ..trace.ir import Op, ParamRef, Value
 from ..trace.layout import Axis
 from ..types import EdgeType, NodeType
 from ._common import WeightNorm, fail, param_or_none, require_value, weight_param
-from .registry import Lowered, arg, bind_function, bind_module, register_op
+from .registry import Lowered, arg, bind_function, bind_module, bind_module_name, register_op
 
 
 @bind_module(nn.Linear)
 def _linear_module(module: nn.Linear, path: str, args, kwargs) -> Lowered:
     bias = ParamRef(f"{path}.bias", tuple(module.bias.shape)) if module.bias is not None else None
     return Lowered("linear", (args[0], ParamRef(f"{path}.weight", tuple(module.weight.shape)), bias))
+
+
+@bind_module_name("FalconLinear")
+def _weight_transposed_linear(module: nn.Module, path: str, args, kwargs) -> Lowered:
+    """Hugging Face's ``FalconLinear``: ``x @ weight.T (+ bias)``, an ``nn.Linear`` written by hand."""
+    weight, bias = module.weight, getattr(module, "bias", None)
+    bias_ref = ParamRef(f"{path}.bias", tuple(bias.shape)) if bias is not None else None
+    return Lowered("linear", (args[0], ParamRef(f"{path}.weight", tuple(weight.shape)), bias_ref))
 
 
 @bind_function(F.linear, torch.ops.aten.linear)

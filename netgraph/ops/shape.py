@@ -631,7 +631,7 @@ def split(b: SpecBuilder, op: Op) -> None:
     if d not in layout.dims:
         b.layouts[op.out.name] = SameForAll(layout)
         return
-    if not layout.is_vector_on(d) and _split_heads(b, op, layout, d, ndim):
+    if not layout.is_vector_on(d) and _split_node_axis(b, op, layout, d, ndim):
         return
     sizes = _part_sizes(layout.size_on(d) or 0, op.args[2]) if layout.is_vector_on(d) else None
     if sizes is None:
@@ -648,28 +648,44 @@ def split(b: SpecBuilder, op: Op) -> None:
     b.layouts[op.out.name] = tuple(b.fresh_layout(op.out, p, (Axis(d, p.numel()),), ndim) for p in parts)
 
 
-def _split_heads(b: SpecBuilder, op: Op, layout: Layout, d: int, ndim: int | None) -> bool:
-    """Split each head's positions on dim ``d`` of a ``[.., heads, .., parts x dims]`` layout (GPT-NeoX's fused
-    q/k/v projection viewed per head, then chunked): the space is renumbered part-major and cut into one
-    space per part, each ``[heads, dims]``. False when the layout or the space does not allow it."""
+def _split_node_axis(b: SpecBuilder, op: Op, layout: Layout, d: int, ndim: int | None) -> bool:
+    """Split (or unbind) one node axis of a layout with several (a fused q/k/v projection viewed per head:
+    GPT-NeoX's ``[heads, 3 x dims]`` chunked on the last axis, Falcon's ``[heads + 2, dims]`` split on the
+    first, ``[heads, 3, dims]`` unbound on the middle one). The space is renumbered part-major when the
+    parts interleave, then cut into one space per part. False when the layout or the space does not allow it."""
     axes = layout.axes
-    if len(axes) != 2 or layout.has_reps or axes[1].dim != d or axes[0].dim == d:
+    on = [i for i, a in enumerate(axes) if a.dim == d]
+    if len(axes) < 2 or layout.has_reps or len(on) != 1:
         return False
-    heads, width = layout.grid.shape
-    sizes = _part_sizes(width, op.args[2])
-    if sizes is None or len(sizes) < 2:
+    j = on[0]
+    width = layout.grid.shape[j]
+    unbind = op.args[2][0] == "unbind"
+    sizes = [1] * width if unbind else _part_sizes(width, op.args[2])
+    if sizes is None or len(sizes) < 2 or sum(sizes) != width:
         return False
-    bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
-    order = torch.cat([layout.grid[:, bounds[k] : bounds[k + 1]].reshape(-1) for k in range(len(sizes))])
-    start = int(layout.grid.min())
-    if not b.reorder_space(order):
+    bounds = [sum(sizes[:k]) for k in range(len(sizes))]
+    pieces = [layout.grid.narrow(j, start, n) for start, n in zip(bounds, sizes)]
+    order = torch.cat([p.reshape(-1) for p in pieces])
+    if not torch.equal(order, layout.grid.reshape(-1)) and not b.reorder_space(order):
         return False
-    parts = b.split_space(torch.arange(start, start + order.numel()), [heads * n for n in sizes])
+    first = int(layout.grid.min())
+    parts = b.split_space(torch.arange(first, first + order.numel()), [p.numel() for p in pieces])
     if parts is None:
         return False
-    b.layouts[op.out.name] = tuple(
-        b.fresh_layout(op.out, p.reshape(heads, n), (axes[0], Axis(d, n)), ndim) for p, n in zip(parts, sizes)
-    )
+    results = []
+    for part, piece in zip(parts, pieces):
+        grid = part.reshape(piece.shape)
+        part_axes = tuple(Axis(d, piece.shape[j]) if i == j else a for i, a in enumerate(axes))
+        part_ndim = ndim
+        if unbind:  # the axis goes; the dims left of it move one step right
+            grid = grid.squeeze(j)
+            part_axes = tuple(Axis(a.dim + 1 if a.dim < d else a.dim, a.size) for i, a in enumerate(axes) if i != j)
+            part_ndim = None if ndim is None else ndim - 1
+        elif piece.shape[j] == 1:  # one position left (Falcon's single key / value head): a plain size-1 dim
+            grid = grid.squeeze(j)
+            part_axes = tuple(a for i, a in enumerate(axes) if i != j)
+        results.append(b.fresh_layout(op.out, grid, part_axes, part_ndim))
+    b.layouts[op.out.name] = tuple(results)
     return True
 
 
