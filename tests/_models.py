@@ -241,6 +241,21 @@ class PerHeadFusedAttention(nn.Module):
         return self.out(torch.relu(h[:, 0]))
 
 
+class CosineTowers(nn.Module):
+    """Two towers whose L2-normalised embeddings are compared by cosine similarity (CLIP-style): the
+    embedding dims of both projections may be permuted together, and only together."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 8), nn.Linear(8, 6), nn.Linear(5, 6)
+
+    def forward(self, pair):
+        x, y = pair
+        u = F.normalize(self.b(torch.relu(self.a(x))), dim=-1)
+        v = self.c(y)
+        return 10.0 * u @ (v / v.norm(dim=-1, keepdim=True)).t()
+
+
 class TinyViT(nn.Module):
     """Patch conv, class token (cat of a parameter), learned positional embedding (add of a
     parameter), a TransformerEncoderLayer, LayerScale-like per-feature scale."""
@@ -421,6 +436,7 @@ CASES = {
     "dense_block": (DenseBlock, lambda: torch.randn(2, 3, 8, 8), False),
     "last_token": (LastTokenClassifier, lambda: torch.randint(1, 30, (3, 6)), True),
     "per_head_fused_attention": (PerHeadFusedAttention, lambda: torch.randn(2, 6, 5), True),
+    "cosine_towers": (CosineTowers, lambda: (torch.randn(3, 4), torch.randn(2, 5)), True),
     "self_concat": (SelfConcat, lambda: torch.randn(4, 3), False),
     "grouped_query_attention": (GroupedQueryAttention, lambda: torch.randn(2, 6, 5), True),
     "multi_query_attention": (lambda: GroupedQueryAttention(kv_heads=1), lambda: torch.randn(2, 6, 5), True),

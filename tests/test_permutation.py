@@ -139,3 +139,12 @@ def test_a_norm_after_a_concatenation_keeps_each_part_permutable():
     assert units == [4, 5, 6]  # stem, grow, head
     norm_parts = [s for s in spec.spaces if s.name.startswith("module 'norm'")]
     assert [s.size for s in norm_parts] == [4, 5]
+
+
+def test_cosine_similarity_ties_the_two_projections():
+    """F.normalize / x / x.norm() are per-sample scales; the similarity u @ v.T contracts the two towers'
+    embedding dims, so their projections form one group (6 units, one node of each tower per unit)."""
+    model, x, example = _build("cosine_towers")
+    spec = netgraph.trace(model, example)
+    tied = [g for g in spec.groups if g.units == 6]
+    assert len(tied) == 1 and tied[0].nodes.shape == (6, 2)

@@ -144,6 +144,8 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
     if isinstance(other, (int, float, bool)) or other is None:
         return
     shape = other.shape if isinstance(other, Value) else tuple(other.shape) if isinstance(other, torch.Tensor) else None
+    if isinstance(other, Value) and other.name in b.expanded_from:  # constant along the dims it was expanded on
+        shape = b.expanded_from[other.name]
     if shape is None:
         b.fix(layout.nodes)
         return

@@ -48,10 +48,8 @@ def _identity_module(module, path, args, kwargs) -> Lowered:
     aten.to,
     aten.type_as,
     aten.masked_fill,
-    aten.expand,
     aten._assert_tensor_metadata,
     aten.lift_fresh,
-    aten.expand_as,
 )
 @bind_method(
     "contiguous",
@@ -68,12 +66,27 @@ def _identity_module(module, path, args, kwargs) -> Lowered:
     "cpu",
     "masked_fill",
     "masked_fill_",
-    "expand",
-    "expand_as",
     "requires_grad_",
 )
 def _identity_function(args, kwargs) -> Lowered:
     return Lowered("identity", (args[0],))
+
+
+@bind_function(aten.expand, aten.expand_as)
+@bind_method("expand", "expand_as")
+def _expand(args, kwargs) -> Lowered:
+    return Lowered("expand", (args[0],))
+
+
+@register_op("expand", forwards=True)
+def expand(b: SpecBuilder, op: Op) -> None:
+    """Neurons keep their nodes; data remembers the shape it was expanded from (``b.expanded_from``), so
+    combining it with neurons pins nothing along the expanded dims (``x / ||x||`` as export writes it)."""
+    source = op.args[0]
+    if b.get(source) is not None:
+        return identity(b, op)
+    if isinstance(source, Value) and source.shape is not None:
+        b.expanded_from[op.out.name] = b.expanded_from.get(source.name, tuple(source.shape))
 
 
 @register_op("identity", forwards=True)
@@ -733,6 +746,20 @@ bind_function(
     torch.norm,
 )(_reduction)
 bind_method("mean", "sum", "amax", "amin", "logsumexp", "std", "var", "norm")(_reduction)
+
+
+@bind_function(torch.linalg.vector_norm, aten.linalg_vector_norm)
+def _vector_norm(args, kwargs) -> Lowered:
+    dims = arg(args, kwargs, 2, "dim")
+    keepdim = arg(args, kwargs, 3, "keepdim", False)
+    return Lowered("reduce", (args[0], (dims,) if isinstance(dims, int) else dims, bool(keepdim)))
+
+
+@bind_function(F.normalize)
+def _normalize(args, kwargs) -> Lowered:
+    """``x / ||x||`` over some dims: a per-sample scale, invariant to permutations inside those dims, so
+    the neurons keep their nodes (the same graph as ``torch.export``'s decomposition, norm then divide)."""
+    return Lowered("identity", (args[0],))
 
 
 @bind_function(torch.max, torch.min, aten.max, aten.min)

@@ -141,6 +141,8 @@ class SpecBuilder:
         self._head_pairs: list[tuple[int, int]] = []
         self._inner_fixed: set[int] = set()  # spaces whose positions inside a block may not move
         self._query_groups: list[_GroupedQuery] = []
+        #: data values made by ``expand`` -> the shape they were expanded from (constant along the rest)
+        self.expanded_from: dict[str, tuple[int, ...]] = {}
         self._state_root: dict[int, str] = {}
         self._real_uses = self._count_real_uses(program, forwarding_kinds)
 
