@@ -149,14 +149,25 @@ def test_refused_variants_say_why(module, message):
         netgraph.from_module(module, (torch.randn(3, 2, 4),))
 
 
-def test_initial_state_is_refused():
+def test_a_given_initial_state_pins_the_hidden_units():
+    """h0 is data laid out on the hidden units, which no permutation of the graph can move: the layer
+    converts with its hidden units pinned, and the layers around it keep their symmetry."""
+
     class WithState(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = nn.GRU(4, 5)
+            self.inp, self.rnn, self.out = nn.Linear(3, 4), nn.GRU(4, 5), nn.Linear(5, 2)
 
         def forward(self, x, h0):
-            return self.rnn(x, h0)[0]
+            return self.out(self.rnn(torch.tanh(self.inp(x)), h0)[0])
 
-    with pytest.raises(netgraph.UnsupportedModuleError, match="initial hidden state"):
-        netgraph.from_module(WithState(), (torch.randn(3, 2, 4), torch.randn(1, 2, 5)))
+    torch.manual_seed(0)
+    model, inputs = WithState().eval(), (torch.randn(3, 2, 3), torch.randn(1, 2, 5))
+    graph = netgraph.from_module(model, inputs, verify=True)
+    state = netgraph.to_state_dict(graph)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert [g.units for g in graph.spec.groups] == [4]  # the input layer's neurons only
+    perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(0))
+    rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
+    assert torch.equal(rebuilt.rnn.weight_hh_l0, model.rnn.weight_hh_l0)
+    torch.testing.assert_close(rebuilt(*inputs), model(*inputs), atol=1e-5, rtol=1e-5)

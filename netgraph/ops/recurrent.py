@@ -23,7 +23,8 @@ sequence concatenates them. The graph itself does not say which direction runs b
 
 The symmetry is the permutation of hidden units: one level-0 group per layer and direction moves hidden
 unit ``j`` together with row ``j`` of every gate (and the ``j``-th column of ``weight_hh``). Permuting a
-gate's rows alone is not a symmetry. ``proj_size > 0`` and a user-given initial state are refused.
+gate's rows alone is not a symmetry. A user-given initial state (h0 / c0) is data on the hidden units, so
+they are pinned then (the layer converts without that symmetry). ``proj_size > 0`` is refused.
 """
 
 from __future__ import annotations
@@ -107,21 +108,14 @@ bind_function(aten.rnn_tanh.input)(_aten_binding("rnn_tanh"))
 bind_function(aten.rnn_relu.input)(_aten_binding("rnn_relu"))
 
 
-def _check_initial_state(b: SpecBuilder, op: Op, hx) -> None:
-    """A user-given initial state would be data on the hidden units (not permuted with them): refused.
-    Under ``torch.export`` the zeros the module creates itself are accepted."""
+def _given_initial_state(b: SpecBuilder, op: Op, hx) -> bool:
+    """Whether the caller passes an initial state (h0 / c0). Under ``torch.export`` the zeros the module
+    creates itself do not count."""
     if op.attrs.get("aten_hx"):
         makers = {o.out.name: o.target for o in b.program.ops}
         states = hx if isinstance(hx, (tuple, list)) else (hx,)
-        if all(isinstance(h, Value) and "zeros" in str(makers.get(h.name, "")) for h in states):
-            return
-    elif hx is None:
-        return
-    raise fail(
-        op,
-        "an initial hidden state (h0 / c0) is passed to the recurrent layer; netgraph maps only the default zero "
-        "state (the state's units are permuted with the hidden units). Call the layer without hx.",
-    )
+        return not all(isinstance(h, Value) and "zeros" in str(makers.get(h.name, "")) for h in states)
+    return hx is not None
 
 
 @register_op("rnn")
@@ -131,7 +125,7 @@ def recurrent(b: SpecBuilder, op: Op) -> None:
     directions = 2 if op.attrs["bidirectional"] else 1
     if op.attrs["proj_size"]:
         raise fail(op, "LSTM with proj_size > 0 is not supported; use proj_size=0")
-    _check_initial_state(b, op, hx)
+    given_state = _given_initial_state(b, op, hx)
     x = require_value(op, x_value, "input")
     hidden = refs[1].shape[1]
     input_size = refs[0].shape[1]
@@ -148,6 +142,9 @@ def recurrent(b: SpecBuilder, op: Op) -> None:
             layer_states.append(_layer(b, op, _GATES[cell], refs[chunk : chunk + 4], in_nodes, hidden, name))
         states.extend(layer_states)
         in_nodes = torch.cat(layer_states)
+    if given_state:  # data on the hidden units, which a permutation of the graph cannot move: pin them
+        for state in states:
+            b.fix(state)
     ndim = b.ndim(x, layout)
     out = b.fresh_layout(op.out, in_nodes, (Axis(-1, in_nodes.numel()),), ndim)
     final_ndim = None if ndim is None else (3 if ndim == 3 else 2)
