@@ -46,10 +46,10 @@ Family = tuple[Callable[[], nn.Module], Callable[[], object], str]  # factory, i
 
 # ---------------------------------------------------------------- torch layers
 class Recurrent(nn.Module):
-    def __init__(self, kind, **options):
+    def __init__(self, kind, hidden_size=8, **options):
         super().__init__()
-        width = 16 if options.get("bidirectional") else 8
-        self.rnn, self.out = kind(4, 8, batch_first=True, **options), nn.Linear(width, 2)
+        width = (2 if options.get("bidirectional") else 1) * options.get("proj_size", hidden_size)
+        self.rnn, self.out = kind(4, hidden_size, batch_first=True, **options), nn.Linear(width, 2)
 
     def forward(self, x):
         return self.out(self.rnn(x)[0])
@@ -115,6 +115,11 @@ def _torch_families() -> dict[str, Family]:
             lambda: Recurrent(nn.RNN, nonlinearity="relu"),
             lambda: torch.randn(2, 5, 4),
             "one gate h (tanh or ReLU); weight_hh edges loop back from the hidden-state nodes",
+        ),
+        "nn.LSTM with proj_size": (
+            lambda: Recurrent(nn.LSTM, proj_size=8, hidden_size=12),
+            lambda: torch.randn(2, 5, 4),
+            "projected-state nodes fed by weight_hr edges; the recurrence reads them; a group each for cells, projection",
         ),
         "bidirectional nn.LSTM, 2 layers": (
             lambda: Recurrent(nn.LSTM, bidirectional=True, num_layers=2),

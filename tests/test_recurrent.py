@@ -140,13 +140,38 @@ def test_permuting_one_gate_alone_changes_the_function(cell):
         assert not torch.allclose(broken(ids)[0], model(ids)[0], atol=1e-4)
 
 
-@pytest.mark.parametrize(
-    "module, message",
-    [(nn.LSTM(4, 5, proj_size=3), "proj_size"), (nn.LSTM(4, 5, proj_size=3, bidirectional=True), "proj_size")],
-)
-def test_refused_variants_say_why(module, message):
-    with pytest.raises(netgraph.UnsupportedModuleError, match=message):
-        netgraph.from_module(module, (torch.randn(3, 2, 4),))
+class Projected(nn.Module):
+    """A 2-layer LSTM with proj_size (h = weight_hr (o * tanh(c))): a head on the sequence, and h_n / c_n
+    (stacked over layers and directions) summed."""
+
+    def __init__(self, bidirectional: bool):
+        super().__init__()
+        width = 2 if bidirectional else 1
+        self.rnn = nn.LSTM(4, 6, num_layers=2, proj_size=3, batch_first=True, bidirectional=bidirectional)
+        self.seq = nn.Linear(3 * width, 2)
+
+    def forward(self, x):
+        out, (h, c) = self.rnn(x)
+        return self.seq(out), h.sum((0, 2)), c.sum((0, 2))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("export", [False, True])
+def test_projected_lstm_has_cell_and_projection_groups(bidirectional, export):
+    """Each layer and direction: a group of the 6 cell units (4 gates + the state node per unit) and one of
+    the 3 projected units (weight_hr rows, weight_hh columns, the next layer's inputs)."""
+    torch.manual_seed(0)
+    model, x = Projected(bidirectional).eval(), torch.randn(2, 5, 4)
+    graph = netgraph.from_module(model, (x,) if export else None, verify=not export)
+    state = netgraph.to_state_dict(graph)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    chunks = 2 * (2 if bidirectional else 1)
+    shapes = sorted(tuple(g.nodes.shape) for g in graph.spec.groups)
+    assert shapes == sorted([(6, 5)] * chunks + [(3, 1)] * chunks)
+    for seed in range(2):
+        perm = netgraph.random_permutation(graph, generator=torch.Generator().manual_seed(seed))
+        rebuilt = netgraph.to_module(netgraph.permute(graph, perm), model)
+        _assert_same(rebuilt(x), model(x))
 
 
 def test_a_given_initial_state_pins_the_hidden_units():

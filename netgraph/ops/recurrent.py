@@ -23,8 +23,10 @@ sequence concatenates them. The graph itself does not say which direction runs b
 
 The symmetry is the permutation of hidden units: one level-0 group per layer and direction moves hidden
 unit ``j`` together with row ``j`` of every gate (and the ``j``-th column of ``weight_hh``). Permuting a
-gate's rows alone is not a symmetry. A user-given initial state (h0 / c0) is data on the hidden units, so
-they are pinned then (the layer converts without that symmetry). ``proj_size > 0`` is refused.
+gate's rows alone is not a symmetry. An LSTM with ``proj_size > 0`` adds a space of projected-state nodes
+fed by ``weight_hr`` edges from the hidden-state nodes; the recurrence and the next layer read the projected
+nodes, which form their own group. A user-given initial state (h0 / c0) is data on the hidden units, so they
+are pinned then (the layer converts without that symmetry).
 """
 
 from __future__ import annotations
@@ -49,13 +51,16 @@ _GATES = {
 }
 
 
+_PER_CHUNK = 5  #: refs per layer and direction: weight_ih, weight_hh, bias_ih, bias_hh, weight_hr (or None)
+
+
 def _params(module: nn.RNNBase, path: str) -> tuple[ParamRef | None, ...]:
-    """``weight_ih, weight_hh, bias_ih, bias_hh`` of every layer and direction (layer-major)."""
+    """``weight_ih, weight_hh, bias_ih, bias_hh, weight_hr`` of every layer and direction (layer-major)."""
     prefix = f"{path}." if path else ""
     refs = []
     for layer in range(module.num_layers):
         for suffix in ("", "_reverse")[: 2 if module.bidirectional else 1]:
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
                 key = f"{name}_l{layer}{suffix}"
                 tensor = getattr(module, key, None)
                 refs.append(None if tensor is None else ParamRef(prefix + key, tuple(tensor.shape)))
@@ -77,7 +82,6 @@ def _rnn_module(module: nn.RNNBase, path: str, args, kwargs) -> Lowered:
         "cell": kind,
         "num_layers": module.num_layers,
         "bidirectional": module.bidirectional,
-        "proj_size": getattr(module, "proj_size", 0),
         "nested": True,
     }
     hx = arg(args, kwargs, 1, "hx")
@@ -88,14 +92,15 @@ def _aten_binding(kind: str):
     def lower(args, kwargs) -> Lowered:
         params = tuple(args[2])
         has_biases, num_layers, bidirectional = args[3], args[4], args[7]
-        per_layer = 4 if has_biases else 2
         directions = 2 if bidirectional else 1
+        projected = len(params) > num_layers * (4 if has_biases else 2) * directions  # weight_hr per chunk
+        per_chunk = (4 if has_biases else 2) + projected
         refs: list[ParamRef | None] = []
         for chunk_index in range(num_layers * directions):  # layer-major, forward then reverse
-            chunk = list(params[chunk_index * per_layer : (chunk_index + 1) * per_layer])
-            refs.extend(chunk if has_biases else [*chunk, None, None])
-        projected = len(params) > num_layers * per_layer * directions  # weight_hr_l* follow
-        attrs = {"cell": kind, "num_layers": num_layers, "bidirectional": bidirectional, "proj_size": int(projected)}
+            chunk = list(params[chunk_index * per_chunk : (chunk_index + 1) * per_chunk])
+            weights, biases = chunk[:2], chunk[2:4] if has_biases else [None, None]
+            refs.extend([*weights, *biases, chunk[-1] if projected else None])
+        attrs = {"cell": kind, "num_layers": num_layers, "bidirectional": bidirectional}
         hx = tuple(args[1]) if isinstance(args[1], (list, tuple)) else (args[1],)
         return Lowered("rnn", (args[0], hx, tuple(refs)), {**attrs, "nested": False, "aten_hx": True})
 
@@ -123,46 +128,55 @@ def recurrent(b: SpecBuilder, op: Op) -> None:
     x_value, hx, refs = op.args
     cell, num_layers = op.attrs["cell"], op.attrs["num_layers"]
     directions = 2 if op.attrs["bidirectional"] else 1
-    if op.attrs["proj_size"]:
-        raise fail(op, "LSTM with proj_size > 0 is not supported; use proj_size=0")
     given_state = _given_initial_state(b, op, hx)
     x = require_value(op, x_value, "input")
-    hidden = refs[1].shape[1]
+    gates = _GATES[cell]
+    hidden = refs[0].shape[0] // len(gates)
     input_size = refs[0].shape[1]
     layout = b.get(x) or b.input_layout(op, x, -1, input_size, b.ndim(x))
     if not layout.is_vector_on(-1) or layout.size_on(-1) != input_size:
         raise fail(op, f"the input must carry {input_size} neurons on the last dim, got {layout.axes}")
     in_nodes = layout.nodes
-    states = []  # layer-major, forward then reverse
+    outputs, cells = [], []  # layer-major, forward then reverse
     for layer in range(num_layers):
-        layer_states = []
+        layer_outputs = []
         for direction in range(directions):
-            chunk = (layer * directions + direction) * 4
+            chunk = (layer * directions + direction) * _PER_CHUNK
             name = f"layer {layer}{' reverse' if direction else ''}"
-            layer_states.append(_layer(b, op, _GATES[cell], refs[chunk : chunk + 4], in_nodes, hidden, name))
-        states.extend(layer_states)
-        in_nodes = torch.cat(layer_states)
+            output, state = _layer(b, op, gates, refs[chunk : chunk + _PER_CHUNK], in_nodes, hidden, name)
+            layer_outputs.append(output)
+            cells.append(state)
+        outputs.extend(layer_outputs)
+        in_nodes = torch.cat(layer_outputs)
     if given_state:  # data on the hidden units, which a permutation of the graph cannot move: pin them
-        for state in states:
-            b.fix(state)
+        for nodes in outputs + cells:
+            b.fix(nodes)
     ndim = b.ndim(x, layout)
     out = b.fresh_layout(op.out, in_nodes, (Axis(-1, in_nodes.numel()),), ndim)
     final_ndim = None if ndim is None else (3 if ndim == 3 else 2)
-    if len(states) == 1:
-        final = b.fresh_layout(op.out, states[0], (Axis(-1, hidden),), final_ndim)
-    else:  # [layers * directions, (batch,) hidden]: selecting one state is refused downstream, never misread
-        lead = -3 if final_ndim == 3 else -2
-        final = b.fresh_layout(op.out, torch.stack(states), (Axis(lead, len(states)), Axis(-1, hidden)), final_ndim)
-    finals = (final, final) if cell == "lstm" else final
+    h_n, c_n = (_final_states(b, op, nodes, final_ndim) for nodes in (outputs, cells))
     if op.attrs["nested"]:
-        b.layouts[op.out.name] = (out, finals)
+        b.layouts[op.out.name] = (out, (h_n, c_n) if cell == "lstm" else h_n)
     else:
-        b.layouts[op.out.name] = (out, final, final) if cell == "lstm" else (out, final)
+        b.layouts[op.out.name] = (out, h_n, c_n) if cell == "lstm" else (out, h_n)
 
 
-def _layer(b: SpecBuilder, op: Op, gates, refs, in_nodes: torch.Tensor, hidden: int, name: str) -> torch.Tensor:
-    """The gate spaces and the hidden-state space of one layer and direction; returns the state's nodes."""
-    w_ih, w_hh, b_ih, b_hh = refs
+def _final_states(b: SpecBuilder, op: Op, states: list[torch.Tensor], ndim: int | None):
+    """The layout of ``h_n`` / ``c_n``: ``[layers * directions, (batch,) size]`` (one state: ``[(batch,) size]``;
+    selecting one state of several is refused downstream, never misread)."""
+    size = states[0].numel()
+    if len(states) == 1:
+        return b.fresh_layout(op.out, states[0], (Axis(-1, size),), ndim)
+    lead = -3 if ndim == 3 else -2
+    return b.fresh_layout(op.out, torch.stack(states), (Axis(lead, len(states)), Axis(-1, size)), ndim)
+
+
+def _layer(
+    b: SpecBuilder, op: Op, gates, refs, in_nodes: torch.Tensor, hidden: int, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gate spaces and the hidden-state space of one layer and direction (and, for a projected LSTM,
+    the projected state fed by ``weight_hr``); returns ``(output nodes, hidden-state / cell nodes)``."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = refs
     n_in = w_ih.shape[1]
     gate_nodes = []
     for k, (gate, act) in enumerate(gates):
@@ -188,14 +202,27 @@ def _layer(b: SpecBuilder, op: Op, gates, refs, in_nodes: torch.Tensor, hidden: 
             b.node_param(op, b_hh, nodes, NodeFeature.NORM_BIAS, rows=rows, claim=k == 0)
         gate_nodes.append(nodes)
     state = b.new_space(op, hidden, NodeType.PRODUCT, role=f"{name} hidden state", inputs=gate_nodes)
+    output = state
+    if w_hr is not None:  # projected LSTM: h = weight_hr (o * tanh(c)), read by the recurrence and the next layer
+        output = b.new_space(op, w_hr.shape[0], NodeType.HIDDEN, role=f"{name} projected state", inputs=[state])
+        b.weight_edges(
+            op,
+            w_hr,
+            out_nodes=output,
+            in_nodes=state,
+            view=tuple(w_hr.shape),
+            perm=(0, 1),
+            edge_type=EdgeType.LINEAR,
+            layer_name=f"{op.where} {name} projection",
+        )
     for k, ((gate, _), nodes) in enumerate(zip(gates, gate_nodes)):
         b.const_edges(nodes, state, 1.0, EdgeType.PRODUCT)
         b.weight_edges(
             op,
             w_hh,
             out_nodes=nodes,
-            in_nodes=state,
-            view=(hidden, hidden),
+            in_nodes=output,
+            view=(hidden, output.numel()),
             perm=(0, 1),
             rows=(k * hidden, (k + 1) * hidden),
             edge_type=EdgeType.LINEAR,
@@ -203,4 +230,4 @@ def _layer(b: SpecBuilder, op: Op, gates, refs, in_nodes: torch.Tensor, hidden: 
             layer_name=f"{op.where} {name} gate {gate} (recurrent)",
         )
         b.couple(state, nodes)
-    return state
+    return output, state
