@@ -81,3 +81,24 @@ def test_state_dict_of_another_architecture_is_refused():
         netgraph.from_state_dict(spec, other)
     with pytest.raises(KeyError):
         netgraph.from_state_dict(spec, {})
+
+
+class _InPlaceScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+        self.scale = nn.Parameter(torch.rand(4) + 0.5)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        h.mul_(self.scale)  # in place: torch.fx shows `self.b` reading h before the update
+        return self.b(h)
+
+
+def test_in_place_update_read_later_is_refused_under_fx_and_wired_right_under_export():
+    model = _InPlaceScale().eval()
+    with pytest.raises(netgraph.UnsupportedModuleError, match="in-place `Tensor.mul_`"):
+        netgraph.from_module(model)
+    spec = netgraph.from_module(model, example_inputs=(torch.randn(2, 3),), verify=True).spec
+    pieces = {p.param: p for p in spec.edge_pieces}
+    assert torch.equal(pieces["b.weight"].in_nodes, pieces["scale"].out_nodes)  # b reads the scaled neurons

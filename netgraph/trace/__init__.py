@@ -84,6 +84,12 @@ def build_spec(
     for op in program.ops:
         if id(op) not in live:  # its result is never used (e.g. BART's `inputs_embeds[:, :, -1]`, read for its shape)
             continue
+        if op.attrs.get("in_place_read_later") and builder.get(op.args[0]) is not None:
+            raise UnsupportedModuleError(
+                f"{op.where}: in-place `{op.target}` updates neuron activations that later operations read; "
+                "torch.fx shows those reads before the update, so the graph would be wired wrong. Write it out "
+                "of place (`h = h * scale`), or pass example_inputs=... to trace with torch.export."
+            )
         handler = HANDLERS.get(op.kind)
         if handler is None:
             _check_opaque(builder, op)
@@ -101,7 +107,11 @@ def build_spec(
 
 
 def _live_ops(program: Program) -> set[int]:
-    """``id`` of the ops whose result reaches an output of the program (the others cannot change the function)."""
+    """``id`` of the ops whose result reaches an output of the program (the others cannot change the
+    function). Only ``torch.export`` programs are functional; under ``torch.fx`` an unused result may be an
+    in-place update (``x.mul_(scale)``), so every op is kept."""
+    if program.mode != "export":
+        return {id(op) for op in program.ops}
     live_values = {v.name for v in program.outputs}
     live: set[int] = set()
     for op in reversed(program.ops):

@@ -45,6 +45,7 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
     outputs: list[Value] = []
     ops: list[Op] = []
     root = f"<root> ({type(model).__name__})"
+    order = {node: i for i, node in enumerate(graph.nodes)}
     for node in graph.nodes:
         if node.op == "placeholder":
             env[node] = Value(node.name)
@@ -57,6 +58,8 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
             args = _resolve(node.args, env)
             kwargs = _resolve(node.kwargs, env)
             lowered, where, target = _lower(model, node, args, kwargs, root)
+            if _updates_a_tensor_read_later(node, order):
+                lowered.attrs["in_place_read_later"] = True
             if lowered.kind == "identity" and isinstance(lowered.args[0], ParamRef):
                 env[node] = lowered.args[0]  # a view / broadcast of a parameter is the parameter
                 continue
@@ -64,6 +67,15 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
             env[node] = out
             ops.append(Op(lowered.kind, tuple(lowered.args), out, lowered.attrs, where, target))
     return Program(inputs, ops, outputs, "fx")
+
+
+def _updates_a_tensor_read_later(node: fx.Node, order: dict[fx.Node, int]) -> bool:
+    """An in-place method (``h.mul_(scale)``) whose first operand other nodes read after it: torch.fx records
+    those reads from the operand, not from the update, so the dataflow it shows would be wrong."""
+    if node.op != "call_method" or not node.target.endswith("_") or node.target.startswith("__"):
+        return False
+    first = node.args[0] if node.args else None
+    return isinstance(first, fx.Node) and any(order[u] > order[node] for u in first.users if u is not node)
 
 
 def _lower(model: nn.Module, node: fx.Node, args: tuple, kwargs: dict, root: str) -> tuple[Lowered, str, str]:
