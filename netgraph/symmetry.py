@@ -109,7 +109,7 @@ def _moved_block(piece, local: torch.Tensor, block: torch.Tensor) -> torch.Tenso
     in_pos = entry_positions(in_nodes, local[:, in_nodes])  # [B, groups * n_in]
     flat = block.reshape(b, piece.n_out, piece.n_in, -1)
     if piece.groups == 1:
-        rows, cols = _inverse_positions(out_pos), _inverse_positions(in_pos)
+        rows, cols = inverse_map(out_pos), inverse_map(in_pos)
         flat = flat.gather(1, rows[:, :, None, None].expand_as(flat))
         return flat.gather(2, cols[:, None, :, None].expand_as(flat)).reshape(block.shape)
     rows_per_group = piece.n_out // piece.groups
@@ -121,10 +121,10 @@ def _moved_block(piece, local: torch.Tensor, block: torch.Tensor) -> torch.Tenso
     return torch.empty_like(edges).scatter_(1, target.expand_as(edges), edges).reshape(block.shape)
 
 
-def _inverse_positions(positions: torch.Tensor) -> torch.Tensor:
-    """``inverse [B, n]`` with ``inverse[b, positions[b, i]] = i``."""
-    index = torch.arange(positions.shape[1], device=positions.device).expand_as(positions)
-    return torch.empty_like(positions).scatter_(1, positions, index)
+def inverse_map(node_map: torch.Tensor) -> torch.Tensor:
+    """``[P, N]`` inverse of maps (node maps, or positions inside a node list): ``inverse[p, node_map[p, n]] = n``."""
+    inverse = torch.empty_like(node_map)
+    return inverse.scatter_(1, node_map, torch.arange(node_map.shape[1], device=node_map.device).expand_as(node_map))
 
 
 def entry_positions(nodes: torch.Tensor, images: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..spec import GraphSpec
-from ..symmetry import _node_map, entry_positions
+from ..symmetry import _node_map, entry_positions, inverse_map
 from ..types import NodeFeature
 from .assignment import linear_assignment
 from .plan import GroupPlan, dense_block, group_plans, piece_positions
@@ -34,12 +34,6 @@ from .plan import GroupPlan, dense_block, group_plans, piece_positions
 __all__ = ["coordinate_descent", "WeightFeatures", "inverse_map", "take_per_pair", "LEARNED_COLUMNS"]
 
 LEARNED_COLUMNS = [int(NodeFeature.BIAS), int(NodeFeature.NORM_WEIGHT), int(NodeFeature.NORM_BIAS)]
-
-
-def inverse_map(node_map: torch.Tensor) -> torch.Tensor:
-    """``[P, N]`` inverse of node maps: ``inverse[p, node_map[p, n]] = n``."""
-    inverse = torch.empty_like(node_map)
-    return inverse.scatter_(1, node_map, torch.arange(node_map.shape[1], device=node_map.device).expand_as(node_map))
 
 
 def coordinate_descent(
