@@ -67,6 +67,7 @@ class _GroupedQuery:
     out: int
     kv_heads: int
     head_dim: int
+    repeats: int  #: query heads per key/value head
 
 
 class _GroupTables:
@@ -501,7 +502,8 @@ class SpecBuilder:
         move the outputs' dims too, and the key dims the dims of every query head of the group (unless
         rotary embeddings pinned them). Resolved with the other groups by :meth:`finish`."""
         first = (int(t.reshape(-1)[0]) for t in (query, key, value, out))
-        self._query_groups.append(_GroupedQuery(*first, kv_heads, value.numel() // kv_heads))
+        head_dim = value.numel() // kv_heads
+        self._query_groups.append(_GroupedQuery(*first, kv_heads, head_dim, out.numel() // (kv_heads * head_dim)))
 
     def split_space(self, grid: torch.Tensor, sizes: list[int]) -> list[torch.Tensor] | None:
         """Cut the space whose nodes are exactly ``grid`` into consecutive spaces of ``sizes`` nodes
@@ -756,13 +758,12 @@ class SpecBuilder:
         )
 
     def _symmetry_groups(self):
-        for gqa in self._query_groups:  # pinned outputs pin the values they copy
-            out_class = self._find(self.space_index(gqa.out))
-            if any(self.spaces[s].fixed for s in range(len(self.spaces)) if self._find(s) == out_class):
-                self.spaces[self.space_index(gqa.value)].fixed = True
         classes: dict[int, list[int]] = {}
         for s in range(len(self.spaces)):
             classes.setdefault(self._find(s), []).append(s)
+        for gqa in self._query_groups:  # pinned outputs pin the values they copy
+            if any(self.spaces[s].fixed for s in classes[self._find(self.space_index(gqa.out))]):
+                self.spaces[self.space_index(gqa.value)].fixed = True
         inner_fixed = {self._find(s) for s in self._inner_fixed}
         for root in list(self._split_conflict):  # nested block splits of a class pinned inside its blocks:
             splits = sorted(self._splits_all.get(root, ()))  # the coarsest blocks are the symmetry
@@ -844,7 +845,7 @@ class SpecBuilder:
         when the output is not among them). ``key_follows``: the query dims may follow the key dims (only
         the query's own class holds query heads besides the output); otherwise the key dims are pinned
         (added to ``inner_fixed``), as rotary embeddings already pin them."""
-        repeats = self.spaces[self.space_index(gqa.out)].size // (gqa.kv_heads * gqa.head_dim)
+        repeats = gqa.repeats
         q_root, k_root, out_root = (self._find(self.space_index(n)) for n in (gqa.query, gqa.key, gqa.out))
         block = (gqa.kv_heads, repeats * gqa.head_dim)
         comp = comp_of.get(q_root, ())
@@ -874,7 +875,7 @@ class SpecBuilder:
         :meth:`_grouped_query_classes`): per key/value block, a level-1 group of its query heads (stride
         ``head_dim``), and the output's / query's nodes joined to the value / key dims' level-1 groups."""
         kv, d = gqa.kv_heads, gqa.head_dim
-        repeats = self.spaces[self.space_index(gqa.out)].size // (kv * d)
+        repeats = gqa.repeats
         heads = torch.arange(repeats).unsqueeze(1) * d + torch.arange(d)  # [r, d]: query head j, dim i
         spaces = [self.spaces[m] for r in query_like for m in classes[r]]
         for block in range(kv if query_like else 0):
