@@ -1,4 +1,5 @@
-"""Shared by the pruning tests: zero units on the parameter graph (the reference a physical cut must match)."""
+"""Shared by the pruning tests: zero units on the parameter graph (the reference a physical cut must match),
+and one small run of the ``netgraph-prune`` CLI on a saved Hugging Face model."""
 
 import torch
 
@@ -16,3 +17,34 @@ def zero_units(model, spec, removal):
     chosen = torch.zeros(graph.num_nodes, 1, dtype=torch.bool).index_fill(0, nodes, True)
     graph.x = torch.where(chosen & node_mask, 0.0, graph.x)
     return netgraph.to_module(graph, model)
+
+
+def prune_saved_model(source, tmp_path, words: str):
+    """Run ``netgraph-prune model=<source>`` to a 1.5x speed-up (one distillation epoch, sentences made from
+    ``words``); returns ``(result, out folder)`` after checking the run reached the distilled stage."""
+    from hydra import compose, initialize_config_module
+
+    from netgraph.tasks.pruning.cli import run
+
+    words = words.split()
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(words[i % 7 :] + words[: i % 5]) for i in range(48)))
+    out = tmp_path / "pruned"
+    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
+        config = compose(
+            config_name="prune",
+            overrides=[
+                f"model={source}",
+                f"out={out}",
+                "speedup=1.5",
+                "finetune.epochs=1",
+                f"text.sentences={text}",
+                "text.val=8",
+                "text.test=8",
+                "text.max_length=12",
+                "step=0.25",
+            ],
+        )
+    result, folder = run(config)
+    assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
+    return result, out

@@ -13,32 +13,6 @@ VOCAB, HIDDEN, FFN, HEADS, KV_HEADS, LAYERS = 100, 32, 64, 4, 2, 2
 HEAD_DIM = HIDDEN // HEADS
 
 
-def _bert():
-    return transformers.BertModel(
-        transformers.BertConfig(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            intermediate_size=FFN,
-            max_position_embeddings=32,
-        )
-    )
-
-
-def _roberta():
-    return transformers.RobertaModel(
-        transformers.RobertaConfig(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            intermediate_size=FFN,
-            max_position_embeddings=40,
-        )
-    )
-
-
 def _gpt2():
     return transformers.GPT2LMHeadModel(
         transformers.GPT2Config(
@@ -54,32 +28,37 @@ def _gpt2():
     )
 
 
-def _decoder(family: str, **options):
-    """A small random ``{family}ForCausalLM`` (Llama, Mistral, Qwen3, GPTNeoX, Phi) of the shared sizes."""
+def _family(family: str, model: str = "ForCausalLM", **options):
+    """A factory of small random ``{family}{model}`` models (Llama, Mistral, Qwen3, GPTNeoX, Phi, Bert,
+    Roberta) of the shared sizes."""
 
     def make():
         config = getattr(transformers, f"{family}Config")(
-            vocab_size=VOCAB,
-            hidden_size=HIDDEN,
-            intermediate_size=FFN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            max_position_embeddings=32,
-            **options,
+            **{
+                "vocab_size": VOCAB,
+                "hidden_size": HIDDEN,
+                "intermediate_size": FFN,
+                "num_hidden_layers": LAYERS,
+                "num_attention_heads": HEADS,
+                "max_position_embeddings": 32,
+                **options,
+            }
         )
-        return getattr(transformers, f"{family}ForCausalLM")(config)
+        return getattr(transformers, f"{family}{model}")(config)
 
     return make
 
 
-_llama = _decoder("Llama", num_key_value_heads=KV_HEADS)
-_mistral = _decoder("Mistral", num_key_value_heads=KV_HEADS, sliding_window=4)
+_bert = _family("Bert", "Model")
+_roberta = _family("Roberta", "Model", max_position_embeddings=40)
+_llama = _family("Llama", num_key_value_heads=KV_HEADS)
+_mistral = _family("Mistral", num_key_value_heads=KV_HEADS, sliding_window=4)
 # + query / key RMSNorm over each head's dims (one weight for all heads)
-_qwen3 = _decoder("Qwen3", num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM)
+_qwen3 = _family("Qwen3", num_key_value_heads=KV_HEADS, head_dim=HEAD_DIM)
 # Pythia: fused q/k/v laid out head by head, rotary on a quarter of each head, parallel residual
-_gpt_neox = _decoder("GPTNeoX", rotary_pct=0.25)
+_gpt_neox = _family("GPTNeoX", rotary_pct=0.25)
 # partial rotary on separate q/k/v projections, parallel attention and MLP
-_phi = _decoder("Phi")
+_phi = _family("Phi")
 
 
 FAMILIES = {

