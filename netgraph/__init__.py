@@ -11,7 +11,14 @@ Example:
 """
 
 from .convert import from_module, from_state_dict, from_state_dicts, spec_of, to_module, to_state_dict, to_state_dicts
-from .errors import ConfigError, ConversionCheckError, CorruptFileError, UnsupportedModuleError
+from .errors import (
+    ConfigError,
+    ConversionCheckError,
+    CorruptFileError,
+    NetgraphError,
+    ProvenanceError,
+    UnsupportedModuleError,
+)
 from .graph import ParamGraph, SpecGroup, make_batch, make_graph, split_by_spec
 from .spec import GraphSpec, SymmetryGroup
 from .symmetry import identity_permutation, permute, random_permutation
@@ -57,6 +64,8 @@ __all__ = [
     "CorruptFileError",
     "ConfigError",
     "ConversionCheckError",
+    "NetgraphError",
+    "ProvenanceError",
     "check_conversion",
     "make_graph",
     "make_batch",

@@ -4,10 +4,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["UnsupportedModuleError", "CorruptFileError", "ConfigError", "ConversionCheckError"]
+__all__ = [
+    "NetgraphError",
+    "UnsupportedModuleError",
+    "CorruptFileError",
+    "ConfigError",
+    "ConversionCheckError",
+    "ProvenanceError",
+    "did_you_mean",
+]
 
 
-class UnsupportedModuleError(ValueError):
+class NetgraphError(Exception):
+    """Base of every error netgraph raises on purpose: its message says what was wrong and what to do.
+
+    The CLIs print these as a few lines (no traceback; ``HYDRA_FULL_ERROR=1`` or ``--debug`` shows it).
+
+    Example:
+        >>> issubclass(UnsupportedModuleError, NetgraphError) and issubclass(CorruptFileError, ValueError)
+        True
+    """
+
+
+def did_you_mean(name: str, choices, what: str = "name") -> str:
+    """``" Did you mean 'x'?"`` for the nearest of ``choices`` to ``name`` (or ``""``), plus the valid list.
+
+    Example:
+        >>> did_you_mean("iris-mlp-hypernett", ["iris-mlp-hypernet", "digits-cnn-ghn"], "generator")
+        " Did you mean 'iris-mlp-hypernet'? Known generators: digits-cnn-ghn, iris-mlp-hypernet."
+    """
+    import difflib
+
+    choices = sorted(str(c) for c in choices)
+    near = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
+    hint = f" Did you mean {near[0]!r}?" if near else ""
+    return hint + (f" Known {what}s: {', '.join(choices)}." if choices else "")
+
+
+class UnsupportedModuleError(NetgraphError, ValueError):
     """A module, operation or parameter that netgraph cannot turn into a parameter graph.
 
     The message names the module path and type (or the operation) and says what to do.
@@ -23,7 +57,7 @@ class UnsupportedModuleError(ValueError):
     """
 
 
-class CorruptFileError(ValueError):
+class CorruptFileError(NetgraphError, ValueError):
     """A file's content does not match the checksum recorded when it was written, or it cannot be parsed.
 
     ``path`` is the file, ``reason`` what was found; the message ends with what to do (callers that
@@ -46,7 +80,7 @@ class CorruptFileError(ValueError):
         )
 
 
-class ConfigError(ValueError):
+class ConfigError(NetgraphError, ValueError):
     """A config with out-of-range or inconsistent fields; ``problems`` holds one line per field.
 
     Example:
@@ -68,3 +102,23 @@ class ConversionCheckError(UnsupportedModuleError):
     The message names the symmetry groups (hence the operations) whose permutation changes the
     outputs. Raised by ``from_module(..., verify=True)`` and :func:`netgraph.check_conversion`.
     """
+
+
+class ProvenanceError(NetgraphError, ValueError):
+    """Stored content was made by another config or from other inputs than the ones asked for.
+
+    ``field`` is the first differing field (dotted path), ``stored`` / ``asked`` its two values.
+    Raised by :func:`netgraph.provenance.check_provenance`; nothing is loaded or overwritten.
+
+    Example:
+        >>> err = ProvenanceError("zoo/", "seed", 0, 1)
+        >>> err.field, "seed" in str(err)
+        ('seed', True)
+    """
+
+    def __init__(self, what: str | Path, field: str, stored, asked, remedy: str | None = None):
+        self.what, self.field, self.stored, self.asked = str(what), field, stored, asked
+        super().__init__(
+            f"{what} was made with {field}={stored!r}, but {field}={asked!r} was asked for. "
+            + (remedy or "Use another folder for the new config, or ask for the config it was made with.")
+        )

@@ -33,9 +33,11 @@ import os
 import secrets
 import socket
 import struct
+import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
 from safetensors.torch import save as safetensors_bytes
@@ -44,6 +46,7 @@ from .errors import CorruptFileError
 
 __all__ = [
     "atomic_write",
+    "atomic_folder",
     "write_text",
     "create_text",
     "write_bytes",
@@ -92,6 +95,46 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def atomic_folder(path: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Write a folder of several files as a whole: yield a temporary folder, rename it onto ``path`` at the end.
+
+    A failure (or a kill) inside the block leaves ``path`` as it was: never a folder whose files come from
+    two runs. ``replace=False`` refuses an existing non-empty ``path`` (``FileExistsError``);
+    ``replace=True`` swaps it out only once the new folder is complete.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "model"
+        >>> with atomic_folder(out) as tmp:
+        ...     write_text(tmp / "config.json", "{}")
+        >>> sorted(p.name for p in out.iterdir())
+        ['config.json']
+    """
+    path = Path(path)
+    if path.exists() and not replace and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(
+            errno.EEXIST, f"{path} exists and is not empty; pick another output folder or pass replace=True"
+        )
+    tmp = temporary_path(path)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        old = None
+        if path.exists():
+            old = temporary_path(path)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _named(exc, path) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _named(exc: OSError, path: Path) -> OSError:
