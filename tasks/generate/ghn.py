@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from netgraph.datasets import ClassificationData
+from netgraph.datasets.offline_data import model_accuracy as accuracy
 from netgraph.metanets import GHN
 from netgraph.seeding import scoped_rng
 
@@ -104,16 +105,6 @@ def train_ghn(
 
 class _OutOfTime(Exception):
     """Raised inside a step when ``time_limit`` is spent."""
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, data: ClassificationData, split: str = "test") -> float:
-    """Top-1 accuracy of ``model`` in eval mode on ``split``."""
-    was = model.training
-    model.eval()
-    correct = float((model(data.x[split]).argmax(-1) == data.y[split]).double().mean())
-    model.train(was)
-    return correct
 
 
 @torch.no_grad()

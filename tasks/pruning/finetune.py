@@ -26,25 +26,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netgraph.datasets.offline_data import ClassificationData
+from netgraph.datasets.offline_data import model_accuracy as accuracy
 
 from ..objective import FunctionObjective
 from ..trainer import TrainConfig, Trainer
 
 __all__ = ["finetune", "accuracy", "fit_batches", "IndexBatches"]
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, data: ClassificationData, split: str = "test", batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` (in eval mode) on ``data``'s ``split``."""
-    was_training = model.training
-    model.eval()
-    x, y = data.x[split], data.y[split]
-    correct = sum(
-        int((model(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum())
-        for i in range(0, len(y), batch_size)
-    )
-    model.train(was_training)
-    return correct / max(len(y), 1)
 
 
 class IndexBatches:
