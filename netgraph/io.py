@@ -11,6 +11,9 @@
   check wherever it is copied; :func:`write_checksums` records the SHA-256 of the files of a folder
   (checkpoints, saved model repos) in ``checksums.json``. :func:`verify_safetensors` and
   :func:`verify_checksums` raise :class:`~netgraph.errors.CorruptFileError` naming the file.
+  Both fail closed: a file without its recorded SHA-256, a folder without ``checksums.json``, or a
+  file asked for that the manifest does not list is an error too (loaders take ``verify=False`` to
+  skip the check on purpose); names in a manifest must stay inside its folder.
 * A full disk (``ENOSPC``) or another ``OSError`` while writing is re-raised naming the file.
 
 Example:
@@ -165,9 +168,9 @@ def create_text(path: str | Path, text: str) -> bool:
     racing to create the same file never both succeed and never leave a partial file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.chmod(tmp, _default_mode())
         os.link(tmp, path)
@@ -194,17 +197,23 @@ def save_safetensors(path: str | Path, tensors: Mapping[str, torch.Tensor], meta
 
 
 def verify_safetensors(path: str | Path) -> bool:
-    """Check a safetensors file against the SHA-256 in its header.
+    """Check a safetensors file against the SHA-256 in its header; ``True`` when it matches.
 
-    Returns ``False`` when the file records no checksum (written by other software), ``True`` when
-    it matches; raises :class:`~netgraph.errors.CorruptFileError` naming the file when it does not
-    match or cannot be parsed (truncated, flipped bytes in the header).
+    Raises :class:`~netgraph.errors.CorruptFileError` naming the file when it does not match, cannot
+    be parsed (truncated, flipped bytes in the header), or records no checksum at all (written by
+    other software, or the entry was removed: a check that switched itself off would let a second
+    fault through; loaders take ``verify=False`` to read such a file unchecked).
     """
     path = Path(path)
     header, data = _split(path.read_bytes(), str(path))
     recorded = header.get("__metadata__", {}).get(SHA256_KEY)
     if recorded is None:
-        return False
+        raise CorruptFileError(
+            path,
+            f"its header records no SHA-256 ({SHA256_KEY!r} is missing: written by other software, or the "
+            "entry was removed), so its content cannot be checked",
+            "Write it again with netgraph, or load it with verify=False if you trust where it came from",
+        )
     if _digest(header, data) != recorded:
         raise CorruptFileError(
             path, "its content does not match the SHA-256 recorded when it was written (flipped or overwritten bytes)"
@@ -258,31 +267,54 @@ def file_sha256(path: str | Path) -> str:
 
 
 def write_checksums(folder: str | Path, names: Iterable[str]) -> Path:
-    """Record the SHA-256 of ``folder/<name>`` for every name in ``folder/checksums.json`` (atomic)."""
+    """Record the SHA-256 of ``folder/<name>`` for every name in ``folder/checksums.json`` (atomic).
+
+    ``checksums.json`` itself is never listed (a stale one in ``names`` is skipped); every name must be
+    a path inside ``folder``.
+    """
     folder = Path(folder)
-    sums = {name: file_sha256(folder / name) for name in sorted(names)}
+    names = sorted(n for n in {_inside(folder, str(n), "checksums.json") for n in names} if n != CHECKSUMS_JSON)
+    sums = {name: file_sha256(folder / name) for name in names}
     path = folder / CHECKSUMS_JSON
     write_text(path, json.dumps({"sha256": sums}, indent=1))
     return path
 
 
 def verify_checksums(folder: str | Path, names: Iterable[str] | None = None) -> bool:
-    """Check the files of ``folder`` against its ``checksums.json``.
+    """Check the files of ``folder`` against its ``checksums.json``; ``True`` when every one matches.
 
-    ``names``: the files to check (default: every recorded one); a name that is recorded must exist
-    and match. Returns ``False`` when the folder has no ``checksums.json`` (written by other
-    software), ``True`` when every checked file matches; raises
-    :class:`~netgraph.errors.CorruptFileError` naming the first file that does not.
+    ``names``: the files to check (default: every recorded one). Fails closed: raises
+    :class:`~netgraph.errors.CorruptFileError` naming the file when ``checksums.json`` is missing or
+    unreadable, when a name asked for is not recorded in it, when a recorded name points outside
+    ``folder`` (``../``, an absolute path), or when a file is missing or does not match. Loaders
+    take ``verify=False`` to skip the check on purpose.
     """
     folder = Path(folder)
     path = folder / CHECKSUMS_JSON
     if not path.is_file():
-        return False
+        raise CorruptFileError(
+            path,
+            "it is missing, so the folder's files cannot be checked (written by other software, or the "
+            "manifest was removed)",
+            "Write the folder again with netgraph, or load it with verify=False if you trust where it came from",
+        )
     try:
         sums = json.loads(path.read_text())["sha256"]
+        if not isinstance(sums, dict):
+            raise TypeError("'sha256' is not a mapping of file names to hashes")
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptFileError(path, f"it is not a valid checksum list ({exc})") from exc
-    for name in sums if names is None else [n for n in names if n in sums]:
+    for name in sums:
+        _inside(folder, name, path)
+    asked = list(sums) if names is None else list(names)
+    unlisted = [n for n in asked if n not in sums]
+    if unlisted:
+        raise CorruptFileError(
+            folder / unlisted[0],
+            f"{path} records no checksum for it (it lists {sorted(sums)}), so it cannot be checked",
+            "Write the folder again with netgraph, or load it with verify=False if you trust where it came from",
+        )
+    for name in asked:
         target = folder / name
         if not target.is_file():
             raise CorruptFileError(target, "it is missing, but its checksum is recorded in checksums.json")
@@ -293,6 +325,18 @@ def verify_checksums(folder: str | Path, names: Iterable[str] | None = None) -> 
                 "was written (flipped, truncated or overwritten bytes)",
             )
     return True
+
+
+def _inside(folder: Path, name: str, manifest: str | Path) -> str:
+    """``name`` when it is a relative path inside ``folder``; else a :class:`CorruptFileError` on ``manifest``."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
+        raise CorruptFileError(
+            manifest,
+            f"it names {name!r}, a path outside {folder} (only files inside the folder may be listed)",
+            "Restore the folder from its source; nothing outside it is read",
+        )
+    return name
 
 
 # ---------------------------------------------------------------------- temporaries

@@ -201,9 +201,9 @@ def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: 
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_JSON}; give a folder written by netgraph-prune / save_pruned")
-    if verify and (folder / MODEL_FILE).is_file():
-        verify_safetensors(folder / MODEL_FILE)
     config = json.loads((folder / CONFIG_JSON).read_text())
+    if verify and (folder / MODEL_FILE).is_file() and config.get("format") != "netgraph-pruned/2":
+        verify_safetensors(folder / MODEL_FILE)  # transformers' weights (format 2) record no netgraph SHA-256
     if config.get("format") == "netgraph-pruned/2":
         from .models import rebuild
 
