@@ -12,7 +12,7 @@ Example:
     >>> cfg = zoo_config("iris_mlp", num_nets=4, epochs=1, checkpoints=[1], num_threads=1, root=tempfile.mkdtemp())
     >>> root = build_zoo(cfg, progress=False)
     >>> sorted(p.name for p in root.iterdir())
-    ['metadata.csv', 'shards', 'zoo.json']
+    ['checksums.json', 'metadata.csv', 'shards', 'zoo.json']
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from netgraph.io import create_text, remove_stale_temporaries, write_text
+from netgraph.errors import ConfigError, NetgraphError
+from netgraph.io import CHECKSUMS_JSON, create_text, remove_stale_temporaries, write_checksums, write_text
+from netgraph.provenance import check_provenance, provenance
 from netgraph.validation import check_fields, flag, integer, number, one_of, optional
 
 from .config import KINDS, ZooConfig, zoo_config
@@ -45,6 +47,7 @@ from .offline_data import (
 from .search_space import sample_hparams
 from .storage import (
     FORMAT,
+    METADATA_CSV,
     SHARDS_DIR,
     ZOO_JSON,
     Shard,
@@ -53,15 +56,22 @@ from .storage import (
     build_architecture,
     load_zoo,
     read_shard,
+    read_zoo,
+    shard_header,
     shard_path,
     write_metadata_table,
     write_shard,
+    zoo_config_hash,
 )
 from .train_classifiers import CLASSIFIER_METRICS, TRAINING_HPARAMS, train_classifiers
 
-__all__ = ["build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan"]
+__all__ = ["build_zoo", "merge_zoos", "plan_zoo", "ZooPlan", "ShardPlan", "ZooRootError"]
 
 INR_SIGNALS = {"digits": (), "mnist": (), "sine": ("amplitude", "frequency", "phase")}
+
+
+class ZooRootError(NetgraphError, OSError):
+    """The zoo's folder cannot be written (read-only, no permission, full disk); the message names it and the fix."""
 
 
 @dataclass
@@ -91,9 +101,16 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
     length = cfg.epochs if cfg.kind == "classifier" else cfg.steps
     checkpoints = sorted(set(int(c) for c in cfg.checkpoints) | {length})
     if checkpoints[0] < 0 or checkpoints[-1] > length:
-        raise ValueError(
-            f"checkpoints {cfg.checkpoints} must lie in [0, {length}] (0 is the initialisation, {length} "
-            f"the {'epochs' if unit == 'epoch' else 'steps'} of training)"
+        inside = sorted({c for c in checkpoints if 0 <= c <= length} | {length})
+        field_name = "epochs" if unit == "epoch" else "steps"
+        other = f" or checkpoints=[{','.join(map(str, inside))}]" if len(inside) > 2 else ""
+        raise ConfigError(
+            f"zoo config {cfg.name!r}",
+            [
+                f"checkpoints={list(cfg.checkpoints)}: expected {field_name} in [0, {length}] (0 is the "
+                f"initialisation, {length} the last {unit} of training); with {field_name}={length} pass e.g. "
+                f"checkpoints=[0,{length}]{other}"
+            ],
         )
     signals = _image_rows(cfg) if cfg.kind == "inr" and cfg.data == "mnist" else None
     num_nets = len(signals) if signals is not None else cfg.num_nets
@@ -150,6 +167,7 @@ def plan_zoo(config: ZooConfig | Mapping[str, Any]) -> ZooPlan:
         "hparams": sorted(cfg.hparams),
         "categories": categories,
         **extra_info,
+        "provenance": provenance(cfg.recipe()),
     }
     return ZooPlan(info, rows, shards)
 
@@ -158,29 +176,45 @@ def build_zoo(config: ZooConfig | Mapping[str, Any] | str, progress: bool = True
     """Build (or finish) the zoo described by ``config`` under ``config.root``; returns the root.
 
     ``config`` is a :class:`ZooConfig`, a mapping / hydra config of its fields, or a preset name
-    (``"digits_cnn"``). Safe to re-run: finished shards are checked and kept; a corrupt shard
-    raises :class:`~.storage.ZooFormatError` naming the file.
+    (``"digits_cnn"``). Safe to re-run: finished shards are checked (their SHA-256 and the config
+    hash in their header) and kept; a corrupt shard is moved aside and rebuilt; a shard or
+    ``zoo.json`` of another config is refused (:class:`~.storage.ZooFormatError` /
+    :class:`~netgraph.errors.ProvenanceError`) before anything is written; an unwritable root raises
+    :class:`ZooRootError` naming it.
     """
     cfg = zoo_config(config) if isinstance(config, str) else ZooConfig.from_any(config)
     plan = plan_zoo(cfg)
     root = Path(cfg.root)
-    _claim_root(root, plan.info)
-    remove_stale_temporaries(root / SHARDS_DIR)
-    device = torch.device(cfg.device)
-    threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
     try:
-        _train_missing_shards(cfg, plan, root, device, progress)
-    finally:
-        torch.set_num_threads(threads)
-    zoo = load_zoo(root, device="cpu")
-    write_metadata_table(root, zoo.rows, zoo.metrics, zoo.checkpoints)
+        adopt_unhashed = _claim_root(root, plan.info)
+        (root / CHECKSUMS_JSON).unlink(missing_ok=True)  # the content changes: written again at the end
+        remove_stale_temporaries(root / SHARDS_DIR)
+        device = torch.device(cfg.device)
+        threads = torch.get_num_threads()
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        try:
+            _train_missing_shards(cfg, plan, root, device, progress, adopt_unhashed)
+        finally:
+            torch.set_num_threads(threads)
+        zoo = read_zoo(root, "cpu", verify=True, manifest=False)
+        write_metadata_table(root, zoo.rows, zoo.metrics, zoo.checkpoints)
+        write_checksums(root, [ZOO_JSON, METADATA_CSV])
+    except OSError as exc:
+        if isinstance(exc, NetgraphError):
+            raise
+        raise ZooRootError(
+            f"cannot write the zoo into {root}: {exc.strerror or exc}; pick a writable folder with "
+            f"root=<folder> (netgraph-zoo root=<folder>), or make {root} writable"
+        ) from exc
     return root
 
 
-def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool) -> None:
-    todo = [s for s in plan.shards if not _finished(root, s)]
+def _train_missing_shards(
+    cfg: ZooConfig, plan: ZooPlan, root: Path, device: torch.device, progress: bool, adopt_unhashed: bool
+) -> None:
+    config_hash = plan.info["provenance"]["config_hash"]
+    todo = [s for s in plan.shards if not _finished(root, s, config_hash, adopt_unhashed)]
     done_nets = len(plan.rows) - sum(len(s.net_ids) for s in todo)
     bar = tqdm(
         total=len(plan.rows), initial=done_nets, unit="net", desc=f"zoo {cfg.name}", disable=not progress, smoothing=0.1
@@ -205,6 +239,7 @@ def _train_missing_shards(cfg: ZooConfig, plan: ZooPlan, root: Path, device: tor
                 [plan.rows[i] for i in shard.net_ids],
                 plan.info["checkpoints"],
                 plan.info["architectures"][shard.arch],
+                config_hash,
             ),
         )
         bar.update(before + len(shard.net_ids) - bar.n)
@@ -244,10 +279,18 @@ def merge_zoos(parts: Sequence[str | Path], root: str | Path) -> Path:
         for a, (w, ids) in enumerate(zip(zoo.weights, zoo.members)):
             weights.setdefault(remap[a], []).append(w)
             members.setdefault(remap[a], []).append(ids + offset)
+    parts_info = [
+        {"root": str(p), "seed": z.info["config"]["seed"], "num_nets": len(z), "config_hash": zoo_config_hash(z)}
+        for p, z in zip(parts, zoos)
+    ]
     info = {
         **zoos[0].info,
         "architectures": architectures,
-        "parts": [{"root": str(p), "seed": z.info["config"]["seed"], "num_nets": len(z)} for p, z in zip(parts, zoos)],
+        "parts": parts_info,
+        "provenance": provenance(
+            {"merge_of": [z.info["config"] for z in zoos]},
+            inputs={f"part{i}": str(part["config_hash"]) for i, part in enumerate(parts_info)},
+        ),
     }
     merged = Zoo(
         info,
@@ -473,26 +516,82 @@ def _factory_kwargs(factory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _claim_root(root: Path, info: dict[str, Any]) -> None:
-    """Create ``zoo.json`` or check that the one there describes the same zoo."""
+def _claim_root(root: Path, info: dict[str, Any]) -> bool:
+    """Create ``zoo.json`` or check that the one there describes the same zoo; nothing is written over a
+    zoo of another config.
+
+    Returns whether shards without a recorded config hash may be adopted: only when ``zoo.json`` was
+    written by an older netgraph for exactly this config (an in-progress build resumes). A lost or
+    unreadable ``zoo.json`` (moved aside) is written again once every shard already there is shown to
+    be of this config by the hash in its header.
+    """
+    path = root / ZOO_JSON
     text = json.dumps(info, indent=1)
-    if create_text(root / ZOO_JSON, text):
-        return
-    existing = json.loads((root / ZOO_JSON).read_text())
-    if existing.get("config") != info["config"]:
-        old, new = existing.get("config", {}), info["config"]
-        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ValueError(
-            f"{root} already holds a different zoo (config differs in {differ}); give this build its "
-            f"own root (for sweeps e.g. root='zoos/${{name}}-seed${{seed}}') or delete {root}"
-        )
-    if existing != info:  # same config, e.g. written by an older netgraph: refresh the description
-        write_text(root / ZOO_JSON, text)
+    existing = _existing_info(path)
+    if existing is None:
+        _check_unclaimed_shards(root, info)
+        if create_text(path, text):
+            return False
+        existing = _existing_info(path)  # another builder won the race
+        if existing is None:
+            raise ZooFormatError(f"{path} was written by another builder but cannot be read; run the build again")
+    remedy = f"Give this build its own root (for sweeps e.g. root='zoos/${{name}}-seed${{seed}}') or delete {root}."
+    stored = existing.get("provenance")
+    what = f"{root} already holds a different zoo: it"
+    if isinstance(stored, dict) and stored.get("config_hash"):
+        if stored["config_hash"] != info["provenance"]["config_hash"]:
+            check_provenance(stored, info["provenance"], what, remedy=remedy)
+        adopt_unhashed = False
+    else:  # written by netgraph before zoos recorded provenance: adopted only for exactly this config
+        check_provenance({"config": existing.get("config", {})}, info["config"], what, remedy=remedy)
+        adopt_unhashed = True
+    if existing != info:  # same config (e.g. a hand-edited or older zoo.json): rewrite it from the config
+        write_text(path, text)
+    return adopt_unhashed
 
 
-def _finished(root: Path, shard: ShardPlan) -> bool:
-    """Whether shard ``shard`` is on disk, intact and of this plan; a corrupt one is moved aside
-    (``<name>.corrupt``, with a warning) so that it is rebuilt."""
+def _existing_info(path: Path) -> dict[str, Any] | None:
+    """The ``zoo.json`` at ``path``, ``None`` when absent; an unreadable one is moved aside (with a warning)."""
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        if isinstance(info, dict) and info.get("format") == FORMAT:
+            return info
+        problem = f"it is not a {FORMAT} description"
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        problem = f"it is not valid JSON ({exc})"
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    warnings.warn(
+        f"{path}: {problem}; moved it to {aside}, writing it again from the config once every shard there "
+        "is shown to be of this config",
+        stacklevel=4,
+    )
+    return None
+
+
+def _check_unclaimed_shards(root: Path, info: Mapping[str, Any]) -> None:
+    """With no ``zoo.json``, every readable shard in ``root`` must carry this config's hash (checked
+    before anything is written); damaged ones are left for :func:`_finished` to move aside."""
+    expected = info["provenance"]["config_hash"]
+    for path in sorted((root / SHARDS_DIR).glob("shard-*.safetensors")):
+        try:
+            found = shard_header(path).get("config_hash")
+        except ZooFormatError:
+            continue
+        if found != expected:
+            made = f"by config {found}" if found else "by a netgraph that recorded no config hash"
+            raise ZooFormatError(
+                f"{root} has no {ZOO_JSON}, and its shard {path} was built {made}, not by this config "
+                f"({expected}): the folder belongs to another build, so nothing was written; give this build "
+                f"its own root, restore that build's {ZOO_JSON}, or move {root / SHARDS_DIR} away"
+            )
+
+
+def _finished(root: Path, shard: ShardPlan, config_hash: str, adopt_unhashed: bool) -> bool:
+    """Whether shard ``shard`` is on disk, intact and of this plan and config; a corrupt one is moved aside
+    (``<name>.corrupt``, with a warning) so that it is rebuilt; one of another config is refused."""
     path = shard_path(root, shard.index)
     if not path.exists():
         return False
@@ -510,5 +609,14 @@ def _finished(root: Path, shard: ShardPlan) -> bool:
         raise ZooFormatError(
             f"{path} holds nets {stored.net_ids[:5]}... of architecture {stored.arch}, but the plan "
             f"puts nets {shard.net_ids[:5]}... of architecture {shard.arch} there; delete it to rebuild"
+        )
+    if stored.config_hash is None and adopt_unhashed:  # an older netgraph's shard of exactly this config
+        stored.config_hash = config_hash
+        write_shard(path, stored)
+    elif stored.config_hash != config_hash:
+        raise ZooFormatError(
+            f"zoo shard {path} was built by config {stored.config_hash or '<unrecorded>'}, not by this build's "
+            f"config ({config_hash}): it was copied from another build; delete it to rebuild it, or give this "
+            "build its own root"
         )
     return True

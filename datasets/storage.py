@@ -2,21 +2,28 @@
 
 Layout of a zoo folder (every file written atomically)::
 
-    zoo.json                       what the zoo is: config, architectures, checkpoints, recipe, decoding
+    zoo.json                       what the zoo is: config, architectures, checkpoints, recipe, decoding,
+                                   and its provenance (the resolved build config and its hash)
     shards/shard-00000.safetensors one architecture each: "weight/<param>" [n, C, *shape],
                                    "metric/<name>" [n, C] (float64); header: net ids, metadata rows,
-                                   the architecture and checkpoints, and the file's SHA-256
+                                   the architecture and checkpoints, the build's config hash, and
+                                   the file's SHA-256
     metadata.csv                   one row per net: hyper-parameters, seed, signal / class, metrics
                                    at every checkpoint ("test_acc@4") and at the last ("test_acc")
+    checksums.json                 SHA-256 of zoo.json and metadata.csv (written when the zoo is complete)
 
 A shard is the unit of work of a build: it is written once, complete, or not at all, so an
 interrupted build resumes at the first missing shard. The shards alone are authoritative (they
 hold the rows); ``metadata.csv`` is the same table for people and pandas.
 
-Loading checks what it reads: every shard against the SHA-256 in its header (``verify=False``
-skips this for speed), and ``zoo.json`` against the shards' own headers (the shard list, the number
-of nets, the checkpoints, each shard's architecture), so an edited or damaged file is refused with
-its name instead of giving fewer nets or wrong targets.
+Loading checks what it reads and fails closed: ``zoo.json`` and ``metadata.csv`` against
+``checksums.json`` (so a hand edit of ``categories`` or ``default_target`` is refused), every shard
+against the SHA-256 in its header, every shard's config hash against the one ``zoo.json`` records
+(a shard copied from a sibling build is refused), ``zoo.json`` against the shards' own headers (the
+shard list, the number of nets, the checkpoints, each shard's architecture), shard names that would
+leave the folder, and, when ``config=`` is given, the stored build config against the asked one. A
+missing manifest, checksum or provenance record is an error too; ``verify=False`` skips the
+checksum and provenance-presence checks on purpose (zoos built before netgraph recorded them).
 
 Example:
     >>> import tempfile, torch
@@ -37,6 +44,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -46,8 +54,16 @@ import torch.nn as nn
 from safetensors import safe_open
 
 from netgraph import architectures
-from netgraph.errors import CorruptFileError
-from netgraph.io import save_safetensors, verify_safetensors, write_text
+from netgraph.errors import CorruptFileError, NetgraphError
+from netgraph.io import (
+    CHECKSUMS_JSON,
+    save_safetensors,
+    verify_checksums,
+    verify_safetensors,
+    write_checksums,
+    write_text,
+)
+from netgraph.provenance import check_provenance, provenance
 
 __all__ = [
     "Zoo",
@@ -59,6 +75,8 @@ __all__ = [
     "read_shard",
     "write_shard",
     "shard_path",
+    "shard_header",
+    "zoo_config_hash",
     "write_metadata_table",
     "FORMAT",
     "ZOO_JSON",
@@ -72,8 +90,16 @@ METADATA_CSV = "metadata.csv"
 SHARDS_DIR = "shards"
 
 
-class ZooFormatError(ValueError):
-    """A zoo file is missing, corrupt, truncated or inconsistent (the message names the file)."""
+SHARD_NAME = re.compile(r"shard-\d+\.safetensors")
+REBUILD = (
+    "run the build again with the same config (it rewrites zoo.json from the config and checks every "
+    "shard against it; finished nets are kept, a zoo of an older netgraph gains its records without "
+    "training), or load_zoo(root, verify=False) to read it unchecked"
+)
+
+
+class ZooFormatError(NetgraphError, ValueError):
+    """A zoo file is missing, corrupt, truncated, inconsistent or from another build (the message names the file)."""
 
 
 def build_architecture(ref: Mapping[str, Any]) -> nn.Module:
@@ -104,6 +130,7 @@ class Shard:
     rows: list[dict[str, Any]]
     checkpoints: list[int] | None = None  #: the zoo's checkpoints (recorded in the header)
     architecture: dict[str, Any] | None = None  #: ``{"factory", "kwargs"}`` of ``arch`` (recorded too)
+    config_hash: str | None = None  #: the hash of the build config that made it (``zoo.json``'s provenance)
 
 
 def write_shard(path: str | Path, shard: Shard) -> None:
@@ -127,14 +154,16 @@ def write_shard(path: str | Path, shard: Shard) -> None:
         header["checkpoints"] = json.dumps(shard.checkpoints)
     if shard.architecture is not None:
         header["architecture"] = json.dumps(shard.architecture)
+    if shard.config_hash is not None:
+        header["config_hash"] = shard.config_hash
     save_safetensors(path, tensors, header)
 
 
 def read_shard(path: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> Shard:
     """Read a shard; a corrupt or truncated file raises :class:`ZooFormatError` naming it.
 
-    ``verify`` checks the file against the SHA-256 recorded in its header (shards written before
-    netgraph recorded one are read without that check).
+    ``verify`` checks the file against the SHA-256 recorded in its header (a shard without one is
+    refused; ``verify=False`` reads it unchecked).
     """
     path = Path(path)
     try:
@@ -154,6 +183,7 @@ def read_shard(path: str | Path, device: torch.device | str = "cpu", verify: boo
             rows,
             json.loads(header["checkpoints"]) if "checkpoints" in header else None,
             json.loads(header["architecture"]) if "architecture" in header else None,
+            header.get("config_hash"),
         )
         bad = {k: tuple(v.shape) for k, v in {**shard.weights, **shard.metrics}.items() if v.shape[0] != len(net_ids)}
         if bad or len(rows) != len(net_ids):
@@ -166,6 +196,29 @@ def read_shard(path: str | Path, device: torch.device | str = "cpu", verify: boo
             "a published zoo: download it again"
         ) from exc
     return shard
+
+
+def shard_header(path: str | Path) -> dict[str, str]:
+    """The metadata of a shard's header (net ids, rows, config hash, ...), reading the header only;
+    :class:`ZooFormatError` when it cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ZooFormatError(f"zoo shard {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def zoo_config_hash(zoo: "str | Path | Mapping[str, Any] | Zoo") -> str | None:
+    """The config hash of a zoo (a folder, its ``zoo.json`` content, or a :class:`Zoo`): what runs record
+    as their input; ``None`` for a zoo built before netgraph recorded provenance."""
+    if isinstance(zoo, Zoo):
+        info: Mapping[str, Any] = zoo.info
+    elif isinstance(zoo, Mapping):
+        info = zoo
+    else:
+        info = _read_info(Path(zoo))
+    record = info.get("provenance")
+    return record.get("config_hash") if isinstance(record, Mapping) else None
 
 
 @dataclass
@@ -237,8 +290,14 @@ class Zoo:
         return module.eval()
 
     def save(self, root: str | Path, nets_per_shard: int = 4096) -> Path:
-        """Write this zoo to ``root`` in the netgraph format (shards of ``nets_per_shard`` nets)."""
+        """Write this zoo to ``root`` in the netgraph format (shards of ``nets_per_shard`` nets).
+
+        ``info["provenance"]`` is kept when present, else made from ``info`` (its description of the zoo).
+        """
         root = Path(root)
+        record = self.info.get("provenance") or provenance(
+            {k: v for k, v in self.info.items() if k not in ("format", "num_nets", "shards", "provenance")}
+        )
         shard = 0
         for arch, ids in enumerate(self.members):
             for start in range(0, len(ids), nets_per_shard):
@@ -253,27 +312,46 @@ class Zoo:
                         [self.rows[i] for i in part.tolist()],
                         self.checkpoints,
                         self.architectures[arch],
+                        record["config_hash"],
                     ),
                 )
                 shard += 1
         names = [shard_path(root, i).name for i in range(shard)]
-        write_text(
-            root / ZOO_JSON,
-            json.dumps({**self.info, "format": FORMAT, "num_nets": len(self), "shards": names}, indent=1),
-        )
+        info = {**self.info, "format": FORMAT, "num_nets": len(self), "shards": names, "provenance": record}
+        write_text(root / ZOO_JSON, json.dumps(info, indent=1))
         write_metadata_table(root, self.rows, self.metrics, self.checkpoints)
+        write_checksums(root, [ZOO_JSON, METADATA_CSV])
         return root
 
 
-def load_zoo(root: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> Zoo:
+def load_zoo(root: str | Path, device: torch.device | str = "cpu", verify: bool = True, config: Any = None) -> Zoo:
     """Read a zoo folder written by :func:`~netgraph.datasets.build_zoo` or :meth:`Zoo.save`.
 
-    ``verify`` checks every shard against the SHA-256 in its header (``False`` skips it for speed);
-    ``zoo.json`` is always checked against the shards' headers. Problems raise
-    :class:`ZooFormatError` naming the file and what to do.
+    ``verify`` checks ``zoo.json`` and ``metadata.csv`` against ``checksums.json`` and every shard
+    against the SHA-256 in its header, and requires the zoo's provenance record (``False`` skips
+    these, for zoos made before netgraph wrote them). Always checked: shard names stay inside the
+    folder, each shard's config hash equals ``zoo.json``'s, ``zoo.json`` agrees with the shards'
+    headers. ``config``: the build config asked for (a :class:`~netgraph.datasets.ZooConfig` or a
+    mapping of its fields); a zoo built with another one is refused naming the first differing
+    field (:class:`~netgraph.errors.ProvenanceError`). Problems raise :class:`ZooFormatError`
+    naming the file and what to do.
     """
-    root = Path(root)
+    return read_zoo(Path(root), device, verify, manifest=verify, config=config)
+
+
+def read_zoo(root: Path, device: torch.device | str, verify: bool, manifest: bool, config: Any = None) -> Zoo:
+    """:func:`load_zoo` with the manifest check separate (the builder reads its zoo before writing it)."""
     info = _read_info(root)
+    if manifest:
+        _check_checksums(root)
+    record = info.get("provenance")
+    if verify and not (isinstance(record, Mapping) and record.get("config_hash")):
+        raise ZooFormatError(
+            f"{root / ZOO_JSON} records no provenance (the build config and its hash): the zoo was made "
+            f"before netgraph recorded it, so its shards cannot be traced to a config; {REBUILD}"
+        )
+    if config is not None:
+        _check_asked(root, info, config)
     missing = [name for name in info["shards"] if not (root / SHARDS_DIR / name).is_file()]
     if missing:
         raise ZooFormatError(
@@ -289,7 +367,58 @@ def load_zoo(root: str | Path, device: torch.device | str = "cpu", verify: bool 
         )
     shards = [read_shard(root / SHARDS_DIR / name, device, verify) for name in info["shards"]]
     _check_manifest(root, info, shards)
+    _check_shard_hashes(root, info, shards, verify)
     return _assemble(info, shards, root)
+
+
+def _check_checksums(root: Path) -> None:
+    """``zoo.json`` and ``metadata.csv`` against ``checksums.json`` (fail closed)."""
+    try:
+        verify_checksums(root, [ZOO_JSON, METADATA_CSV])
+    except CorruptFileError as exc:
+        if exc.path.name == CHECKSUMS_JSON and not exc.path.is_file():
+            reason = (
+                f"{exc.path} is missing: the build did not finish (run it again with the same config: it "
+                "resumes), the zoo was made before netgraph recorded checksums, or the file was removed"
+            )
+        elif exc.path.name == ZOO_JSON:
+            reason = (
+                f"{exc.path} does not match the SHA-256 recorded in {CHECKSUMS_JSON} ({exc.reason}): it was "
+                "edited by hand (categories, default_target, ...) or damaged"
+            )
+        else:
+            reason = str(exc)
+        raise ZooFormatError(f"{reason}; {REBUILD}") from exc
+
+
+def _check_asked(root: Path, info: Mapping[str, Any], config: Any) -> None:
+    """The stored build config must be the asked one (runtime fields such as ``root`` aside)."""
+    from .config import ZooConfig
+
+    asked = ZooConfig.from_any(config).recipe()
+    record = info.get("provenance")
+    stored = record if isinstance(record, Mapping) else {"config": info.get("config", {})}
+    check_provenance(
+        stored,
+        asked,
+        root,
+        remedy="Load the zoo built with the asked config, or ask for the config this one was built with.",
+    )
+
+
+def _check_shard_hashes(root: Path, info: Mapping[str, Any], shards: Sequence[Shard], verify: bool) -> None:
+    """Every shard must have been built by the config ``zoo.json`` records (a sibling build's shard is refused)."""
+    expected = zoo_config_hash(info)
+    for name, s in zip(info["shards"], shards):
+        if not verify and (s.config_hash is None or expected is None):
+            continue
+        if s.config_hash != expected:
+            raise ZooFormatError(
+                f"zoo shard {root / SHARDS_DIR / name} was built by config {s.config_hash or '<unrecorded>'}, but "
+                f"{root / ZOO_JSON} describes config {expected}: the shard comes from another build (copied from a "
+                "sibling zoo?) or zoo.json does; restore the shard from this zoo's own build, or delete it and run "
+                "the build again with this zoo's config (it rebuilds only the missing shard)"
+            )
 
 
 def _check_manifest(root: Path, info: Mapping[str, Any], shards: Sequence[Shard]) -> None:
@@ -332,10 +461,23 @@ def _read_info(root: Path) -> dict[str, Any]:
         )
     try:
         info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZooFormatError(f"{path} is not valid JSON ({exc}); rebuild or restore it") from exc
-    if info.get("format") != FORMAT:
-        raise ZooFormatError(f"{path}: format {info.get('format')!r}, expected {FORMAT!r}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ZooFormatError(
+            f"{path} is not valid JSON ({exc}); restore it, or run the build again with the same config (it "
+            "moves the damaged zoo.json aside and checks every shard against the config)"
+        ) from exc
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        found = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise ZooFormatError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    shards = info.get("shards")
+    if not isinstance(shards, list) or not all(isinstance(n, str) for n in shards):
+        raise ZooFormatError(f"{path}: 'shards' must be a list of shard file names; restore it or rebuild")
+    outside = [n for n in shards if not SHARD_NAME.fullmatch(n)]
+    if outside:
+        raise ZooFormatError(
+            f"{path} lists shard {outside[0]!r}: shards are files shards/shard-<n>.safetensors inside the zoo "
+            "(nothing outside the folder is read); restore zoo.json or rebuild"
+        )
     return info
 
 

@@ -244,6 +244,12 @@ def verify_repo(folder: Path, repo: str | Path) -> None:
     try:
         verify_checksums(folder, [CONFIG, WEIGHTS])  # what builds the model (the card may be edited)
     except CorruptFileError as exc:
+        if exc.path.name == CHECKSUMS_JSON and not exc.path.is_file():
+            raise HubRepoError(
+                f"{repo} has no {CHECKSUMS_JSON} (not saved by netgraph.hub.save, or the file was removed), so "
+                "its files cannot be checked; save it again with netgraph.hub.save, or pass verify=False if you "
+                "trust where it came from"
+            ) from exc
         raise HubRepoError(
             f"{repo}: {exc.path.name} is corrupt ({exc.reason}); download it again (delete the cached "
             f"snapshot {folder}) or save / push the model again; verify=False skips this check"

@@ -25,6 +25,7 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from netgraph.io import CHECKSUMS_JSON
 from netgraph.datasets.storage import METADATA_CSV, SHARDS_DIR, ZOO_JSON, load_zoo
 
 from .errors import HubRepoError
@@ -32,7 +33,7 @@ from .fetch import snapshot, upload_files
 
 __all__ = ["push_to_hub", "load_from_hub", "dataset_card", "ZOO_FILES"]
 
-ZOO_FILES = [ZOO_JSON, METADATA_CSV, f"{SHARDS_DIR}/*.safetensors", "README.md"]
+ZOO_FILES = [ZOO_JSON, METADATA_CSV, CHECKSUMS_JSON, f"{SHARDS_DIR}/*.safetensors", "README.md"]
 
 
 def dataset_card(root: str | Path) -> str:
@@ -111,7 +112,8 @@ def push_to_hub(
     zoo = load_zoo(root)  # refuse to upload an incomplete or corrupt zoo
     files: dict[str, Path | bytes] = {
         f.relative_to(root).as_posix(): f
-        for f in [root / ZOO_JSON, root / METADATA_CSV] + [root / SHARDS_DIR / name for name in zoo.info["shards"]]
+        for f in [root / ZOO_JSON, root / METADATA_CSV, root / CHECKSUMS_JSON]
+        + [root / SHARDS_DIR / name for name in zoo.info["shards"]]
     }
     files["README.md"] = dataset_card(root).encode()
     return upload_files(

@@ -86,12 +86,15 @@ def test_safetensors_checksum_covers_header_and_data(tmp_path):
     ],
 )
 def test_edited_zoo_json_is_checked_against_the_shards(iris_zoo, tmp_path, edit, message):
+    """Refused by the checksum manifest, and even unchecked (verify=False) by the shards' own headers."""
     root = copy_zoo(iris_zoo, tmp_path)
     info = json.loads((root / ZOO_JSON).read_text())
     edit(info)
     (root / ZOO_JSON).write_text(json.dumps(info))
-    with pytest.raises(ZooFormatError, match=message):
+    with pytest.raises(ZooFormatError, match="edited by hand"):
         load_zoo(root)
+    with pytest.raises(ZooFormatError, match=message):
+        load_zoo(root, verify=False)
 
 
 # ---------------------------------------------------------------------------------------------- 4. permute
@@ -416,7 +419,9 @@ def test_truncated_hub_weights_raise_hub_repo_error(tmp_path):
     truncate(folder / "model.safetensors")
     with pytest.raises(HubRepoError, match="model.safetensors is truncated or damaged"):
         load_generator(folder, verify=False)
-    (folder / "checksums.json").write_text(json.dumps({"sha256": {"model.safetensors": "0" * 64}}))
+    sums = json.loads((folder / "checksums.json").read_text())
+    sums["sha256"]["model.safetensors"] = "0" * 64
+    (folder / "checksums.json").write_text(json.dumps(sums))
     with pytest.raises(HubRepoError, match="model.safetensors is corrupt .*download it again"):
         load_generator(folder)
 

@@ -154,14 +154,16 @@ def test_a_repo_of_the_wrong_kind_or_incomplete_gives_a_clear_error(tmp_path):
 def test_a_plain_save_pretrained_folder_loads_with_its_class(tmp_path):
     gen, target = generators()["hypernetwork"]
     gen.save_pretrained(tmp_path / "plain")  # huggingface_hub's own layout, no netgraph entry
+    with pytest.raises(HubRepoError, match="has no checksums.json .* verify=False"):
+        load_generator(tmp_path / "plain")  # fail closed: nothing to check its files against
     with pytest.raises(HubRepoError, match="no 'netgraph' entry .* pass cls="):
-        load_generator(tmp_path / "plain")
-    assert same_weights(gen, load_generator(tmp_path / "plain", cls=ChunkedHypernetwork), target)
+        load_generator(tmp_path / "plain", verify=False)
+    assert same_weights(gen, load_generator(tmp_path / "plain", cls=ChunkedHypernetwork, verify=False), target)
     config = json.loads((tmp_path / "plain" / "config.json").read_text())
     config["netgraph"] = {"kind": "generator", "class": "os.path.join"}
     (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
     with pytest.raises(HubRepoError, match="not part of netgraph"):
-        load_generator(tmp_path / "plain")
+        load_generator(tmp_path / "plain", verify=False)
 
 
 def test_loading_checks_the_target_architecture(tmp_path):
