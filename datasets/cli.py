@@ -21,6 +21,8 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from netgraph.cli import friendly_errors, strip_debug_flag
+
 from .build import build_zoo, merge_zoos, plan_zoo
 from .config import ZooConfig
 
@@ -71,13 +73,15 @@ def run(cfg: DictConfig | dict[str, Any]) -> Path | dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="zoo")
+@friendly_errors
 def _main(cfg: DictConfig) -> None:
     result = run(cfg)
     print(json.dumps(result, indent=1) if isinstance(result, dict) else result)
 
 
 def main() -> None:
-    """The ``netgraph-zoo`` entry point."""
+    """The ``netgraph-zoo`` entry point (``--help`` says what it does; ``--debug`` shows tracebacks)."""
+    strip_debug_flag()
     register_configs()
     _main()
 

@@ -366,8 +366,8 @@ def read_zoo(root: Path, device: torch.device | str, verify: bool, manifest: boo
             "rebuild it with the same config), or move the extra shards away"
         )
     shards = [read_shard(root / SHARDS_DIR / name, device, verify) for name in info["shards"]]
+    _check_shard_hashes(root, info, shards, verify)  # first: a foreign shard explains any other mismatch
     _check_manifest(root, info, shards)
-    _check_shard_hashes(root, info, shards, verify)
     return _assemble(info, shards, root)
 
 
