@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,7 +32,7 @@ from huggingface_hub.errors import (
 
 from .errors import HubRepoError
 
-__all__ = ["snapshot", "upload_files"]
+__all__ = ["snapshot", "upload_files", "check_repo_id"]
 
 
 def snapshot(
@@ -92,3 +93,15 @@ def upload_files(
     ]
     info = api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision)
     return str(getattr(info, "commit_url", info))
+
+
+def check_repo_id(repo: str | Path, alternatives: str) -> None:
+    """Refuse what is meant as a local path (it does not exist) before asking the Hub for it."""
+    text = str(repo)
+    if (
+        isinstance(repo, Path)
+        or text.startswith((".", "/", "~"))
+        or text.count("/") > 1
+        or os.sep in text.replace("/", "")
+    ):
+        raise HubRepoError(f"{text} is not a folder, {alternatives} or a Hub repo id ('owner/name'); check the path")

@@ -1,17 +1,19 @@
 """Generators and metanets as Hugging Face Hub model repos: ``config.json`` + ``model.safetensors`` +
 ``README.md`` (a model card) + ``checksums.json`` (SHA-256 of each file, checked when loading),
-written with ``PyTorchModelHubMixin.save_pretrained``, uploaded in one commit and fetched through
-:mod:`~netgraph.hub.fetch`.
+written by :func:`save` (which a metanet's ``save_pretrained`` calls: one save format, loaded by
+``from_pretrained``, :func:`load_metanet` and the trainer alike), uploaded in one commit and fetched
+through :mod:`~netgraph.hub.fetch`.
 
 ``config.json`` holds the model's constructor arguments (what ``PyTorchModelHubMixin`` writes; a
 generator's target architecture is among them) plus a ``"netgraph"`` entry saying what the repo
-holds (``kind``: ``generator`` / ``metanet``, ``class``, netgraph ``version``), so loading can
-refuse a repo of the wrong kind with a clear message.
+holds (``kind``: ``generator`` / ``metanet``, ``class``, netgraph ``version``, ``provenance``: the
+constructor config, its hash and the inputs' hashes), so loading can refuse a repo of the wrong kind
+with a clear message.
 
 A repo is named by a bundled name (:func:`~.bundled.bundled_generators`), a local folder in Hub
 layout, or a Hub repo id (fetched into the Hub cache; with ``HF_HUB_OFFLINE=1`` only the cache is
-read). Every file is written atomically: staged in a temporary folder, then copied into place
-through a temporary file and ``os.replace``, so a reader never sees a half-written file.
+read). The folder is written as a whole (:func:`netgraph.io.atomic_folder`: a temporary folder
+renamed into place), so a reader never sees files of two saves.
 
 Example:
     >>> import tempfile, torch
@@ -30,8 +32,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,12 +45,13 @@ from safetensors.torch import load_model
 import netgraph
 from netgraph.datasets.storage import ZOO_JSON
 from netgraph.errors import CorruptFileError
-from netgraph.io import CHECKSUMS_JSON, atomic_write, verify_checksums, write_checksums, write_text
+from netgraph.io import CHECKSUMS_JSON, atomic_folder, verify_checksums, write_checksums, write_text
+from netgraph.provenance import provenance
 from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
 
 from .bundled import bundled_path
 from .errors import HubRepoError
-from .fetch import snapshot, upload_files
+from .fetch import check_repo_id, snapshot, upload_files
 from .model_card import model_card
 from .zoo_repo import push_to_hub as push_zoo
 
@@ -83,21 +84,35 @@ def kind_of(model: nn.Module) -> str:
 
 
 def save(
-    model: nn.Module, folder: str | Path, repo_id: str | None = None, results: Mapping[str, Any] | None = None
+    model: nn.Module,
+    folder: str | Path,
+    repo_id: str | None = None,
+    results: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``model`` to ``folder`` in Hub layout (``config.json``, ``model.safetensors``, ``README.md``,
-    and ``results.json`` when ``results`` are given); returns the folder.
+    ``checksums.json``, and ``results.json`` when ``results`` are given); returns the folder.
+
+    The one save format of netgraph's generators and metanets (a metanet's ``save_pretrained`` writes
+    it too). The folder is written as a whole (:func:`netgraph.io.atomic_folder`): a failure leaves
+    the previous one as it was. ``config.json``'s ``"netgraph"`` entry records the kind, the class and
+    the provenance of the model (its constructor config and ``inputs``).
 
     Args:
         repo_id: the name used in the model card's usage example (default: the folder name).
         results: measured figures to keep with the model (shown in the card).
+        inputs: what the model was made from, name -> hash (e.g. ``{"zoo": <zoo config hash>}``).
     """
     kind = kind_of(model)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".save-") as tmp:
-        staging = Path(tmp)
-        model.save_pretrained(staging)
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / CONFIG).is_file():
+        present = sorted(p.name for p in folder.iterdir())[:5]
+        raise HubRepoError(
+            f"{folder} holds other files ({present}), not a saved model; save into a new or empty folder "
+            "(or one a model was saved to before, which is replaced as a whole)"
+        )
+    with atomic_folder(folder, replace=True) as staging:
+        PyTorchModelHubMixin.save_pretrained(model, staging)  # huggingface_hub's writer: constructor config + weights
         config = json.loads((staging / CONFIG).read_text())
         cls = type(model)
         config["netgraph"] = {
@@ -105,6 +120,7 @@ def save(
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "version": netgraph.__version__,
             "format": REPO_FORMAT,
+            "provenance": provenance(config, inputs),
         }
         write_text(staging / CONFIG, json.dumps(config, indent=2, sort_keys=True))
         write_text(staging / CARD, model_card(model, repo_id or folder.name, config, results))
@@ -112,9 +128,7 @@ def save(
         if results is not None:
             write_text(staging / RESULTS, json.dumps(results, indent=1))
             names.append(RESULTS)
-        for name in names:  # each file appears complete or not at all
-            atomic_write(folder / name, lambda tmp, source=staging / name: shutil.copyfile(source, tmp))
-    write_checksums(folder, names)  # verified by load_generator / load_metanet
+        write_checksums(staging, names)  # verified by load_generator / load_metanet
     return folder
 
 
@@ -165,18 +179,6 @@ def resolve_repo(
         return local
     check_repo_id(repo, "a bundled generator (netgraph.hub.bundled_generators())")
     return snapshot(str(repo), "model", revision, cache_dir, token, allow_patterns=MODEL_FILES)
-
-
-def check_repo_id(repo: str | Path, alternatives: str) -> None:
-    """Refuse what is meant as a local path (it does not exist) before asking the Hub for it."""
-    text = str(repo)
-    if (
-        isinstance(repo, Path)
-        or text.startswith((".", "/", "~"))
-        or text.count("/") > 1
-        or os.sep in text.replace("/", "")
-    ):
-        raise HubRepoError(f"{text} is not a folder, {alternatives} or a Hub repo id ('owner/name'); check the path")
 
 
 def read_config(folder: Path, name: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from netgraph.io import CHECKSUMS_JSON
 from netgraph.datasets.storage import METADATA_CSV, SHARDS_DIR, ZOO_JSON, load_zoo
 
 from .errors import HubRepoError
-from .fetch import snapshot, upload_files
+from .fetch import check_repo_id, snapshot, upload_files
 
 __all__ = ["push_to_hub", "load_from_hub", "dataset_card", "ZOO_FILES"]
 
@@ -139,8 +139,6 @@ def load_from_hub(
 
     Extra keyword arguments go to ``huggingface_hub.snapshot_download`` (e.g. ``local_files_only``).
     """
-    from .model_repo import check_repo_id
-
     local = Path(repo_id)
     if local.is_dir():
         if not (local / ZOO_JSON).is_file():

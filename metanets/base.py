@@ -8,9 +8,16 @@
   the edited weights, differentiably.
 
 ``batch`` is a PyG ``Batch`` of ``ParamGraph`` objects; a single ``ParamGraph`` is a batch of one.
+
+``model.save_pretrained(folder)`` writes netgraph's one model-folder format (:func:`netgraph.hub.save`:
+``config.json`` with a ``"netgraph"`` entry, ``model.safetensors``, a model card, ``checksums.json``),
+which ``from_pretrained``, :func:`netgraph.hub.load_metanet` and the trainer's checkpoints all read.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -53,6 +60,25 @@ class Metanet(nn.Module):
                 f"this {name} was built with edit=False (no equivariant head); build it with "
                 "edit=True to call parameter_outputs / edit"
             )
+
+    def save_pretrained(
+        self, save_directory: str | Path, *, repo_id: str | None = None, push_to_hub: bool = False, **push_kwargs: Any
+    ) -> str | None:
+        """Write this metanet with :func:`netgraph.hub.save` (the folder ``load_metanet`` reads); with
+        ``push_to_hub=True`` also upload it to ``repo_id`` (default: the folder name) and return the commit URL.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from netgraph.metanets import create_metanet
+            >>> folder = pathlib.Path(tempfile.mkdtemp()) / "gmn"
+            >>> create_metanet("gmn", dim=8, depth=1, edge_features=9, out_features=1).save_pretrained(folder)
+            >>> sorted(p.name for p in folder.iterdir())
+            ['README.md', 'checksums.json', 'config.json', 'model.safetensors']
+        """
+        from netgraph.hub import push, save
+
+        folder = save(self, save_directory, repo_id=repo_id)
+        return push(folder, repo_id or folder.name, **push_kwargs) if push_to_hub else None
 
     def parameter_outputs(self, batch: Data) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant per-slot outputs ``(node_out [N, F], edge_out [E, K])`` (shapes of ``x``, ``edge_attr``)."""

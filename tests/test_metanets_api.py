@@ -69,7 +69,12 @@ def test_save_and_load_with_the_hub_mixin(name, tmp_path):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.01)  # not the init: loading must restore these values
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md",
+        "checksums.json",
+        "config.json",
+        "model.safetensors",
+    ]
     config = json.loads((tmp_path / "config.json").read_text())
     if name == "nfn_np":
         assert config["symmetry"] == "np"
