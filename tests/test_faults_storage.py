@@ -268,3 +268,72 @@ def test_the_zoo_cli_prints_errors_in_a_few_lines_and_has_its_own_help(tmp_path)
     assert "num_nets=<n>" in shown and "checkpoints=[..]" in shown and "zoo=<preset>" in shown
     assert len(shown.splitlines()) <= 40
     assert not any(group in shown for group in ("metanet:", "task:", "generate_recipe", "prune/"))
+
+
+# ---------------------------------------------------------------------------------------------- Hub folders
+def small_gmn():
+    from netgraph.metanets import create_metanet
+
+    return create_metanet("gmn", dim=8, depth=1, edge_features=9, out_features=1).eval()
+
+
+def test_a_metanets_save_pretrained_folder_and_run_checkpoint_load_everywhere(tmp_path):
+    from netgraph.hub import load_metanet
+    from netgraph.metanets import metanet_class
+    from netgraph.tasks import CheckpointStore
+
+    model = small_gmn()
+    model.save_pretrained(tmp_path / "mixin")
+    checkpoint = CheckpointStore(tmp_path / "run").save("epoch-0001", model, {"epoch": 1}, {}, best=True)
+    for folder in (tmp_path / "mixin", checkpoint):
+        for loaded in (load_metanet(folder), metanet_class("gmn").from_pretrained(folder)):
+            assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_a_failed_hub_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    from netgraph.hub import load_metanet, model_repo, save
+
+    folder = save(small_gmn(), tmp_path / "gmn")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken_card(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(model_repo, "model_card", broken_card)
+    other = small_gmn()
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    with pytest.raises(OSError, match="No space left"):
+        save(other, folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # no mix of two saves
+    assert load_metanet(folder) is not None
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    from netgraph.hub import HubRepoError
+
+    with pytest.raises(HubRepoError, match="holds other files .*notes.txt"):
+        save(small_gmn(), tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_saved_generators_carry_provenance(tmp_path):
+    from netgraph.architectures import mlp
+    from netgraph.hub import save
+    from netgraph.metanets import ChunkedHypernetwork
+    from netgraph.provenance import config_hash
+
+    folder = save(ChunkedHypernetwork(mlp([4, 8, 3]), chunk_size=16, hidden=[8]), tmp_path / "g", inputs={"zoo": "abc"})
+    config = json.loads((folder / "config.json").read_text())
+    record = config["netgraph"]["provenance"]
+    assert record["inputs"] == {"zoo": "abc"}
+    assert record["config_hash"] == config_hash({k: v for k, v in config.items() if k != "netgraph"})
+
+
+def test_the_hub_repo_modules_do_not_import_each_other():
+    import ast
+
+    import netgraph.hub.zoo_repo as zoo_repo
+
+    tree = ast.parse(pathlib.Path(zoo_repo.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(m.endswith("model_repo") for m in imported)
