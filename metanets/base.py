@@ -75,10 +75,17 @@ class Metanet(nn.Module):
             >>> sorted(p.name for p in folder.iterdir())
             ['README.md', 'checksums.json', 'config.json', 'model.safetensors']
         """
-        from netgraph.hub import push, save
+        from netgraph.hub import save
 
         folder = save(self, save_directory, repo_id=repo_id)
-        return push(folder, repo_id or folder.name, **push_kwargs) if push_to_hub else None
+        return self.push_to_hub(repo_id or folder.name, **push_kwargs) if push_to_hub else None
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload this metanet with :func:`netgraph.hub.push` (``token``, ``private``, ``commit_message``,
+        ``revision``, ``results``): the folder :meth:`save_pretrained` writes, in one commit."""
+        from netgraph.hub import push
+
+        return push(self, repo_id, **kwargs)
 
     def parameter_outputs(self, batch: Data) -> tuple[torch.Tensor, torch.Tensor]:
         """Equivariant per-slot outputs ``(node_out [N, F], edge_out [E, K])`` (shapes of ``x``, ``edge_attr``)."""

@@ -42,6 +42,7 @@ from netgraph.datasets import (
     zoo_config,
 )
 from netgraph.datasets.storage import SHARDS_DIR, ZOO_JSON
+from netgraph.io import CHECKSUMS_JSON
 from netgraph.hub import load_from_hub
 
 __all__ = ["load_task_zoo", "PUBLISHED_LOADERS"]
@@ -95,6 +96,7 @@ def _preset_zoo(preset: str, overrides: dict[str, Any], progress: bool) -> Zoo:
     if info_path.is_file():
         info = json.loads(info_path.read_text())
         complete = all((root / SHARDS_DIR / name).is_file() for name in info.get("shards", [None]))
-        if complete and info.get("config") == config.recipe():
-            return load_zoo(root)
-    return load_zoo(build_zoo(config, progress=progress))  # builds, resumes, or explains a clashing root
+        if complete and info.get("config") == config.recipe() and (root / CHECKSUMS_JSON).is_file():
+            return load_zoo(root, config=config)
+    # builds, resumes (a zoo of an older netgraph gains its provenance records), or explains a clashing root
+    return load_zoo(build_zoo(config, progress=progress), config=config)

@@ -337,3 +337,17 @@ def test_the_hub_repo_modules_do_not_import_each_other():
     tree = ast.parse(pathlib.Path(zoo_repo.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not any(m.endswith("model_repo") for m in imported)
+
+
+def test_a_metanets_push_to_hub_uploads_the_one_format(tmp_path, monkeypatch):
+    from _hub import LocalHub
+
+    from netgraph.hub import load_metanet
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = LocalHub(tmp_path / "cache")
+    model = small_gmn()
+    model.push_to_hub("someone/gmn", api=hub)
+    assert "checksums.json" in hub.uploads[-1][2]
+    loaded = load_metanet("someone/gmn", cache_dir=tmp_path / "cache")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
