@@ -22,7 +22,7 @@ from .errors import (
 from .graph import ParamGraph, SpecGroup, make_batch, make_graph, split_by_spec
 from .spec import GraphSpec, SymmetryGroup
 from .symmetry import identity_permutation, permute, random_permutation
-from .trace import trace
+from . import trace
 from .types import NODE_FEATURES, Activation, EdgeType, NodeFeature, NodeType, Norm
 from .verify import check_conversion
 from .weight_space import WeightSpace, weight_space

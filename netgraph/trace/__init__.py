@@ -11,15 +11,17 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Mapping
 
 import torch
 import torch.nn as nn
 
-from .. import ops as _ops  # noqa: F401  (registers the op table)
+from . import ops as _ops  # noqa: F401  (registers the op table)
 from ..errors import UnsupportedModuleError
 from ..inputs import ExampleInputs, split_inputs
-from ..ops.registry import FORWARDING, HANDLERS
+from .ops.registry import FORWARDING, HANDLERS
 from ..spec import GraphSpec
 from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
@@ -160,7 +162,7 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
         f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
         "BatchNorm, LayerNorm, GroupNorm, Embedding, LSTM, GRU, RNN, MultiheadAttention / scaled-dot-product attention, "
         "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
-        "register a handler for it (netgraph.ops.register_op + bind_function / bind_module)."
+        "register a handler for it (netgraph.trace.ops.register_op + bind_function / bind_module)."
     )
 
 
@@ -175,3 +177,22 @@ def _tied_keys(state: Mapping[str, torch.Tensor]) -> dict[str, str]:
         else:
             first[ident] = key
     return aliases
+
+
+class _TracePackage(types.ModuleType):
+    """``netgraph.trace`` is this package and its :func:`trace` function at once: ``netgraph.trace(model)``
+    calls the function, ``netgraph.trace.ops`` or ``netgraph.trace.synthesize`` reach the submodules (a plain
+    re-export of the function would hide the package behind it).
+
+    >>> import netgraph, torch.nn as nn
+    >>> netgraph.trace(nn.Linear(2, 3)).num_nodes, netgraph.trace.ops.register_op.__name__
+    (5, 'register_op')
+    """
+
+    def __call__(
+        self, model: nn.Module, example_inputs: ExampleInputs | None = None, kernel_shape: tuple[int, ...] = ()
+    ) -> GraphSpec:
+        return trace(model, example_inputs, kernel_shape)
+
+
+sys.modules[__name__].__class__ = _TracePackage

@@ -1,6 +1,6 @@
 """Build a :class:`~netgraph.spec.GraphSpec` from a traced :class:`~netgraph.trace.ir.Program`.
 
-The builder walks the program once. Op handlers (``netgraph/ops``) read the :class:`Layout` of their
+The builder walks the program once. Op handlers (``netgraph/trace/ops``) read the :class:`Layout` of their
 operands and call the builder to create node *spaces* (a layer's outputs), place parameters as
 edges or node features, and record *couplings* between spaces (a residual addition forces both
 operands to be permuted alike, an attention product ties queries to keys). At the end the couplings

@@ -16,7 +16,7 @@ import torch.nn as nn
 from torch.export.graph_signature import InputKind, OutputKind
 
 from ..errors import UnsupportedModuleError
-from ..ops.registry import COMPOSITE_MODULES, FUNCTION_BINDINGS, MODULE_BINDINGS, Lowered, module_binding
+from .ops.registry import COMPOSITE_MODULES, FUNCTION_BINDINGS, MODULE_BINDINGS, Lowered, module_binding
 from .ir import Op, ParamRef, Program, Value, resolve_args as _resolve
 
 __all__ = ["lower_export"]
@@ -204,7 +204,7 @@ def _named_composite_ops(
         raise UnsupportedModuleError(
             f"{where}: netgraph reads this module as one operation on one input tensor, but under torch.export it "
             f"has {len(sources)} input and {len(exits)} output tensors. Replace the module, or register a handler "
-            "(netgraph.ops.register_op + bind_module)."
+            "(netgraph.trace.ops.register_op + bind_module)."
         )
     for n in members:
         env[n] = _value(n)

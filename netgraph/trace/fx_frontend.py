@@ -15,7 +15,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from ..errors import UnsupportedModuleError
-from ..ops.registry import FUNCTION_BINDINGS, METHOD_BINDINGS, Lowered, module_binding
+from .ops.registry import FUNCTION_BINDINGS, METHOD_BINDINGS, Lowered, module_binding
 from .ir import Op, ParamRef, Program, Value, flatten_args as _flatten, resolve_args as _resolve
 
 __all__ = ["lower_fx", "FxTraceError"]
