@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import UnsupportedModuleError
-from ..trace.ir import Op, ParamRef, Value
+from ...errors import UnsupportedModuleError
+from ..ir import Op, ParamRef, Value
 
 __all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm"]
 

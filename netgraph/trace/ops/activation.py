@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trace.builder import ACT_LEVEL, SpecBuilder
-from ..trace.ir import Op
-from ..types import Activation
+from ..builder import ACT_LEVEL, SpecBuilder
+from ..ir import Op
+from ...types import Activation
 from .registry import Lowered, arg, bind_function, bind_method, bind_module, bind_module_name, register_op
 
 aten = torch.ops.aten

@@ -17,10 +17,10 @@ import operator
 
 import torch
 
-from ..trace.builder import SpecBuilder
-from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Layout
-from ..types import EdgeType, NodeType
+from ..builder import SpecBuilder
+from ..ir import Op, ParamRef, Value
+from ..layout import Layout
+from ...types import EdgeType, NodeType
 from ._common import fail
 from .registry import Lowered, arg, bind_function, bind_method, register_op
 

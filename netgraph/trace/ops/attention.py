@@ -15,10 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trace.builder import BIAS_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef
-from ..trace.layout import Axis, Layout
-from ..types import EdgeType, NodeFeature, NodeType
+from ..builder import BIAS_LEVEL, SpecBuilder
+from ..ir import Op, ParamRef
+from ..layout import Axis, Layout
+from ...types import EdgeType, NodeFeature, NodeType
 from ._common import fail, require_value
 from .registry import Lowered, arg, bind_function, bind_method, bind_module, register_op
 

@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trace.builder import BIAS_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Axis
-from ..types import EdgeType, NodeType
+from ..builder import BIAS_LEVEL, SpecBuilder
+from ..ir import Op, ParamRef, Value
+from ..layout import Axis
+from ...types import EdgeType, NodeType
 from ._common import WeightNorm, fail, param_or_none, require_value, weight_param
 from .registry import Lowered, arg, bind_function, bind_module, bind_module_name, register_op
 

@@ -11,10 +11,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trace.builder import NORM_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Layout
-from ..types import NodeFeature, Norm
+from ..builder import NORM_LEVEL, SpecBuilder
+from ..ir import Op, ParamRef, Value
+from ..layout import Layout
+from ...types import NodeFeature, Norm
 from ._common import fail, param_or_none, require_value
 from .registry import Lowered, arg, bind_function, bind_module, bind_module_name, register_op
 

@@ -34,10 +34,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..trace.builder import BIAS_LEVEL, SpecBuilder
-from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Axis
-from ..types import Activation, EdgeType, NodeFeature, NodeType
+from ..builder import BIAS_LEVEL, SpecBuilder
+from ..ir import Op, ParamRef, Value
+from ..layout import Axis
+from ...types import Activation, EdgeType, NodeFeature, NodeType
 from ._common import fail, require_value
 from .registry import Lowered, arg, bind_function, bind_module, register_op
 

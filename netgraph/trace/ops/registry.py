@@ -1,6 +1,6 @@
 """The op table: how traced operations become parameter-graph structure.
 
-Supporting a new operation is one file in ``netgraph/ops`` with
+Supporting a new operation is one file in ``netgraph/trace/ops`` with
 
 * a *handler* ``@register_op("kind")`` that reads operand layouts and calls the
   :class:`~netgraph.trace.builder.SpecBuilder`, and

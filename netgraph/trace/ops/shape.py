@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..trace.builder import SpecBuilder, _NeedShapes
-from ..trace.ir import Op, ParamRef, Value
-from ..trace.layout import Axis, Layout
-from ..types import EdgeType, NodeType
+from ..builder import SpecBuilder, _NeedShapes
+from ..ir import Op, ParamRef, Value
+from ..layout import Axis, Layout
+from ...types import EdgeType, NodeType
 from ._common import fail
 from .arith import pin_data
 from .registry import Lowered, arg, bind_function, bind_method, bind_module, register_op
