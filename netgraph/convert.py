@@ -22,13 +22,14 @@ import torch
 import torch.nn as nn
 from torch_geometric.data import Batch, Data
 
-from .errors import UnsupportedModuleError
+from .errors import NetgraphError, UnsupportedModuleError
 from .graph import ParamGraph, graph_specs, make_batch, make_graph
 from .spec import GraphSpec
 from .trace import ExampleInputs, trace
 from .types import Activation
+from .trace.fingerprint import first_difference, input_signature, inputs_like, module_config
 from .trace.synthesize import describe_inputs, synthesize_inputs
-from .verify import check_conversion
+from .verify import NonFiniteWeightsError, check_conversion, non_finite_parameters
 
 __all__ = [
     "from_module",
@@ -39,7 +40,14 @@ __all__ = [
     "to_module",
     "spec_of",
     "spec_differences",
+    "ArchitectureMismatchError",
 ]
+
+
+class ArchitectureMismatchError(NetgraphError, ValueError):
+    """``to_module`` was given a module of another architecture than the graph's (the message names the
+    first difference: a parameter, an activation, the wiring, or an operation and its attribute)."""
+
 
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
 _CHECKED: "weakref.WeakKeyDictionary[nn.Module, GraphSpec]" = weakref.WeakKeyDictionary()
@@ -59,8 +67,11 @@ def spec_of(
 ) -> GraphSpec:
     """The :class:`GraphSpec` of ``model``, traced once and cached while the module lives.
 
-    The cache key covers the parameter names/shapes/dtypes, the module types and the example input
-    shapes, so editing the architecture re-traces.
+    The cache key covers everything that can change the trace: the parameter names / shapes / dtypes,
+    the module types and their configuration (``stride``, ``eps``, slopes...), and the example inputs'
+    structure (dict keys, tuple lengths, ``None`` for an optional input, shapes, dtypes); so editing the
+    architecture or passing inputs that take another branch of ``forward`` re-traces. (The training mode
+    is not in the key: tracing always runs in eval mode.)
     """
     if isinstance(model, GraphSpec):
         return model.with_kernel_shape(kernel_shape)
@@ -97,8 +108,17 @@ def from_module(
             conversion), skip otherwise; ``True``: always check (an error if no inputs can be found);
             ``False``: never.
     """
+    _require_values(model)
     given = spec is not None
     spec = spec_of(spec or model, example_inputs, kernel_shape)
+    if verify is not False and not given and (bad := non_finite_parameters(model)):
+        if verify:
+            raise NonFiniteWeightsError(
+                f"from_module(verify=True) cannot check {type(model).__name__}: {bad}; the check compares the "
+                "module's outputs, which are not finite. Fix or re-initialise those weights, or pass verify=None "
+                "(converts them as they are) / verify=False"
+            )
+        verify = False  # the weights are copied exactly; the architecture is checked with finite weights later
     if verify or (
         verify is None
         and not given
@@ -107,6 +127,17 @@ def from_module(
     ):
         _check(model, spec, example_inputs, required=bool(verify))
     return from_state_dict(spec, model.state_dict())
+
+
+def _require_values(model: nn.Module) -> None:
+    """A model on the meta device has shapes but no values: a parameter graph cannot be made from it."""
+    meta = next((k for k, v in model.state_dict().items() if v.is_meta), None)
+    if meta is not None:
+        raise UnsupportedModuleError(
+            f"from_module: {type(model).__name__} is on the meta device ('{meta}' has a shape but no values); "
+            "load its weights first (model.to_empty(device='cpu') then load_state_dict(...)), or use "
+            "netgraph.spec_of(model) for the architecture alone"
+        )
 
 
 def _check(model: nn.Module, spec: GraphSpec, example_inputs: ExampleInputs | None, required: bool) -> None:
@@ -188,19 +219,31 @@ def to_state_dicts(batch: Batch, stacked: bool = False) -> list[dict[str, torch.
 def to_module(graph: Data, model: nn.Module, check: bool = True) -> nn.Module:
     """A deep copy of ``model`` carrying the weights of ``graph``.
 
-    With ``check`` the architecture recorded in the graph (its spec: parameters, activations,
-    wiring) must be ``model``'s; a ``ValueError`` says what differs (a ReLU net's graph does not
-    load into a tanh net of the same shapes).
+    With ``check`` the architecture recorded in the graph must be ``model``'s: ``model`` is traced the way
+    the graph's module was (``torch.fx``, or ``torch.export`` on inputs of the same structure and shapes)
+    and the two specs must agree in parameters, activations, wiring and every operation with its
+    attributes (order, stride / padding / dilation / groups, eps, slopes, head counts, constants);
+    else an :class:`ArchitectureMismatchError` (a ``ValueError``) names the first difference.
+
+    Example:
+        >>> import torch.nn as nn, netgraph
+        >>> graph = netgraph.from_module(nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Conv1d(2, 1, 3)))
+        >>> strided = nn.Sequential(nn.Conv1d(1, 2, 3, stride=2), nn.ReLU(), nn.Conv1d(2, 1, 3))
+        >>> try:
+        ...     netgraph.to_module(graph, strided)
+        ... except ArchitectureMismatchError as err:
+        ...     print(str(err).split("module): ", 1)[1].split(". ")[0])
+        the operations differ: operation 1 of 3 (module '0' (Conv1d)): stride=(1,) in the first, stride=(2,) in the second
     """
     if check:
         specs = graph_specs(graph)
         if len(specs) != 1:
             raise ValueError(f"to_module takes one graph; got a batch of {len(specs)}: use to_state_dicts")
-        target = _traced_spec(model)
-        problems = spec_differences(specs[0], target) if target is not None else []
+        problems = _architecture_differences(specs[0], model)
         if problems:
-            raise ValueError(
-                f"the graph was made from another architecture than {type(model).__name__}: "
+            raise ArchitectureMismatchError(
+                f"the graph was made from another architecture than {type(model).__name__} (the first below: the "
+                "graph, the second: the module): "
                 + "; ".join(problems)
                 + ". Pass a module of the graph's architecture (the one it was "
                 "made from), or check=False to load the weights anyway"
@@ -240,11 +283,13 @@ def spec_differences(mine: GraphSpec, other: GraphSpec) -> list[str]:
             out.append(f"{label}: {items[:3]}{' ...' if len(items) > 3 else ''}")
     if out:
         return out
+    operations = _operation_difference(mine, other)
+    detail = f"; first differing operation: {operations}" if operations else ""
     if mine.num_nodes != other.num_nodes or mine.num_edges != other.num_edges:
         return [
             f"the graphs are wired differently ({mine.num_nodes} nodes / {mine.num_edges} edges in the first, "
             f"{other.num_nodes} / {other.num_edges} in the second: residual connections, normalisation, the "
-            "order of operations)"
+            f"order of operations){detail}"
         ]
     acts = []
     for space in mine.spaces:
@@ -261,22 +306,43 @@ def spec_differences(mine: GraphSpec, other: GraphSpec) -> list[str]:
     if not same:
         out.append(
             "the graphs are wired differently (residual connections, normalisation, the order of operations "
-            "or which outputs feed which layer)"
+            f"or which outputs feed which layer){detail}"
         )
+    if not out and operations:
+        out.append(f"the operations differ: {operations}")
     return out
 
 
-def _traced_spec(model: nn.Module) -> GraphSpec | None:
-    """``model``'s spec: the cached one (traced with whatever example inputs it needed), else a
-    symbolic trace; ``None`` when it can only be traced with example inputs (then only the
-    parameter names and shapes are checked, by ``load_state_dict``)."""
-    cached = _SPECS.get(model)
-    if cached is not None and cached[0][:2] == _signature(model, None)[:2]:
-        return cached[1]
+def _operation_difference(mine: GraphSpec, other: GraphSpec) -> str | None:
+    """The first differing traced operation of two specs traced the same way (``None`` when they match,
+    or when a fingerprint is missing or the specs were traced differently, so not comparable)."""
+    comparable = (
+        mine.fingerprint
+        and other.fingerprint
+        and (mine.trace_mode, mine.input_signature) == (other.trace_mode, other.input_signature)
+    )
+    return first_difference(mine.fingerprint, other.fingerprint) if comparable else None
+
+
+def _architecture_differences(spec: GraphSpec, model: nn.Module) -> list[str]:
+    """What differs between the architecture of ``spec`` and ``model``, traced the same way: with
+    ``torch.fx`` (or export on synthesised inputs, as ``trace`` falls back to) when ``spec`` was traced without
+    example inputs, else with inputs of the structure, shapes and dtypes ``spec`` was traced with."""
+    inputs = None
+    if spec.input_signature is not None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        inputs = inputs_like(spec.input_signature, device)
+        if inputs is None:
+            return []  # inputs of a kind that cannot be rebuilt: only names and shapes (load_state_dict)
     try:
-        return spec_of(model)
-    except UnsupportedModuleError:
-        return None
+        target = spec_of(model, inputs)
+    except UnsupportedModuleError as err:
+        if spec.num_params != sum(p.numel() for p in model.state_dict().values()):
+            return [
+                f"parameters differ ({spec.num_params} values in the graph, and {type(model).__name__} cannot be traced: {err})"
+            ]
+        return [f"the module cannot be traced the way the graph's architecture was: {err}"]
+    return spec_differences(spec, target)
 
 
 def _act_names(codes: list[int]) -> str:
@@ -319,18 +385,7 @@ def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -
 
 
 def _signature(model: nn.Module, example_inputs: ExampleInputs | None) -> tuple:
+    """The spec cache key: everything that can change what ``trace`` makes of ``model`` (see :func:`spec_of`)."""
     params = tuple((k, tuple(v.shape), v.dtype) for k, v in model.state_dict().items())
-    kinds = tuple(type(m) for m in model.modules())
-    return params, kinds, _input_signature(example_inputs)
-
-
-def _input_signature(obj) -> object:
-    if obj is None:
-        return None
-    if isinstance(obj, torch.Tensor):
-        return ("tensor", tuple(obj.shape), obj.dtype)
-    if isinstance(obj, Mapping):
-        return tuple((k, _input_signature(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return tuple(_input_signature(v) for v in obj)
-    return repr(obj)
+    kinds = tuple((type(m), tuple(module_config(m).items())) for m in model.modules())
+    return params, kinds, input_signature(example_inputs)

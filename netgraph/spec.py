@@ -236,6 +236,11 @@ class GraphSpec:
     aliases: dict[str, str]  #: tied-weight key -> the key that stores it
     dtype: torch.dtype  #: floating dtype of ``x`` and ``edge_attr``
     trace_mode: str = "fx"
+    #: the traced operations in order with their non-tensor arguments and module configurations
+    #: (:func:`netgraph.trace.fingerprint.fingerprint`); ``()`` when not recorded (then not compared)
+    fingerprint: tuple = ()
+    #: the structure, shapes and dtypes of the example inputs it was traced with (``None``: traced without)
+    input_signature: object = None
     _device_cache: dict = field(default_factory=dict, repr=False)
     _topology: dict = field(default_factory=dict, repr=False)  #: device -> topology tensors (kernel-independent)
 

@@ -22,14 +22,37 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from .errors import ConversionCheckError
+from .errors import ConversionCheckError, NetgraphError
 from .graph import make_graph
 from .inputs import split_inputs
 from .spec import GraphSpec
 from .symmetry import _node_map, permute
 from .trace.synthesize import call_kwargs, describe_inputs, synthesize_inputs
 
-__all__ = ["check_conversion"]
+__all__ = ["check_conversion", "non_finite_parameters", "NonFiniteWeightsError"]
+
+
+class NonFiniteWeightsError(NetgraphError, ValueError):
+    """The weights hold NaN or Inf, so outputs cannot be compared (the weights are at fault, not the converter)."""
+
+
+def non_finite_parameters(model: nn.Module) -> str:
+    """The floating parameters and buffers of ``model`` holding NaN or Inf, e.g. ``"'0.weight' has 1 NaN
+    and 0 Inf of 32 values"`` (up to three named), or ``""`` when every value is finite.
+
+    >>> model = nn.Linear(2, 2)
+    >>> non_finite_parameters(model)
+    ''
+    >>> _ = model.bias.data.fill_(float("inf"))
+    >>> non_finite_parameters(model)
+    "'bias' has 0 NaN and 2 Inf of 2 values"
+    """
+    bad = [
+        f"'{k}' has {int(v.isnan().sum())} NaN and {int(v.isinf().sum())} Inf of {v.numel()} values"
+        for k, v in model.state_dict().items()
+        if v.is_floating_point() and not v.is_meta and not bool(v.isfinite().all())
+    ]
+    return "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def check_conversion(
@@ -67,6 +90,12 @@ def check_conversion(
     state = model.state_dict()
     if spec.num_groups == 0:
         return 0.0
+    bad = non_finite_parameters(model)
+    if bad:
+        raise NonFiniteWeightsError(
+            f"check_conversion cannot check {type(model).__name__}: {bad}; the check compares the module's outputs, "
+            "which are not finite. Fix or re-initialise those weights first"
+        )
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 import types
 from typing import Mapping
@@ -19,14 +21,15 @@ import torch
 import torch.nn as nn
 
 from . import ops as _ops  # noqa: F401  (registers the op table)
-from ..errors import UnsupportedModuleError
+from ..errors import NetgraphError, UnsupportedModuleError
 from ..inputs import ExampleInputs, split_inputs
-from .ops.registry import FORWARDING, HANDLERS
+from .ops.registry import FORWARDING, FUNCTION_BINDINGS, HANDLERS, METHOD_BINDINGS, MODULE_BINDINGS, NAMED_MODULES
 from ..spec import GraphSpec
 from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
 from .fx_frontend import FxTraceError, lower_fx
 from .synthesize import call_kwargs, describe_inputs, synthesize_inputs
+from .fingerprint import fingerprint, input_signature
 from .ir import Op, ParamRef, Program, Value
 from .layout import Layout
 
@@ -60,8 +63,7 @@ def trace(
     try:
         with torch.no_grad():
             if example_inputs is not None:
-                args, kwargs = split_inputs(example_inputs)
-                program = lower_export(model, args, call_kwargs(model, kwargs))
+                program = _export_given(model, example_inputs)
             else:
                 try:
                     return build_spec(lower_fx(model, set(keys)), params, keys, aliases, tuple(kernel_shape))
@@ -70,7 +72,43 @@ def trace(
     finally:
         for module, mode in modes.items():
             module.training = mode
-    return build_spec(program, params, keys, aliases, tuple(kernel_shape))
+    spec = build_spec(program, params, keys, aliases, tuple(kernel_shape))
+    spec.input_signature = input_signature(example_inputs)
+    return spec
+
+
+def _export_given(model: nn.Module, example_inputs: ExampleInputs) -> Program:
+    """``torch.export`` on the caller's inputs; inputs the forward pass cannot take are one error saying what
+    was given and what the first layer expects (not torch's traceback)."""
+    args, kwargs = split_inputs(example_inputs)
+    fake_tensor_log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = fake_tensor_log.level
+    fake_tensor_log.setLevel(logging.CRITICAL)  # it logs the whole failing traceback before raising
+    try:
+        return lower_export(model, args, call_kwargs(model, kwargs))
+    except UnsupportedModuleError as err:
+        if isinstance(err.__cause__, NetgraphError) or err.__cause__ is None:
+            raise
+        cause = str(err.__cause__).strip().splitlines()
+        raise UnsupportedModuleError(
+            f"{type(model).__name__}: the example_inputs do not fit its forward pass: given "
+            f"{_describe_given(example_inputs)}; torch.export says {type(err.__cause__).__name__}: "
+            f"{cause[0].rstrip('.') if cause else ''}. Expected: {describe_inputs(model)} (a tensor, a tuple of "
+            "positional inputs or a dict of keyword inputs)."
+        ) from None
+    finally:
+        fake_tensor_log.setLevel(level)
+
+
+def _describe_given(obj) -> str:
+    """Example inputs in a few words: tensor shapes and dtypes, dict keys, tuple lengths."""
+    if isinstance(obj, torch.Tensor):
+        return f"a tensor {list(obj.shape)} ({str(obj.dtype).removeprefix('torch.')})"
+    if isinstance(obj, Mapping):
+        return "a dict {" + ", ".join(f"{k!r}: {_describe_given(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (tuple, list)):
+        return f"a {type(obj).__name__} of {len(obj)} (" + ", ".join(_describe_given(v) for v in obj) + ")"
+    return f"{type(obj).__name__} {obj!r}"[:80]
 
 
 def build_spec(
@@ -105,7 +143,9 @@ def build_spec(
                 "traces with torch.export."
             ) from None
     outputs = [builder.get(v) for v in program.outputs]
-    return builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+    spec = builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
+    spec.fingerprint = fingerprint(program, live)
+    return spec
 
 
 def _live_ops(program: Program) -> set[int]:
@@ -159,10 +199,29 @@ def _check_opaque(builder: SpecBuilder, op: Op) -> None:
     what = f"{kind} '{params[0].name}'" if params else "neuron activations"
     raise UnsupportedModuleError(
         f"{op.where}: operation `{op.target}` acts on {what}"
-        f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: Linear, Conv1d/2d/3d, "
-        "BatchNorm, LayerNorm, GroupNorm, Embedding, LSTM, GRU, RNN, MultiheadAttention / scaled-dot-product attention, "
-        "residual add/mul, concatenation, reshapes, pooling, activations, dropout. Replace the module, or "
-        "register a handler for it (netgraph.trace.ops.register_op + bind_function / bind_module)."
+        f"{f' ({reason})' if reason else ''} and netgraph has no rule for it. Supported: {supported_modules()}. "
+        "Replace the module, or register a handler for it (netgraph.trace.ops.register_op + bind_function / bind_module)."
+    )
+
+
+def supported_modules() -> str:
+    """The modules netgraph converts, read from the op registry (1d/2d/3d variants joined), and the
+    functional forms it binds.
+
+    >>> "Conv1d/2d/3d" in supported_modules() and "RMSNorm" in supported_modules()
+    True
+    """
+    names = sorted({t.__name__ for t in MODULE_BINDINGS} | {n.replace("*", "any ") for n in NAMED_MODULES})
+    joined: dict[str, list[str]] = {}
+    for name in names:
+        match = re.fullmatch(r"(.*?)([123]d)", name)
+        stem, dims = (match.group(1), match.group(2)) if match else (name, "")
+        joined.setdefault(stem, []).append(dims)
+    modules = [stem + "/".join(dims) if dims != [""] else stem for stem, dims in joined.items()]
+    hf_conv1d = " (Hugging Face Conv1D)" if torch.ops.aten.addmm in FUNCTION_BINDINGS else ""
+    return (
+        ", ".join(modules) + f"; and {len(FUNCTION_BINDINGS)} functions / ATen ops (their functional forms, "
+        f"arithmetic, reshapes, addmm{hf_conv1d}) and {len(METHOD_BINDINGS)} tensor methods"
     )
 
 

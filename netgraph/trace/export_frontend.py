@@ -67,7 +67,17 @@ def lower_export(model: nn.Module, args: tuple, kwargs: dict) -> Program:
                 env[node] = lowered.args[0]  # a view / broadcast of a parameter is the parameter
                 continue
             env[node] = _value(node)
-            ops.append(Op(lowered.kind, tuple(lowered.args), env[node], lowered.attrs, _where(node, root), target))
+            ops.append(
+                Op(
+                    lowered.kind,
+                    tuple(lowered.args),
+                    env[node],
+                    lowered.attrs,
+                    _where(node, root),
+                    target,
+                    (args, kwargs),
+                )
+            )
     return Program(inputs, ops, outputs, "export")
 
 
@@ -166,6 +176,7 @@ def _composite_ops(
             {**lowered.attrs, "direct_output": True},
             where,
             type(module).__name__,
+            module,
         )
     )
     for n in exits:
@@ -209,7 +220,7 @@ def _named_composite_ops(
     for n in members:
         env[n] = _value(n)
     lowered = module_binding(module)(module, path, (env[sources[0]],), {})
-    return [Op(lowered.kind, lowered.args, env[exits[0]], lowered.attrs, where, type(module).__name__)]
+    return [Op(lowered.kind, lowered.args, env[exits[0]], lowered.attrs, where, type(module).__name__, module)]
 
 
 _PASS_THROUGH = {"to", "_to_copy", "alias", "clone", "contiguous", "detach", "type_as"}

@@ -65,7 +65,8 @@ def lower_fx(model: nn.Module, state_names: set[str]) -> Program:
                 continue
             out = Value(node.name)
             env[node] = out
-            ops.append(Op(lowered.kind, tuple(lowered.args), out, lowered.attrs, where, target))
+            call = model.get_submodule(node.target) if node.op == "call_module" else (args, kwargs)
+            ops.append(Op(lowered.kind, tuple(lowered.args), out, lowered.attrs, where, target, call))
     return Program(inputs, ops, outputs, "fx")
 
 

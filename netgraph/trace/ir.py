@@ -47,6 +47,9 @@ class Op:
         attrs: extra normalised attributes (e.g. activation name, module for composite ops).
         where: ``"path.to.module (ModuleType)"`` for error messages.
         target: the raw traced target, for error messages.
+        call: what the tracer saw, for the architecture fingerprint: the leaf module called, or the
+            ``(args, kwargs)`` of a function call (operands resolved to Values / ParamRefs); ``None``
+            when unknown (then the normalised ``args`` stand for it).
     """
 
     kind: str
@@ -55,6 +58,7 @@ class Op:
     attrs: dict[str, Any] = field(default_factory=dict)
     where: str = "<root>"
     target: str = ""
+    call: Any = None
 
     def values(self) -> list[Value]:
         """All Value operands (also inside lists / tuples)."""
