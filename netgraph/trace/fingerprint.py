@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any, Mapping
 
 import torch
@@ -51,13 +52,28 @@ def fingerprint(program: Program, live: set[int] | None = None) -> tuple[OpPrint
             tokens += [f"arg{i}={_token(a, names)}" for i, a in enumerate(op.args)]
         elif op.call is not None:
             args, kwargs = op.call
-            tokens += [f"arg{i}={_token(a, names)}" for i, a in enumerate(args)]
+            arg_names = _argument_names(op.target)
+            tokens += [
+                f"{arg_names[i] if i < len(arg_names) else f'arg{i}'}={_token(a, names)}" for i, a in enumerate(args)
+            ]
             tokens += [f"{k}={_token(v, names)}" for k, v in sorted(kwargs.items())]
         else:
             tokens += [f"arg{i}={_token(a, names)}" for i, a in enumerate(op.args)]
         names[op.out.name] = f"%{len(out)}"
         out.append((op.where, tuple(tokens)))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _argument_names(target: str) -> tuple[str, ...]:
+    """The argument names of an ATen op named like ``"aten.conv2d.default"`` (``()`` for anything else), so a
+    fingerprint says ``stride=(2, 2)`` rather than ``arg3=(2, 2)``."""
+    parts = target.split(".")
+    if len(parts) != 3 or parts[0] != "aten":
+        return ()
+    overload = getattr(getattr(torch.ops.aten, parts[1], None), parts[2], None)
+    schema = getattr(overload, "_schema", None)
+    return tuple(a.name for a in schema.arguments) if schema is not None else ()
 
 
 def module_config(module: nn.Module) -> dict[str, str]:
@@ -114,7 +130,7 @@ def first_difference(mine: tuple[OpPrint, ...], other: tuple[OpPrint, ...]) -> s
         diff = next(((x, y) for x, y in zip(a, b) if x != y), None)
         if diff is None:  # one has more operands
             longer, which = (a, "first") if len(a) > len(b) else (b, "second")
-            detail = f"{longer[min(len(a), len(b))]} only in the {which}"
+            detail = f"{', '.join(longer[min(len(a), len(b)) :][:4])} only in the {which}"
         else:
             detail = f"{diff[0]} in the first, {diff[1]} in the second"
         return f"operation {i + 1} of {len(mine)} ({place}): {detail}"
