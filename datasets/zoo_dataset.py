@@ -93,6 +93,8 @@ class ZooDataset(Dataset):
         include_diverged: keep nets whose weights contain NaN / inf.
         kernel_shape: minimum edge-feature kernel shape (to batch with other architectures).
         device: where the graphs and targets live.
+        verify: check the zoo folder on load (:func:`~netgraph.datasets.load_zoo`: checksums and
+            provenance); ``False`` reads a zoo made before netgraph recorded them.
     """
 
     def __init__(
@@ -107,8 +109,9 @@ class ZooDataset(Dataset):
         include_diverged: bool = False,
         kernel_shape: tuple[int, ...] = (),
         device: torch.device | str = "cpu",
+        verify: bool = True,
     ):
-        self.zoo = root if isinstance(root, Zoo) else load_zoo(root)
+        self.zoo = root if isinstance(root, Zoo) else load_zoo(root, verify=verify)
         if split not in SPLIT_NAMES + ("all",):
             raise ValueError(f"split={split!r}; expected one of {list(SPLIT_NAMES) + ['all']}")
         self.split = split

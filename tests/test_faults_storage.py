@@ -186,6 +186,11 @@ def test_a_missing_checksum_manifest_is_an_error_not_a_skipped_check(zoo):
     with pytest.raises(ZooFormatError, match="checksums.json is missing.*verify=False"):
         load_zoo(zoo)
     assert len(load_zoo(zoo, verify=False)) == 6
+    from netgraph.datasets import ZooDataset
+
+    with pytest.raises(ZooFormatError, match="checksums.json is missing"):
+        ZooDataset(zoo, split="all")
+    assert len(ZooDataset(zoo, split="all", verify=False)) == 6
 
 
 def test_a_shard_without_its_sha256_is_an_error(zoo):
