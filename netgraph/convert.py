@@ -111,20 +111,21 @@ def from_module(
     _require_values(model)
     given = spec is not None
     spec = spec_of(spec or model, example_inputs, kernel_shape)
-    if verify is not False and not given and (bad := non_finite_parameters(model)):
+    check = verify or (
+        verify is None
+        and not given
+        and _CHECKED.get(model) is not _SPECS[model][1]
+        and spec.num_values <= DEFAULT_CHECK_MAX_VALUES
+    )
+    if check and (bad := non_finite_parameters(model)):
         if verify:
             raise NonFiniteWeightsError(
                 f"from_module(verify=True) cannot check {type(model).__name__}: {bad}; the check compares the "
                 "module's outputs, which are not finite. Fix or re-initialise those weights, or pass verify=None "
                 "(converts them as they are) / verify=False"
             )
-        verify = False  # the weights are copied exactly; the architecture is checked with finite weights later
-    if verify or (
-        verify is None
-        and not given
-        and _CHECKED.get(model) is not _SPECS[model][1]
-        and spec.num_values <= DEFAULT_CHECK_MAX_VALUES
-    ):
+        check = False  # the weights are copied exactly; the architecture is checked on a call with finite weights
+    if check:
         _check(model, spec, example_inputs, required=bool(verify))
     return from_state_dict(spec, model.state_dict())
 
@@ -337,11 +338,7 @@ def _architecture_differences(spec: GraphSpec, model: nn.Module) -> list[str]:
     try:
         target = spec_of(model, inputs)
     except UnsupportedModuleError as err:
-        if spec.num_params != sum(p.numel() for p in model.state_dict().values()):
-            return [
-                f"parameters differ ({spec.num_params} values in the graph, and {type(model).__name__} cannot be traced: {err})"
-            ]
-        return [f"the module cannot be traced the way the graph's architecture was: {err}"]
+        return [f"the module cannot be traced the way the graph's architecture was ({err})"]
     return spec_differences(spec, target)
 
 

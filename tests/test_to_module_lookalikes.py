@@ -2,6 +2,9 @@
 another function (another op order, stride, slope, eps, head count, constant...) are refused, naming the
 difference; another instance of the same architecture (other weights) always loads. Both tracers."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -228,3 +231,46 @@ def test_a_graph_traced_with_inputs_is_compared_with_inputs_of_its_shapes():
     strided = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(72, 2))
     with pytest.raises(ArchitectureMismatchError):
         netgraph.to_module(graph, strided)
+
+
+def test_a_module_that_cannot_be_traced_that_way_is_refused():
+    class Cumulative(nn.Sequential):
+        def forward(self, x):
+            return self[2](torch.cumsum(self[1](self[0](x)), dim=-1))  # no rule for cumsum on neurons
+
+    graph = netgraph.from_module(_mlp(nn.ReLU()))
+    with pytest.raises(ArchitectureMismatchError, match="cannot be traced the way the graph's architecture was"):
+        netgraph.to_module(graph, Cumulative(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)))
+
+
+def _support_table_families() -> dict:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "support_table.py"
+    spec = importlib.util.spec_from_file_location("support_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {**module._torch_families(), **module._hf_families()}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")
+def test_every_support_table_family_loads_into_another_instance():
+    """No family that converts today is refused by the architecture check (another instance, other weights)."""
+    refused, loaded = [], 0
+    for name, (make, make_input, _) in _support_table_families().items():
+        inputs = make_input()
+        for tracer in ("fx", "export"):
+            if tracer == "fx" and isinstance(inputs, dict):
+                continue  # Hugging Face models need example_inputs
+            torch.manual_seed(0)
+            try:
+                graph = netgraph.from_module(make().eval(), None if tracer == "fx" else inputs, verify=False)
+            except netgraph.UnsupportedModuleError:
+                continue  # not convertible with this tracer (the support table says so)
+            torch.manual_seed(1)
+            try:
+                netgraph.to_module(graph, make().eval())
+                loaded += 1
+            except ArchitectureMismatchError as err:
+                refused.append(f"{name} ({tracer}): {err}")
+    assert not refused, refused
+    assert loaded > 50
