@@ -8,9 +8,9 @@ import torch.nn as nn
 
 import netgraph
 from _models import CASES, Seq2Seq, randomize_norm_stats
+from netgraph.symmetry.detect import SymmetryDetector
 
 export_frontend = sys.modules["netgraph.trace.export_frontend"]
-builder = sys.modules["netgraph.trace.builder"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -53,7 +53,7 @@ def test_cross_attention_under_export_keeps_the_function():
 
 def test_a_false_symmetry_is_caught(monkeypatch):
     """Dropping the residual coupling claims that both sides of a sum permute independently."""
-    monkeypatch.setattr(builder.SpecBuilder, "couple", lambda self, a, b: None)
+    monkeypatch.setattr(SymmetryDetector, "couple", lambda self, a, b: None)
     model = netgraph.architectures.cifar_resnet(8, 4).eval()
     with pytest.raises(netgraph.ConversionCheckError, match="first module whose outputs change"):
         netgraph.from_module(model, verify=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
+
 from ...errors import UnsupportedModuleError
 from ..ir import Op, ParamRef, Value
 
-__all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm"]
+__all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm", "on_neurons"]
 
 
 def fail(op: Op, message: str) -> UnsupportedModuleError:
@@ -56,3 +59,20 @@ def param_or_none(op: Op, value: object, role: str) -> ParamRef | None:
             "re-parametrisation); remove the parametrisation before conversion.",
         )
     return value
+
+
+def on_neurons(handler: Callable[[Any, Op, Any, int | None], None]) -> Callable[[Any, Op], None]:
+    """The prologue of the handlers that move a layout: ``handler(b, op, layout, ndim)`` runs only when the
+    first operand holds neurons (``layout``, of rank ``ndim``, None when unknown); data passes untouched.
+
+    >>> on_neurons(lambda b, op, layout, ndim: print("neurons")).__name__
+    '<lambda>'
+    """
+
+    @functools.wraps(handler)
+    def run(b, op: Op) -> None:
+        layout = b.get(op.args[0])
+        if layout is not None:
+            handler(b, op, layout, b.ndim(op.args[0], layout))
+
+    return run

@@ -147,7 +147,7 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
     if isinstance(other, Value) and other.name in b.expanded_from:  # constant along the dims it was expanded on
         shape = b.expanded_from[other.name]
     if shape is None:
-        b.fix(layout.nodes)
+        b.symmetry.fix(layout.nodes)
         return
     varies = [s > 1 for s in _feature_sizes(shape, layout)]
     node_dims = [a.dim for a in layout.node_axes]
@@ -159,9 +159,9 @@ def pin_data(b: SpecBuilder, layout: Layout, other: object) -> None:
         and layout.dims == tuple(sorted(node_dims))
         and node_dims[0] < node_dims[1]
     ):
-        b.fix_inner(layout.grid, layout.grid.shape[0])  # e.g. rotary cos/sin: same for every head
+        b.symmetry.fix_inner(layout.grid, layout.grid.shape[0])  # e.g. rotary cos/sin: same for every head
     elif any(varies):
-        b.fix(layout.nodes)
+        b.symmetry.fix(layout.nodes)
 
 
 def _head_bias(b: SpecBuilder, scores: Layout, bias: Layout) -> bool:
@@ -172,7 +172,7 @@ def _head_bias(b: SpecBuilder, scores: Layout, bias: Layout) -> bool:
         return False
     if bias.axes[0].dim != heads[0].dim or bias.axes[0].size != heads[0].size:
         return False
-    b.couple_heads(bias.grid, scores.grid, heads[0].size)
+    b.symmetry.couple_heads(bias.grid, scores.grid, heads[0].size)
     return True
 
 
@@ -191,8 +191,8 @@ def _two_features(b: SpecBuilder, op: Op, la: Layout, lb: Layout, sign: float | 
     edge_type = EdgeType.PRODUCT if sign is None else EdgeType.RESIDUAL
     b.const_edges(la.grid, out, 1.0, edge_type)
     b.const_edges(lb.grid, out, 1.0 if sign is None else sign, edge_type)
-    b.couple(la.grid, out)
-    b.couple(lb.grid, out)
+    b.symmetry.couple(la.grid, out)
+    b.symmetry.couple(lb.grid, out)
     b.set(op.out, b.fresh_layout(op.out, out, la.axes, la.ndim))
 
 
@@ -219,10 +219,10 @@ def _with_parameter(b: SpecBuilder, op: Op, layout: Layout, param: ParamRef, sig
         raise fail(op, f"subtracting parameter '{param.name}' from neurons is not supported; add its negation")
     else:
         tokens = b.new_space(op, positions, NodeType.INPUT, role=f"positions of {param.name}")
-        b.fix(tokens)
+        b.symmetry.fix(tokens)
         out = b.new_space(op, n, NodeType.SUM, role="sum", inputs=[layout.grid])
         b.weight_edges(op, param, out_nodes=out, in_nodes=tokens, view=shape, perm=perm, edge_type=EdgeType.EMBEDDING)
         b.const_edges(layout.nodes, out, 1.0, EdgeType.RESIDUAL)
     grid = out.reshape(layout.grid.shape)
-    b.couple(layout.grid, grid)
+    b.symmetry.couple(layout.grid, grid)
     b.set(op.out, b.fresh_layout(op.out, grid, layout.axes, layout.ndim))

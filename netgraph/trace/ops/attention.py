@@ -80,9 +80,9 @@ def multihead_attention(b: SpecBuilder, op: Op) -> None:
             b.node_param(op, bias, nodes, NodeFeature.BIAS, rows=rows, claim=i == 0)
         spaces.append(nodes)
     q, k, v = spaces
-    b.couple(q, k)
+    b.symmetry.couple(q, k)
     if heads > 1:
-        b.couple_heads(q, v, heads)
+        b.symmetry.couple_heads(q, v, heads)
     out = b.new_space(op, embed, NodeType.HIDDEN, role="out", inputs=[v], level=BIAS_LEVEL)
     b.weight_edges(
         op,
@@ -153,16 +153,16 @@ def _grouped_query(b: SpecBuilder, op: Op, lq: Layout, lk: Layout, lv: Layout) -
             f"grouped-query attention with {hq} query heads of {dq} dims and {kv_heads} x {repeats} "
             f"key heads of {dk} dims does not match",
         )
-    b.fix_inner(lq.grid, hq)
-    b.couple_heads(lq.grid, lk.grid, kv_heads)
-    b.couple_heads(lq.grid, lv.grid, kv_heads)
+    b.symmetry.fix_inner(lq.grid, hq)
+    b.symmetry.couple_heads(lq.grid, lk.grid, kv_heads)
+    b.symmetry.couple_heads(lq.grid, lv.grid, kv_heads)
     out = b.new_space(op, hq * dk, NodeType.VALUE, role="value of each query head", inputs=[lv.grid])
     copied = lv.grid.reshape(kv_heads, 1, dk).expand(kv_heads, repeats, dk)  # value node of each output
     b.const_edges(copied.reshape(-1), out, 1.0, EdgeType.RESIDUAL)
     grid = out.reshape(hq, dk)
-    b.fix_inner(grid, kv_heads)
-    b.couple_heads(lq.grid, grid, kv_heads)
-    b.query_groups(lq.grid, lk.grid, lv.grid, out, kv_heads)
+    b.symmetry.fix_inner(grid, kv_heads)
+    b.symmetry.couple_heads(lq.grid, grid, kv_heads)
+    b.symmetry.query_groups(lq.grid, lk.grid, lv.grid, out, kv_heads)
     b.set(op.out, b.fresh_layout(op.out, grid, (Axis(-3, hq), Axis(-1, dk)), b.ndim(op.out, lv)))
     return True
 
@@ -186,7 +186,7 @@ def _mask_bias(b: SpecBuilder, op: Op, lq: Layout) -> None:
             f"the attention mask carries neurons laid out as {layout.axes}; only one value per head "
             "(dim -3) is supported",
         )
-    b.couple_heads(layout.grid, lq.grid, heads)
+    b.symmetry.couple_heads(layout.grid, lq.grid, heads)
 
 
 @register_op("sdpa")
@@ -201,9 +201,9 @@ def scaled_dot_product_attention(b: SpecBuilder, op: Op) -> None:
         raise fail(
             op, f"query/key/value heads differ ({hq}x{dq}, {hk}x{dk}, {hv}); grouped-query attention is not supported"
         )
-    b.couple(lq.grid, lk.grid)
+    b.symmetry.couple(lq.grid, lk.grid)
     if hq > 1:
-        b.couple_heads(lq.grid, lv.grid, hq)
+        b.symmetry.couple_heads(lq.grid, lv.grid, hq)
     b.set(op.out, b.fresh_layout(op.out, lv.grid, lv.axes, b.ndim(op.out, lv)))
 
 
@@ -245,7 +245,7 @@ def _scores(b: SpecBuilder, op: Op, lq: Layout, lk: Layout) -> None:
             f"matrix product of neurons laid out as {lq.axes} and {lk.axes} is not an attention "
             "score q @ k^T; not supported",
         )
-    b.couple(lq.grid, lk.grid)
+    b.symmetry.couple(lq.grid, lk.grid)
     if head_axes:
         axes = tuple(Axis(None, a.size) if a.dim == -1 else a for a in lq.axes)
         b.set(op.out, Layout(lq.grid, axes, lq.state, b.ndim(op.out, lq)))
@@ -256,5 +256,5 @@ def _weighted_values(b: SpecBuilder, op: Op, scores: Layout, lv: Layout) -> None
     heads, _ = _heads(op, lv, "value")
     if scores.grid.shape[0] != heads:
         raise fail(op, "attention scores and values have different numbers of heads")
-    b.couple_heads(scores.grid, lv.grid, heads)
+    b.symmetry.couple_heads(scores.grid, lv.grid, heads)
     b.set(op.out, b.fresh_layout(op.out, lv.grid, lv.axes, b.ndim(op.out, lv)))

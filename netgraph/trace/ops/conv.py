@@ -124,8 +124,8 @@ def conv(b: SpecBuilder, op: Op) -> None:
         layer_name=op.where,
     )
     if groups > 1:
-        b.couple_heads(in_nodes, out_nodes, groups)
+        b.symmetry.couple_heads(in_nodes, out_nodes, groups)
     if pin_out:
-        b.fix(out_nodes)
+        b.symmetry.fix(out_nodes)
     ndim = b.ndim(op.out, layout) or (len(kernel) + 2)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(channel_dim, out_channels),), ndim))

@@ -58,7 +58,7 @@ def embedding(b: SpecBuilder, op: Op) -> None:
         raise fail(op, "the token ids are computed from neuron activations; only data ids are supported")
     vocab, dim = weight.shape
     tokens = b.new_space(op, vocab, NodeType.INPUT, role="tokens")
-    b.fix(tokens)
+    b.symmetry.fix(tokens)
     out_nodes = b.new_space(op, dim, NodeType.HIDDEN, role="out", inputs=[tokens], level=BIAS_LEVEL)
     b.weight_edges(
         op,

@@ -95,5 +95,5 @@ def linear(b: SpecBuilder, op: Op) -> None:
         layer_name=op.where,
     )
     if pin_out:
-        b.fix(out_nodes)
+        b.symmetry.fix(out_nodes)
     b.set(op.out, b.fresh_layout(op.out, out_nodes, (Axis(-1, out_features),), b.ndim(op.out, layout)))

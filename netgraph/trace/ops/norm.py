@@ -212,7 +212,7 @@ def _per_head_norm(b: SpecBuilder, op: Op, layout: Layout, heads: int, params: l
     OLMo 2, Gemma 3): the weight is placed on every head's nodes; heads may still move as blocks, but a
     dim may not move inside its head (every head would have to move it alike, with the weight)."""
     layout = b.annotate(op, layout, NORM_LEVEL, norm=Norm.LAYER)
-    b.fix_inner(layout.grid, heads)
+    b.symmetry.fix_inner(layout.grid, heads)
     for ref, column in params:
         ref = param_or_none(op, ref, column.name.lower())
         if ref is not None:
@@ -233,6 +233,6 @@ def group_norm(b: SpecBuilder, op: Op) -> None:
         size = layout.size_on(layout.dims[0])
     layout = b.annotate(op, _channel_layout(b, op, x, size), NORM_LEVEL, norm=Norm.GROUP)
     if 1 < groups:
-        b.require_split(layout.nodes, int(groups))
+        b.symmetry.require_split(layout.nodes, int(groups))
     _place(b, op, layout, [(weight, NodeFeature.NORM_WEIGHT), (bias, NodeFeature.NORM_BIAS)])
     b.set(op.out, layout)

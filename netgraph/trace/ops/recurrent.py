@@ -150,7 +150,7 @@ def recurrent(b: SpecBuilder, op: Op) -> None:
         in_nodes = torch.cat(layer_outputs)
     if given_state:  # data on the hidden units, which a permutation of the graph cannot move: pin them
         for nodes in outputs + cells:
-            b.fix(nodes)
+            b.symmetry.fix(nodes)
     ndim = b.ndim(x, layout)
     out = b.fresh_layout(op.out, in_nodes, (Axis(-1, in_nodes.numel()),), ndim)
     final_ndim = None if ndim is None else (3 if ndim == 3 else 2)
@@ -183,7 +183,7 @@ def _layer(
         nodes = b.new_space(
             op, hidden, NodeType.HIDDEN, role=f"{name} gate {gate}", inputs=[in_nodes], level=BIAS_LEVEL
         )
-        b.spaces[b.space_index(int(nodes[0]))].act = act
+        b.symmetry.spaces[b.symmetry.space_index(int(nodes[0]))].act = act
         rows = (k * hidden, (k + 1) * hidden)
         b.weight_edges(
             op,
@@ -229,5 +229,5 @@ def _layer(
             claim=k == 0,
             layer_name=f"{op.where} {name} gate {gate} (recurrent)",
         )
-        b.couple(state, nodes)
+        b.symmetry.couple(state, nodes)
     return output, state

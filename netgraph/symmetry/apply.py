@@ -1,4 +1,4 @@
-"""Permutation symmetries of parameter graphs: sampling and applying them, batched.
+"""Permutation symmetries of parameter graphs, applied: sampling permutations and moving graphs by them, batched.
 
 A permutation is a node map ``perm [num_nodes]`` (node ``i`` moves to ``perm[i]``) that respects the
 spec's symmetry groups. Applying it moves node features and edge weights so that the graph stays in
@@ -22,8 +22,8 @@ import copy
 import torch
 from torch_geometric.data import Data
 
-from .graph import split_by_spec
-from .spec import GraphSpec
+from ..graph import split_by_spec
+from ..spec import GraphSpec
 
 __all__ = ["random_permutation", "permute", "identity_permutation"]
 
