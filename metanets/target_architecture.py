@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 
 import netgraph
+from netgraph.convert import ArchitectureMismatchError  # one error for "another architecture" (to_module's too)
 from netgraph.spec import GraphSpec
 from netgraph.types import Activation, NodeType
 
@@ -44,10 +45,6 @@ __all__ = ["TargetArchitecture", "ArchitectureMismatchError", "as_target_archite
 
 _STRUCTURE_TENSORS = ("edge_index", "edge_type", "node_type", "layer", "node_act", "node_norm", "pos_index")
 _SHOWN = 6  # differences of one kind listed before "... and N more"
-
-
-class ArchitectureMismatchError(ValueError):
-    """A target architecture is not the one a generator (or a file of weights) was made for."""
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ __all__ = [
 
 
 class ArchitectureMismatchError(NetgraphError, ValueError):
-    """``to_module`` was given a module of another architecture than the graph's (the message names the
-    first difference: a parameter, an activation, the wiring, or an operation and its attribute)."""
+    """A module or record of another architecture than the one asked for: ``to_module`` into a module that is
+    not the graph's architecture, a generator's target (``netgraph.metanets``). The message names the first
+    difference (a parameter, an activation, the wiring, or an operation and its attribute)."""
 
 
 _SPECS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, GraphSpec]]" = weakref.WeakKeyDictionary()
