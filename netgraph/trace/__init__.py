@@ -29,7 +29,7 @@ from .builder import SpecBuilder, _NeedShapes
 from .export_frontend import lower_export
 from .fx_frontend import FxTraceError, lower_fx
 from .synthesize import call_kwargs, describe_inputs, synthesize_inputs
-from .fingerprint import fingerprint, input_signature
+from .fingerprint import fingerprint as _fingerprint, input_signature
 from .ir import Op, ParamRef, Program, Value
 from .layout import Layout
 
@@ -144,7 +144,7 @@ def build_spec(
             ) from None
     outputs = [builder.get(v) for v in program.outputs]
     spec = builder.finish([o for o in outputs if isinstance(o, Layout)], program.mode, kernel_shape)
-    spec.fingerprint = fingerprint(program, live)
+    spec.fingerprint = _fingerprint(program, live)
     return spec
 
 
