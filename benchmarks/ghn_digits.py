@@ -85,7 +85,7 @@ def main() -> None:
                 "meta_batch": args.meta_batch,
                 "lr": args.lr,
                 "train_seconds": args.train_seconds,
-                "command": "python benchmarks/ghn_digits.py --train-only --out <dir>",
+                "command": f"python benchmarks/ghn_digits.py --train-only --train-seconds {args.train_seconds:g} --out <dir>",
             },
         )
         with scoped_rng(0):

@@ -28,9 +28,25 @@ Then, for a batch of architectures padded together:
    every weight matrix full rank (tiled blocks alone repeat rows every ``block`` channels, and
    repeated neurons stay repeated under gradient descent). Biases: ``tile(b) / sqrt(fan_in)``.
 
-Norm-layer parameters and buffers keep the target's values (PyTorch defaults: weight 1, bias 0).
+Norm-layer parameters keep the target's values (PyTorch defaults: weight 1, bias 0).
 
-Usage: ``ghn(model)`` writes one predicted network into ``model`` (in place) and returns it;
+**BatchNorm statistics.** The GHN predicts no running statistics, and the target's (mean 0, variance
+1) do not match the predicted weights: evaluated with them a predicted network sits at chance. So
+``ghn(model, data=...)`` returns a network ready to evaluate (``batchnorm=`` picks how, default
+``"auto"``):
+
+* ``"calibrate"`` (``"auto"`` when ``data`` is given): running statistics recomputed from one forward
+  pass over ``data`` (inputs, or a :class:`~netgraph.datasets.ClassificationData` whose training
+  inputs are used), :func:`calibrate_batchnorm`; the network then behaves as any trained one.
+* ``"batch"`` (``"auto"`` without ``data``): as GHN-2/3's code evaluates predicted networks, every
+  BatchNorm normalises with the statistics of the batch it is given (running statistics removed,
+  ``track_running_stats=False``), in train and eval mode alike; needs batches of more than one input.
+  :func:`calibrate_batchnorm` later restores running statistics.
+* ``"keep"``: the target's statistics as they are.
+
+The choice is logged (logger ``netgraph``) and written on the result as ``model.ghn_batchnorm``.
+
+Usage: ``ghn(model, data=x)`` writes one predicted network into ``model`` (in place) and returns it;
 ``ghn.generate(model, n=8)`` gives 8 (different noise) as :class:`~.generated.GeneratedNetworks`.
 
 Example:
@@ -40,12 +56,16 @@ Example:
     >>> net = ghn(net)                                       # predicted weights, in place
     >>> tuple(net(torch.randn(2, 1, 8, 8)).shape)
     (2, 10)
+    >>> bn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(144, 10))
+    >>> ghn(bn, data=torch.randn(32, 1, 8, 8)).ghn_batchnorm
+    'calibrate: running statistics of BatchNorm layers recomputed from 32 given inputs'
     >>> tuple(ghn.generate(net, n=3)(torch.randn(2, 1, 8, 8)).shape)
     (3, 2, 10)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -62,7 +82,7 @@ from netgraph.spec import GraphSpec
 from .conditioning import require_condition
 from .hypernet import DefaultInitGenerator, WeightGenerator, check_count
 
-__all__ = ["GHN", "OperationGraph", "operation_graph", "OP_KINDS", "ENCODERS"]
+__all__ = ["GHN", "OperationGraph", "operation_graph", "calibrate_batchnorm", "OP_KINDS", "ENCODERS", "BATCHNORM_MODES"]
 
 OP_KINDS = ("input", "linear", "conv", "depthwise", "grouped")
 KERNELS = (1, 3, 5, 7)
@@ -71,6 +91,8 @@ NUM_NORMS = 4  #: netgraph.types.Norm codes
 NUM_FEATURES = len(OP_KINDS) + len(KERNELS) + 1 + 2 + NUM_ACTIVATIONS + NUM_NORMS + 6
 SPATIAL = 7  #: largest predicted kernel side (larger kernels get a flat spatial map)
 ENCODERS = ("transformer", "gnn")
+BATCHNORM_MODES = ("auto", "calibrate", "batch", "keep")
+_log = logging.getLogger("netgraph")
 
 
 @dataclass
@@ -391,15 +413,83 @@ class GHN(
         return netgraph.from_state_dicts(target, state)
 
     def forward(
-        self, model: nn.Module, generator: torch.Generator | None = None, example_inputs: Any = None
+        self,
+        model: nn.Module,
+        generator: torch.Generator | None = None,
+        example_inputs: Any = None,
+        data: Any = None,
+        batchnorm: str = "auto",
     ) -> nn.Module:
-        """Write one predicted network into ``model`` (in place, no gradient) and return it.
+        """Write one predicted network into ``model`` (in place, no gradient) and return it, its
+        BatchNorm statistics handled as ``batchnorm`` says (see the module docstring; the choice is on
+        ``model.ghn_batchnorm``).
 
-        ``example_inputs`` (a tensor, tuple or dict of keyword inputs) is needed for models that
-        :func:`netgraph.from_module` traces with ``torch.export`` (e.g. Hugging Face models)."""
+        ``data``: inputs (a tensor) or a :class:`~netgraph.datasets.ClassificationData` (its training
+        inputs) to calibrate BatchNorm on. ``example_inputs`` (a tensor, tuple or dict of keyword inputs)
+        is needed for models that :func:`netgraph.from_module` traces with ``torch.export``."""
+        if batchnorm not in BATCHNORM_MODES:
+            raise ValueError(f"GHN: batchnorm must be one of {BATCHNORM_MODES}, got {batchnorm!r}")
+        inputs = data.x["train"] if hasattr(data, "x") else data
+        if batchnorm == "calibrate" and inputs is None:
+            raise ValueError("GHN: batchnorm='calibrate' needs data= (inputs, or a ClassificationData)")
         with torch.no_grad():
             params = self.predict([netgraph.spec_of(model, example_inputs)], 1, generator)[0]
             own = dict(model.named_parameters())
             for key, value in params.items():
                 own[key].copy_(value[0])
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        mode = (
+            "calibrate" if batchnorm == "auto" and inputs is not None else "batch" if batchnorm == "auto" else batchnorm
+        )
+        if not norms:
+            model.ghn_batchnorm = "none: the network has no BatchNorm layer"
+        elif mode == "calibrate":
+            calibrate_batchnorm(model, inputs)
+            model.ghn_batchnorm = (
+                f"calibrate: running statistics of BatchNorm layers recomputed from {len(inputs)} given inputs"
+            )
+        elif mode == "batch":
+            for m in norms:  # a loop over layers
+                m.track_running_stats, m.running_mean, m.running_var, m.num_batches_tracked = False, None, None, None
+            model.ghn_batchnorm = (
+                "batch: BatchNorm layers normalise with each batch's statistics (GHN-2/3 style; pass data= to "
+                "calibrate running statistics instead)"
+            )
+        else:
+            model.ghn_batchnorm = "keep: BatchNorm running statistics left as they were"
+        _log.info("GHN: %s", model.ghn_batchnorm)
         return model
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
+    """Recompute the running statistics of every BatchNorm of ``model`` from ``inputs`` (one forward
+    pass, cumulative average) and return ``model``; a BatchNorm without running statistics (see
+    ``GHN(..., batchnorm="batch")``) gets them back. A no-op for networks without BatchNorm.
+
+    Example:
+        >>> import torch, torch.nn as nn
+        >>> net = calibrate_batchnorm(nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), torch.randn(64, 3))
+        >>> bool(net[1].running_var.ne(1).all())
+        True
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model
+    saved = [(m, m.momentum) for m in norms]
+    was = model.training
+    for m in norms:  # a loop over layers
+        if m.running_mean is None:
+            device = m.weight.device if m.weight is not None else inputs.device
+            m.track_running_stats = True
+            m.register_buffer("running_mean", torch.zeros(m.num_features, device=device))
+            m.register_buffer("running_var", torch.ones(m.num_features, device=device))
+            m.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device))
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    model(inputs)
+    for m, momentum in saved:
+        m.momentum = momentum
+    model.train(was)
+    return model

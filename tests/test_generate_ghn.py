@@ -121,7 +121,12 @@ def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
             assert value.shape[1:] == own[key].shape
         assert torch.isfinite(ghn(net)(torch.randn(2, 1, 8, 8))).all()
     kinds = {b["kind"] for c in sample_cnns(40, torch.Generator().manual_seed(1)) for b in c["blocks"]}
-    assert kinds == {"plain", "residual", "concat"}
+    assert kinds == {"plain", "residual", "concat", "separable"}
+    assert {b["pool"] for c in sample_cnns(40, torch.Generator().manual_seed(1)) for b in c["blocks"]} == {
+        None,
+        "max",
+        "avg",
+    }
     assert sample_cnn_config(torch.Generator().manual_seed(5)) == sample_cnn_config(torch.Generator().manual_seed(5))
 
 
@@ -144,6 +149,51 @@ def test_calibrate_batchnorm_sets_the_statistics_of_the_given_inputs():
         h = net[0](x)
     torch.testing.assert_close(net[1].running_mean, h.mean((0, 2, 3)), atol=1e-5, rtol=1e-5)
     assert net[1].momentum == 0.1
+
+
+def _bn_net():
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+
+
+def test_ghn_with_data_calibrates_batchnorm_on_it_and_says_so():
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    x = torch.randn(64, 1, 8, 8) * 2 + 3
+    net = ghn(_bn_net(), torch.Generator().manual_seed(0), data=x)
+    with torch.no_grad():
+        h = net[0](x)
+    torch.testing.assert_close(net[1].running_mean, h.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+    assert net.ghn_batchnorm.startswith("calibrate") and "64 given inputs" in net.ghn_batchnorm
+    data = ClassificationProblem("digits").data  # a ClassificationData: its training inputs
+    assert "calibrate" in ghn(_bn_net(), data=data).ghn_batchnorm
+
+
+def test_ghn_without_data_normalises_with_batch_statistics_in_eval_mode():
+    torch.manual_seed(0)
+    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    net = ghn(_bn_net()).eval()
+    assert net.ghn_batchnorm.startswith("batch") and net[1].running_mean is None
+    x = torch.randn(32, 1, 8, 8) * 2 + 3
+    with torch.no_grad():
+        h = net[0](x)
+        normalised = net[1](h)
+    torch.testing.assert_close(normalised.mean((0, 2, 3)), net[1].bias, atol=1e-4, rtol=0)  # batch statistics
+    calibrate_batchnorm(net, x)  # brings running statistics back
+    assert net[1].track_running_stats and net[1].running_mean is not None
+    kept = ghn(_bn_net(), batchnorm="keep")
+    assert kept[1].running_var.eq(1).all() and kept.ghn_batchnorm.startswith("keep")
+    assert ghn(nn.Sequential(nn.Linear(4, 3))).ghn_batchnorm.startswith("none")
+    with pytest.raises(ValueError, match="needs data="):
+        ghn(_bn_net(), batchnorm="calibrate")
+    with pytest.raises(ValueError, match="batchnorm must be one of"):
+        ghn(_bn_net(), batchnorm="running")
 
 
 def test_start_accuracy_and_layer_statistics_shapes():

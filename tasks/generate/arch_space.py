@@ -4,14 +4,17 @@
 * :func:`sample_cnn_config` draws a JSON-able description: a stem convolution, 1-5 blocks, then
   global average or max pooling, an optional hidden linear layer and the classifier. Each block is
   ``plain`` (conv, optional BatchNorm, activation), ``residual`` (``x + block(x)``, same width) or
-  ``concat`` (``cat([x, block(x)])``, DenseNet-style); kernel 1, 3, 5 or 7, stride 1 or 2 (at most
-  two downsamplings), optionally followed by 2x2 max pooling. One activation per network: ReLU,
-  GELU, SiLU, Tanh or LeakyReLU. BatchNorm in every block or in none. Widths 8-32.
+  ``concat`` (``cat([x, block(x)])``, DenseNet-style) or ``separable`` (a depthwise conv then a 1x1
+  conv, MobileNet-style); kernel 1, 3, 5 or 7, stride 1 or 2 (at most two downsamplings),
+  optionally followed by 2x2 max or average pooling. One activation per network from
+  :data:`netgraph.architectures.ACTIVATIONS` (ReLU, GELU, SiLU, Tanh or LeakyReLU with its PyTorch
+  slope 0.01). BatchNorm in every block or in none. Widths 8-32.
 * :class:`SampledCNN` builds the network of a description; :func:`sample_cnns` draws ``n`` distinct
   ones.
 * :func:`handwritten_cnns`: a small ResNet (two-conv residual blocks, projection shortcuts), a
-  VGG-style net (conv pairs, max pooling) and a depthwise-separable net (grouped convs, which the
-  sampler never draws) - architectures the space does not contain.
+  VGG-style net (conv pairs, max pooling) and a depthwise-separable net (two separable blocks
+  sharing one BatchNorm after the pointwise conv, a stride-2 depthwise conv) - architectures the
+  space does not contain.
 
 Example:
     >>> import torch
@@ -30,7 +33,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from netgraph.architectures import cifar_resnet, vgg
+from netgraph.architectures import ACTIVATIONS, cifar_resnet, vgg
 
 __all__ = [
     "sample_cnn_config",
@@ -38,17 +41,12 @@ __all__ = [
     "SampledCNN",
     "handwritten_cnns",
     "depthwise_separable_cnn",
-    "ACTIVATIONS",
+    "SAMPLED_ACTIVATIONS",
 ]
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "leaky_relu": lambda: nn.LeakyReLU(0.1),
-}
-WIDTHS, KERNELS, KINDS = (8, 16, 24, 32), (1, 3, 5, 7), ("plain", "residual", "concat")
+SAMPLED_ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu")  #: names in netgraph.architectures.ACTIVATIONS
+WIDTHS, KERNELS, KINDS = (8, 16, 24, 32), (1, 3, 5, 7), ("plain", "residual", "concat", "separable")
+POOLS = ("max", "avg")
 
 
 def _pick(options, generator: torch.Generator):
@@ -67,9 +65,12 @@ def sample_cnn_config(
     blocks = []
     for _ in range(int(torch.randint(1, 6, (1,), generator=generator))):
         kind = _pick(KINDS, generator)
-        stride = 2 if kind == "plain" and size > 2 and downsamples < 2 and _coin(0.3, generator) else 1
-        pool = stride == 1 and size > 2 and downsamples < 2 and _coin(0.15, generator)
-        size, downsamples = (size + 1) // 2 if stride == 2 or pool else size, downsamples + int(stride == 2 or pool)
+        stride = 2 if kind in ("plain", "separable") and size > 2 and downsamples < 2 and _coin(0.3, generator) else 1
+        pool = (
+            _pick(POOLS, generator) if stride == 1 and size > 2 and downsamples < 2 and _coin(0.2, generator) else None
+        )
+        halves = stride == 2 or pool is not None
+        size, downsamples = (size + 1) // 2 if halves else size, downsamples + int(halves)
         blocks.append(
             {
                 "kind": kind,
@@ -86,7 +87,7 @@ def sample_cnn_config(
         "stem_kernel": _pick(KERNELS, generator),
         "blocks": blocks,
         "norm": _coin(0.5, generator),
-        "activation": _pick(tuple(ACTIVATIONS), generator),
+        "activation": _pick(SAMPLED_ACTIVATIONS, generator),
         "head_pool": _pick(("avg", "max"), generator),
         "hidden": _pick((0, 0, 32, 64), generator),
     }
@@ -112,7 +113,13 @@ class _Block(nn.Module):
         super().__init__()
         self.kind = kind
         out = channels if kind == "residual" else width
-        layers = [nn.Conv2d(channels, out, kernel, stride=stride, padding=kernel // 2, bias=not norm)]
+        if kind == "separable":
+            layers = [
+                nn.Conv2d(channels, channels, kernel, stride=stride, padding=kernel // 2, groups=channels, bias=False),
+                nn.Conv2d(channels, out, 1, bias=not norm),
+            ]
+        else:
+            layers = [nn.Conv2d(channels, out, kernel, stride=stride, padding=kernel // 2, bias=not norm)]
         if norm:
             layers.append(nn.BatchNorm2d(out))
         layers.append(ACTIVATIONS[activation]())
@@ -142,7 +149,8 @@ class SampledCNN(nn.Module):
         channels, blocks = config["stem_width"], []
         for spec in config["blocks"]:  # a loop over layers
             block = _Block(spec["kind"], channels, spec["width"], spec["kernel"], spec["stride"], norm, act)
-            blocks += [block, nn.MaxPool2d(2, ceil_mode=True)] if spec["pool"] else [block]
+            pooling = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}.get(spec["pool"])
+            blocks += [block, pooling(2, ceil_mode=True)] if pooling else [block]
             channels = block.out_channels
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1) if config["head_pool"] == "avg" else nn.AdaptiveMaxPool2d(1)

@@ -40,6 +40,7 @@ from torch.func import functional_call
 from netgraph.datasets import ClassificationData
 from netgraph.datasets.offline_data import model_accuracy as accuracy
 from netgraph.metanets import GHN
+from netgraph.metanets.ghn import calibrate_batchnorm
 from netgraph.seeding import scoped_rng
 
 from .problems import ClassificationProblem
@@ -107,26 +108,6 @@ class _OutOfTime(Exception):
     """Raised inside a step when ``time_limit`` is spent."""
 
 
-@torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
-    """Recompute the running statistics of every BatchNorm of ``model`` from ``inputs`` (one forward
-    pass, cumulative average); a no-op for networks without BatchNorm."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return model
-    saved = [(m, m.momentum) for m in norms]
-    was = model.training
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    model(inputs)
-    for m, momentum in saved:
-        m.momentum = momentum
-    model.train(was)
-    return model
-
-
 def start_accuracy(
     factory: Callable[[], nn.Module],
     ghn: GHN | None,
@@ -147,7 +128,7 @@ def start_accuracy(
         default = factory()
     starts = {"default": default}
     if ghn is not None:
-        starts["ghn"] = ghn(copy.deepcopy(default), torch.Generator().manual_seed(seed))
+        starts["ghn"] = ghn(copy.deepcopy(default), torch.Generator().manual_seed(seed), data=data)
     return {name: fine_tune_accuracy(model, data, epochs, lr, batch_size, seed) for name, model in starts.items()}
 
 
