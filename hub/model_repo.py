@@ -44,12 +44,12 @@ from safetensors.torch import load_model
 
 import netgraph
 from netgraph.datasets.storage import ZOO_JSON
-from netgraph.errors import CorruptFileError
+from netgraph.errors import CorruptFileError, did_you_mean
 from netgraph.io import CHECKSUMS_JSON, atomic_folder, verify_checksums, write_checksums, write_text
 from netgraph.provenance import provenance
 from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
 
-from .bundled import bundled_path
+from .bundled import bundled_generators, bundled_path
 from .errors import HubRepoError
 from .fetch import check_repo_id, snapshot, upload_files
 from .model_card import model_card
@@ -178,6 +178,11 @@ def resolve_repo(
     if local.is_dir():
         return local
     check_repo_id(repo, "a bundled generator (netgraph.hub.bundled_generators())")
+    if "/" not in str(repo):  # a bare name: meant as a bundled generator
+        hint = did_you_mean(str(repo), bundled_generators(), "bundled generator")
+        raise HubRepoError(
+            f"{repo!r} is not a bundled generator, a local folder or a Hub repo id ('owner/name').{hint}"
+        )
     return snapshot(str(repo), "model", revision, cache_dir, token, allow_patterns=MODEL_FILES)
 
 

@@ -395,3 +395,12 @@ def test_weight_diffusion_sampling_stays_bounded_when_the_denoiser_is_wrong():
     assert float(unbounded.sample_latents(8).abs().max()) > 100
     with pytest.raises(ValueError, match="clip must be positive"):
         WeightDiffusion(target, clip=0.0)
+
+
+def test_a_mistyped_bundled_name_lists_the_bundled_generators_and_suggests_the_nearest():
+    from netgraph.hub import HubRepoError
+
+    with pytest.raises(
+        HubRepoError, match="Did you mean 'iris-mlp-hypernet'.*Known bundled generators: digits-cnn-ghn"
+    ):
+        netgraph.hub.load_generator("iris-mlp-hypernett")
