@@ -27,7 +27,7 @@ from .graph import ParamGraph, graph_specs, make_batch, make_graph
 from .spec import GraphSpec
 from .trace import ExampleInputs, trace
 from .types import Activation
-from .trace.fingerprint import first_difference, input_signature, inputs_like, module_config
+from .trace.fingerprint import config_items, first_difference, input_signature, inputs_like
 from .trace.synthesize import describe_inputs, synthesize_inputs
 from .verify import NonFiniteWeightsError, check_conversion, non_finite_parameters
 
@@ -385,5 +385,5 @@ def _stack(spec: GraphSpec, state_dicts: Sequence[Mapping[str, torch.Tensor]]) -
 def _signature(model: nn.Module, example_inputs: ExampleInputs | None) -> tuple:
     """The spec cache key: everything that can change what ``trace`` makes of ``model`` (see :func:`spec_of`)."""
     params = tuple((k, tuple(v.shape), v.dtype) for k, v in model.state_dict().items())
-    kinds = tuple((type(m), tuple(module_config(m).items())) for m in model.modules())
+    kinds = tuple((type(m), config_items(m)) for m in model.modules())
     return params, kinds, input_signature(example_inputs)

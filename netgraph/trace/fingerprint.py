@@ -28,7 +28,15 @@ import torch.nn as nn
 
 from .ir import ParamRef, Program, Value
 
-__all__ = ["OpPrint", "fingerprint", "first_difference", "input_signature", "inputs_like", "module_config"]
+__all__ = [
+    "OpPrint",
+    "fingerprint",
+    "first_difference",
+    "input_signature",
+    "inputs_like",
+    "module_config",
+    "config_items",
+]
 
 OpPrint = tuple[str, tuple[str, ...]]
 """One traced operation: ``(where, tokens)``; ``where`` names the module for messages, the ``tokens``
@@ -83,13 +91,20 @@ def module_config(module: nn.Module) -> dict[str, str]:
     >>> module_config(nn.LeakyReLU(0.2))
     {'negative_slope': '0.2'}
     """
-    found = {}
-    for name, value in sorted(vars(module).items()):
-        if name.startswith("_") or name in _IGNORED_ATTRIBUTES:
-            continue
-        if value is None or isinstance(value, (bool, int, float, str, enum.Enum, torch.dtype)) or _plain(value):
-            found[name] = _token(value, {})
-    return found
+    return {k: _token(v, {}) for k, v in sorted(config_items(module)) if not isinstance(v, (tuple, list)) or _plain(v)}
+
+
+def config_items(module: nn.Module) -> tuple[tuple[str, Any], ...]:
+    """The raw ``(name, value)`` pairs :func:`module_config` describes, in attribute order (cheap: the spec
+    cache key compares them on every ``from_module`` call)."""
+    return tuple(
+        (k, v)
+        for k, v in vars(module).items()
+        if type(v) in _CONFIG_TYPES and k[0] != "_" and k not in _IGNORED_ATTRIBUTES
+    )
+
+
+_CONFIG_TYPES = frozenset({bool, int, float, str, tuple, list, type(None), torch.dtype})
 
 
 def _plain(value: Any) -> bool:
