@@ -73,13 +73,27 @@ def list_architectures() -> list[str]:
     return ARCHITECTURES.names()
 
 
-def resolve_factory(name: str) -> Callable[..., nn.Module]:
-    """A registered factory, or ``"package.module:factory"`` imported explicitly (user input only:
-    names read from files should be registered names).
+def resolve_factory(name: str, allow_import: bool = True) -> Callable[..., nn.Module]:
+    """A registered factory, or ``"package.module:factory"`` imported explicitly.
+
+    ``allow_import=False`` for names read from a file: only registered names resolve, and a
+    ``package.module:factory`` is refused before anything is imported (a stored ``"subprocess:run"``
+    must never run).
 
     >>> resolve_factory("SmallCNN").__name__
     'SmallCNN'
+    >>> try:
+    ...     resolve_factory("subprocess:run", allow_import=False)
+    ... except ValueError as err:
+    ...     print("refused")
+    refused
     """
+    if ":" in name and not allow_import:
+        raise ValueError(
+            f"refusing to import {name!r} named in a file: a stored factory must be a registered architecture "
+            f"({list_architectures()}); register yours with netgraph.architectures.register_architecture, or pass "
+            "the factory itself (load_pruned(folder, factory=my_factory))"
+        )
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:

@@ -17,7 +17,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -194,10 +194,19 @@ def save_pruned(
     return folder
 
 
-def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: bool = True) -> nn.Module:
+def load_pruned(
+    folder: str | Path,
+    device: torch.device | str = "cpu",
+    verify: bool = True,
+    factory: Callable[..., nn.Module] | None = None,
+) -> nn.Module:
     """The pruned module saved by :func:`save_pruned` or ``netgraph-prune`` in ``folder`` (a built-in
-    family, a ``package.module:factory`` model, or a Hugging Face ``save_pretrained`` folder).
-    ``verify`` checks the weights against the SHA-256 recorded in them (``CorruptFileError``)."""
+    family, a factory model, or a Hugging Face ``save_pretrained`` folder).
+
+    ``verify`` checks the weights against the SHA-256 recorded in them (``CorruptFileError``). Nothing
+    named in the folder is imported: a stored factory must be a registered architecture, else pass
+    the factory the model was pruned from as ``factory`` (a ``ValueError`` says so).
+    """
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_JSON}; give a folder written by netgraph-prune / save_pruned")
@@ -207,7 +216,7 @@ def load_pruned(folder: str | Path, device: torch.device | str = "cpu", verify: 
     if config.get("format") == "netgraph-pruned/2":
         from .models import rebuild
 
-        return rebuild(folder, config, device)
+        return rebuild(folder, config, device, factory=factory)
     model = get_family(config["arch"]).build(config["data_shape"], config["num_classes"], **config["arch_kwargs"])
     resize_like(model, {k: tuple(v) for k, v in config["shapes"].items()})
     model.load_state_dict(load_file(str(folder / MODEL_FILE)))

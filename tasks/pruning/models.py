@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from netgraph.architectures import resolve_factory
+from netgraph.architectures import list_architectures, resolve_factory
 from netgraph.io import save_safetensors, write_text
 
 from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, KV_HEAD_ATTRS, resize_like
@@ -46,6 +46,7 @@ __all__ = [
     "save_pruned_hf",
     "save_pruned_factory",
     "rebuild",
+    "registered_name",
     "CONFIG_JSON",
     "MODEL_FILE",
 ]
@@ -189,6 +190,7 @@ def save_pruned_factory(
 ) -> Path:
     """``model.safetensors`` + ``prune_config.json`` (factory, kwargs, shapes, attributes, info)."""
     folder = Path(folder)
+    factory = registered_name(factory)
     state = {k: v.detach().contiguous().cpu() for k, v in pruned.state_dict().items()}
     save_safetensors(folder / MODEL_FILE, state, {"factory": factory, "format": "netgraph-pruned/2"})
     config = {
@@ -203,8 +205,28 @@ def save_pruned_factory(
     return folder
 
 
-def rebuild(folder: Path, config: Mapping[str, Any], device: torch.device | str = "cpu") -> nn.Module:
-    """The pruned module of a ``netgraph-pruned/2`` folder (Hugging Face or factory)."""
+def registered_name(ref: str) -> str:
+    """The registered architecture name of factory ``ref`` when it has one, else ``ref`` itself: what a
+    pruned folder stores, so that :func:`load_pruned` can rebuild it without importing anything by name.
+
+    >>> registered_name("netgraph.architectures:vgg")
+    'vgg'
+    """
+    factory = resolve_factory(ref)
+    return next((name for name in list_architectures() if resolve_factory(name) is factory), ref)
+
+
+def rebuild(
+    folder: Path,
+    config: Mapping[str, Any],
+    device: torch.device | str = "cpu",
+    factory: Callable[..., nn.Module] | None = None,
+) -> nn.Module:
+    """The pruned module of a ``netgraph-pruned/2`` folder (Hugging Face or factory).
+
+    The stored factory name resolves only to a registered architecture (nothing named in a file is
+    imported); for your own factory pass it as ``factory``.
+    """
     if config.get("library") == "transformers":
         import transformers
 
@@ -212,7 +234,8 @@ def rebuild(folder: Path, config: Mapping[str, Any], device: torch.device | str 
         cls = _hf_class(hf_config)
         model = cls.from_config(hf_config) if cls is transformers.AutoModel else cls._from_config(hf_config)
     else:
-        model = resolve_factory(config["factory"])(**config.get("kwargs", {}))
+        build = factory if factory is not None else resolve_factory(config["factory"], allow_import=False)
+        model = build(**config.get("kwargs", {}))
     resize_like(model, {k: tuple(v) for k, v in config["shapes"].items()}, config.get("attributes"))
     state = load_file(str(folder / MODEL_FILE))
     missing, unexpected = model.load_state_dict(state, strict=False)
