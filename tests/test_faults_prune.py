@@ -11,7 +11,7 @@ import torch
 
 from netgraph.architectures import mlp
 from netgraph.tasks.pruning import load_pruned
-from netgraph.tasks.pruning.models import CONFIG_JSON, save_pruned_factory
+from netgraph.tasks.pruning.models import CONFIG_JSON, MODEL_FILE, save_pruned_factory, seal_pruned_folder
 
 
 def _folder(tmp_path, factory: str):
@@ -21,6 +21,7 @@ def _folder(tmp_path, factory: str):
     config = json.loads((folder / CONFIG_JSON).read_text())
     config["factory"] = factory
     (folder / CONFIG_JSON).write_text(json.dumps(config))
+    seal_pruned_folder(folder)  # whoever plants the file can write its checksums too
     return folder, model
 
 
@@ -50,3 +51,55 @@ def test_a_registered_factory_is_stored_by_its_registered_name(tmp_path):
     assert json.loads((tmp_path / CONFIG_JSON).read_text())["factory"] == "mlp"
     x = torch.randn(2, 4)
     assert torch.equal(load_pruned(tmp_path)(x), model.eval()(x))
+
+
+def test_an_interrupted_save_leaves_a_folder_that_is_refused_not_one_of_two_runs(tmp_path, monkeypatch):
+    import netgraph.tasks.pruning.models as models
+    from netgraph.errors import CorruptFileError
+
+    first, second = mlp([4, 6, 3]), mlp([4, 5, 3])
+    save_pruned_factory(tmp_path, first, first, "mlp", {"sizes": [4, 6, 3]})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models, "write_text", killed)  # killed after the new weights, before the new config
+    with pytest.raises(KeyboardInterrupt):
+        save_pruned_factory(tmp_path, second, second, "mlp", {"sizes": [4, 5, 3]})
+    assert (tmp_path / MODEL_FILE).is_file() and (tmp_path / CONFIG_JSON).is_file()  # parts of two runs
+    with pytest.raises(CorruptFileError, match="interrupted"):
+        load_pruned(tmp_path)
+
+
+def test_a_tampered_weights_file_is_refused(tmp_path):
+    from netgraph.errors import CorruptFileError
+
+    model = mlp([4, 6, 3])
+    save_pruned_factory(tmp_path, model, model, "mlp", {"sizes": [4, 6, 3]})
+    data = bytearray((tmp_path / MODEL_FILE).read_bytes())
+    data[-1] ^= 1
+    (tmp_path / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="model.safetensors"):
+        load_pruned(tmp_path)
+
+
+def test_a_factory_without_weights_warns_that_it_prunes_untrained_weights():
+    from netgraph.tasks.pruning.models import load_factory
+
+    with pytest.warns(UserWarning, match="untrained"):
+        load_factory("mlp", {"sizes": [4, 6, 3]})
+
+
+def test_a_folder_that_is_not_a_model_is_named_as_such(tmp_path):
+    from netgraph.tasks.pruning.api import load_model_file
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(FileNotFoundError, match="is a folder but not a model folder"):
+        load_model_file(tmp_path, "mlp", (64,), 10)
+
+
+def test_output_folders_are_named_after_the_model_and_a_normalised_speedup():
+    from netgraph.tasks.pruning.cli import output_name
+
+    assert output_name(None, "mlp", 2, 0) == output_name(None, "mlp", "2.0", 0) == "mlp-2x-seed0"
+    assert output_name("zoo/all-MiniLM-L6-v2", "mlp", 2.0, 0) != output_name("zoo/bert-tiny", "mlp", 2.0, 0)

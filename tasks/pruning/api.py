@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from netgraph.io import save_safetensors, verify_safetensors, write_text
+from netgraph.errors import CorruptFileError
+from netgraph.io import CHECKSUMS_JSON, save_safetensors, verify_checksums, verify_safetensors, write_text
 from netgraph.datasets.offline_data import ClassificationData
 from netgraph.seeding import scoped_rng
 
@@ -32,12 +33,10 @@ from .engine import METHODS, apply_metanet, check_speedup, prune_to_speedup, spe
 from .families import get_family
 from .finetune import accuracy, finetune
 from .groups import prunable_groups
+from .models import CONFIG_JSON, MODEL_FILE, seal_pruned_folder, start_pruned_folder
 from .surgery import measure, resize_like
 
 __all__ = ["PruneResult", "prune", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE"]
-
-CONFIG_JSON = "prune_config.json"
-MODEL_FILE = "model.safetensors"
 
 
 @dataclass
@@ -179,7 +178,7 @@ def save_pruned(
 ) -> Path:
     """Write ``model.safetensors`` and ``prune_config.json`` (family, kwargs, data shape, every
     parameter's shape, ``info``) so :func:`load_pruned` rebuilds the pruned module."""
-    folder = Path(folder)
+    folder = start_pruned_folder(folder)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_safetensors(folder / MODEL_FILE, state, {"arch": arch, "format": "netgraph-pruned/1"})
     config = {
@@ -191,6 +190,7 @@ def save_pruned(
         **dict(info or {}),
     }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
+    seal_pruned_folder(folder)
     return folder
 
 
@@ -210,6 +210,18 @@ def load_pruned(
     folder = Path(folder)
     if not (folder / CONFIG_JSON).is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_JSON}; give a folder written by netgraph-prune / save_pruned")
+    if verify:
+        try:
+            verify_checksums(folder)
+        except CorruptFileError as exc:
+            if exc.path.name != CHECKSUMS_JSON:
+                raise
+            raise CorruptFileError(
+                exc.path,
+                exc.reason,
+                "A netgraph-prune run that was interrupted leaves no checksums.json: run it again (or load with "
+                "verify=False if you trust the folder)",
+            ) from None
     config = json.loads((folder / CONFIG_JSON).read_text())
     if verify and (folder / MODEL_FILE).is_file() and config.get("format") != "netgraph-pruned/2":
         verify_safetensors(folder / MODEL_FILE)  # transformers' weights (format 2) record no netgraph SHA-256
@@ -233,6 +245,12 @@ def load_model_file(
     """A network of family ``arch`` with the state dict in ``path`` (``.safetensors``, or ``.pt`` /
     ``.pth`` holding a state dict); smaller (already pruned) shapes are accepted."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(
+            f"model={str(path)!r} is a folder but not a model folder: a Hugging Face model folder holds config.json "
+            "and model.safetensors (written by save_pretrained); otherwise give a .safetensors state dict of an "
+            f"arch={arch} network, or package.module:factory"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"model={str(path)!r} does not exist; give a .safetensors state dict of an arch={arch} network"

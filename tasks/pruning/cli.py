@@ -8,10 +8,13 @@
     netgraph-prune model=path/to/hf_folder speedup=2 finetune.epochs=2    # heads + MLP neurons, distilled
     netgraph-prune model=mypkg.nets:build +model_kwargs.width=32 weights=net.safetensors data=mypkg.data:load
 
-Writes to ``out`` (default ``pruned/<arch>-<speedup>x-seed<seed>``): ``model.safetensors`` and
+Writes to ``out`` (default ``pruned/<model>-<speedup>x-seed<seed>``, named after the model: the preset, the
+factory or the folder's name; ``2`` and ``2.0`` are one speed-up): ``model.safetensors`` and
 ``prune_config.json`` (rebuild with :func:`~netgraph.tasks.pruning.load_pruned`), ``table.md`` and its
 figure ``accuracy_vs_speedup.png`` (:func:`netgraph.viz.plot_pruning`), and
-``original.safetensors`` / ``metanet/`` when it trained them. :func:`run` does the work for a
+``original.safetensors`` / ``metanet/`` when it trained them; ``checksums.json`` is written last, so an
+interrupted run leaves a folder ``load_pruned`` refuses, and ``prune_config.json`` records the run's
+provenance (its resolved config and the SHA-256 of the input weights). :func:`run` does the work for a
 composed config and can be called without hydra.
 """
 
@@ -24,7 +27,9 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from netgraph.io import save_safetensors, write_text
+from netgraph.cli import friendly_errors, strip_debug_flag
+from netgraph.io import file_sha256, save_safetensors, write_text
+from netgraph.provenance import provenance
 from netgraph.seeding import scoped_rng
 from netgraph.validation import check_fields, integer, number, optional
 
@@ -39,7 +44,7 @@ from .meta import train_pruning_metanet
 from .models import is_hf_model, load_factory, load_hf, save_pruned_factory, save_pruned_hf
 from .text import TextPruneResult, load_sentences, prune_text_encoder
 
-__all__ = ["main", "run", "FIGURE", "CONFIG_RULES"]
+__all__ = ["main", "run", "FIGURE", "CONFIG_RULES", "output_name", "register_resolvers"]
 
 FIGURE = "accuracy_vs_speedup.png"
 
@@ -61,9 +66,51 @@ CONFIG_RULES = {
 }
 
 
+def output_name(model: Any, arch: str, speedup: Any, seed: Any) -> str:
+    """The default output folder's name: ``<model>-<speedup>x-seed<seed>``, the model named by its folder,
+    file or factory (the preset ``arch`` when none is given), the speed-up normalised (``2`` == ``2.0``).
+
+    Example:
+        >>> output_name(None, "mlp", "2.0", 0), output_name("models/all-MiniLM-L6-v2/", "mlp", 2, 1)
+        ('mlp-2x-seed0', 'all-MiniLM-L6-v2-2x-seed1')
+        >>> output_name("mypkg.nets:build_cnn", "mlp", 1.5, 0)
+        'build_cnn-1.5x-seed0'
+    """
+    if model in (None, "", "None", "null"):
+        name = arch
+    elif ":" in str(model) and not Path(str(model)).exists():
+        name = str(model).rpartition(":")[2]
+    else:
+        path = Path(str(model))
+        name = path.stem if path.suffix in (".safetensors", ".pt", ".pth") else path.name
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
+    return f"{name}-{float(speedup):g}x-seed{int(float(seed))}"
+
+
+def register_resolvers() -> None:
+    """Register ``${prune_output_name:...}`` (used by ``out`` in configs/prune/prune.yaml); idempotent."""
+    if not OmegaConf.has_resolver("prune_output_name"):
+        OmegaConf.register_new_resolver("prune_output_name", output_name)
+
+
+def _inputs(values: dict[str, Any]) -> dict[str, str]:
+    """SHA-256 of the weight files the run reads (the ``inputs`` of its provenance)."""
+    files = {"weights": values.get("weights"), "model": values.get("model")}
+    found = {}
+    for key, ref in files.items():
+        path = Path(str(ref)) if ref else None
+        if path is not None and path.is_dir():
+            path = next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).is_file()), None)
+        if path is not None and path.is_file():
+            found[key] = file_sha256(path)
+    return found
+
+
 def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult, Path]:
     """Prune as ``cfg`` says (see ``configs/prune.yaml``); returns the result and the output folder."""
+    register_resolvers()
     values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    values.pop("hydra", None)
     check_fields("netgraph-prune config", values, CONFIG_RULES)
     if values.get("num_threads"):
         torch.set_num_threads(int(values["num_threads"]))
@@ -106,6 +153,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult
         "speedup_target": speedup,
         "table": result.rows,
         "source": values.get("model") or "trained by netgraph-prune",
+        "provenance": provenance(values, _inputs(values)),
     }
     save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
     write_text(out / "table.md", result.table() + "\n")
@@ -149,7 +197,13 @@ def _run_hf(values: dict[str, Any], speedup: float) -> tuple[TextPruneResult, Pa
         model,
         result.model,
         tokenizer,
-        {"method": method, "speedup_target": speedup, "table": result.rows, "source": str(values["model"])},
+        {
+            "method": method,
+            "speedup_target": speedup,
+            "table": result.rows,
+            "source": str(values["model"]),
+            "provenance": provenance(values, _inputs(values)),
+        },
     )
     write_text(out / "table.md", result.table() + "\n")
     return result, out
@@ -179,7 +233,12 @@ def _run_factory(values: dict[str, Any], speedup: float) -> tuple[PruneResult, P
         result.model,
         ref,
         kwargs,
-        {"method": result.method, "speedup_target": speedup, "table": result.rows},
+        {
+            "method": result.method,
+            "speedup_target": speedup,
+            "table": result.rows,
+            "provenance": provenance(values, _inputs(values)),
+        },
     )
     write_text(out / "table.md", result.table() + "\n")
     return result, out
@@ -213,8 +272,16 @@ def _metanet(values: dict[str, Any], arch: str, kwargs: dict, data, out: Path, s
     return trained.metanet
 
 
+def main() -> None:
+    """The ``netgraph-prune`` entry point (``--help`` says what it does; ``--debug`` shows tracebacks)."""
+    strip_debug_flag()
+    register_resolvers()
+    _main()
+
+
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs.prune", config_name="prune")
-def main(cfg: DictConfig) -> None:
+@friendly_errors
+def _main(cfg: DictConfig) -> None:
     result, out = run(cfg)
     name = OmegaConf.select(cfg, "model") or OmegaConf.select(cfg, "arch.name")
     print(

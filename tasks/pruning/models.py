@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -34,7 +35,7 @@ import torch.nn as nn
 from safetensors.torch import load_file
 
 from netgraph.architectures import list_architectures, resolve_factory
-from netgraph.io import save_safetensors, write_text
+from netgraph.io import CHECKSUMS_JSON, save_safetensors, write_checksums, write_text
 
 from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, KV_HEAD_ATTRS, resize_like
 
@@ -46,6 +47,8 @@ __all__ = [
     "save_pruned_hf",
     "save_pruned_factory",
     "rebuild",
+    "start_pruned_folder",
+    "seal_pruned_folder",
     "registered_name",
     "CONFIG_JSON",
     "MODEL_FILE",
@@ -120,7 +123,14 @@ def load_factory(ref: str, kwargs: Mapping[str, Any] | None = None, weights: str
     model = resolve_factory(ref)(**dict(kwargs or {}))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={ref!r} returned a {type(model).__name__}, not an nn.Module")
-    if weights is not None:
+    if weights is None:
+        warnings.warn(
+            f"model={ref!r} was built without weights=, so its freshly initialised (untrained) weights are "
+            "pruned; pass weights=<file.safetensors> with the trained state dict",
+            UserWarning,
+            stacklevel=2,
+        )
+    else:
         path = Path(str(weights))
         if not path.is_file():
             raise FileNotFoundError(
@@ -157,6 +167,32 @@ def _shapes(model: nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
+#: files of a pruned folder that are not the model (hydra's records, the metanet, the human-readable outputs)
+_NOT_MODEL = (".hydra", "metanet")
+
+
+def start_pruned_folder(folder: str | Path) -> Path:
+    """Create ``folder`` and drop its ``checksums.json`` before anything is written: a run killed before
+    :func:`seal_pruned_folder` leaves a folder that :func:`load_pruned` refuses, never one whose files
+    come from two runs."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CHECKSUMS_JSON).unlink(missing_ok=True)
+    return folder
+
+
+def seal_pruned_folder(folder: str | Path) -> Path:
+    """Record the SHA-256 of every model file of ``folder`` (weights, configs, tokenizer, extras) in
+    ``checksums.json``: the last write of a pruned folder, checked by :func:`load_pruned`."""
+    folder = Path(folder)
+    names = [
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.relative_to(folder).parts[0] not in _NOT_MODEL and p.suffix != ".log"
+    ]
+    return write_checksums(folder, names)
+
+
 def save_pruned_hf(
     folder: str | Path,
     original: nn.Module,
@@ -165,7 +201,7 @@ def save_pruned_hf(
     info: Mapping[str, Any] | None = None,
 ) -> Path:
     """``pruned.save_pretrained(folder)`` (+ tokenizer) and ``prune_config.json`` (shapes, attributes, info)."""
-    folder = Path(folder)
+    folder = start_pruned_folder(folder)
     pruned.save_pretrained(str(folder))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(folder))
@@ -177,6 +213,7 @@ def save_pruned_hf(
         **dict(info or {}),
     }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
+    seal_pruned_folder(folder)
     return folder
 
 
@@ -189,7 +226,7 @@ def save_pruned_factory(
     info: Mapping[str, Any] | None = None,
 ) -> Path:
     """``model.safetensors`` + ``prune_config.json`` (factory, kwargs, shapes, attributes, info)."""
-    folder = Path(folder)
+    folder = start_pruned_folder(folder)
     factory = registered_name(factory)
     state = {k: v.detach().contiguous().cpu() for k, v in pruned.state_dict().items()}
     save_safetensors(folder / MODEL_FILE, state, {"factory": factory, "format": "netgraph-pruned/2"})
@@ -202,6 +239,7 @@ def save_pruned_factory(
         **dict(info or {}),
     }
     write_text(folder / CONFIG_JSON, json.dumps(config, indent=1))
+    seal_pruned_folder(folder)
     return folder
 
 
