@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import hydra
 import torch
@@ -33,9 +33,10 @@ from netgraph.metanets import metanet_preset
 from .experiment import train_metanet
 from .summary import collect_results, results_table
 from netgraph.errors import ConfigError
+from netgraph.provenance import config_hash
 from netgraph.validation import field_problems, flag, integer, one_of, optional
 
-from .trainer import TRAIN_RULES, TrainConfig
+from .trainer import RUNTIME_FIELDS, TRAIN_RULES, TrainConfig
 
 __all__ = ["main", "run", "validate", "register_configs", "TrainCommand", "metanet_preset", "ACTIONS"]
 
@@ -57,14 +58,47 @@ class TrainCommand:
     num_threads: Optional[int] = None
     variant: str = "default"
     runs_root: str = "runs"
-    run_dir: str = "${runs_root}/${task.name}/${metanet.name}/${variant}/seed${seed}"
+    run_dir: str = "${runs_root}/${task.name}/${metanet.name}/${variant}-${netgraph_run_hash:}/seed${seed}"
     resume: bool = True
 
 
 def register_configs() -> None:
-    """Store this app's typed schema in hydra's ConfigStore. The entry point calls it; call it yourself
-    before composing the app's config with ``hydra.compose``."""
+    """Store this app's typed schema in hydra's ConfigStore and register ``${netgraph_run_hash:}`` (the
+    config hash in ``run_dir``). The entry point calls it; call it yourself before composing the app's
+    config with ``hydra.compose``."""
     ConfigStore.instance().store(name="train_schema", node=TrainCommand)
+    if not OmegaConf.has_resolver(RUN_HASH_RESOLVER):
+        OmegaConf.register_new_resolver(RUN_HASH_RESOLVER, _resolve_run_hash)
+
+
+RUN_HASH_RESOLVER = "netgraph_run_hash"
+
+
+def run_hash(values: Mapping[str, Any], metanet: Mapping[str, Any] | None = None) -> str:
+    """The short config hash in a run's folder name: of everything that changes its result (task,
+    metanet, training recipe, augmentations) except the seed, so the seeds of one config sit side by
+    side and a run of another config (``train.epochs=50`` vs ``3``) never shares their folder.
+
+    Example:
+        >>> a = {"task": {"name": "t"}, "metanet": {"name": "gmn"}, "train": {"epochs": 3, "seed": 0}}
+        >>> b = {**a, "train": {"epochs": 3, "seed": 1}}
+        >>> run_hash(a) == run_hash(b), run_hash(a) == run_hash({**a, "train": {"epochs": 50}})
+        (True, False)
+    """
+    train = {k: v for k, v in dict(values.get("train") or {}).items() if k not in RUNTIME_FIELDS + ("seed",)}
+    return config_hash(
+        {
+            "task": values.get("task") or {},
+            "metanet": dict(metanet if metanet is not None else values.get("metanet") or {}),
+            "train": train,
+            "augment": list(values.get("augment") or []),
+        }
+    )
+
+
+def _resolve_run_hash(*, _root_: DictConfig) -> str:
+    parts = {k: OmegaConf.to_container(_root_[k], resolve=True) for k in ("task", "metanet", "train", "augment")}
+    return run_hash(parts)
 
 
 def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
@@ -85,11 +119,12 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any] | str:
         seed_dir = f"seed{values['seed']}"
         for name in values["baselines"]:
             if name != values["metanet"]["name"]:
-                folder = Path(values["runs_root"], values["task"]["name"], name, values["variant"], seed_dir)
-                runs[name] = (metanet_preset(name), folder)
+                preset = metanet_preset(name)
+                variant = f"{values['variant']}-{run_hash(values, preset)}"
+                runs[name] = (preset, Path(values["runs_root"], values["task"]["name"], name, variant, seed_dir))
         results = {}
         for name, (metanet, folder) in runs.items():
-            extra = {"variant": values["variant"], "run_dir": str(folder)}
+            extra = {"variant": values["variant"], "run_dir": str(folder), "config_hash": run_hash(values, metanet)}
             results[name] = train_metanet(
                 values["task"],
                 name,

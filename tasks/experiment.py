@@ -132,6 +132,7 @@ def train_metanet(
         "test": test,
         "val": fit.best_metrics,
         "best_epoch": fit.best_epoch,
+        "selected_by": fit.selected_by,
         "epochs_run": fit.epochs_run,
         "stopped_early": fit.stopped_early,
         "train_seconds": round(fit.seconds, 2),

@@ -1,6 +1,10 @@
 """Tables of results: every ``results.json`` under a folder, grouped by task, metanet and variant,
 with the mean and the sample standard deviation (``ddof = 1``) over seeds of each test metric.
 
+Runs are averaged only when they share a config: a run records the hash of its config less the seed
+(``config_hash``, also in its folder name); runs of one metanet and variant with different hashes (a
+50-epoch and a 3-epoch run) are separate rows labelled with their hash, never two seeds of one row.
+
 Example:
     >>> runs = [{"task": "t", "metanet": "gmn", "seed": s, "test": {"acc": a}, "train_seconds": 2.0}
     ...         for s, a in enumerate([0.5, 0.7])]
@@ -34,8 +38,16 @@ def collect_results(root: str | Path, results_file: str = "results.json") -> lis
 def results_table(results: Iterable[dict[str, Any]], metrics: Sequence[str] | None = None) -> str:
     """Markdown tables (one per task) of ``mean ± std`` over seeds of each test metric."""
     groups: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+    hashes: dict[tuple[str, str, str], set] = {}
     for result in results:
-        key = (result["metanet"], result.get("variant", "default"))
+        hashes.setdefault((result["task"], result["metanet"], result.get("variant", "default")), set()).add(
+            result.get("config_hash")
+        )
+    for result in results:
+        variant = result.get("variant", "default")
+        if len(hashes[(result["task"], result["metanet"], variant)]) > 1:  # never average two configs
+            variant = f"{variant} ({result.get('config_hash') or 'no config hash'})"
+        key = (result["metanet"], variant)
         groups.setdefault(result["task"], {}).setdefault(key, []).append(result)
     sections = []
     for task, rows in sorted(groups.items()):

@@ -71,6 +71,7 @@ __all__ = ["Trainer", "TrainConfig", "FitResult", "warmup_cosine"]
 
 #: fields of TrainConfig that do not change what is computed (may differ when resuming)
 RUNTIME_FIELDS = ("progress", "tensorboard", "device", "eval_batch_size")
+TRAIN_LOSS = "train_loss"  #: what selects checkpoints when the monitored validation metric is not finite
 
 
 #: what each TrainConfig field accepts (an untrained model is never reported as a finished run)
@@ -155,6 +156,7 @@ class FitResult:
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  #: training time, summed over resumed sessions
+    selected_by: str = ""  #: the metric that chose the checkpoint (the monitor, or "train_loss" when it was not finite)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -274,7 +276,7 @@ class Trainer:
             train_loss = self._train_epoch(train_loader, scheduler, state, epoch)
             val = self.evaluate(val_loader) if val_loader is not None else {}
             state["seconds"] += time.perf_counter() - started
-            improved = self._update_best(state, epoch, val)
+            improved = self._update_best(state, epoch, val, train_loss)
             row = {
                 "epoch": epoch,
                 "step": state["step"],
@@ -311,6 +313,7 @@ class Trainer:
             state["stopped"],
             state["history"],
             state["seconds"],
+            state.get("selected_by") or self.objective.monitor,
         )
 
     def evaluate(self, loader: Iterable) -> dict[str, float]:
@@ -365,7 +368,7 @@ class Trainer:
             total /= self.world_size
         return float(total) / max(count, 1)
 
-    def _update_best(self, state: dict[str, Any], epoch: int, val: dict[str, float]) -> bool:
+    def _update_best(self, state: dict[str, Any], epoch: int, val: dict[str, float], train_loss: float) -> bool:
         monitor, mode = self.objective.monitor, self.objective.mode
         if not val:  # no validation: the last epoch is the best
             state.update(best_epoch=epoch, best_metrics={})
@@ -373,6 +376,19 @@ class Trainer:
         if monitor not in val:
             raise KeyError(f"the objective monitors {monitor!r} but its metrics are {sorted(val)}")
         score, best = val[monitor], state["best_score"]
+        if state.get("selected_by") == TRAIN_LOSS or not math.isfinite(score):
+            if state.get("selected_by") != TRAIN_LOSS:  # said once, loudly, and recorded in the results
+                warnings.warn(
+                    f"the monitored validation metric {monitor}={score} at epoch {epoch} is not finite (e.g. a "
+                    "rank correlation of a validation split with one network, or NaN weights in it), so it "
+                    "cannot choose checkpoints: from this epoch on the run selects by the training loss "
+                    f"(selected_by='{TRAIN_LOSS}' in its results); give a larger validation split to select by "
+                    f"{monitor}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                state["selected_by"], best = TRAIN_LOSS, None
+            score, mode = train_loss, "min"
         improved = math.isfinite(score) and (best is None or (score > best if mode == "max" else score < best))
         if improved:
             state.update(best_epoch=epoch, best_score=score, best_metrics=dict(val), bad_epochs=0)

@@ -4,9 +4,11 @@ the console script, and DistributedDataParallel with torchrun (gloo on CPU)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,7 +50,7 @@ def test_every_task_and_metanet_config_composes():
         assert metanet_preset(metanet) == dict(composed([f"metanet={metanet}"]).metanet)
     cfg = composed([])
     assert (cfg.task.name, cfg.metanet.name, list(cfg.baselines)) == ("accuracy_prediction", "gmn", ["statnn"])
-    assert cfg.run_dir == "runs/accuracy_prediction/gmn/default/seed0" and cfg.train.seed == 0
+    assert re.fullmatch(r"runs/accuracy_prediction/gmn/default-[0-9a-f]{12}/seed0", cfg.run_dir) and cfg.train.seed == 0
     with pytest.raises(Exception, match="epochs"):
         composed(["train.epochs=many"])
     with pytest.raises(MissingMandatoryValue, match="task.zoo.path"):
@@ -64,11 +66,12 @@ def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
     results = run(composed(overrides))
     assert sorted(results) == ["gmn", "statnn"]
     for name, result in results.items():
-        folder = tmp_path / "sine_regression" / name / "default" / "seed0"
+        (folder,) = (tmp_path / "sine_regression" / name).glob("default-*/seed0")  # one folder per config
         assert json.loads((folder / "results.json").read_text())["test"] == result["test"]
         assert result["run_dir"] == str(folder) and result["variant"] == "default"
+        assert folder.parent.name == f"default-{result['config_hash']}"
         assert result["figure"] == "test_figure.png" and (folder / "test_figure.png").stat().st_size > 0
-    model, task = load_trained(tmp_path / "sine_regression" / "gmn" / "default" / "seed0")
+    model, task = load_trained(results["gmn"]["run_dir"])
     assert model.embedding.node_values.out_features == 8 and task.name == "sine_regression"
     results_1 = run(composed(overrides + ["seed=1", "baselines=[]"]))
     assert sorted(results_1) == ["gmn"]
@@ -90,7 +93,9 @@ def test_augmentation_switch(tiny_zoos, tmp_path):
     )
     result = run(composed(overrides))["gmn"]
     assert result["augment"] == ["permutation"] and result["variant"] == "aug"
-    assert (tmp_path / "sine_regression" / "gmn" / "aug" / "seed0" / "results.json").is_file()
+    assert (Path(result["run_dir"]) / "results.json").is_file() and Path(result["run_dir"]).parent.name.startswith(
+        "aug-"
+    )
 
 
 def write_small_cnn_zoo(folder, count=12):
@@ -219,7 +224,9 @@ def test_torchrun_ddp_matches_one_process(tiny_zoos, tmp_path):
     ddp = console(common + ["runs_root=ddp"], tmp_path, launcher=torchrun)
     assert ddp.returncode == 0, ddp.stderr
     assert ddp.stdout.count("sine_regression on zoo") == 1  # rank 0 reports
-    folders = [tmp_path / root / "sine_regression" / "gmn" / "default" / "seed0" for root in ("single", "ddp")]
+    folders = [
+        next((tmp_path / root / "sine_regression" / "gmn").glob("default-*/seed0")) for root in ("single", "ddp")
+    ]
     one, two = (json.loads((f / "results.json").read_text()) for f in folders)
     assert one["num_networks"] == two["num_networks"]
     for key, value in one["test"].items():
