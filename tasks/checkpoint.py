@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -91,10 +92,26 @@ class CheckpointStore:
         try:
             index = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{path} is corrupt ({exc}); {RESUME_HINT}") from exc
+            return self._recovered_index(f"{path} is corrupt ({exc})")
         if not isinstance(index, dict):
-            raise CheckpointError(f"{path} is not a checkpoint index (a JSON object); {RESUME_HINT}")
+            return self._recovered_index(f"{path} is not a checkpoint index (a JSON object)")
         return index
+
+    def _recovered_index(self, problem: str) -> dict[str, str]:
+        """The index rebuilt from intact ``epoch-*`` folders (the newest is the last; the best is the
+        epoch its trainer state names), written back with a warning; a ``CheckpointError`` when none is intact."""
+        for folder in sorted((p for p in self.folder.glob("epoch-*") if p.is_dir()), reverse=True):
+            try:
+                saved, _ = self.read(folder, self.verify)
+            except CheckpointError:
+                continue
+            best_epoch = int((saved.get("trainer") or {}).get("best_epoch") or 0)
+            best = f"epoch-{best_epoch:04d}"
+            index = {"last": folder.name, "best": best if (self.folder / best).is_dir() else folder.name}
+            warnings.warn(f"{problem}; rebuilt it from the intact checkpoint folders: {index}", RuntimeWarning)
+            write_text(self.folder / INDEX, json.dumps(index))
+            return index
+        raise CheckpointError(f"{problem}, and no checkpoint folder beside it is intact; {RESUME_HINT}")
 
     def candidates(self) -> list[Path]:
         """Checkpoint folders to resume from, best first: the last, then the best, or (when the index
@@ -130,6 +147,12 @@ class CheckpointStore:
             if target.exists():  # re-saved after a crash
                 shutil.rmtree(target)
             os.replace(tmp, target)
+        except (OSError, SafetensorError) as exc:  # a full disk surfaces as a bare SafetensorError
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OSError(
+                f"could not write checkpoint {target} ({type(exc).__name__}: {exc}); free disk space or give "
+                "another run_dir, then run the same command again: it resumes from the last complete checkpoint"
+            ) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

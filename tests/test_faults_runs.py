@@ -53,3 +53,33 @@ def test_a_non_finite_monitored_metric_is_said_and_checkpoints_are_chosen_by_the
     assert result.selected_by == "train_loss"
     losses = [row["train_loss"] for row in result.history]
     assert result.best_epoch == 2 + losses[1:].index(min(losses[1:]))  # by the loss from epoch 2 on, not epoch 1
+
+
+def _fit(run_dir, epochs=2):
+    objective = FunctionObjective(loss=lambda model, batch: model(batch).pow(2).mean())
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    data = [torch.ones(4, 2)]
+    return model, Trainer(model, objective, {"epochs": epochs, "progress": False}, run_dir).fit(data, data)
+
+
+def test_a_zero_byte_checkpoint_index_is_rebuilt_from_the_intact_epoch_folders(tmp_path):
+    model, first = _fit(tmp_path)
+    (tmp_path / "checkpoints" / "index.json").write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="rebuilt it from the intact checkpoint folders"):
+        again, second = _fit(tmp_path)
+    assert second.best_epoch == first.best_epoch and second.epochs_run == first.epochs_run
+    assert torch.equal(again.weight, model.weight)
+
+
+def test_a_full_disk_while_writing_a_checkpoint_names_the_checkpoint(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import netgraph.tasks.checkpoint as checkpoint
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    with pytest.raises(OSError, match=r"could not write checkpoint .*epoch-0001.*free disk space"):
+        _fit(tmp_path)
