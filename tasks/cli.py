@@ -32,6 +32,7 @@ from netgraph.metanets import metanet_preset
 
 from .experiment import train_metanet
 from .summary import collect_results, results_table
+from netgraph.cli import friendly_errors, strip_debug_flag
 from netgraph.errors import ConfigError
 from netgraph.provenance import config_hash
 from netgraph.validation import field_problems, flag, integer, one_of, optional
@@ -187,12 +188,14 @@ def report(results: dict[str, dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    """The ``netgraph-train`` entry point."""
+    """The ``netgraph-train`` entry point (``--help`` says what it does; ``--debug`` shows tracebacks)."""
+    strip_debug_flag()
     register_configs()
     _main()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="train")
+@friendly_errors
 def _main(cfg: DictConfig) -> None:
     result = run(cfg)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: rank 0 reports

@@ -31,7 +31,9 @@ from typing import Any, Mapping, Sequence
 
 from netgraph.augment import compose
 from netgraph.datasets import ZooConfig
+from netgraph.datasets.storage import zoo_config_hash
 from netgraph.io import write_text
+from netgraph.provenance import provenance
 from netgraph.seeding import scoped_rng
 
 from .base import Task
@@ -113,12 +115,14 @@ def train_metanet(
         "augment": [a if isinstance(a, str) else dict(a) for a in augment],
     }
     zoo_info = data["train"].zoo.info
+    zoo_hash = zoo_config_hash(data["train"].zoo)
     identity = {
         "task": _identity_of(task.config()),
         "metanet": metanet,
         "metanet_config": config,
         "augment": metadata["augment"],
         "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")},
+        "zoo_hash": zoo_hash,
     }
     trainer = Trainer(model, task, cfg, run_dir, metadata, identity=identity)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
@@ -133,6 +137,7 @@ def train_metanet(
         "val": fit.best_metrics,
         "best_epoch": fit.best_epoch,
         "selected_by": fit.selected_by,
+        "provenance": provenance({"identity": identity, "train": cfg.recipe()}, {"zoo": zoo_hash} if zoo_hash else {}),
         "epochs_run": fit.epochs_run,
         "stopped_early": fit.stopped_early,
         "train_seconds": round(fit.seconds, 2),

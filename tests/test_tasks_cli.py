@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from netgraph.datasets.storage import zoo_config_hash
 import torch
 from hydra import compose, initialize_config_module
 from omegaconf.errors import MissingMandatoryValue
@@ -70,6 +72,7 @@ def test_train_with_a_baseline_then_summarise(tiny_zoos, tmp_path):
         assert json.loads((folder / "results.json").read_text())["test"] == result["test"]
         assert result["run_dir"] == str(folder) and result["variant"] == "default"
         assert folder.parent.name == f"default-{result['config_hash']}"
+        assert result["provenance"]["inputs"]["zoo"] == zoo_config_hash(tiny_zoos["sine"]["root"])  # made from this zoo
         assert result["figure"] == "test_figure.png" and (folder / "test_figure.png").stat().st_size > 0
     model, task = load_trained(results["gmn"]["run_dir"])
     assert model.embedding.node_values.out_features == 8 and task.name == "sine_regression"
