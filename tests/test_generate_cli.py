@@ -121,4 +121,13 @@ def test_the_app_answers_help():
     result = subprocess.run(
         [sys.executable, "-m", "netgraph.tasks.generate.cli", "--help"], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 0 and "repo: iris-mlp-hypernet" in result.stdout and "== Config ==" in result.stdout
+    assert result.returncode == 0 and "Options people use" in result.stdout and "repo=<name>" in result.stdout
+    assert "== Config ==" not in result.stdout  # the tool's own options, not hydra's full dump
+    typo = subprocess.run(
+        [sys.executable, "-m", "netgraph.tasks.generate.cli", "repo=iris-mlp-hypernett"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert typo.returncode == 1 and "error:" in typo.stderr + typo.stdout and "Traceback" not in typo.stderr
+    assert "Did you mean 'iris-mlp-hypernet'" in typo.stderr + typo.stdout

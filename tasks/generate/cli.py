@@ -40,6 +40,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from netgraph import NODE_FEATURES, GraphSpec, architectures
+from netgraph.cli import friendly_errors, strip_debug_flag
 from netgraph.io import atomic_write
 from netgraph.metanets import GHN, GeneratedNetworks
 from netgraph.seeding import scoped_rng
@@ -301,12 +302,14 @@ def run(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    """The ``netgraph-generate`` entry point."""
+    """The ``netgraph-generate`` entry point (``--help`` says what it does; ``--debug`` shows tracebacks)."""
+    strip_debug_flag()
     register_configs()
     _main()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://netgraph.configs", config_name="generate")
+@friendly_errors
 def _main(cfg: DictConfig) -> None:
     print(json.dumps(run(cfg), indent=1))
 
