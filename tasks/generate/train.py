@@ -119,6 +119,12 @@ def step_loop(
     ``loss_of_step(step)`` (steps count from 1), clipping the gradient norm to ``grad_clip``
     (``None``: no clipping). ``after_step(row)`` may add entries to each ``{"step", "loss"}`` row.
 
+    Why not :class:`netgraph.tasks.trainer.Trainer`: generators (and the GHN) train for a number of
+    steps or a CPU-time budget at a constant Adam ``lr``, drawing a fresh batch of architectures /
+    data each step, with no validation split; ``Trainer`` is epoch-based (AdamW, warm-up + cosine
+    decay, a validation pass per epoch). Moving them would change every bundled generator's recipe,
+    so each would have to be retrained; not done.
+
     Their data is sampled afresh every step (no epochs, no validation split to select on), which
     is why they do not use :class:`~netgraph.tasks.Trainer`.
 
