@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import UnsupportedModuleError
 from ..ir import Op, ParamRef, Value
 
-__all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm", "on_neurons"]
+__all__ = ["fail", "require_value", "param_or_none", "weight_param", "WeightNorm", "ParameterSlice", "on_neurons"]
 
 
 def fail(op: Op, message: str) -> UnsupportedModuleError:
@@ -34,6 +35,37 @@ class WeightNorm:
 
     def __init__(self, v: ParamRef, g: ParamRef, dim: int):
         self.v, self.g, self.dim = v, g, dim
+
+
+@dataclass(frozen=True)
+class ParameterSlice:
+    """A parameter cut on some dims (``sliced``, negative), e.g. a position table cut to the sequence
+    length (``self.pos[:, :T]``). Where it meets neurons it is placed as the whole parameter: exact as long
+    as no neuron dim is cut, since permuting the neurons commutes with cutting the other dims."""
+
+    param: ParamRef
+    sliced: frozenset[int]
+
+    @staticmethod
+    def of(b, value: object) -> ParameterSlice | None:
+        """``value`` as a parameter slice: a parameter (nothing cut), a recorded slice of one, else None."""
+        if isinstance(value, ParamRef):
+            return ParameterSlice(value, frozenset())
+        raw = b.get_raw(value) if isinstance(value, Value) else None
+        return raw if isinstance(raw, ParameterSlice) else None
+
+    def cut(self, dims: dict[int, slice]) -> ParameterSlice:
+        """This slice cut again on ``dims`` (tensor dim -> slice; full slices cut nothing)."""
+        rank, shape = len(self.param.shape), self.param.shape
+        cut = {d - rank if d >= 0 else d for d, part in dims.items() if not _whole(part, shape[d])}
+        return ParameterSlice(self.param, self.sliced | cut)
+
+
+def _whole(part: slice, size: int) -> bool:
+    end = part.stop
+    return (
+        part.start in (None, 0) and part.step in (None, 1) and (end is None or (isinstance(end, int) and end >= size))
+    )
 
 
 def weight_param(b, op: Op, value: object, role: str) -> tuple[ParamRef | None, bool]:

@@ -21,7 +21,7 @@ from ..builder import SpecBuilder
 from ..ir import Op, ParamRef, Value
 from ..layout import Layout
 from ...types import EdgeType, NodeType
-from ._common import fail
+from ._common import ParameterSlice, fail
 from .registry import Lowered, arg, bind_function, bind_method, register_op
 
 aten = torch.ops.aten
@@ -125,8 +125,15 @@ def _combine(b: SpecBuilder, op: Op, sign: float | None) -> None:
         raise fail(op, "subtracts neurons from a constant; write it as an addition of negated features")
     else:
         layout, other = (la, right) if la is not None else (lb, left)
-        if isinstance(other, ParamRef):
-            _with_parameter(b, op, layout, other, sign)
+        parameter = ParameterSlice.of(b, other)
+        if isinstance(other, ParamRef) or (
+            parameter is not None and sign == 1.0 and not parameter.sliced & set(layout.dims)
+        ):
+            _with_parameter(b, op, layout, parameter.param, sign)
+        elif parameter is not None:  # pinned, as data: the neurons are cut, or a slice is scaled / subtracted
+            b.keep_in_aux(op, parameter.param)
+            b.symmetry.fix(layout.nodes)
+            b.set(op.out, layout)
         else:
             _with_constant(b, op, layout, other)
 

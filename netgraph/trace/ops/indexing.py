@@ -14,7 +14,7 @@ from ..builder import SpecBuilder, _NeedShapes
 from ..ir import Op, ParamRef, Value
 from ..layout import Axis, Layout
 from ...types import EdgeType, NodeType
-from ._common import fail, on_neurons
+from ._common import ParameterSlice, fail, on_neurons
 from .arith import pin_data
 from .registry import Lowered, arg, bind_function, bind_method, register_op
 
@@ -45,6 +45,11 @@ def getitem(b: SpecBuilder, op: Op) -> None:
     if isinstance(raw, SameForAll):
         if raw.layout is not None:
             b.set(op.out, raw.layout)
+        return
+    items = index if isinstance(index, tuple) else (index,)
+    parameter = ParameterSlice.of(b, source)
+    if parameter is not None and all(isinstance(i, slice) for i in items):  # self.pos[:, :T]
+        b.set(op.out, parameter.cut(dict(enumerate(items))))
         return
     layout = b.get(source)
     if layout is None:
@@ -126,9 +131,17 @@ def _slice(args, kwargs) -> Lowered:
 
 
 @register_op("slice", forwards=True)
-@on_neurons
-def slice_(b: SpecBuilder, op: Op, layout: Layout, ndim: int | None) -> None:
-    d = b.neg(int(op.args[1]), ndim)
+def slice_(b: SpecBuilder, op: Op) -> None:
+    x, dim, start, end, step = op.args
+    parameter = ParameterSlice.of(b, x)
+    if parameter is not None:
+        b.set(op.out, parameter.cut({int(dim): slice(start, end, step)}))
+        return
+    layout = b.get(x)
+    if layout is None:
+        return
+    ndim = b.ndim(x, layout)
+    d = b.neg(int(dim), ndim)
     if d in layout.dims:
         start, end, step = op.args[2:5]
         size = layout.size_on(d)
