@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ProvenanceError
 
-__all__ = ["config_hash", "provenance", "check_provenance", "first_difference", "canonical"]
+__all__ = ["config_hash", "provenance", "check_provenance", "first_difference", "differences", "canonical", "ABSENT"]
 
 HASH_CHARS = 12  #: hex characters of a config hash (48 bits: collisions are not a practical concern)
 
@@ -90,24 +90,46 @@ def provenance(config: Any, inputs: Mapping[str, str] | None = None) -> dict:
     }
 
 
-def first_difference(stored: Any, asked: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    """``(dotted field, stored value, asked value)`` of the first difference, or ``None`` if equal.
+class _Absent:
+    """The value of a field one side does not have (prints as ``absent``)."""
+
+    def __repr__(self) -> str:
+        return "absent"
+
+
+ABSENT = _Absent()
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted field, old value, new value)`` of every leaf that differs, in key order (``ABSENT`` for a
+    field one side lacks); values are compared as given (canonicalise them first where 2 must equal 2.0).
+
+    Example:
+        >>> differences({"train": {"epochs": 50, "lr": 0.1}}, {"train": {"epochs": 3}})
+        [('train.epochs', 50, 3), ('train.lr', 0.1, absent)]
+    """
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        found = []
+        for key in dict.fromkeys([*old, *new]):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                found.append((name, old.get(key, ABSENT), new.get(key, ABSENT)))
+            else:
+                found += differences(old[key], new[key], name)
+        return found
+    return [] if old == new else [(prefix or "value", old, new)]
+
+
+def first_difference(stored: Any, asked: Any) -> tuple[str, Any, Any] | None:
+    """``(dotted field, stored value, asked value)`` of the first difference of the canonical forms, or ``None``.
 
     Example:
         >>> first_difference({"train": {"epochs": 50}}, {"train": {"epochs": 3}})
         ('train.epochs', 50, 3)
+        >>> first_difference({"lr": 2}, {"lr": 2.0}) is None
+        True
     """
-    stored, asked = canonical(stored), canonical(asked)
-    if isinstance(stored, dict) and isinstance(asked, dict):
-        for key in sorted(set(stored) | set(asked)):
-            name = f"{prefix}.{key}" if prefix else key
-            if key not in stored or key not in asked:
-                return name, stored.get(key, "<absent>"), asked.get(key, "<absent>")
-            found = first_difference(stored[key], asked[key], name)
-            if found:
-                return found
-        return None
-    return None if stored == asked else (prefix or "<value>", stored, asked)
+    return next(iter(differences(canonical(stored), canonical(asked))), None)
 
 
 def check_provenance(

@@ -53,6 +53,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from netgraph.io import write_text
+from netgraph.provenance import differences
 from netgraph.seeding import deterministic, scoped_rng
 from netgraph.validation import check_fields, flag, integer, number, optional
 
@@ -503,20 +504,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+def _differences(old: Any, new: Any) -> list[str]:
     """``key: old -> new`` for every leaf that differs between two JSON-able values (dotted keys)."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out = []
-        for key in list(dict.fromkeys([*old, *new])):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old:
-                out.append(f"{path}: absent -> {new[key]!r}")
-            elif key not in new:
-                out.append(f"{path}: {old[key]!r} -> absent")
-            else:
-                out += _differences(old[key], new[key], path)
-        return out
-    return [] if old == new else [f"{prefix or 'value'}: {old!r} -> {new!r}"]
+    return [f"{name}: {a!r} -> {b!r}" for name, a, b in differences(old, new)]
 
 
 def _device(name: str) -> torch.device:
