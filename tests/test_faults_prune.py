@@ -103,3 +103,14 @@ def test_output_folders_are_named_after_the_model_and_a_normalised_speedup():
 
     assert output_name(None, "mlp", 2, 0) == output_name(None, "mlp", "2.0", 0) == "mlp-2x-seed0"
     assert output_name("zoo/all-MiniLM-L6-v2", "mlp", 2.0, 0) != output_name("zoo/bert-tiny", "mlp", 2.0, 0)
+
+
+def test_a_run_again_into_the_same_folder_still_loads_after_its_reports_are_rewritten(tmp_path):
+    from netgraph.tasks.pruning.models import TABLE_MD
+
+    model = mlp([4, 6, 3])
+    for run in ("first", "second"):  # the command run twice with the same out=: reports rewritten after the seal
+        save_pruned_factory(tmp_path, model, model, "mlp", {"sizes": [4, 6, 3]})
+        (tmp_path / TABLE_MD).write_text(f"| stage | {run} |")
+    x = torch.randn(2, 4)
+    assert torch.equal(load_pruned(tmp_path)(x), model.eval()(x))

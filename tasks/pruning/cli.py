@@ -41,12 +41,11 @@ from .engine import check_speedup
 from .families import get_family
 from .finetune import finetune
 from .meta import train_pruning_metanet
-from .models import is_hf_model, load_factory, load_hf, save_pruned_factory, save_pruned_hf
+from .models import FIGURE, TABLE_MD, is_hf_model, load_factory, load_hf, save_pruned_factory, save_pruned_hf
 from .text import TextPruneResult, load_sentences, prune_text_encoder
 
 __all__ = ["main", "run", "FIGURE", "CONFIG_RULES", "output_name", "register_resolvers"]
 
-FIGURE = "accuracy_vs_speedup.png"
 
 #: what each numeric field of ``configs/prune/prune.yaml`` accepts (checked before anything runs)
 CONFIG_RULES = {
@@ -110,7 +109,6 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult
     """Prune as ``cfg`` says (see ``configs/prune.yaml``); returns the result and the output folder."""
     register_resolvers()
     values = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    values.pop("hydra", None)
     check_fields("netgraph-prune config", values, CONFIG_RULES)
     if values.get("num_threads"):
         torch.set_num_threads(int(values["num_threads"]))
@@ -156,7 +154,7 @@ def run(cfg: DictConfig | dict[str, Any]) -> tuple[PruneResult | TextPruneResult
         "provenance": provenance(values, _inputs(values)),
     }
     save_pruned(out, result.model, arch, shape, data.num_classes, kwargs, info)
-    write_text(out / "table.md", result.table() + "\n")
+    write_text(out / TABLE_MD, result.table() + "\n")
     write_figure(lambda viz: viz.plot_pruning([result], title=f"{arch}: {result.method}"), out / FIGURE)
     return result, out
 
@@ -205,7 +203,7 @@ def _run_hf(values: dict[str, Any], speedup: float) -> tuple[TextPruneResult, Pa
             "provenance": provenance(values, _inputs(values)),
         },
     )
-    write_text(out / "table.md", result.table() + "\n")
+    write_text(out / TABLE_MD, result.table() + "\n")
     return result, out
 
 
@@ -240,7 +238,7 @@ def _run_factory(values: dict[str, Any], speedup: float) -> tuple[PruneResult, P
             "provenance": provenance(values, _inputs(values)),
         },
     )
-    write_text(out / "table.md", result.table() + "\n")
+    write_text(out / TABLE_MD, result.table() + "\n")
     return result, out
 
 

@@ -52,6 +52,8 @@ __all__ = [
     "registered_name",
     "CONFIG_JSON",
     "MODEL_FILE",
+    "TABLE_MD",
+    "FIGURE",
 ]
 
 CONFIG_JSON = "prune_config.json"
@@ -167,8 +169,11 @@ def _shapes(model: nn.Module) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-#: files of a pruned folder that are not the model (hydra's records, the metanet, the human-readable outputs)
-_NOT_MODEL = (".hydra", "metanet")
+TABLE_MD = "table.md"  #: the params / FLOPs / accuracy table netgraph-prune writes beside the model
+FIGURE = "accuracy_vs_speedup.png"  #: its figure
+#: what in a pruned folder is not the model: hydra's records and the metanet (folders), the reports (rewritten
+#: after the model is sealed, so they are never in its checksums)
+_NOT_MODEL = (".hydra", "metanet", TABLE_MD, FIGURE)
 
 
 def start_pruned_folder(folder: str | Path) -> Path:
