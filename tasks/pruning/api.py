@@ -24,7 +24,7 @@ import torch.nn as nn
 from safetensors.torch import load_file
 
 from netgraph.errors import CorruptFileError
-from netgraph.io import CHECKSUMS_JSON, save_safetensors, verify_checksums, verify_safetensors, write_text
+from netgraph.io import CHECKSUMS_JSON, save_safetensors, verify_checksums, write_text
 from netgraph.datasets.offline_data import ClassificationData
 from netgraph.seeding import scoped_rng
 
@@ -203,7 +203,8 @@ def load_pruned(
     """The pruned module saved by :func:`save_pruned` or ``netgraph-prune`` in ``folder`` (a built-in
     family, a factory model, or a Hugging Face ``save_pretrained`` folder).
 
-    ``verify`` checks the weights against the SHA-256 recorded in them (``CorruptFileError``). Nothing
+    ``verify`` checks every model file (weights, configs) against the folder's ``checksums.json``
+    (``CorruptFileError`` naming the file; the weights are hashed once, there). Nothing
     named in the folder is imported: a stored factory must be a registered architecture, else pass
     the factory the model was pruned from as ``factory`` (a ``ValueError`` says so).
     """
@@ -223,8 +224,6 @@ def load_pruned(
                 "verify=False if you trust the folder)",
             ) from None
     config = json.loads((folder / CONFIG_JSON).read_text())
-    if verify and (folder / MODEL_FILE).is_file() and config.get("format") != "netgraph-pruned/2":
-        verify_safetensors(folder / MODEL_FILE)  # transformers' weights (format 2) record no netgraph SHA-256
     if config.get("format") == "netgraph-pruned/2":
         from .models import rebuild
 
