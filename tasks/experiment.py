@@ -122,7 +122,6 @@ def train_metanet(
         "metanet_config": config,
         "augment": metadata["augment"],
         "zoo": {k: zoo_info.get(k) for k in ("name", "source", "config", "num_nets", "checkpoints")},
-        "zoo_hash": zoo_hash,
     }
     trainer = Trainer(model, task, cfg, run_dir, metadata, identity=identity)
     fit = trainer.fit(loaders["train"], loaders.get("val"), resume=resume)
