@@ -22,7 +22,7 @@ import torch
 
 from netgraph.architectures import SmallCNN
 from netgraph.datasets import classification_data
-from netgraph.metanets import ChunkedHypernetwork, GraphHypernetwork
+from netgraph.metanets import ChunkedHypernetwork, ParameterGraphHypernetwork
 from _timing import median_time
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     x = classification_data("digits", device=args.device).x["test"][:128]
     generators = {
         "ChunkedHypernetwork (MIP)": ChunkedHypernetwork(target, mip=True),
-        "GraphHypernetwork (GMN dim 16, depth 2)": GraphHypernetwork(
+        "ParameterGraphHypernetwork (GMN dim 16, depth 2)": ParameterGraphHypernetwork(
             dim=16, depth=2, kernel_shape=(3, 3), encoder_kwargs={"head_hidden": 128}
         ),
     }

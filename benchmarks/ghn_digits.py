@@ -28,7 +28,7 @@ import time
 import torch
 
 import netgraph
-from netgraph.metanets import GHN
+from netgraph.metanets import OperationGraphHypernetwork
 from netgraph.seeding import scoped_rng
 from netgraph.tasks.generate import ClassificationProblem
 from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnns
@@ -75,7 +75,7 @@ def main() -> None:
         ghn = netgraph.hub.load_generator(args.load)
     else:
         torch.manual_seed(0)  # the GHN's own initialisation
-        ghn = GHN(
+        ghn = OperationGraphHypernetwork(
             encoder=args.encoder,
             min_noise=args.min_noise,
             trained_on={

@@ -21,16 +21,22 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from netgraph.metanets import GHN, ChunkedHypernetwork, GraphHypernetwork, WeightDiffusion, WeightGenerator
+from netgraph.metanets import (
+    OperationGraphHypernetwork,
+    ChunkedHypernetwork,
+    ParameterGraphHypernetwork,
+    WeightDiffusion,
+    WeightGenerator,
+)
 
 __all__ = ["model_card"]
 
 _DESCRIPTIONS = {
     ChunkedHypernetwork: "an MLP hypernetwork with chunking (Ha et al. 2017){mip}: noise (and a condition, if any) "
     "-> every learnable value of the target",
-    GraphHypernetwork: "a graph hypernetwork (GHN-2 style) on parameter graphs: a GNN over the target's own parameter "
+    ParameterGraphHypernetwork: "a graph hypernetwork (GHN-2 style) on parameter graphs: a GNN over the target's own parameter "
     "graph predicts every parameter, for any architecture `netgraph.from_module` supports",
-    GHN: "a graph hypernetwork over operation graphs (GHN-2 / GHN-3 style, Knyazev et al. 2021, 2023): a transformer "
+    OperationGraphHypernetwork: "a graph hypernetwork over operation graphs (GHN-2 / GHN-3 style, Knyazev et al. 2021, 2023): a transformer "
     "(or GNN) over the network's layers predicts every linear / conv weight and bias, tiled from a channel block and "
     "normalised to the layer's fan-in; `ghn(model)` initialises any network `netgraph.from_module` supports",
     WeightDiffusion: "a latent diffusion model over network weights (p-diff / D2NWG style): per-neuron weight tokens -> "
@@ -64,7 +70,7 @@ def model_card(
     sections += ["## Use", "", "```python", "import netgraph"]
     if generator:
         call = "gen.generate(n=8)" if target is not None and target.factory else "gen.generate(MyNet(), n=8)"
-        if isinstance(model, GHN):
+        if isinstance(model, OperationGraphHypernetwork):
             sections += [
                 f'ghn = netgraph.hub.load_generator("{repo_id}")',
                 "model = ghn(MyCNN())                     # weights predicted in place: fine-tune from here",

@@ -47,7 +47,7 @@ from netgraph.datasets.storage import ZOO_JSON
 from netgraph.errors import CorruptFileError, did_you_mean
 from netgraph.io import CHECKSUMS_JSON, atomic_folder, verify_checksums, write_checksums, write_text
 from netgraph.provenance import provenance
-from netgraph.metanets import GraphHypernetwork, WeightGenerator, list_metanets, metanet_class
+from netgraph.metanets import ParameterGraphHypernetwork, WeightGenerator, list_metanets, metanet_class
 
 from .bundled import bundled_generators, bundled_path
 from .errors import HubRepoError
@@ -224,7 +224,7 @@ def load_generator(
         verify: check the files against the repo's ``checksums.json`` (written by :func:`save`).
     """
     model = _load(repo, "generator", cls, WeightGenerator, device, revision, cache_dir, token, verify)
-    if target is not None and not isinstance(model, GraphHypernetwork):
+    if target is not None and not isinstance(model, ParameterGraphHypernetwork):
         model.target_spec(target)
     return model
 
@@ -300,7 +300,7 @@ def _load(repo, kind: str, cls, base: type, device, revision, cache_dir, token, 
 
 def _netgraph_class(path: str, base: type, repo) -> type:
     """The class a repo names, looked up among netgraph's registered metanets and generators (never
-    imported by name); a class moved to another module is found by its name."""
+    imported by name); a class moved to another module is found by its name, a renamed one by its ``former_names``."""
     if not path.startswith("netgraph."):
         raise HubRepoError(
             f"{repo} names the class {path!r}, which is not part of netgraph; pass cls=<that class> to "
@@ -309,7 +309,8 @@ def _netgraph_class(path: str, base: type, repo) -> type:
     known = _known_classes()
     cls = known.get(path)
     if cls is None:
-        same_name = [c for p, c in known.items() if p.rpartition(".")[2] == path.rpartition(".")[2]]
+        name = path.rpartition(".")[2]  # moved to another module, or renamed (a class's former_names)
+        same_name = [c for c in known.values() if name == c.__name__ or name in getattr(c, "former_names", ())]
         cls = same_name[0] if len(same_name) == 1 else None
     if cls is None:
         raise HubRepoError(

@@ -56,10 +56,10 @@ from .graph_inputs import GraphEmbedding
 from .graph_model import GraphMetanet
 from .heads import EquivariantHead, InvariantHead
 from .generated import GeneratedNetworks
-from .hypernet import DefaultInitGenerator, WeightGenerator
+from .generators import DefaultInitGenerator, WeightGenerator
 from .hypernetworks import ChunkedHypernetwork, mip_encoding
-from .graph_hypernet import GraphHypernetwork, fan_in_scales
-from .ghn import ENCODERS, GHN, OperationGraph, operation_graph
+from .parameter_graph_hypernet import ParameterGraphHypernetwork, fan_in_scales
+from .operation_graph_hypernet import ENCODERS, OperationGraphHypernetwork, OperationGraph, operation_graph
 from .weight_diffusion import LatentDenoiser, WeightAutoencoder, WeightDiffusion
 from .weight_tokens import TokenLayout
 from .conditioning import ConditionEncoder
@@ -128,9 +128,9 @@ __all__ = [
     "ArchitectureMismatchError",
     "ChunkedHypernetwork",
     "mip_encoding",
-    "GraphHypernetwork",
+    "ParameterGraphHypernetwork",
     "fan_in_scales",
-    "GHN",
+    "OperationGraphHypernetwork",
     "OperationGraph",
     "operation_graph",
     "ENCODERS",

@@ -40,7 +40,7 @@ from torch_geometric.data import Batch
 from netgraph.spec import GraphSpec
 
 from .conditioning import condition_encoder, require_condition
-from .hypernet import DefaultInitGenerator, WeightGenerator, check_count
+from .generators import DefaultInitGenerator, WeightGenerator, check_count
 from netgraph.masks import fill_parameter_slots, read_parameter_slots
 from .target_architecture import TARGET_CODERS, TargetArchitecture, as_target_architecture
 

@@ -41,7 +41,7 @@ from torch_geometric.data import Batch, Data
 from netgraph.spec import GraphSpec
 
 from .conditioning import condition_encoder, require_condition
-from .hypernet import WeightGenerator, check_count
+from .generators import WeightGenerator, check_count
 from .target_architecture import TARGET_CODERS, TargetArchitecture, as_target_architecture
 from .weight_tokens import TokenLayout, token_shape
 

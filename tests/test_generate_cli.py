@@ -108,7 +108,9 @@ def test_every_recipe_composes():
     } <= set(names)
     for name in names:
         cfg = compose_config("generate_train", [f"generate_recipe={name}"])
-        assert cfg.generator.kind in ("hypernetwork", "graph_hypernetwork", "weight_diffusion") and cfg.targets
+        assert (
+            cfg.generator.kind in ("hypernetwork", "parameter_graph_hypernetwork", "weight_diffusion") and cfg.targets
+        )
 
 
 def test_console_script_is_declared():

@@ -12,7 +12,7 @@ from netgraph.metanets import (
     ChunkedHypernetwork,
     DefaultInitGenerator,
     GeneratedNetworks,
-    GraphHypernetwork,
+    ParameterGraphHypernetwork,
     TargetArchitecture,
     TokenLayout,
     WeightDiffusion,
@@ -194,7 +194,7 @@ def test_target_none_rebuilds_the_recorded_architecture_or_asks_for_one():
     with pytest.raises(ValueError, match="without a factory"):
         small_hypernet(mlp([4, 8, 3])).generate(n=1)
     with pytest.raises(ValueError, match="any architecture: pass the target module"):
-        GraphHypernetwork(dim=8, depth=1).generate(n=1)
+        ParameterGraphHypernetwork(dim=8, depth=1).generate(n=1)
 
 
 def test_conditioned_hypernetwork_needs_its_condition_and_uses_it():
@@ -220,7 +220,7 @@ def test_conditioned_hypernetwork_needs_its_condition_and_uses_it():
 
 # ------------------------------------------------------------------ graph hypernetwork
 def test_graph_hypernetwork_generates_weights_for_unseen_architectures():
-    ghn = GraphHypernetwork(dim=8, depth=2, kernel_shape=(3, 3)).eval()
+    ghn = ParameterGraphHypernetwork(dim=8, depth=2, kernel_shape=(3, 3)).eval()
     x_img = torch.randn(2, 3, 8, 8)
     for target, x in [
         (mlp([5, 7, 11, 2]), torch.randn(2, 5)),
@@ -247,7 +247,9 @@ def test_graph_hypernetwork_scales_weights_by_fan_in():
     assert torch.allclose(node_scale[4:20, 0], torch.full((16,), 0.5)) and torch.equal(
         node_scale[:, 1:], torch.ones(23, 4)
     )
-    ghn = GraphHypernetwork(dim=8, depth=1, edit_scale=0.0).eval()  # no edit: the default initialisation itself
+    ghn = ParameterGraphHypernetwork(
+        dim=8, depth=1, edit_scale=0.0
+    ).eval()  # no edit: the default initialisation itself
     noise = DefaultInitGenerator().generate_graphs(mlp([4, 16, 3]), n=2)
     assert torch.allclose(ghn.transform(noise).edge_attr, noise.edge_attr, atol=1e-6)
 
@@ -255,7 +257,7 @@ def test_graph_hypernetwork_scales_weights_by_fan_in():
 @pytest.mark.parametrize("make", [lambda: mlp([3, 6, 5, 2]), lambda: cifar_resnet(8, width=2, in_channels=1)])
 def test_graph_hypernetwork_is_equivariant_to_the_architecture_symmetries(make):
     target = make().eval()
-    ghn = GraphHypernetwork(dim=8, depth=2, kernel_shape=(3, 3), edit_scale=0.5).eval()
+    ghn = ParameterGraphHypernetwork(dim=8, depth=2, kernel_shape=(3, 3), edit_scale=0.5).eval()
     noise = DefaultInitGenerator().generate_graphs(netgraph.spec_of(target, kernel_shape=(3, 3)), n=3)
     perm = netgraph.random_permutation(noise, torch.Generator().manual_seed(1))
     with torch.no_grad():

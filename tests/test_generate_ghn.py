@@ -1,4 +1,4 @@
-"""The operation-graph GHN (netgraph.metanets.GHN): graph construction, the operation-dependent
+"""The operation-graph GHN (netgraph.metanets.OperationGraphHypernetwork): graph construction, the operation-dependent
 normalisation, full rank, padding invariance, training, the architecture space, Hub round trips."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 import netgraph
-from netgraph.metanets import GHN, operation_graph
+from netgraph.metanets import OperationGraphHypernetwork, ParameterGraphHypernetwork, operation_graph
 from netgraph.tasks.generate import ClassificationProblem
 from netgraph.tasks.generate.arch_space import SampledCNN, handwritten_cnns, sample_cnn_config, sample_cnns
 from netgraph.tasks.generate.ghn import calibrate_batchnorm, layer_statistics, start_accuracy, train_ghn
@@ -52,7 +52,7 @@ def _predict_structured(ghn, net, n=1):
 
 def test_every_predicted_row_is_standardised_to_the_fan_in_scale():
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2, min_noise=0.0).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2, min_noise=0.0).eval()
     net = SkipNet()
     params = _predict_structured(ghn, net)
     g = ghn.graph_of(net)
@@ -72,9 +72,13 @@ def test_every_predicted_row_is_standardised_to_the_fan_in_scale():
 def test_the_noise_share_keeps_tiled_weights_full_rank():
     net = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 10))
     torch.manual_seed(0)
-    tiled_only = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.0).eval(), net)
+    tiled_only = _predict_structured(
+        OperationGraphHypernetwork(dim=16, layers=1, heads=2, block=8, min_noise=0.0).eval(), net
+    )
     torch.manual_seed(0)
-    noisy = _predict_structured(GHN(dim=16, layers=1, heads=2, block=8, min_noise=0.2).eval(), net)
+    noisy = _predict_structured(
+        OperationGraphHypernetwork(dim=16, layers=1, heads=2, block=8, min_noise=0.2).eval(), net
+    )
     assert int(torch.linalg.matrix_rank(tiled_only["2.weight"][0])) <= 8  # rows repeat every 8 channels
     assert int(torch.linalg.matrix_rank(noisy["2.weight"][0])) == 40
 
@@ -82,7 +86,7 @@ def test_the_noise_share_keeps_tiled_weights_full_rank():
 @pytest.mark.parametrize("encoder", ["transformer", "gnn"])
 def test_embeddings_do_not_depend_on_what_else_is_in_the_batch(encoder):
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=2, heads=2, encoder=encoder).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=2, heads=2, encoder=encoder).eval()
     small, big = ghn.graph_of(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))), ghn.graph_of(SkipNet())
     with torch.no_grad():
         alone = ghn.embed([small])[0]
@@ -93,7 +97,7 @@ def test_embeddings_do_not_depend_on_what_else_is_in_the_batch(encoder):
 
 def test_call_writes_the_prediction_into_the_model_and_generate_runs_n_networks():
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     net = SkipNet()
     expected = ghn.predict([net], 1, torch.Generator().manual_seed(3))[0]
     assert ghn(net, torch.Generator().manual_seed(3)) is net
@@ -113,7 +117,7 @@ def test_the_sampler_draws_distinct_convertible_networks_and_honours_exclude():
     other = sample_cnns(12, torch.Generator().manual_seed(0), exclude=pool)
     assert not any(c in pool for c in other)
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     nets = [SampledCNN(c) for c in pool[:6]] + [f() for f in handwritten_cnns().values()]
     for net, params in zip(nets, ghn.predict(nets)):
         own = dict(net.named_parameters())
@@ -135,7 +139,7 @@ def test_training_lowers_the_loss_of_predicted_networks():
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)
     )
     torch.manual_seed(0)
-    ghn = GHN(dim=32, layers=1, heads=2, min_noise=0.0)
+    ghn = OperationGraphHypernetwork(dim=32, layers=1, heads=2, min_noise=0.0)
     history = train_ghn(ghn, ClassificationProblem("digits"), [net], steps=150, meta_batch=1, lr=1e-3, progress=False)
     first, last = (sum(r["loss"] for r in rows) / len(rows) for rows in (history[:10], history[-10:]))
     assert last < first - 0.2
@@ -164,7 +168,7 @@ def _bn_net():
 
 def test_ghn_with_data_calibrates_batchnorm_on_it_and_says_so():
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     x = torch.randn(64, 1, 8, 8) * 2 + 3
     net = ghn(_bn_net(), torch.Generator().manual_seed(0), data=x)
     with torch.no_grad():
@@ -177,7 +181,7 @@ def test_ghn_with_data_calibrates_batchnorm_on_it_and_says_so():
 
 def test_ghn_without_data_normalises_with_batch_statistics_in_eval_mode():
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     net = ghn(_bn_net()).eval()
     assert net.ghn_batchnorm.startswith("batch") and net[1].running_mean is None
     x = torch.randn(32, 1, 8, 8) * 2 + 3
@@ -199,7 +203,7 @@ def test_ghn_without_data_normalises_with_batch_statistics_in_eval_mode():
 def test_start_accuracy_and_layer_statistics_shapes():
     problem = ClassificationProblem("digits")
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     scores = start_accuracy(handwritten_cnns()["depthwise_separable"], ghn, problem.data, seed=0, epochs=(1,))
     assert set(scores) == {"default", "ghn"}
     assert all(len(v) == 2 and 0 <= min(v) <= max(v) <= 1 for v in scores.values())
@@ -209,20 +213,45 @@ def test_start_accuracy_and_layer_statistics_shapes():
 
 def test_a_saved_ghn_loads_and_predicts_the_same(tmp_path):
     torch.manual_seed(0)
-    ghn = GHN(dim=16, layers=1, heads=2, encoder="gnn", trained_on={"data": "digits"}).eval()
+    ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2, encoder="gnn", trained_on={"data": "digits"}).eval()
     netgraph.hub.save(ghn, tmp_path / "ghn")
     loaded = netgraph.hub.load_generator(str(tmp_path / "ghn"))
-    assert isinstance(loaded, GHN) and loaded.trained_on == {"data": "digits"}
+    assert isinstance(loaded, OperationGraphHypernetwork) and loaded.trained_on == {"data": "digits"}
     a = ghn.predict([SkipNet()], 1, torch.Generator().manual_seed(0))[0]
     b = loaded.predict([SkipNet()], 1, torch.Generator().manual_seed(0))[0]
     for key in a:
         torch.testing.assert_close(a[key], b[key])
 
 
+@pytest.mark.parametrize(
+    "make, stored",
+    [
+        (lambda: OperationGraphHypernetwork(dim=16, layers=1, heads=2), "netgraph.metanets.ghn.GHN"),
+        (lambda: ParameterGraphHypernetwork(dim=8, depth=1), "netgraph.metanets.graph_hypernet.GraphHypernetwork"),
+    ],
+)
+def test_a_folder_saved_under_the_old_class_name_still_loads(tmp_path, make, stored):
+    import json
+
+    from netgraph.io import write_checksums
+
+    torch.manual_seed(0)
+    model = make().eval()
+    folder = netgraph.hub.save(model, tmp_path / "old")
+    config = json.loads((folder / "config.json").read_text())
+    config["netgraph"]["class"] = stored  # as written before the rename (issue 24)
+    (folder / "config.json").write_text(json.dumps(config))
+    write_checksums(folder, json.loads((folder / "checksums.json").read_text())["sha256"])
+    loaded = netgraph.hub.load_generator(str(folder))
+    assert type(loaded) is type(model)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+
+
 def _saved_ghn(tmp_path):
     torch.manual_seed(0)
     folder = tmp_path / "ghn"
-    netgraph.hub.save(GHN(dim=16, layers=1, heads=2).eval(), folder)
+    netgraph.hub.save(OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval(), folder)
     return str(folder)
 
 
@@ -277,7 +306,7 @@ def test_the_bundled_ghn_initialises_a_users_cnn_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "digits-cnn-ghn" in netgraph.hub.bundled_generators()
     ghn = netgraph.hub.load_generator("digits-cnn-ghn")
-    assert isinstance(ghn, GHN) and not ghn.training
+    assert isinstance(ghn, OperationGraphHypernetwork) and not ghn.training
 
     class MyCNN(nn.Module):  # a network of the user's own, never sampled
         def __init__(self):

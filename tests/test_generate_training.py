@@ -7,7 +7,7 @@ import torch
 import netgraph
 from netgraph.architectures import mlp
 from netgraph.datasets import classification_data, train_classifiers
-from netgraph.metanets import ChunkedHypernetwork, DefaultInitGenerator, GraphHypernetwork, WeightDiffusion
+from netgraph.metanets import ChunkedHypernetwork, DefaultInitGenerator, ParameterGraphHypernetwork, WeightDiffusion
 from netgraph.tasks import (
     ClassificationProblem,
     SineProblem,
@@ -37,7 +37,7 @@ def test_a_hypernetwork_learns_iris_from_the_loss_on_the_problem():
 
 def test_a_graph_hypernetwork_trains_on_several_architectures_at_once():
     problem = ClassificationProblem("iris")
-    ghn = GraphHypernetwork(dim=8, depth=1, edit_scale=0.5)
+    ghn = ParameterGraphHypernetwork(dim=8, depth=1, edit_scale=0.5)
     targets = [mlp([4, 8, 3]), mlp([4, 6, 6, 3])]
     torch.manual_seed(0)
     history = train_on_problem(ghn, problem, targets, steps=40, lr=3e-3, nets_per_step=4, batch_size=32, progress=False)
@@ -49,7 +49,7 @@ def test_a_graph_hypernetwork_trains_on_several_architectures_at_once():
 
 def test_train_on_problem_refuses_nothing_to_do():
     with pytest.raises(ValueError, match="steps >= 1 and at least one target"):
-        train_on_problem(GraphHypernetwork(dim=8, depth=1), ClassificationProblem("iris"), [], steps=3)
+        train_on_problem(ParameterGraphHypernetwork(dim=8, depth=1), ClassificationProblem("iris"), [], steps=3)
 
 
 def test_weight_diffusion_fits_a_small_zoo():

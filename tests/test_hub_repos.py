@@ -15,7 +15,7 @@ from netgraph.hub import push, save
 from netgraph.metanets import (
     ArchitectureMismatchError,
     ChunkedHypernetwork,
-    GraphHypernetwork,
+    ParameterGraphHypernetwork,
     TargetArchitecture,
     WeightDiffusion,
     create_metanet,
@@ -39,7 +39,7 @@ def generators():
             ),
             cnn,
         ),
-        "graph_hypernetwork": (GraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), cnn),
+        "parameter_graph_hypernetwork": (ParameterGraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), cnn),
         "weight_diffusion": (
             WeightDiffusion(
                 cnn,
@@ -65,7 +65,7 @@ def same_weights(gen, other, target, seed=3):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("kind", ["hypernetwork", "graph_hypernetwork", "weight_diffusion"])
+@pytest.mark.parametrize("kind", ["hypernetwork", "parameter_graph_hypernetwork", "weight_diffusion"])
 def test_save_then_load_generates_identical_networks(kind, tmp_path):
     gen, target = generators()[kind]
     folder = save(gen, tmp_path / kind)
@@ -176,7 +176,7 @@ def test_loading_checks_the_target_architecture(tmp_path):
         load_generator(folder, target=SmallCNN(1, channels=8))
     with pytest.raises(ArchitectureMismatchError, match="activation tanh here"):
         load_generator(folder, target=SmallCNN(1, channels=4, activation="tanh"))
-    ghn = save(GraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), tmp_path / "ghn")
+    ghn = save(ParameterGraphHypernetwork(dim=8, depth=1, kernel_shape=(3, 3)), tmp_path / "ghn")
     load_generator(ghn, target=SmallCNN(1, channels=8))  # a graph hypernetwork takes any architecture
 
 

@@ -16,7 +16,7 @@ The output file holds the stacked weights ``[n, *shape]`` per state-dict key and
 distributions next to a PyTorch-initialised network's is written beside it (``out`` with ``.png``).
 
 ``action=init`` initialises *one* model with a generator that takes a model
-(:class:`~netgraph.metanets.GHN`: ``generator(model)``) and writes it to the folder ``out``: a
+(:class:`~netgraph.metanets.OperationGraphHypernetwork`: ``generator(model)``) and writes it to the folder ``out``: a
 Hugging Face folder (``save_pretrained``) when ``target`` is one (a folder with a transformers
 ``config.json``), else ``model.safetensors`` (``model.load_state_dict(safetensors.torch.load_file(...))``).
 
@@ -42,7 +42,7 @@ from safetensors.torch import save_file
 from netgraph import NODE_FEATURES, GraphSpec, architectures
 from netgraph.cli import friendly_errors, strip_debug_flag
 from netgraph.io import atomic_write
-from netgraph.metanets import GHN, GeneratedNetworks
+from netgraph.metanets import OperationGraphHypernetwork, GeneratedNetworks
 from netgraph.seeding import scoped_rng
 from netgraph.validation import check_fields, integer
 
@@ -203,11 +203,11 @@ def initialise(
     revision: str | None = None,
 ) -> nn.Module:
     """``target`` (a module, a factory name, ``package.module:factory`` or a Hugging Face folder)
-    initialised by the generator ``repo`` (one that takes a model, e.g. a :class:`~netgraph.metanets.GHN`)."""
+    initialised by the generator ``repo`` (one that takes a model, e.g. a :class:`~netgraph.metanets.OperationGraphHypernetwork`)."""
     from netgraph.hub import load_generator
 
     generator = load_generator(repo, device=device, revision=revision)
-    if not isinstance(generator, GHN):
+    if not isinstance(generator, OperationGraphHypernetwork):
         raise TypeError(
             f"{repo} holds a {type(generator).__name__}, which generates networks of its own architecture "
             "but does not initialise a given model; use a GHN (e.g. repo=digits-cnn-ghn) or "

@@ -1,4 +1,4 @@
-"""Training a :class:`~netgraph.metanets.GHN` over an architecture space, and judging its predicted
+"""Training a :class:`~netgraph.metanets.OperationGraphHypernetwork` over an architecture space, and judging its predicted
 parameters as a starting point (the GHN-3 protocol: accuracy with no training and after a short
 fine-tuning, against PyTorch's default initialisation at the same budget).
 
@@ -15,11 +15,11 @@ fine-tuning, against PyTorch's default initialisation at the same budget).
 
 Example:
     >>> import torch
-    >>> from netgraph.metanets import GHN
+    >>> from netgraph.metanets import OperationGraphHypernetwork
     >>> from netgraph.tasks.generate import ClassificationProblem
     >>> from netgraph.tasks.generate.arch_space import SampledCNN, sample_cnns
     >>> pool = [SampledCNN(c) for c in sample_cnns(4, torch.Generator().manual_seed(0))]
-    >>> history = train_ghn(GHN(dim=16, layers=1, heads=2), ClassificationProblem("digits"), pool, steps=2,
+    >>> history = train_ghn(OperationGraphHypernetwork(dim=16, layers=1, heads=2), ClassificationProblem("digits"), pool, steps=2,
     ...                     meta_batch=2, progress=False)
     >>> len(history)
     2
@@ -39,8 +39,8 @@ from torch.func import functional_call
 
 from netgraph.datasets import ClassificationData
 from netgraph.datasets.offline_data import model_accuracy as accuracy
-from netgraph.metanets import GHN
-from netgraph.metanets.ghn import calibrate_batchnorm
+from netgraph.metanets import OperationGraphHypernetwork
+from netgraph.metanets.operation_graph_hypernet import calibrate_batchnorm
 from netgraph.seeding import scoped_rng
 
 from .problems import ClassificationProblem
@@ -50,7 +50,7 @@ __all__ = ["train_ghn", "start_accuracy", "calibrate_batchnorm", "accuracy", "la
 
 
 def train_ghn(
-    ghn: GHN,
+    ghn: OperationGraphHypernetwork,
     problem: ClassificationProblem,
     pool: Sequence[nn.Module],
     steps: int,
@@ -110,7 +110,7 @@ class _OutOfTime(Exception):
 
 def start_accuracy(
     factory: Callable[[], nn.Module],
-    ghn: GHN | None,
+    ghn: OperationGraphHypernetwork | None,
     data: ClassificationData,
     seed: int,
     epochs: Sequence[int] = (1, 5),

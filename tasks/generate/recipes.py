@@ -5,9 +5,9 @@ is the same from Python.
 
 A recipe names
 
-* ``generator``: ``{"kind": "hypernetwork" | "graph_hypernetwork" | "weight_diffusion", ...}`` and
+* ``generator``: ``{"kind": "hypernetwork" | "parameter_graph_hypernetwork" | "weight_diffusion", ...}`` and
   the constructor arguments of :class:`~netgraph.metanets.ChunkedHypernetwork`,
-  :class:`~netgraph.metanets.GraphHypernetwork` or :class:`~netgraph.metanets.WeightDiffusion`;
+  :class:`~netgraph.metanets.ParameterGraphHypernetwork` or :class:`~netgraph.metanets.WeightDiffusion`;
 * ``problem``: what the generated networks do (:func:`~.problems.make_problem`);
 * ``targets``: the architectures trained on (``{"factory", "kwargs"}`` in
   :mod:`netgraph.architectures`); ``held_out``: architectures only evaluated (graph hypernetworks);
@@ -42,7 +42,7 @@ from netgraph.convert import from_state_dicts
 from netgraph.datasets import TrainResult, ZooDataset, build_architecture, build_zoo, load_zoo, zoo_config
 from netgraph.metanets import (
     ChunkedHypernetwork,
-    GraphHypernetwork,
+    ParameterGraphHypernetwork,
     TargetArchitecture,
     WeightDiffusion,
     WeightGenerator,
@@ -64,7 +64,7 @@ __all__ = ["GenerateRecipe", "run_recipe", "architecture_name", "GENERATOR_KINDS
 
 GENERATOR_KINDS = {
     "hypernetwork": ChunkedHypernetwork,
-    "graph_hypernetwork": GraphHypernetwork,
+    "parameter_graph_hypernetwork": ParameterGraphHypernetwork,
     "weight_diffusion": WeightDiffusion,
 }
 
@@ -247,8 +247,8 @@ def _make_generator(recipe: GenerateRecipe, targets: dict[str, nn.Module], probl
             "seed": recipe.seed,
             **recipe.run_checkpoints,
         }
-    if kind == "graph_hypernetwork":
-        return GraphHypernetwork(trained_on=trained_on, **config)
+    if kind == "parameter_graph_hypernetwork":
+        return ParameterGraphHypernetwork(trained_on=trained_on, **config)
     if len(targets) != 1:
         raise ValueError(f"a {kind} makes weights for one architecture; the recipe lists {len(targets)} targets")
     target = TargetArchitecture.of(next(iter(targets.values())), factory=recipe.targets[0])

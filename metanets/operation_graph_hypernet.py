@@ -51,7 +51,7 @@ Usage: ``ghn(model, data=x)`` writes one predicted network into ``model`` (in pl
 
 Example:
     >>> import torch, torch.nn as nn
-    >>> ghn = GHN(dim=16, layers=1, heads=2).eval()
+    >>> ghn = OperationGraphHypernetwork(dim=16, layers=1, heads=2).eval()
     >>> net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 10))
     >>> net = ghn(net)                                       # predicted weights, in place
     >>> tuple(net(torch.randn(2, 1, 8, 8)).shape)
@@ -80,9 +80,17 @@ import netgraph
 from netgraph.spec import GraphSpec
 
 from .conditioning import require_condition
-from .hypernet import DefaultInitGenerator, WeightGenerator, check_count
+from .generators import DefaultInitGenerator, WeightGenerator, check_count
 
-__all__ = ["GHN", "OperationGraph", "operation_graph", "calibrate_batchnorm", "OP_KINDS", "ENCODERS", "BATCHNORM_MODES"]
+__all__ = [
+    "OperationGraphHypernetwork",
+    "OperationGraph",
+    "operation_graph",
+    "calibrate_batchnorm",
+    "OP_KINDS",
+    "ENCODERS",
+    "BATCHNORM_MODES",
+]
 
 OP_KINDS = ("input", "linear", "conv", "depthwise", "grouped")
 KERNELS = (1, 3, 5, 7)
@@ -270,7 +278,7 @@ class _Encoder(nn.Module):
         return self.norm(h) * mask[..., None]
 
 
-class GHN(
+class OperationGraphHypernetwork(
     WeightGenerator,
     PyTorchModelHubMixin,
     library_name="netgraph",
@@ -291,6 +299,8 @@ class GHN(
     """
 
     target_architecture = None
+    #: the class name folders saved before the rename (issue 24) store; the Hub loader resolves it here
+    former_names = ("GHN",)
 
     def __init__(
         self,
@@ -465,7 +475,7 @@ class GHN(
 def calibrate_batchnorm(model: nn.Module, inputs: torch.Tensor) -> nn.Module:
     """Recompute the running statistics of every BatchNorm of ``model`` from ``inputs`` (one forward
     pass, cumulative average) and return ``model``; a BatchNorm without running statistics (see
-    ``GHN(..., batchnorm="batch")``) gets them back. A no-op for networks without BatchNorm.
+    ``OperationGraphHypernetwork(..., batchnorm="batch")``) gets them back. A no-op for networks without BatchNorm.
 
     Example:
         >>> import torch, torch.nn as nn

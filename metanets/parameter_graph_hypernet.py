@@ -7,21 +7,21 @@ the parameter graph itself (neurons are nodes, weights are edges), so every weig
 feature the GNN predicts directly. Hidden neurons of one layer are indistinguishable by structure
 alone, so each generated network starts from noise that tells them apart:
 
-1. draw PyTorch's default initialisation of the target (:class:`~.hypernet.DefaultInitGenerator`),
+1. draw PyTorch's default initialisation of the target (:class:`~.generators.DefaultInitGenerator`),
 2. divide every weight and bias by its layer's scale ``1 / sqrt(fan_in)`` (unit-scale features,
-   whatever the width: GHN-2's fan-in normalisation),
+   whatever the width: OperationGraphHypernetwork-2's fan-in normalisation),
 3. run an equivariant graph metanet with an edit head (``gmn`` by default) and keep its residual
    edit ``w + scale * delta`` on the parameter slots,
 4. multiply back by ``1 / sqrt(fan_in)``.
 
 Every step commutes with the permutation symmetries of the target, so permuting the noise
-permutes the generated network the same way (:meth:`GraphHypernetwork.transform` is equivariant);
+permutes the generated network the same way (:meth:`ParameterGraphHypernetwork.transform` is equivariant);
 the noise breaks the tie between neurons, the GNN decides what they become.
 
 Example:
     >>> import torch
     >>> from netgraph.architectures import mlp
-    >>> ghn = GraphHypernetwork(dim=8, depth=1).eval()
+    >>> ghn = ParameterGraphHypernetwork(dim=8, depth=1).eval()
     >>> nets = ghn.generate(mlp([4, 7, 5, 3]), n=2)        # any MLP: widths and depth are free
     >>> tuple(nets(torch.randn(6, 4)).shape)
     (2, 6, 3)
@@ -42,10 +42,10 @@ from netgraph.graph import split_by_spec
 from netgraph.spec import GraphSpec
 
 from .conditioning import require_condition
-from .hypernet import DefaultInitGenerator, WeightGenerator, check_count
+from .generators import DefaultInitGenerator, WeightGenerator, check_count
 from .registry import create_metanet
 
-__all__ = ["GraphHypernetwork", "fan_in_scales"]
+__all__ = ["ParameterGraphHypernetwork", "fan_in_scales"]
 
 
 def fan_in_scales(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +73,7 @@ def fan_in_scales(graph: Data) -> tuple[torch.Tensor, torch.Tensor]:
     return node_scale, edge_scale
 
 
-class GraphHypernetwork(
+class ParameterGraphHypernetwork(
     WeightGenerator,
     PyTorchModelHubMixin,
     library_name="netgraph",
@@ -92,6 +92,9 @@ class GraphHypernetwork(
             can silence every ReLU at once.
         trained_on: provenance written to the model card (architectures, data, recipe), JSON.
     """
+
+    #: the class name folders saved before the rename (issue 24) store; the Hub loader resolves it here
+    former_names = ("GraphHypernetwork",)
 
     def __init__(
         self,
