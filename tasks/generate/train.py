@@ -114,10 +114,13 @@ def step_loop(
     desc: str = "train",
     progress: bool = True,
     after_step: Callable[[dict], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    first_step: int = 1,
 ) -> list[dict]:
-    """The one step loop of the generators: ``steps`` Adam steps at a constant ``lr`` on
+    """The one step loop of the generators: Adam steps ``first_step .. steps`` at a constant ``lr`` on
     ``loss_of_step(step)`` (steps count from 1), clipping the gradient norm to ``grad_clip``
     (``None``: no clipping). ``after_step(row)`` may add entries to each ``{"step", "loss"}`` row.
+    A resumed run passes its restored ``optimizer`` (Adam over ``parameters``) and ``first_step``.
 
     Why not :class:`netgraph.tasks.trainer.Trainer`: generators (and the GHN) train for a number of
     steps or a CPU-time budget at a constant Adam ``lr``, drawing a fresh batch of architectures /
@@ -134,9 +137,9 @@ def step_loop(
     (50, True)
     """
     parameters = list(parameters)
-    optimizer = torch.optim.Adam(parameters, lr=lr)
+    optimizer = optimizer or torch.optim.Adam(parameters, lr=lr)
     history = []
-    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress):
+    for step in tqdm(range(first_step, steps + 1), desc=desc, disable=not progress):
         loss = loss_of_step(step)
         if not torch.isfinite(loss):
             raise FloatingPointError(
