@@ -5,6 +5,7 @@ Run after the recipes (they write ``generators/<name>``):
     python benchmarks/generate_diagnostics.py ghn --generator generators/digits-mlp-ghn
     python benchmarks/generate_diagnostics.py autoencoder --generator generators/digits-cnn-diffusion
     python benchmarks/generate_diagnostics.py pdiff --generator generators/digits-cnn-pdiff
+    python benchmarks/generate_diagnostics.py flatness        # no generator needed: the recipe's checkpoints
 
 * ``ghn``: what a graph hypernetwork's networks look like next to PyTorch's default initialisation
   (same architectures): effective rank of the first layer's weights (``(sum s)^2 / sum s^2`` of its
@@ -18,6 +19,11 @@ Run after the recipes (they write ``generators/<name>``):
   the generated networks' (same seed and count as the recipe's evaluation), and a baseline that
   needs no generator: each generated network's nearest checkpoint plus isotropic Gaussian noise of
   the same norm as the generated network's offset from it.
+* ``flatness``: why p-diff's protocol cannot tell a generator from that baseline: the
+  ``digits_pdiff`` recipe's checkpoints are rebuilt (same seed) and a random checkpoint plus
+  isotropic Gaussian noise of norm ``r`` is evaluated for a range of ``r`` (``--nets`` per radius):
+  test accuracy against distance from the training set. Every sampler whose samples lie within the
+  radius where accuracy holds scores the same.
 """
 
 from __future__ import annotations
@@ -124,6 +130,31 @@ def pdiff(args: argparse.Namespace) -> None:
     )
 
 
+@torch.no_grad()
+def flatness(args: argparse.Namespace) -> None:
+    from omegaconf import OmegaConf
+
+    recipe = OmegaConf.to_container(OmegaConf.load("configs/generate_recipe/digits_pdiff.yaml"))
+    problem = ClassificationProblem(recipe["problem"]["data"])
+    target = SmallCNN(**recipe["targets"][0]["kwargs"])
+    with torch.enable_grad():
+        run = checkpoints_of_one_run(target, problem.data, **recipe["run_checkpoints"], seed=recipe["seed"])
+    names = [k for k, _ in target.named_parameters()]
+    sizes = [run.weights[k][0].numel() for k in names]
+    c = torch.cat([run.weights[k].flatten(1) for k in names], 1)
+    g = torch.Generator().manual_seed(0)
+    print(f"checkpoints: {len(c)}, parameters: {c.shape[1]}, first-to-last distance {float((c[-1] - c[0]).norm()):.2f}")
+    print("| noise norm r | test accuracy mean ± std | min |")
+    print("|---|---|---|")
+    for r in (0.0, 0.3, 0.6, 1.0, 2.0, 3.0, 5.0, 8.0):  # a loop over radii, each a batch of nets
+        start = c[torch.randint(0, len(c), (args.nets,), generator=g)]
+        noise = torch.randn(start.shape, generator=g)
+        noisy = start + noise / noise.norm(dim=1, keepdim=True) * r
+        params = {k: v.view(-1, *run.weights[k].shape[1:]) for k, v in zip(names, noisy.split(sizes, 1))}
+        acc = _accuracy(target, params, problem).double()
+        print(f"| {r:g} | {float(acc.mean()):.4f} ± {float(acc.std()):.4f} | {float(acc.min()):.4f} |")
+
+
 def _accuracy(target, params, problem: ClassificationProblem) -> torch.Tensor:
     from netgraph.datasets import StackedModel, evaluate_classifiers
 
@@ -132,8 +163,8 @@ def _accuracy(target, params, problem: ClassificationProblem) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("check", choices=["ghn", "autoencoder", "pdiff"])
-    parser.add_argument("--generator", required=True, help="a generator folder written by a recipe")
+    parser.add_argument("check", choices=["ghn", "autoencoder", "pdiff", "flatness"])
+    parser.add_argument("--generator", help="a generator folder written by a recipe (not for flatness)")
     parser.add_argument("--zoo", default="zoos/digits-cnn", help="autoencoder: the zoo the model was trained on")
     parser.add_argument(
         "--nets",
@@ -144,7 +175,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"ghn": ghn, "autoencoder": autoencoder, "pdiff": pdiff}[args.check](args)
+    {"ghn": ghn, "autoencoder": autoencoder, "pdiff": pdiff, "flatness": flatness}[args.check](args)
 
 
 if __name__ == "__main__":

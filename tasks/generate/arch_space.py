@@ -104,8 +104,10 @@ def sample_cnns(n: int, generator: torch.Generator, exclude: list[dict] = (), **
             seen.add(key)
             configs.append(config)
             if len(configs) == n:
-                return configs
-    raise RuntimeError(f"could not draw {n} distinct architectures (got {len(configs)})")
+                break
+    if len(configs) < n:
+        raise RuntimeError(f"could not draw {n} distinct architectures (got {len(configs)})")
+    return configs
 
 
 class _Block(nn.Module):
