@@ -39,7 +39,8 @@ from .finetune import accuracy, finetune, fit_batches
 from .groups import KINDS, NORMS, PruneGroup, group_importance, group_kind, group_lasso, node_scores, prunable_groups
 from .meta import MetaPruningRun, PruningZoo, build_pruning_zoo, load_metanet, train_pruning_metanet
 from .models import changed_attributes, is_hf_model, load_factory, load_hf, save_pruned_factory, save_pruned_hf
-from .surgery import dependency_graph, measure, remove_channels, remove_units, resize_like
+from .cost import measure
+from .surgery import dependency_graph, remove_channels, remove_units, resize_like
 from .text import TextPruneResult, distill, docstring_sentences, load_sentences, mean_pooled, prune_text_encoder
 
 __all__ = [

@@ -34,7 +34,8 @@ from .families import get_family
 from .finetune import accuracy, finetune
 from .groups import prunable_groups
 from .models import CONFIG_JSON, MODEL_FILE, seal_pruned_folder, start_pruned_folder
-from .surgery import measure, resize_like
+from .cost import measure
+from .surgery import resize_like
 
 __all__ = ["PruneResult", "prune", "save_pruned", "load_pruned", "load_model_file", "CONFIG_JSON", "MODEL_FILE"]
 

@@ -34,7 +34,8 @@ from netgraph.trace import ExampleInputs
 from netgraph.types import NodeType
 
 from .groups import NORMS, group_importance, prunable_groups
-from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, measure, remove_units
+from .cost import measure
+from .surgery import HEAD_COUNT_ATTRS, HEAD_WIDTH_ATTRS, remove_units, torch_pruning
 
 __all__ = [
     "prune_to_speedup",
@@ -158,8 +159,7 @@ def torch_pruning_to_speedup(
     stream are ignored, and head counts are updated after every step. Which layers are q / k / v
     (and how many heads) is read from the parameter graph; the choice and the surgery are Torch-Pruning's.
     """
-    import torch_pruning as tp
-
+    tp = torch_pruning()
     speedup = check_speedup(speedup)
     pruned = copy.deepcopy(model).eval()
     base_flops = measure(pruned, example_inputs)[0]

@@ -1,4 +1,4 @@
-"""Structural surgery through the parameter graph's own symmetry groups, cost measurement, rebuilding.
+"""Structural surgery through the parameter graph's own symmetry groups, and rebuilding.
 
 * :func:`remove_units` - remove whole units (neurons, conv channels or conv groups, residual- or
   concat-tied channels, attention heads) of level-0 symmetry groups, in place. Every parameter is
@@ -7,7 +7,6 @@
   coupling analysis that chooses the units also removes them. Module attributes follow
   (``in_features``, ``out_channels``, ``groups``, norm sizes, head counts).
 * :func:`remove_channels` - the same, addressed by a layer's output channel indices.
-* :func:`measure` - MACs (counted as FLOPs, Torch-Pruning's convention) and parameters.
 * :func:`resize_like` - reshape a fresh module to a pruned state dict's shapes (and saved attributes),
   so a saved pruned model is rebuilt from its constructor, its shapes and its attributes.
 * :func:`dependency_graph` - Torch-Pruning's own analysis, kept for the baseline and cross-checks.
@@ -20,8 +19,6 @@ Example:
     {'0': {'out_features': 5}, '2': {'in_features': 5}}
     >>> model[0].weight.shape, model[2].weight.shape
     (torch.Size([5, 4]), torch.Size([3, 5]))
-    >>> measure(model, torch.randn(1, 4))
-    (48, 43)
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ from .groups import group_kind
 __all__ = [
     "remove_units",
     "remove_channels",
-    "measure",
     "resize_like",
     "dependency_graph",
     "HEAD_COUNT_ATTRS",
@@ -57,17 +53,18 @@ KV_HEAD_ATTRS = ("num_key_value_heads",)
 HEAD_WIDTH_ATTRS = ("all_head_size", "inner_dim", "inner_size")
 
 
-def _tp():
+def torch_pruning():
+    """The ``torch_pruning`` module, or an ImportError saying how to install it (baseline route only)."""
     try:
         import torch_pruning as tp
-    except ImportError as exc:  # pragma: no cover - a dependency of the prune extra
+    except ImportError as exc:
         raise ImportError("the Torch-Pruning baseline needs Torch-Pruning: pip install 'netgraph[prune]'") from exc
     return tp
 
 
 def dependency_graph(model: nn.Module, example_inputs: ExampleInputs):
     """Torch-Pruning's ``DependencyGraph`` of ``model`` traced on ``example_inputs`` (baseline only)."""
-    return _tp().DependencyGraph().build_dependency(model, example_inputs=example_inputs)
+    return torch_pruning().DependencyGraph().build_dependency(model, example_inputs=example_inputs)
 
 
 def remove_units(
@@ -345,13 +342,6 @@ def _merge(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[s
     for name, attrs in b.items():
         a.setdefault(name, {}).update(attrs)
     return a
-
-
-def measure(model: nn.Module, example_inputs: ExampleInputs) -> tuple[int, int]:
-    """``(flops, params)`` of ``model`` on ``example_inputs`` (multiply-accumulates of its layers, all
-    parameters; a tensor, a tuple of positional inputs or a dict of keyword inputs)."""
-    flops, params = _tp().utils.count_ops_and_params(model, example_inputs)
-    return int(flops), int(params)
 
 
 def resize_like(

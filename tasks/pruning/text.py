@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .engine import check_speedup, prune_to_speedup, torch_pruning_to_speedup
 from .finetune import fit_batches
-from .surgery import measure
+from .cost import measure
 
 __all__ = [
     "docstring_sentences",
