@@ -56,3 +56,18 @@ def test_an_unclassified_elementwise_op_is_refused_by_name(construct):
 
     with pytest.raises(netgraph.errors.UnsupportedModuleError, match=construct):
         netgraph.from_module(Unclassified("none").eval(), torch.randn(4, 3))
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm:FutureWarning", "ignore:The tensor attribute:UserWarning")
+def test_legacy_weight_norm_without_inputs_is_traced_through_its_hook():
+    """The legacy hook version computes ``weight`` outside the state dict (once a bare ``KeyError: '0.weight'``):
+    the graph stores the original ``weight_g`` / ``weight_v`` and the rebuilt module recomputes ``weight``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(torch.nn.utils.weight_norm(nn.Linear(3, 5)), nn.ReLU(), nn.Linear(5, 2)).eval()
+    x = torch.randn(4, 3)
+    graph = netgraph.from_module(model)
+    assert "0.weight_v" in {p.param for p in graph.spec.edge_pieces}
+    state = netgraph.to_state_dict(graph)
+    assert sorted(state) == sorted(model.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(netgraph.to_module(graph, model)(x), model(x))

@@ -136,6 +136,12 @@ class SpecBuilder:
         """Claim a parameter for ``op``. A parameter used by several operations (a tied embedding and
         LM head, one layer applied twice) is placed once per use; :meth:`_share` ties the placements."""
         name = self.aliases.get(ref.name, ref.name)
+        if name not in self.params:
+            raise _ComputedTensor(
+                f"{op.where}: '{name}' is read by the forward pass but is not in the state dict (a tensor a hook "
+                "computes, e.g. the legacy torch.nn.utils.weight_norm); pass example_inputs so torch.export "
+                "traces how it is computed, or use torch.nn.utils.parametrizations.weight_norm."
+            )
         if not torch.is_floating_point(self.params[name]):
             raise UnsupportedModuleError(
                 f"{op.where}: parameter '{name}' has non-float dtype "
@@ -467,3 +473,8 @@ class SpecBuilder:
 
 class _NeedShapes(UnsupportedModuleError):
     """Raised when an op needs tensor shapes that symbolic tracing does not know."""
+
+
+class _ComputedTensor(_NeedShapes):
+    """A tensor the forward pass reads that a hook computes (not in the state dict): torch.fx cannot see how,
+    so the tracer falls back to torch.export, which traces the hook."""
