@@ -66,6 +66,7 @@ from .conditioning import ConditionEncoder
 from .ngt import NGT, NGTLayer, RelationalAttention
 from .scalegmn import ScaleEquivariant, ScaleGMN, ScaleGMNConv, ScaleInvariant
 from .nfn import NFN
+from .lora import LoraFlatMLP, LoraSpectrumNet
 from .probes import ProbeFeatures, probe_features
 from .registry import (
     create_metanet,
@@ -98,6 +99,8 @@ __all__ = [
     "NGTLayer",
     "RelationalAttention",
     "ScaleGMN",
+    "LoraSpectrumNet",
+    "LoraFlatMLP",
     "ScaleGMNConv",
     "ScaleInvariant",
     "ScaleEquivariant",

@@ -6,7 +6,8 @@ An adapter is a list of factor pairs, one per adapted layer: ``B_l: [N, out_l, r
   each pair and to permutations of the base model's neurons (rows and columns of ``B_l A_l``).
 - :class:`LoraFlatMLP` reads the raw factors flattened: NOT invariant (the naive baseline).
 
-Not done yet: a GL-net (GL-equivariant layers on the factors) and registration with ``create_metanet``.
+Both are registered with ``create_metanet`` (``lora_spectrum``, ``lora_flat``; presets in
+``configs/metanet/lora_*.yaml``). Not done yet: a GL-net (GL-equivariant layers on the factors).
 
 >>> import torch
 >>> net = LoraSpectrumNet(ranks=[2], hidden=8, out_features=1)
@@ -18,6 +19,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from huggingface_hub import PyTorchModelHubMixin
+
+from .registry import register_metanet
 
 FactorPairs = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -28,10 +32,11 @@ def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
     )
 
 
-class LoraSpectrumNet(nn.Module):
+@register_metanet("lora_spectrum")
+class LoraSpectrumNet(nn.Module, PyTorchModelHubMixin, library_name="netgraph", tags=["netgraph", "metanet", "lora"]):
     """MLP on the top-r singular values of each layer's update ``B A`` (GL- and permutation-invariant)."""
 
-    def __init__(self, ranks: list[int], hidden: int, out_features: int) -> None:
+    def __init__(self, ranks: list[int], hidden: int, out_features: int = 1) -> None:
         super().__init__()
         self.ranks = list(ranks)
         self.head = _mlp(sum(self.ranks), hidden, out_features)
@@ -41,10 +46,13 @@ class LoraSpectrumNet(nn.Module):
         return self.head(torch.cat(spectra, dim=-1))
 
 
-class LoraFlatMLP(nn.Module):
+@register_metanet("lora_flat")
+class LoraFlatMLP(
+    nn.Module, PyTorchModelHubMixin, library_name="netgraph", tags=["netgraph", "metanet", "lora", "baseline"]
+):
     """MLP on the raw flattened factors (not invariant: the must-fail baseline)."""
 
-    def __init__(self, factor_sizes: list[int], hidden: int, out_features: int) -> None:
+    def __init__(self, factor_sizes: list[int], hidden: int, out_features: int = 1) -> None:
         super().__init__()
         self.head = _mlp(sum(factor_sizes), hidden, out_features)
 

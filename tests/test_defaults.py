@@ -20,6 +20,7 @@ def test_metanet_settings_come_from_the_yaml_only(name):
     second_home = [k for k in preset if k in parameters and parameters[k].default is not inspect.Parameter.empty]
     assert not second_home, f"{name}: {second_home} have a Python default besides configs/metanet/{name}.yaml"
     extra = {"layer_shapes": [[4, 2], [3, 4]]} if issubclass(metanet_class(name), DenseMetanet) else {}
+    extra = {"lora_spectrum": {"ranks": [2]}, "lora_flat": {"factor_sizes": [8]}}.get(name, extra)  # adapter inputs
     built = create_metanet(name, **extra)._hub_mixin_config  # what save_pretrained writes
     assert {k: built[k] for k in preset} == preset
 

@@ -34,3 +34,15 @@ def test_flat_mlp_is_not_invariant():
     pairs, moved = _adapter_and_transformed()
     net = LoraFlatMLP(factor_sizes=[6 * 3 + 3 * 4, 5 * 3 + 3 * 6], hidden=16, out_features=2)
     assert (net(pairs) - net(moved)).abs().max() > 1e-3
+
+
+def test_lora_metanets_are_registered_with_their_presets():
+    from netgraph.metanets import create_metanet, list_metanets
+
+    assert {"lora_spectrum", "lora_flat"} <= set(list_metanets())
+    net = create_metanet("lora_spectrum", ranks=[3, 3], out_features=2)
+    assert isinstance(net, LoraSpectrumNet) and net.head[0].out_features == 64  # hidden from lora_spectrum.yaml
+    pairs, moved = _adapter_and_transformed()
+    assert (net(pairs) - net(moved)).abs().max() < 1e-4
+    flat = create_metanet("lora_flat", factor_sizes=[30, 33], out_features=2)
+    assert isinstance(flat, LoraFlatMLP) and flat(pairs).shape == (8, 2)

@@ -48,7 +48,19 @@ def small(name, batch, **extra):
 
 # ------------------------------------------------------------------ registry and Hub
 def test_registry_lists_every_model():
-    assert list_metanets() == ["dwsnet", "gmn", "mlp", "nfn_hnp", "nfn_np", "ngt", "scalegmn", "scalegmn_b", "statnn"]
+    assert list_metanets() == [
+        "dwsnet",
+        "gmn",
+        "lora_flat",
+        "lora_spectrum",
+        "mlp",
+        "nfn_hnp",
+        "nfn_np",
+        "ngt",
+        "scalegmn",
+        "scalegmn_b",
+        "statnn",
+    ]
     assert metanet_class("nfn_np") is metanet_class("nfn_hnp")
     assert metanet_class("scalegmn") is metanet_class("scalegmn_b")
 
