@@ -71,3 +71,14 @@ def test_legacy_weight_norm_without_inputs_is_traced_through_its_hook():
     assert sorted(state) == sorted(model.state_dict())
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert torch.equal(netgraph.to_module(graph, model)(x), model(x))
+
+
+@pytest.mark.parametrize("construct", ["in-place relu", "soft-capping"])
+def test_must_fail_twin_moving_the_hidden_neurons_on_one_side_only_changes_the_output(construct):
+    """The permutation check above can fail: the hidden rows moved without the next layer's columns differ."""
+    torch.manual_seed(0)
+    model, x = Hidden(construct).eval(), torch.randn(4, 3)
+    graph = netgraph.from_module(model, x)
+    permuted = netgraph.to_module(netgraph.permute(graph, netgraph.random_permutation(graph)), model)
+    permuted.out.load_state_dict(model.out.state_dict())
+    assert not torch.allclose(permuted(x), model(x), atol=1e-5)
