@@ -12,6 +12,7 @@ canonicalises these transforms.
 True
 """
 
+from netgraph.lora.merge import align_adapter, merge_adapters
 from netgraph.lora.symmetry import apply_gl, canonical_factors, random_gl
 
-__all__ = ["apply_gl", "canonical_factors", "random_gl"]
+__all__ = ["align_adapter", "apply_gl", "canonical_factors", "merge_adapters", "random_gl"]
