@@ -19,9 +19,8 @@ True
 from __future__ import annotations
 
 import torch
-from scipy.optimize import linear_sum_assignment
-
 from netgraph.lora.symmetry import LoraShapeError
+from netgraph.merge.assignment import linear_assignment
 
 __all__ = ["align_adapter", "merge_adapters"]
 
@@ -43,8 +42,7 @@ def align_adapter(first: FactorPairs, second: FactorPairs) -> list[torch.Tensor]
     for layer in range(len(ref) - 1):
         feats_ref = torch.cat([ref[layer], ref[layer + 1].T], dim=1)
         feats_moved = torch.cat([moved[layer], moved[layer + 1].T], dim=1)
-        _, order = linear_sum_assignment((-feats_ref @ feats_moved.T).detach().cpu().numpy())
-        order = torch.as_tensor(order, device=feats_ref.device)
+        order = linear_assignment(feats_ref @ feats_moved.T)
         moved[layer], moved[layer + 1] = moved[layer][order], moved[layer + 1][:, order]
     return moved
 
